@@ -1,0 +1,9 @@
+"""`chronoforce sandbox …`: start and manage the sandboxes from the command line."""
+
+import typer
+
+app = typer.Typer(
+    help="Run the Chronopost and Salesforce sandboxes (servers on loopback).", no_args_is_help=True
+)
+
+# Each sandbox owns its command group; they are mounted here.
