@@ -1,0 +1,123 @@
+"""Every failure chronoforce knows, as one hierarchy: permanent vs transient at the root.
+
+    ChronoforceError
+    ├── PermanentError                 retrying the same input cannot help: an exception row for review
+    │   ├── AddressError               the address cannot be sent as is (codes from address.py)
+    │   ├── MappingError               a Salesforce record lacks a field or holds a bad value
+    │   ├── RoutingError               no Chronopost product fits the shipment
+    │   ├── CarrierValidationError     Chronopost refused the request (errorCode in the body)
+    │   ├── CarrierAccountError        Chronopost refused our credentials or account
+    │   └── SalesforceValidationError  a Salesforce write was refused (validation rule, bad value)
+    └── TransientError                 may succeed later: retried with backoff, then an exception row
+        ├── CarrierUnavailableError    timeout, connection error, HTTP 5xx, SOAP fault, malformed XML
+        │   └── CarrierTimeoutError
+        ├── SalesforceUnavailableError HTTP 5xx, UNABLE_TO_LOCK_ROW, connection error
+        ├── SessionExpiredError        INVALID_SESSION_ID: re-authenticate, then retry
+        └── RateLimitedError           REQUEST_LIMIT_EXCEEDED or our own API reserve reached
+
+Each error names the Salesforce record and field it concerns when known, and carries the request
+and response payloads of the call that failed — already redacted by the adapter that raised it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ChronoforceError(Exception):
+    """Base of every error chronoforce raises on purpose."""
+
+    default_code: ClassVar[str] = "ERROR"
+    transient: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        record_id: str = "",
+        field: str = "",
+        operation: str = "",
+        request_payload: str = "",
+        response_payload: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.record_id = record_id
+        self.field = field
+        self.operation = operation
+        self.request_payload = request_payload
+        self.response_payload = response_payload
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            part
+            for part in (
+                f"record {self.record_id}" if self.record_id else "",
+                f"field {self.field}" if self.field else "",
+            )
+            if part
+        )
+        return f"{self.code}: {self.message}" + (f" ({where})" if where else "")
+
+    def with_context(self, *, record_id: str = "", operation: str = "") -> ChronoforceError:
+        """Attach the Salesforce record / operation once the caller knows them."""
+        self.record_id = self.record_id or record_id
+        self.operation = self.operation or operation
+        return self
+
+
+class PermanentError(ChronoforceError):
+    """Retrying the same input cannot succeed: a person must look at it."""
+
+
+class TransientError(ChronoforceError):
+    """The same call may succeed later."""
+
+    transient = True
+    retry_after: float | None = None
+
+
+class AddressError(PermanentError):
+    default_code = "ADDRESS_INVALID"
+
+
+class MappingError(PermanentError):
+    default_code = "MAPPING_INVALID"
+
+
+class RoutingError(PermanentError):
+    default_code = "NO_PRODUCT"
+
+
+class CarrierValidationError(PermanentError):
+    default_code = "CARRIER_VALIDATION"
+
+
+class CarrierAccountError(PermanentError):
+    default_code = "CARRIER_ACCOUNT"
+
+
+class SalesforceValidationError(PermanentError):
+    default_code = "SALESFORCE_VALIDATION"
+
+
+class CarrierUnavailableError(TransientError):
+    default_code = "CARRIER_UNAVAILABLE"
+
+
+class CarrierTimeoutError(CarrierUnavailableError):
+    default_code = "CARRIER_TIMEOUT"
+
+
+class SalesforceUnavailableError(TransientError):
+    default_code = "SALESFORCE_UNAVAILABLE"
+
+
+class SessionExpiredError(TransientError):
+    default_code = "INVALID_SESSION_ID"
+
+
+class RateLimitedError(TransientError):
+    default_code = "REQUEST_LIMIT_EXCEEDED"
