@@ -1,15 +1,15 @@
 """Every failure chronoforce knows, as one hierarchy: permanent vs transient at the root.
 
     ChronoforceError
-    ├── PermanentError                 retrying the same input cannot help: an exception row for review
+    ├── PermanentError                 same input cannot succeed: exception row
     │   ├── AddressError               the address cannot be sent as is (codes from address.py)
     │   ├── MappingError               a Salesforce record lacks a field or holds a bad value
     │   ├── RoutingError               no Chronopost product fits the shipment
     │   ├── CarrierValidationError     Chronopost refused the request (errorCode in the body)
     │   ├── CarrierAccountError        Chronopost refused our credentials or account
     │   └── SalesforceValidationError  a Salesforce write was refused (validation rule, bad value)
-    └── TransientError                 may succeed later: retried with backoff, then an exception row
-        ├── CarrierUnavailableError    timeout, connection error, HTTP 5xx, SOAP fault, malformed XML
+    └── TransientError                 may succeed later: retried, then exception
+        ├── CarrierUnavailableError    timeout, connection, 5xx, SOAP fault, bad XML
         │   └── CarrierTimeoutError
         ├── SalesforceUnavailableError HTTP 5xx, UNABLE_TO_LOCK_ROW, connection error
         ├── SessionExpiredError        INVALID_SESSION_ID: re-authenticate, then retry
