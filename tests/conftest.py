@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,75 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# --- databases -------------------------------------------------------------------------------
+
+PG_ADMIN_URL = os.environ.get(
+    "CHRONOFORCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("CHRONOFORCE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _pg_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason (shown in the skip message)."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means: not reachable here
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+def _skip_or_fail(reason: str) -> None:
+    # CI must have the servers: a skip there would hide a missing set-up step.
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database, dropped afterwards."""
+    reason = _pg_reachable()
+    if reason:
+        _skip_or_fail(reason)
+    import uuid
+
+    import psycopg
+
+    name = f"chronoforce_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'chronoforce.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on SQLite and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'chronoforce.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        _skip_or_fail(f"Redis not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL

@@ -1,0 +1,194 @@
+"""SQLAlchemy 2.0 models of the store. Names follow ARCHITECTURE.md's table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrement needs INTEGER
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        dt.datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class Shipment(Base):
+    """One shipping intent of one Salesforce record (outbound label, or a return)."""
+
+    __tablename__ = "shipment"
+    __table_args__ = (
+        UniqueConstraint("sf_object", "sf_id", "intent", name="uq_shipment_record_intent"),
+        Index("ix_shipment_state_next_attempt", "state", "next_attempt_at"),
+        Index("ix_shipment_next_poll", "next_poll_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    sf_object: Mapped[str] = mapped_column(String(40))
+    sf_id: Mapped[str] = mapped_column(String(18))
+    intent: Mapped[str] = mapped_column(String(20), default="outbound")
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(30), default="pending")
+    order_number: Mapped[str] = mapped_column(String(80), default="", index=True)
+    customer_id: Mapped[str] = mapped_column(String(80), default="")
+    returns_reference: Mapped[str] = mapped_column(String(80), default="")
+    shipper_ref: Mapped[str | None] = mapped_column(String(35), unique=True)
+    product_code: Mapped[str] = mapped_column(String(4), default="")
+    routing_reason: Mapped[str] = mapped_column(Text, default="")
+    reservation_number: Mapped[str] = mapped_column(String(50), default="")
+    request_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    tracking_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    sf_modstamp: Mapped[str] = mapped_column(String(40), default="")
+    last_event_code: Mapped[str] = mapped_column(String(10), default="")
+    last_event_at: Mapped[dt.datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    next_poll_at: Mapped[dt.datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    parcels: Mapped[list[Parcel]] = relationship(
+        back_populates="shipment", order_by="Parcel.position"
+    )
+
+
+class Parcel(Base):
+    """One physical package and its label; one skybill number each."""
+
+    __tablename__ = "parcel"
+    __table_args__ = (UniqueConstraint("shipment_id", "position", "generation"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipment.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    generation: Mapped[int] = mapped_column(Integer, default=1)  # bumps when a label is re-made
+    skybill_number: Mapped[str] = mapped_column(String(20), unique=True)
+    weight_kg: Mapped[float] = mapped_column(Numeric(8, 3))
+    label_format: Mapped[str] = mapped_column(String(10), default="PDF")
+    label_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    label_path: Mapped[str | None] = mapped_column(String(500))
+    live: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column()
+
+    shipment: Mapped[Shipment] = relationship(back_populates="parcels")
+
+
+class Event(Base):
+    """One carrier tracking event; the unique key makes ingestion idempotent."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("skybill_number", "code", "event_time", name="uq_event_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    skybill_number: Mapped[str] = mapped_column(String(20), index=True)
+    code: Mapped[str] = mapped_column(String(10))
+    event_time: Mapped[dt.datetime] = mapped_column()
+    label: Mapped[str] = mapped_column(String(255), default="")
+    place: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(10), default="")
+    source: Mapped[str] = mapped_column(String(10), default="poll")
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class ExceptionRow(Base):
+    """A failure kept for review and retry (ARCHITECTURE.md, "Errors")."""
+
+    __tablename__ = "exception"
+    __table_args__ = (Index("ix_exception_state_next_retry", "state", "next_retry_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # sf_id:operation:code
+    shipment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shipment.id", ondelete="SET NULL"), index=True
+    )
+    sf_object: Mapped[str] = mapped_column(String(40), default="")
+    sf_id: Mapped[str] = mapped_column(String(18), default="", index=True)
+    operation: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(30))  # address, carrier, salesforce, timeout, …
+    code: Mapped[str] = mapped_column(String(80))
+    field: Mapped[str] = mapped_column(String(80), default="")
+    message: Mapped[str] = mapped_column(Text)
+    request_payload: Mapped[str] = mapped_column(Text, default="")
+    response_payload: Mapped[str] = mapped_column(Text, default="")
+    transient: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(12), default="open")  # open, retrying, resolved
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    next_retry_at: Mapped[dt.datetime | None] = mapped_column()
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+    first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Outbox(Base):
+    """A Salesforce write waiting to be flushed; `dedup_key` keeps it from being queued twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_object", "state", "sf_object", "operation"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    shipment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shipment.id", ondelete="SET NULL"), index=True
+    )
+    sf_object: Mapped[str] = mapped_column(String(60))
+    sf_id: Mapped[str] = mapped_column(String(18), default="")  # empty for creates
+    operation: Mapped[str] = mapped_column(String(12))  # update, upsert, create, file
+    external_id_field: Mapped[str] = mapped_column(String(60), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Watermark(Base):
+    """Where the delta read of one source stopped; saved with the work it covers."""
+
+    __tablename__ = "watermark"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
