@@ -71,6 +71,8 @@ class Shipment(Base):
     request_fingerprint: Mapped[str] = mapped_column(String(64), default="")
     tracking_fingerprint: Mapped[str] = mapped_column(String(64), default="")
     sf_modstamp: Mapped[str] = mapped_column(String(40), default="")
+    source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the mapped order
+    generation: Mapped[int] = mapped_column(Integer, default=0)  # labels made so far
     last_event_code: Mapped[str] = mapped_column(String(10), default="")
     last_event_at: Mapped[dt.datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 09:34:33.275916
+Create Date: 2026-11-24
 """
 
 import sqlalchemy as sa
@@ -68,6 +68,8 @@ def upgrade() -> None:
         sa.Column("request_fingerprint", sa.String(length=64), nullable=False),
         sa.Column("tracking_fingerprint", sa.String(length=64), nullable=False),
         sa.Column("sf_modstamp", sa.String(length=40), nullable=False),
+        sa.Column("source", sa.JSON(), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("last_event_code", sa.String(length=10), nullable=False),
         sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),

@@ -1,0 +1,162 @@
+"""Exceptions: failures kept for review and retry, mirrored as integration errors in Salesforce.
+
+One row per (record, operation, code): a repeated failure bumps `attempts` and `last_seen` rather
+than piling up rows. Payloads are stored redacted and bounded; nothing here ever raises on a bad
+payload, because losing the error would lose the order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chronoforce.domain.errors import (
+    AddressError,
+    CarrierAccountError,
+    CarrierTimeoutError,
+    CarrierUnavailableError,
+    CarrierValidationError,
+    ChronoforceError,
+    MappingError,
+    RoutingError,
+)
+from chronoforce.pipeline import writeback
+from chronoforce.redaction import redact_text
+from chronoforce.store.models import ExceptionRow, Outbox, Shipment
+
+PAYLOAD_LIMIT = 120_000  # below Salesforce's 131,072-character long text area
+ERROR_OBJECT = "Chronopost_Integration_Error__c"
+
+
+def kind_of(error: ChronoforceError) -> str:
+    """The review queue's filter: address, mapping, routing, carrier, timeout, salesforce."""
+    kinds: Sequence[tuple[type[ChronoforceError], str]] = (
+        (AddressError, "address"),
+        (MappingError, "mapping"),
+        (RoutingError, "routing"),
+        (CarrierTimeoutError, "timeout"),
+        (CarrierUnavailableError, "carrier_unavailable"),
+        (CarrierValidationError, "carrier_validation"),
+        (CarrierAccountError, "carrier_account"),
+    )
+    for cls, name in kinds:
+        if isinstance(error, cls):
+            return name
+    return "salesforce" if "alesforce" in type(error).__name__ else "other"
+
+
+def _bounded(text: str) -> str:
+    text = redact_text(text or "")
+    return text if len(text) <= PAYLOAD_LIMIT else text[:PAYLOAD_LIMIT] + "\n…[truncated]"
+
+
+def record(
+    session: Session,
+    error: ChronoforceError,
+    *,
+    operation: str,
+    shipment: Shipment | None = None,
+    sf_object: str = "",
+    sf_id: str = "",
+    now: dt.datetime | None = None,
+    write_to_salesforce: bool = True,
+) -> ExceptionRow:
+    """Store (or bump) the exception row and queue its mirror in Salesforce."""
+    now = now or dt.datetime.now(dt.UTC)
+    sf_object = sf_object or (shipment.sf_object if shipment else "")
+    sf_id = sf_id or error.record_id or (shipment.sf_id if shipment else "")
+    key = f"{sf_id}:{operation}:{error.code}"[:200]
+    row = session.scalar(select(ExceptionRow).where(ExceptionRow.key == key))
+    if row is None:
+        row = ExceptionRow(key=key, attempts=0, first_seen=now)
+        session.add(row)
+    row.shipment_id = shipment.id if shipment else row.shipment_id
+    row.sf_object, row.sf_id, row.operation = sf_object, sf_id, operation
+    row.kind, row.code, row.field = kind_of(error), error.code[:80], error.field[:80]
+    row.message = redact_text(error.message)
+    row.request_payload = _bounded(error.request_payload)
+    row.response_payload = _bounded(error.response_payload)
+    row.transient = error.transient
+    row.state = "open"
+    row.attempts += 1
+    row.last_seen = now
+    row.next_retry_at = None
+    session.flush()
+    if write_to_salesforce and sf_id:
+        _mirror(session, row, shipment)
+    return row
+
+
+def _mirror(session: Session, row: ExceptionRow, shipment: Shipment | None) -> None:
+    order_id = shipment.sf_id if shipment and shipment.sf_object == "Order" else ""
+    source = shipment.source if shipment else {}
+    shipment_record = str(source.get("shipment_id") or "") if isinstance(source, dict) else ""
+    payload: dict[str, Any] = {
+        "External_Key__c": f"cf-{row.id}",
+        "Record_Id__c": row.sf_id,
+        "Operation__c": row.operation[:40],
+        "Code__c": row.code,
+        "Field__c": row.field,
+        "Message__c": row.message[:32000],
+        "Request_Payload__c": row.request_payload,
+        "Response_Payload__c": row.response_payload,
+        "Attempts__c": row.attempts,
+        "State__c": "Open",
+        "First_Seen__c": _iso(row.first_seen),
+        "Last_Seen__c": _iso(row.last_seen),
+    }
+    if order_id:
+        payload["Order__c"] = order_id
+    if shipment_record:
+        payload["Shipment__c"] = shipment_record
+    writeback.enqueue(
+        session,
+        sf_object=ERROR_OBJECT,
+        operation="upsert",
+        external_id_field="External_Key__c",
+        payload=payload,
+        shipment_id=shipment.id if shipment else None,
+    )
+    if order_id and row.operation.startswith("label"):
+        writeback.enqueue(
+            session,
+            sf_object="Order",
+            operation="update",
+            sf_id=order_id,
+            payload={
+                "Chronopost_Label_Status__c": "Error",
+                "Chronopost_Last_Error__c": f"{row.code}: {row.message}"[:255],
+            },
+            shipment_id=shipment.id if shipment else None,
+        )
+
+
+def on_writeback_failure(session: Session, row: Outbox, error: ChronoforceError) -> None:
+    """A Salesforce write was refused: an exception row, not mirrored (the org said no)."""
+    shipment = session.get(Shipment, row.shipment_id) if row.shipment_id else None
+    record(
+        session,
+        error,
+        operation=f"writeback:{row.sf_object}",
+        shipment=shipment,
+        sf_object=row.sf_object,
+        sf_id=row.sf_id or (shipment.sf_id if shipment else ""),
+        write_to_salesforce=row.sf_object != ERROR_OBJECT and row.sf_object != "Order",
+    )
+
+
+def _iso(value: dt.datetime) -> str:
+    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def resolve(session: Session, exception_id: int, note: str) -> ExceptionRow:
+    row = session.get(ExceptionRow, exception_id)
+    if row is None:
+        raise LookupError(f"no exception {exception_id}")
+    row.state, row.resolution_note = "resolved", note
+    return row

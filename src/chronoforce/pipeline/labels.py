@@ -1,0 +1,375 @@
+"""The label use case: a Salesforce order becomes one live Chronopost label, written back.
+
+detect → record intent → prepare (map, address, route) → call the carrier → store the result →
+outbox. The shipment row is the source of truth; the state `calling` is written *before* the
+carrier call, so a crash or timeout whose outcome is unknown is recovered by looking the parcels
+up by our reference — never by blindly printing a second live label.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from chronoforce.domain.errors import (
+    CarrierUnavailableError,
+    ChronoforceError,
+    PermanentError,
+    TransientError,
+)
+from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
+from chronoforce.logs import get_logger
+from chronoforce.pipeline import exceptions, writeback
+from chronoforce.pipeline.ports import CarrierPort
+from chronoforce.store.db import Store
+from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
+from chronoforce.store.ops import insert_ignore, take_lease
+
+log = get_logger(component="labels")
+
+TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
+WORKABLE = ("pending", "retry", "calling")
+MAX_TRANSIENT_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A detected order to ship: its Salesforce identity and the raw record it was read from."""
+
+    sf_object: str
+    sf_id: str
+    order_number: str
+    source: dict[str, Any]
+    modstamp: str = ""
+    intent: str = "outbound"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request ready for the carrier, and why this product was chosen."""
+
+    request: ShipmentRequest
+    reason: str
+    writeback: dict[str, dict[str, Any]] = field(default_factory=dict)  # object → extra fields
+
+
+Preparer = Callable[[Shipment], Prepared]
+
+
+def shipper_ref(order_number: str, intent: str, sf_id: str) -> str:
+    """Our reference at Chronopost (≤ 35 chars): finds the parcels again after a crash."""
+    base = order_number or sf_id
+    prefix = "" if intent == "outbound" else intent[:1].upper() + "-"
+    return (prefix + base)[:35]
+
+
+def fingerprint(request: ShipmentRequest) -> str:
+    return hashlib.sha256(repr(request).encode()).hexdigest()
+
+
+def record_intents(
+    store: Store, intents: Iterable[Intent], watermark: tuple[str, str] | None = None
+) -> list[int]:
+    """Write `pending` shipment rows (once per record + intent) with the watermark, atomically."""
+    rows = [
+        {
+            "sf_object": i.sf_object,
+            "sf_id": i.sf_id,
+            "intent": i.intent,
+            "order_number": i.order_number,
+            "source": i.source,
+            "sf_modstamp": i.modstamp,
+            "shipper_ref": shipper_ref(i.order_number, i.intent, i.sf_id),
+            "state": "pending",
+            "status": ShipmentStatus.PENDING.value,
+        }
+        for i in intents
+    ]
+    with store.session() as session:
+        insert_ignore(session, Shipment, rows)
+        if watermark is not None:
+            source, value = watermark
+            mark = session.get(Watermark, source)
+            if mark is None:
+                session.add(Watermark(source=source, value=value))
+            elif value > mark.value:
+                mark.value = value
+        keys = [(r["sf_object"], r["sf_id"], r["intent"]) for r in rows]
+        ids: list[int] = []
+        for sf_object, sf_id, intent in keys:
+            shipment = session.scalar(
+                select(Shipment).where(
+                    Shipment.sf_object == sf_object,
+                    Shipment.sf_id == sf_id,
+                    Shipment.intent == intent,
+                )
+            )
+            if shipment is not None and shipment.state in ("pending", "retry"):
+                ids.append(shipment.id)
+    return ids
+
+
+@dataclass
+class LabelPipeline:
+    """Processes one shipment at a time; safe to run in many threads and processes at once."""
+
+    store: Store
+    carrier: CarrierPort
+    prepare: Preparer
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
+    lease: dt.timedelta = dt.timedelta(minutes=5)
+
+    def process(self, shipment_id: int) -> str:
+        """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`."""
+        with self.store.session() as session:
+            if not take_lease(
+                session, shipment_id, self.worker_id, self.now(), self.lease, WORKABLE
+            ):
+                return "skipped"
+            shipment = session.get_one(Shipment, shipment_id)
+            session.expunge(shipment)
+        bound = log.bind(shipment_id=shipment_id, sf_id=shipment.sf_id)
+        try:
+            if shipment.state == "calling":
+                recovered = self._recover(shipment)
+                if recovered is not None:
+                    return recovered
+            prepared = self.prepare(shipment)
+            result = self._call_carrier(shipment, prepared)
+        except PermanentError as exc:
+            bound.info("label failed", code=exc.code, field=exc.field)
+            return self._fail(shipment, exc)
+        except TransientError as exc:
+            bound.warning("label retry", code=exc.code)
+            return self._retry(shipment, exc)
+        self._store_result(shipment, prepared, result)
+        bound.info("label created", skybills=list(result.skybill_numbers))
+        return "labeled"
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _call_carrier(self, shipment: Shipment, prepared: Prepared) -> LabelResult:
+        with self.store.session() as session:
+            row = session.get_one(Shipment, shipment.id)
+            row.state = "calling"
+            row.generation += 1
+            row.attempts += 1
+            row.product_code = prepared.request.product_code
+            row.routing_reason = prepared.reason
+            row.request_fingerprint = fingerprint(prepared.request)
+        try:
+            return self.carrier.create_shipment(prepared.request)
+        except ChronoforceError as exc:
+            exc.with_context(record_id=shipment.sf_id, operation="label.create")
+            raise
+
+    def _store_result(self, shipment: Shipment, prepared: Prepared, result: LabelResult) -> None:
+        now = self.now()
+        with self.store.session() as session:
+            row = session.get_one(Shipment, shipment.id)
+            generation = row.generation
+            parcels = [
+                Parcel(
+                    shipment_id=row.id,
+                    position=index,
+                    generation=generation,
+                    skybill_number=label.skybill_number,
+                    weight_kg=prepared.request.parcels[
+                        min(index, len(prepared.request.parcels)) - 1
+                    ].weight_kg,
+                    label_format=label.label_format.value,
+                    label_bytes=label.data,
+                    live=True,
+                )
+                for index, label in enumerate(result.labels, start=1)
+            ]
+            session.add_all(parcels)
+            row.state = "labeled"
+            row.status = ShipmentStatus.LABEL_CREATED.value
+            row.reservation_number = result.reservation_number
+            row.lease_owner, row.lease_expires_at = None, None
+            row.next_attempt_at = None
+            row.next_poll_at = now + dt.timedelta(hours=1)
+            session.flush()
+            self._queue_writeback(session, row, parcels, prepared)
+            for open_row in session.scalars(
+                select(ExceptionRow).where(
+                    ExceptionRow.shipment_id == row.id, ExceptionRow.state != "resolved"
+                )
+            ):
+                open_row.state, open_row.resolution_note = "resolved", "label created on retry"
+
+    def _queue_writeback(
+        self, session: Any, row: Shipment, parcels: list[Parcel], prepared: Prepared
+    ) -> None:
+        numbers = [p.skybill_number for p in parcels]
+        url = TRACKING_URL.format(numbers=",".join(numbers))
+        shipment_record = str(row.source.get("shipment_id") or "")
+        order_id = row.sf_id if row.sf_object == "Order" else str(row.source.get("order_id") or "")
+        common = {
+            "Chronopost_Label_Status__c": "Created",
+            "Chronopost_Status__c": ShipmentStatus.LABEL_CREATED.value,
+            "Chronopost_Product__c": prepared.request.product_code,
+            "Chronopost_Last_Error__c": None,
+        }
+        if order_id:
+            writeback.enqueue(
+                session,
+                sf_object="Order",
+                operation="update",
+                sf_id=order_id,
+                shipment_id=row.id,
+                payload={
+                    **common,
+                    "Chronopost_Tracking_Number__c": ",".join(numbers)[:255],
+                    "Chronopost_Tracking_Url__c": url,
+                    **prepared.writeback.get("Order", {}),
+                },
+            )
+        if shipment_record:
+            writeback.enqueue(
+                session,
+                sf_object="Shipment",
+                operation="update",
+                sf_id=shipment_record,
+                shipment_id=row.id,
+                payload={
+                    **common,
+                    "TrackingNumber": numbers[0],
+                    "TrackingUrl": url,
+                    "Provider": "Chronopost",
+                    "Chronopost_Skybill_Numbers__c": ",".join(numbers)[:255],
+                    "Chronopost_Reservation_Number__c": row.reservation_number[:50],
+                    **prepared.writeback.get("Shipment", {}),
+                },
+            )
+        first = order_id or shipment_record
+        if first:
+            suffix = "pdf" if parcels[0].label_format in ("PDF", "PPR", "SPD") else "zpl"
+            writeback.enqueue(
+                session,
+                sf_object="ContentVersion",
+                operation="file",
+                shipment_id=row.id,
+                dedup_key=f"file:{row.id}:{row.generation}",
+                payload={
+                    "parcel_ids": [p.id for p in parcels],
+                    "title": f"Chronopost label {row.order_number or row.sf_id}",
+                    "filename": f"chronopost-{numbers[0]}.{suffix}",
+                    "first_publish_location_id": first,
+                    "link_to": [x for x in (order_id, shipment_record) if x and x != first],
+                },
+            )
+
+    def _fail(self, shipment: Shipment, error: ChronoforceError) -> str:
+        with self.store.session() as session:
+            row = session.get_one(Shipment, shipment.id)
+            was_calling = row.state == "calling"
+            row.state = "exception"
+            row.lease_owner, row.lease_expires_at = None, None
+            exceptions.record(
+                session, error, operation="label.create", shipment=row, now=self.now()
+            )
+            if was_calling and isinstance(error, PermanentError):
+                pass  # the carrier refused: nothing was created, nothing to recover
+        return "exception"
+
+    def _retry(self, shipment: Shipment, error: TransientError) -> str:
+        with self.store.session() as session:
+            row = session.get_one(Shipment, shipment.id)
+            row.lease_owner, row.lease_expires_at = None, None
+            if row.attempts >= MAX_TRANSIENT_ATTEMPTS:
+                exceptions.record(
+                    session, error, operation="label.create", shipment=row, now=self.now()
+                )
+                row.state = "exception" if row.state != "calling" else "calling"
+                row.next_attempt_at = None
+                return "exception"
+            # A carrier call that timed out may have created a label: stay `calling`, so the
+            # next attempt looks the parcels up by reference before calling again.
+            if row.state != "calling":
+                row.state = "retry"
+            delay = min(600.0, 2.0**row.attempts) * (0.5 + random.random() / 2)
+            row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
+        return "retry"
+
+    # --- recovery ------------------------------------------------------------------------
+
+    def _recover(self, shipment: Shipment) -> str | None:
+        """An earlier attempt's outcome is unknown: adopt what the carrier has, or go on."""
+        assert shipment.shipper_ref is not None
+        try:
+            found = self.carrier.find_by_reference(shipment.shipper_ref)
+        except TransientError:
+            raise
+        except ChronoforceError as exc:
+            raise CarrierUnavailableError(f"recovery lookup failed: {exc.message}") from exc
+        skybills = _live_skybills(found)
+        with self.store.session() as session:
+            known = set(
+                session.scalars(
+                    select(Parcel.skybill_number).where(Parcel.shipment_id == shipment.id)
+                )
+            )
+        orphans = [s for s in skybills if s not in known]
+        if not orphans:
+            return None  # nothing was created: call again
+        for skybill in orphans:
+            self._cancel_orphan(shipment, skybill)
+        return None
+
+    def _cancel_orphan(self, shipment: Shipment, skybill: str) -> None:
+        """A label from an attempt whose answer we never got: cancel it, and say so."""
+        from chronoforce.domain.errors import CarrierValidationError
+
+        try:
+            self.carrier.cancel(skybill)
+            note = CarrierValidationError(
+                f"label {skybill} from an interrupted attempt was cancelled before re-creating",
+                code="ORPHAN_LABEL_CANCELLED",
+                record_id=shipment.sf_id,
+            )
+            state = "resolved"
+        except ChronoforceError as exc:
+            note = CarrierValidationError(
+                f"orphan label {skybill} could not be cancelled: {exc.message}",
+                code="ORPHAN_LABEL_LIVE",
+                record_id=shipment.sf_id,
+                request_payload=exc.request_payload,
+                response_payload=exc.response_payload,
+            )
+            state = "open"
+        with self.store.session() as session:
+            row = session.get_one(Shipment, shipment.id)
+            exc_row = exceptions.record(
+                session,
+                note,
+                operation=f"label.recover.{skybill}",
+                shipment=row,
+                now=self.now(),
+                write_to_salesforce=state == "open",
+            )
+            exc_row.state = state
+
+
+def _live_skybills(found: Any) -> list[str]:
+    """Skybill numbers from the adapter's lookup answer (objects or strings)."""
+    numbers: list[str] = []
+    for item in found or ():
+        if isinstance(item, str):
+            numbers.append(item)
+            continue
+        if getattr(item, "cancelled", False):
+            continue
+        number = getattr(item, "skybill_number", None)
+        if number:
+            numbers.append(str(number))
+    return numbers

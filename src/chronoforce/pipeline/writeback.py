@@ -1,0 +1,356 @@
+"""The outbox: Salesforce writes queued with the work that caused them, flushed in collections.
+
+Writes to the same record are merged, identical writes are queued once (`dedup_key`), and each
+flush sends at most 200 records per sObject Collections call with allOrNone=false. A record the
+org refuses becomes an exception for that record only; a locked row is retried later.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from chronoforce.domain.errors import ChronoforceError, SalesforceValidationError, TransientError
+from chronoforce.logs import get_logger
+from chronoforce.pipeline.ports import SalesforcePort, chunks
+from chronoforce.salesforce.soql import in_list
+from chronoforce.store.db import Store
+from chronoforce.store.models import Outbox, Parcel
+from chronoforce.store.ops import insert_ignore
+
+COLLECTION_SIZE = 200
+RETRYABLE_CODES = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
+)
+FILE_BATCH_BYTES = 6_000_000  # keep one collection of ContentVersions well under the body limit
+MAX_ATTEMPTS = 8
+
+log = get_logger(component="writeback")
+
+
+def payload_key(sf_object: str, target: str, payload: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{sf_object}:{target}:{digest[:24]}"
+
+
+def enqueue(
+    session: Session,
+    *,
+    sf_object: str,
+    operation: str,
+    payload: dict[str, Any],
+    sf_id: str = "",
+    external_id_field: str = "",
+    shipment_id: int | None = None,
+    dedup_key: str | None = None,
+) -> bool:
+    """Queue one write in the caller's transaction; False when the same write is already queued."""
+    target = sf_id or str(payload.get(external_id_field, "")) or "new"
+    key = dedup_key or payload_key(sf_object, f"{operation}:{target}", payload)
+    return bool(
+        insert_ignore(
+            session,
+            Outbox,
+            [
+                {
+                    "dedup_key": key,
+                    "shipment_id": shipment_id,
+                    "sf_object": sf_object,
+                    "sf_id": sf_id,
+                    "operation": operation,
+                    "external_id_field": external_id_field,
+                    "payload": payload,
+                }
+            ],
+        )
+    )
+
+
+@dataclass
+class FlushReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: FlushReport) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.retried += other.retried
+        self.calls += other.calls
+        self.errors.extend(other.errors)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _backoff(attempts: int, now: dt.datetime) -> dt.datetime:
+    delay = min(300.0, 2.0 ** min(attempts, 8)) * (0.5 + random.random() / 2)
+    return now + dt.timedelta(seconds=delay)
+
+
+def due_rows(session: Session, now: dt.datetime, limit: int) -> list[Outbox]:
+    statement = (
+        select(Outbox)
+        .where(
+            Outbox.state == "pending",
+            or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+        )
+        .order_by(Outbox.id)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+class Flusher:
+    """Sends due outbox rows; `on_failure(row, error)` records a refused write as an exception."""
+
+    def __init__(
+        self,
+        store: Store,
+        salesforce: SalesforcePort,
+        *,
+        on_failure: Any = None,
+        now: Any = None,
+    ) -> None:
+        self.store = store
+        self.salesforce = salesforce
+        self.on_failure = on_failure
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+
+    def flush(self, limit: int = 2000) -> FlushReport:
+        """Flush until nothing is due (bounded by `limit` rows per round)."""
+        total = FlushReport()
+        while True:
+            report = self._flush_round(limit)
+            total.add(report)
+            if report.sent + report.failed + report.retried < limit:
+                return total
+
+    def _flush_round(self, limit: int) -> FlushReport:
+        with self.store.session() as session:
+            rows = due_rows(session, self.now(), limit)
+            session.expunge_all()
+        report = FlushReport()
+        groups: dict[tuple[str, str, str], list[Outbox]] = defaultdict(list)
+        for row in rows:
+            groups[(row.operation, row.sf_object, row.external_id_field)].append(row)
+        for (operation, sf_object, ext_field), group in groups.items():
+            try:
+                if operation == "file":
+                    report.add(self._send_files(group))
+                else:
+                    report.add(self._send_records(operation, sf_object, ext_field, group))
+            except TransientError as exc:
+                self._postpone(group, exc)
+                report.retried += len(group)
+                report.errors.append(str(exc))
+                log.warning("outbox postponed", sf_object=sf_object, error=str(exc))
+        return report
+
+    # --- records -------------------------------------------------------------------------
+
+    def _send_records(
+        self, operation: str, sf_object: str, ext_field: str, rows: Sequence[Outbox]
+    ) -> FlushReport:
+        report = FlushReport()
+        merged: dict[str, dict[str, Any]] = {}
+        members: dict[str, list[Outbox]] = defaultdict(list)
+        for row in rows:
+            target = row.sf_id or str(row.payload.get(ext_field, "")) or f"new:{row.id}"
+            merged.setdefault(target, {}).update(row.payload)
+            members[target].append(row)
+        targets = list(merged)
+        for batch in chunks(targets, COLLECTION_SIZE):
+            records = []
+            for target in batch:
+                record = {"attributes": {"type": sf_object}, **merged[target]}
+                if operation == "update":
+                    record["Id"] = target
+                records.append(record)
+            results = self.salesforce.collection(
+                operation, sf_object, records, external_id_field=ext_field or None
+            )
+            report.calls += 1
+            outcomes = {
+                target: (result.success, list(result.errors), result.id)
+                for target, result in zip(batch, results, strict=True)
+            }
+            report.add(self._settle(members, outcomes))
+        return report
+
+    def _settle(
+        self,
+        members: Mapping[str, list[Outbox]],
+        outcomes: Mapping[str, tuple[bool, list[Any], str | None]],
+    ) -> FlushReport:
+        report = FlushReport()
+        now = self.now()
+        with self.store.session() as session:
+            for target, (success, errors, record_id) in outcomes.items():
+                for stale in members[target]:
+                    row = session.get(Outbox, stale.id)
+                    if row is None:
+                        continue
+                    row.attempts += 1
+                    if success:
+                        row.state, row.sent_at = "sent", now
+                        row.result = {"id": record_id}
+                        report.sent += 1
+                        continue
+                    codes = {_status_code(e) for e in errors}
+                    row.result = {"errors": [_error_dict(e) for e in errors]}
+                    if codes & RETRYABLE_CODES and row.attempts < MAX_ATTEMPTS:
+                        row.next_attempt_at = _backoff(row.attempts, now)
+                        report.retried += 1
+                    else:
+                        row.state = "failed"
+                        report.failed += 1
+                        self._record_failure(session, row, errors)
+        return report
+
+    def _record_failure(self, session: Session, row: Outbox, errors: list[Any]) -> None:
+        first = _error_dict(errors[0]) if errors else {"statusCode": "UNKNOWN", "message": ""}
+        error = SalesforceValidationError(
+            first.get("message") or "Salesforce refused the write",
+            code=str(first.get("statusCode") or "SALESFORCE_VALIDATION"),
+            record_id=row.sf_id,
+            field=",".join(first.get("fields") or []),
+            operation=f"writeback:{row.sf_object}",
+            request_payload=json.dumps(row.payload, default=str)[:20000],
+            response_payload=json.dumps(row.result, default=str),
+        )
+        log.warning("salesforce refused write", sf_id=row.sf_id, code=error.code)
+        if self.on_failure is not None:
+            self.on_failure(session, row, error)
+
+    def _postpone(self, rows: Sequence[Outbox], exc: ChronoforceError) -> None:
+        now = self.now()
+        retry_after = getattr(exc, "retry_after", None)
+        with self.store.session() as session:
+            for stale in rows:
+                row = session.get(Outbox, stale.id)
+                if row is None:
+                    continue
+                row.attempts += 1
+                row.next_attempt_at = (
+                    now + dt.timedelta(seconds=retry_after)
+                    if retry_after
+                    else _backoff(row.attempts, now)
+                )
+
+    # --- files ---------------------------------------------------------------------------
+
+    def _send_files(self, rows: Sequence[Outbox]) -> FlushReport:
+        """Label files: ContentVersions in collections, then links to every other record."""
+        report = FlushReport()
+        batch: list[tuple[Outbox, dict[str, Any]]] = []
+        size = 0
+        for row in rows:
+            version = self._content_version(row)
+            batch.append((row, version))
+            size += len(version["VersionData"])
+            if len(batch) >= COLLECTION_SIZE or size >= FILE_BATCH_BYTES:
+                report.add(self._send_file_batch(batch))
+                batch, size = [], 0
+        if batch:
+            report.add(self._send_file_batch(batch))
+        return report
+
+    def _content_version(self, row: Outbox) -> dict[str, Any]:
+        with self.store.session() as session:
+            parcels = session.scalars(
+                select(Parcel).where(Parcel.id.in_(row.payload["parcel_ids"])).order_by(Parcel.id)
+            ).all()
+            data = b"".join(p.label_bytes or b"" for p in parcels) if len(parcels) == 1 else None
+            if data is None:
+                data = _merge_labels([p.label_bytes or b"" for p in parcels], row.payload)
+        return {
+            "attributes": {"type": "ContentVersion"},
+            "Title": row.payload["title"],
+            "PathOnClient": row.payload["filename"],
+            "VersionData": base64.b64encode(data).decode("ascii"),
+            "FirstPublishLocationId": row.payload["first_publish_location_id"],
+        }
+
+    def _send_file_batch(self, batch: Sequence[tuple[Outbox, dict[str, Any]]]) -> FlushReport:
+        results = self.salesforce.collection("create", "ContentVersion", [v for _, v in batch])
+        report = FlushReport(calls=1)
+        created = {row.id: r.id for (row, _), r in zip(batch, results, strict=True) if r.success}
+        documents: dict[str, str] = {}
+        if created:
+            soql = "SELECT Id, ContentDocumentId FROM ContentVersion WHERE Id IN " + in_list(
+                [v for v in created.values() if v]
+            )
+            documents = {r["Id"]: r["ContentDocumentId"] for r in self.salesforce.query_iter(soql)}
+            report.calls += 1
+        links: list[dict[str, Any]] = []
+        for (row, _), _result in zip(batch, results, strict=True):
+            version_id = created.get(row.id)
+            document_id = documents.get(version_id or "")
+            for entity in row.payload.get("link_to", []):
+                if document_id and entity:
+                    links.append(
+                        {
+                            "attributes": {"type": "ContentDocumentLink"},
+                            "ContentDocumentId": document_id,
+                            "LinkedEntityId": entity,
+                            "ShareType": "V",
+                            "Visibility": "AllUsers",
+                        }
+                    )
+        for link_batch in chunks(links, COLLECTION_SIZE):
+            self.salesforce.collection("create", "ContentDocumentLink", link_batch)
+            report.calls += 1
+        outcomes = {
+            str(row.id): (
+                result.success,
+                list(result.errors),
+                documents.get(result.id or "", result.id),
+            )
+            for (row, _), result in zip(batch, results, strict=True)
+        }
+        report.add(self._settle({str(row.id): [row] for row, _ in batch}, outcomes))
+        return report
+
+
+def _merge_labels(parts: list[bytes], payload: Mapping[str, Any]) -> bytes:
+    """Several parcels' labels as one file: PDFs concatenated page by page, ZPL appended."""
+    if not parts or not parts[0].startswith(b"%PDF"):
+        return b"\n".join(parts)
+    from io import BytesIO
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(BytesIO(part))
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _status_code(error: Any) -> str:
+    return str(_error_dict(error).get("statusCode", ""))
+
+
+def _error_dict(error: Any) -> dict[str, Any]:
+    if isinstance(error, Mapping):
+        return dict(error)
+    return {
+        "statusCode": getattr(error, "status_code", getattr(error, "statusCode", "")),
+        "message": getattr(error, "message", str(error)),
+        "fields": list(getattr(error, "fields", []) or []),
+    }

@@ -1,0 +1,56 @@
+"""Small statements the pipeline needs on both SQLite and PostgreSQL: insert-if-absent, leases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from chronoforce.store.models import Base, Shipment
+
+
+def insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING; returns how many rows were new."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(rows).on_conflict_do_nothing()
+    result = session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def take_lease(
+    session: Session,
+    shipment_id: int,
+    owner: str,
+    now: dt.datetime,
+    duration: dt.timedelta,
+    states: tuple[str, ...],
+) -> bool:
+    """Atomically take the shipment if it is in `states` and nobody holds a live lease on it."""
+    result = session.execute(
+        update(Shipment)
+        .where(
+            and_(
+                Shipment.id == shipment_id,
+                Shipment.state.in_(states),
+                or_(Shipment.lease_expires_at.is_(None), Shipment.lease_expires_at < now),
+            )
+        )
+        .values(lease_owner=owner, lease_expires_at=now + duration)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def release_lease(session: Session, shipment_id: int, owner: str) -> None:
+    session.execute(
+        update(Shipment)
+        .where(Shipment.id == shipment_id, Shipment.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
