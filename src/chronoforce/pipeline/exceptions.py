@@ -160,3 +160,33 @@ def resolve(session: Session, exception_id: int, note: str) -> ExceptionRow:
         raise LookupError(f"no exception {exception_id}")
     row.state, row.resolution_note = "resolved", note
     return row
+
+
+def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -> int | None:
+    """Put the failed work back in line; returns the shipment id to enqueue, if any."""
+    row = session.get(ExceptionRow, exception_id)
+    if row is None:
+        raise LookupError(f"no exception {exception_id}")
+    row.state, row.next_retry_at = "retrying", now or dt.datetime.now(dt.UTC)
+    if row.operation.startswith("writeback:"):
+        for outbox in session.scalars(
+            select(Outbox).where(Outbox.shipment_id == row.shipment_id, Outbox.state == "failed")
+        ):
+            outbox.state, outbox.next_attempt_at = "pending", None
+        return None
+    shipment = session.get(Shipment, row.shipment_id) if row.shipment_id else None
+    if shipment is None or shipment.state not in ("exception", "retry"):
+        return None
+    shipment.state = "pending"
+    shipment.attempts = 0
+    shipment.next_attempt_at = None
+    return shipment.id
+
+
+def open_rows(session: Session, kind: str | None = None, state: str = "open") -> list[ExceptionRow]:
+    statement = select(ExceptionRow).order_by(ExceptionRow.last_seen.desc())
+    if state != "all":
+        statement = statement.where(ExceptionRow.state == state)
+    if kind:
+        statement = statement.where(ExceptionRow.kind == kind)
+    return list(session.scalars(statement))

@@ -262,6 +262,7 @@ class LabelPipeline:
                 dedup_key=f"file:{row.id}:{row.generation}",
                 payload={
                     "parcel_ids": [p.id for p in parcels],
+                    "size": sum(len(p.label_bytes or b"") for p in parcels),
                     "title": f"Chronopost label {row.order_number or row.sf_id}",
                     "filename": f"chronopost-{numbers[0]}.{suffix}",
                     "first_publish_location_id": first,

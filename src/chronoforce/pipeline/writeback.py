@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import ChronoforceError, SalesforceValidationError, TransientError
@@ -34,6 +34,8 @@ RETRYABLE_CODES = frozenset(
 )
 FILE_BATCH_BYTES = 6_000_000  # keep one collection of ContentVersions well under the body limit
 MAX_ATTEMPTS = 8
+CLAIM_SECONDS = 120
+FILE_KEY_FIELD = "Chronoforce_Key__c"  # external id on ContentVersion: a file is made once
 
 log = get_logger(component="writeback")
 
@@ -140,9 +142,7 @@ class Flusher:
                 return total
 
     def _flush_round(self, limit: int) -> FlushReport:
-        with self.store.session() as session:
-            rows = due_rows(session, self.now(), limit)
-            session.expunge_all()
+        rows = self._claim(limit)
         report = FlushReport()
         groups: dict[tuple[str, str, str], list[Outbox]] = defaultdict(list)
         for row in rows:
@@ -159,6 +159,38 @@ class Flusher:
                 report.errors.append(str(exc))
                 log.warning("outbox postponed", sf_object=sf_object, error=str(exc))
         return report
+
+    def _claim(self, limit: int) -> list[Outbox]:
+        """Take due rows for CLAIM_SECONDS: another flusher skips them; a crash frees them.
+
+        `attempts` is bumped before sending, so a row seen again with attempts > 1 may already
+        have reached Salesforce: non-idempotent writes (files, links) check before resending.
+        """
+        now = self.now()
+        with self.store.session() as session:
+            rows = due_rows(session, now, limit)
+            claimed = []
+            for row in rows:
+                taken = session.execute(
+                    update(Outbox)
+                    .where(
+                        Outbox.id == row.id,
+                        Outbox.state == "pending",
+                        or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+                    )
+                    .values(
+                        attempts=Outbox.attempts + 1,
+                        next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(taken, "rowcount", 0):
+                    claimed.append(row.id)
+            fresh = list(
+                session.scalars(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id))
+            )
+            session.expunge_all()
+        return fresh
 
     # --- records -------------------------------------------------------------------------
 
@@ -204,7 +236,6 @@ class Flusher:
                     row = session.get(Outbox, stale.id)
                     if row is None:
                         continue
-                    row.attempts += 1
                     if success:
                         row.state, row.sent_at = "sent", now
                         row.result = {"id": record_id}
@@ -244,7 +275,6 @@ class Flusher:
                 row = session.get(Outbox, stale.id)
                 if row is None:
                     continue
-                row.attempts += 1
                 row.next_attempt_at = (
                     now + dt.timedelta(seconds=retry_after)
                     if retry_after
@@ -256,12 +286,11 @@ class Flusher:
     def _send_files(self, rows: Sequence[Outbox]) -> FlushReport:
         """Label files: ContentVersions in collections, then links to every other record."""
         report = FlushReport()
-        batch: list[tuple[Outbox, dict[str, Any]]] = []
+        batch: list[Outbox] = []
         size = 0
         for row in rows:
-            version = self._content_version(row)
-            batch.append((row, version))
-            size += len(version["VersionData"])
+            batch.append(row)
+            size += int(row.payload.get("size", 50_000))
             if len(batch) >= COLLECTION_SIZE or size >= FILE_BATCH_BYTES:
                 report.add(self._send_file_batch(batch))
                 batch, size = [], 0
@@ -274,60 +303,108 @@ class Flusher:
             parcels = session.scalars(
                 select(Parcel).where(Parcel.id.in_(row.payload["parcel_ids"])).order_by(Parcel.id)
             ).all()
-            data = b"".join(p.label_bytes or b"" for p in parcels) if len(parcels) == 1 else None
-            if data is None:
-                data = _merge_labels([p.label_bytes or b"" for p in parcels], row.payload)
+            data = _merge_labels([p.label_bytes or b"" for p in parcels])
         return {
             "attributes": {"type": "ContentVersion"},
             "Title": row.payload["title"],
             "PathOnClient": row.payload["filename"],
             "VersionData": base64.b64encode(data).decode("ascii"),
             "FirstPublishLocationId": row.payload["first_publish_location_id"],
+            FILE_KEY_FIELD: row.dedup_key[:80],
         }
 
-    def _send_file_batch(self, batch: Sequence[tuple[Outbox, dict[str, Any]]]) -> FlushReport:
-        results = self.salesforce.collection("create", "ContentVersion", [v for _, v in batch])
-        report = FlushReport(calls=1)
-        created = {row.id: r.id for (row, _), r in zip(batch, results, strict=True) if r.success}
+    def _existing_versions(self, rows: Sequence[Outbox]) -> dict[str, dict[str, Any]]:
+        """Files an interrupted flush may already have made, by our key."""
+        retried = [r.dedup_key[:80] for r in rows if r.attempts > 1]
+        if not retried:
+            return {}
+        soql = (
+            f"SELECT Id, ContentDocumentId, {FILE_KEY_FIELD} FROM ContentVersion "
+            f"WHERE {FILE_KEY_FIELD} IN {in_list(retried)}"
+        )
+        return {r[FILE_KEY_FIELD]: r for r in self.salesforce.query_iter(soql)}
+
+    def _send_file_batch(self, batch: Sequence[Outbox]) -> FlushReport:
+        report = FlushReport()
+        existing = self._existing_versions(batch)
+        report.calls += 1 if any(r.attempts > 1 for r in batch) else 0
+        todo = [row for row in batch if row.dedup_key[:80] not in existing]
+        versions: dict[int, tuple[bool, list[Any], str | None]] = {}
+        if todo:
+            results = self.salesforce.collection(
+                "create", "ContentVersion", [self._content_version(row) for row in todo]
+            )
+            report.calls += 1
+            for row, result in zip(todo, results, strict=True):
+                versions[row.id] = (result.success, list(result.errors), result.id)
+        created_ids = [v[2] for v in versions.values() if v[0] and v[2]]
         documents: dict[str, str] = {}
-        if created:
+        if created_ids:
             soql = "SELECT Id, ContentDocumentId FROM ContentVersion WHERE Id IN " + in_list(
-                [v for v in created.values() if v]
+                created_ids
             )
             documents = {r["Id"]: r["ContentDocumentId"] for r in self.salesforce.query_iter(soql)}
             report.calls += 1
-        links: list[dict[str, Any]] = []
-        for (row, _), _result in zip(batch, results, strict=True):
-            version_id = created.get(row.id)
-            document_id = documents.get(version_id or "")
-            for entity in row.payload.get("link_to", []):
-                if document_id and entity:
-                    links.append(
-                        {
-                            "attributes": {"type": "ContentDocumentLink"},
-                            "ContentDocumentId": document_id,
-                            "LinkedEntityId": entity,
-                            "ShareType": "V",
-                            "Visibility": "AllUsers",
-                        }
-                    )
-        for link_batch in chunks(links, COLLECTION_SIZE):
-            self.salesforce.collection("create", "ContentDocumentLink", link_batch)
-            report.calls += 1
+        document_of: dict[int, str] = {}
+        for row in batch:
+            found = existing.get(row.dedup_key[:80])
+            if found:
+                document_of[row.id] = found["ContentDocumentId"]
+            elif versions.get(row.id, (False, [], None))[0]:
+                document_of[row.id] = documents.get(versions[row.id][2] or "", "")
+        report.calls += self._link(batch, document_of)
         outcomes = {
             str(row.id): (
-                result.success,
-                list(result.errors),
-                documents.get(result.id or "", result.id),
+                row.id in document_of,
+                versions.get(row.id, (False, [], None))[1],
+                document_of.get(row.id),
             )
-            for (row, _), result in zip(batch, results, strict=True)
+            for row in batch
         }
-        report.add(self._settle({str(row.id): [row] for row, _ in batch}, outcomes))
+        report.add(self._settle({str(row.id): [row] for row in batch}, outcomes))
         return report
 
+    def _link(self, batch: Sequence[Outbox], document_of: Mapping[int, str]) -> int:
+        """Link each file to the other records (ContentDocumentLink), once."""
+        wanted = {
+            (document_of[row.id], entity)
+            for row in batch
+            if document_of.get(row.id)
+            for entity in row.payload.get("link_to", [])
+            if entity
+        }
+        calls = 0
+        if wanted and any(r.attempts > 1 for r in batch):
+            soql = (
+                "SELECT ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
+                f"WHERE ContentDocumentId IN {in_list(sorted({d for d, _ in wanted}))}"
+            )
+            have = {
+                (r["ContentDocumentId"], r["LinkedEntityId"])
+                for r in self.salesforce.query_iter(soql)
+            }
+            wanted -= have
+            calls += 1
+        links = [
+            {
+                "attributes": {"type": "ContentDocumentLink"},
+                "ContentDocumentId": document,
+                "LinkedEntityId": entity,
+                "ShareType": "V",
+                "Visibility": "AllUsers",
+            }
+            for document, entity in sorted(wanted)
+        ]
+        for link_batch in chunks(links, COLLECTION_SIZE):
+            self.salesforce.collection("create", "ContentDocumentLink", link_batch)
+            calls += 1
+        return calls
 
-def _merge_labels(parts: list[bytes], payload: Mapping[str, Any]) -> bytes:
+
+def _merge_labels(parts: list[bytes]) -> bytes:
     """Several parcels' labels as one file: PDFs concatenated page by page, ZPL appended."""
+    if len(parts) == 1:
+        return parts[0]
     if not parts or not parts[0].startswith(b"%PDF"):
         return b"\n".join(parts)
     from io import BytesIO
