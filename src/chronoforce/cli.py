@@ -17,6 +17,7 @@ from rich.table import Table
 from chronoforce import __version__
 from chronoforce.config import ConfigError, Settings, load_settings
 from chronoforce.logs import configure_logging
+from chronoforce.exceptions_cli import app as exceptions_app
 from chronoforce.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ db_app = typer.Typer(help="The store: migrations and state.", no_args_is_help=Tr
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(exceptions_app, name="exceptions")
 
 console = Console()
 
