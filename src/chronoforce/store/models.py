@@ -194,3 +194,56 @@ class Watermark(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+
+
+class WebhookInbox(Base):
+    """A pushed tracking event accepted by the webhook: stored before the 202, processed later.
+
+    `event_id` is the sender's id: unique, so a replayed event is refused rather than re-applied.
+    """
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (Index("ix_webhook_inbox_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    skybill_number: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending, done
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    processed_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class TrackingCase(Base):
+    """The support Case tracking opened for one order; its Salesforce id once the create is sent.
+
+    `pending` holds comments and status changes decided before the Case id was known.
+    """
+
+    __tablename__ = "tracking_case"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    order_key: Mapped[str] = mapped_column(String(80), unique=True)  # sf_object:sf_id
+    shipment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shipment.id", ondelete="SET NULL"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, default=1)  # bumps when a closed Case is replaced
+    case_id: Mapped[str] = mapped_column(String(18), default="")
+    create_key: Mapped[str] = mapped_column(String(200), default="")  # outbox dedup_key
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open, closed
+    status: Mapped[str] = mapped_column(String(30), default="")  # last normalized status told
+    pending: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class RateWindow(Base):
+    """Calls granted in one window of one shared limit (per account, per second or per hour)."""
+
+    __tablename__ = "rate_window"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)
