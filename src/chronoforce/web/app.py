@@ -1,0 +1,95 @@
+"""The FastAPI app factory: health, the tracking webhook, and the routers later issues add.
+
+It only wires routers to a runtime (the store and the tracking use case); it holds no business
+rules and must never answer a webhook before the events are durably stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from chronoforce import __version__
+from chronoforce.config import Settings
+from chronoforce.logs import get_logger
+from chronoforce.pipeline.tracking import Tracking, process_inbox, tracking_config
+from chronoforce.store.db import Store
+from chronoforce.web import webhooks
+
+log = get_logger(component="web")
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/health")
+def get_health() -> dict[str, str]:
+    """Liveness: 200 whenever the process serves requests (no authentication)."""
+    return {"status": "ok", "version": __version__}
+
+
+class InboxDrainer:
+    """A thread that ingests accepted webhook events; woken by each accepted request."""
+
+    def __init__(self, tracking: Tracking, idle_wait: float = 1.0) -> None:
+        self.tracking = tracking
+        self.idle_wait = idle_wait
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cf-inbox", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                while process_inbox(self.tracking) and not self._stop.is_set():
+                    pass
+            except Exception as exc:  # keep draining: the rows stay pending and are retried
+                log.error("inbox processing failed", error=str(exc))
+            self._wake.wait(self.idle_wait)
+
+
+def create_app(settings: Settings, runtime: Any = None, *, drain_inbox: bool = True) -> FastAPI:
+    """The app `chronoforce web` serves. `runtime` needs a `store` (and may bring `tracking`);
+    without one, the app opens the configured database itself."""
+    own_store = runtime is None
+    store: Store = Store(settings.database_url) if runtime is None else runtime.store
+    tracking = getattr(runtime, "tracking", None)
+    if not isinstance(tracking, Tracking):
+        tracking = Tracking(store, tracking_config(settings.tracking))
+    drainer = InboxDrainer(tracking) if drain_inbox else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if drainer is not None:
+            drainer.start()
+        try:
+            yield
+        finally:
+            if drainer is not None:
+                drainer.stop()
+            if own_store:
+                store.dispose()
+
+    app = FastAPI(title="chronoforce", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.tracking = tracking
+    app.state.drainer = drainer
+    app.include_router(health)
+    app.include_router(webhooks.router)
+    return app
