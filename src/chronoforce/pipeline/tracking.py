@@ -666,7 +666,7 @@ def inbox_event(payload: Mapping[str, Any]) -> TrackingEvent:
 
 def process_inbox(tracking: Tracking, limit: int = 500) -> int:
     """Ingest accepted webhook events, each exactly once: claim, ingest and mark in one commit."""
-    claim = uuid.uuid4().hex[:10]
+    claim = uuid.uuid4().hex[:9]  # state is 10 characters: "c" + 9
     with tracking.store.session() as session:
         # Writing first takes SQLite's write lock before anything is read; on PostgreSQL,
         # SKIP LOCKED lets several drainers share the backlog without waiting on each other.
