@@ -131,6 +131,18 @@ _DELAYS = {
     ShipmentStatus.EXCEPTION: 4.0,
     ShipmentStatus.RETURNING: 6.0,
 }
+# How much a stale status costs, relative to in transit: a delivery or a failed attempt is
+# what customers and support ask about; a label not yet handed over is rarely urgent.
+URGENCY_WEIGHT = {
+    ShipmentStatus.OUT_FOR_DELIVERY: 4.0,
+    ShipmentStatus.DELIVERY_ATTEMPTED: 3.0,
+    ShipmentStatus.EXCEPTION: 2.0,
+    ShipmentStatus.AVAILABLE_FOR_PICKUP: 1.0,
+    ShipmentStatus.IN_TRANSIT: 1.0,
+    ShipmentStatus.PICKED_UP: 1.0,
+    ShipmentStatus.LABEL_CREATED: 0.5,
+    ShipmentStatus.RETURNING: 0.5,
+}
 
 
 def code_status(code: str, extra_codes: Mapping[str, str]) -> ShipmentStatus | None:
@@ -803,10 +815,12 @@ class RateLimiter:
 class PollPlanner:
     """Next poll times from the status, stretched to fit the carrier call budget.
 
-    Without a budget a parcel is polled every `ideal_delay(status)` (T0). With N parcels and a
-    budget of B calls an hour, intervals become T = max(T0, μ·√T0) with μ the smallest value
-    that fits 90% of B: treating 1/T0 as a status's urgency, this is the allocation that
-    minimizes total expected staleness (Lagrange), so urgent parcels are stretched least.
+    Without a budget a parcel is polled every `ideal_delay(status)` (T0, about the time to its
+    next event). With N parcels and B calls an hour, intervals become T = max(T0, μ·√(T0/w)),
+    μ the smallest value that fits 90% of B, w the status's urgency (`URGENCY_WEIGHT`). A
+    parcel polled every T is on average T/2 stale per event, and events come about every T0:
+    this T minimizes total urgency-weighted staleness (Lagrange), so time-sensitive parcels
+    keep short intervals while slow, unhurried ones absorb the cut.
     """
 
     config: TrackingConfig
@@ -817,7 +831,8 @@ class PollPlanner:
         if ideal is None:
             return None
         hours = ideal.total_seconds() / HOUR
-        return dt.timedelta(hours=max(hours, self.stretch * math.sqrt(hours)))
+        weight = URGENCY_WEIGHT.get(status, 1.0)
+        return dt.timedelta(hours=max(hours, self.stretch * math.sqrt(hours / weight)))
 
     def next_poll_at(
         self, status: ShipmentStatus, last_event_at: dt.datetime | None, now: dt.datetime
@@ -845,7 +860,8 @@ class PollPlanner:
 
         def calls_per_hour(mu: float) -> float:
             return sum(
-                parcels_by_status[s] / max(t0, mu * math.sqrt(t0)) for s, t0 in ideal.items()
+                parcels_by_status[s] / max(t0, mu * math.sqrt(t0 / URGENCY_WEIGHT.get(s, 1.0)))
+                for s, t0 in ideal.items()
             )
 
         if calls_per_hour(0.0) <= target:
