@@ -88,6 +88,7 @@ class TrackingConfig(_Section):
     rate_limit_url: str = ""  # empty: the database; redis://… shares the limit through Redis
     terminal_grace_hours: float = Field(24.0, ge=0)  # one last look after a terminal status
     error_retry_minutes: float = Field(30.0, gt=0)
+    min_poll_minutes: float = Field(10.0, gt=0)  # never sooner, however much budget is left
     extra_codes: dict[str, str] = Field(default_factory=dict)  # code → normalized status
     order_status_map: dict[str, str] = Field(default_factory=dict)  # status → Order.Status
     shipment_status_map: dict[str, str] = Field(default_factory=lambda: {"delivered": "Delivered"})
@@ -200,8 +201,9 @@ def _order(event: TrackingEvent) -> tuple[dt.datetime, str, str]:
     return (utc(event.time), event.skybill_number, event.code)
 
 
-def _row_of(event: TrackingEvent, source: str) -> dict[str, Any]:
+def _row_of(event: TrackingEvent, source: str, now: dt.datetime) -> dict[str, Any]:
     return {
+        "received_at": now,
         "skybill_number": event.skybill_number[:20],
         "code": event.code[:10],
         "event_time": utc(event.time).replace(microsecond=0),
@@ -224,19 +226,36 @@ def _event_of(row: Event) -> TrackingEvent:
 
 
 def _insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the keys of the events that were new."""
+    """Insert the events not stored yet; returns the keys of those that were new.
+
+    Polls mostly return events already stored, so the known keys are read first; the rest go
+    in as one cached INSERT … ON CONFLICT DO NOTHING RETURNING (a concurrent writer may still
+    win a key: it is then simply not ours).
+    """
+    known: set[str] = set()
+    skybills = sorted({r["skybill_number"] for r in rows})
+    for part in _chunks(skybills):
+        known.update(
+            event_key(s, c, t)
+            for s, c, t in session.execute(
+                select(Event.skybill_number, Event.code, Event.event_time).where(
+                    Event.skybill_number.in_(part)
+                )
+            )
+        )
+    todo = [
+        r for r in rows if event_key(r["skybill_number"], r["code"], r["event_time"]) not in known
+    ]
+    if not todo:
+        return set()
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new: set[str] = set()
-    for start in range(0, len(rows), CHUNK):
-        statement = (
-            insert(Event)
-            .values(rows[start : start + CHUNK])
-            .on_conflict_do_nothing()
-            .returning(Event.skybill_number, Event.code, Event.event_time)
-        )
-        new.update(event_key(s, c, t) for s, c, t in session.execute(statement))
-    return new
+    statement = (
+        insert(Event)
+        .on_conflict_do_nothing()
+        .returning(Event.skybill_number, Event.code, Event.event_time)
+    )
+    return {event_key(s, c, t) for s, c, t in session.execute(statement, todo)}
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -349,7 +368,8 @@ class Tracking:
         polled: Sequence[int] = (),
     ) -> IngestReport:
         """Ingest in the caller's transaction; `polled` shipments get their next poll planned."""
-        unique = {_key_of(e): _row_of(e, source) for e in events}
+        now = self.now()
+        unique = {_key_of(e): _row_of(e, source, now) for e in events}
         # Sorted keys: concurrent inserts of overlapping events cannot deadlock. The insert is
         # the transaction's first write, so on SQLite it also takes the write lock up front.
         rows = [unique[k] for k in sorted(unique)]
@@ -359,17 +379,19 @@ class Tracking:
         skybills = sorted({k.split("|", 1)[0] for k in new_keys})
         parcels = _live_parcels(session, skybills)
         report.unknown_skybills = len(set(skybills) - {p.skybill_number for p in parcels})
-        ids = sorted({p.shipment_id for p in parcels} | set(polled))
+        touched = {p.shipment_id for p in parcels}
+        ids = sorted(touched | set(polled))
         if not ids:
             return report
-        now = self.now()
         shipments = _lock_shipments(session, ids)
-        events_of = _events_by_shipment(session, ids)
+        events_of = _events_by_shipment(session, sorted(touched))
         for shipment in shipments:
-            if self._recompute(session, shipment, events_of[shipment.id], new_keys, now):
+            if shipment.id in touched and self._recompute(
+                session, shipment, events_of[shipment.id], new_keys, now
+            ):
                 report.changed.append(shipment.id)
             elif shipment.id in polled:
-                self._plan(shipment, now)
+                self._plan(shipment, now)  # nothing new: only the next look moves
         return report
 
     def _recompute(
@@ -813,14 +835,14 @@ class RateLimiter:
 
 @dataclass
 class PollPlanner:
-    """Next poll times from the status, stretched to fit the carrier call budget.
+    """Next poll times from the status, fitted to the carrier call budget.
 
     Without a budget a parcel is polled every `ideal_delay(status)` (T0, about the time to its
-    next event). With N parcels and B calls an hour, intervals become T = max(T0, μ·√(T0/w)),
-    μ the smallest value that fits 90% of B, w the status's urgency (`URGENCY_WEIGHT`). A
+    next event). With a budget of B calls an hour, intervals become T = max(floor, μ·√(T0/w)),
+    μ chosen so the active parcels use 90% of B, w the status's urgency (`URGENCY_WEIGHT`). A
     parcel polled every T is on average T/2 stale per event, and events come about every T0:
-    this T minimizes total urgency-weighted staleness (Lagrange), so time-sensitive parcels
-    keep short intervals while slow, unhurried ones absorb the cut.
+    this T minimizes total urgency-weighted staleness for the budget (Lagrange), so urgent
+    parcels get short intervals and slow, unhurried ones absorb a shortage (or share a surplus).
     """
 
     config: TrackingConfig
@@ -830,9 +852,14 @@ class PollPlanner:
         ideal = ideal_delay(status)
         if ideal is None:
             return None
+        if self.stretch <= 0:
+            return ideal
         hours = ideal.total_seconds() / HOUR
-        weight = URGENCY_WEIGHT.get(status, 1.0)
-        return dt.timedelta(hours=max(hours, self.stretch * math.sqrt(hours / weight)))
+        return dt.timedelta(hours=self._hours(status, hours, self.stretch))
+
+    def _hours(self, status: ShipmentStatus, t0: float, mu: float) -> float:
+        floor = self.config.min_poll_minutes / 60
+        return max(floor, mu * math.sqrt(t0 / URGENCY_WEIGHT.get(status, 1.0)))
 
     def next_poll_at(
         self, status: ShipmentStatus, last_event_at: dt.datetime | None, now: dt.datetime
@@ -859,12 +886,9 @@ class PollPlanner:
         }
 
         def calls_per_hour(mu: float) -> float:
-            return sum(
-                parcels_by_status[s] / max(t0, mu * math.sqrt(t0 / URGENCY_WEIGHT.get(s, 1.0)))
-                for s, t0 in ideal.items()
-            )
+            return sum(parcels_by_status[s] / self._hours(s, t0, mu) for s, t0 in ideal.items())
 
-        if calls_per_hour(0.0) <= target:
+        if not ideal:
             self.stretch = 0.0
             return self.stretch
         low, high = 0.0, 1.0
@@ -917,6 +941,7 @@ class Poller:
     sleep: Callable[[float], None] = time.sleep
     calibrate_every: float = 300.0  # seconds of clock time between budget recalibrations
     _calibrated_at: float = -math.inf
+    _last_round: float = 0.0
     _pool: ThreadPoolExecutor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -936,12 +961,6 @@ class Poller:
         budget = self.config.calls_per_hour
         self.hourly = (
             RateLimiter(self.windows, f"{self.account}:h", budget, HOUR, self.clock, self.sleep)
-            if budget else None
-        )  # fmt: skip
-        # Per minute, at most twice the even share: a backlog drains without burning the hour.
-        self.minutely = (
-            RateLimiter(self.windows, f"{self.account}:m", max(1, math.ceil(budget / 30)), 60.0,
-                        self.clock, self.sleep)
             if budget else None
         )  # fmt: skip
 
@@ -1037,11 +1056,17 @@ class Poller:
     def _within_budget(
         self, due: list[tuple[int, list[str]]], report: PollReport
     ) -> list[tuple[int, list[str]]]:
-        if self.hourly is None or self.minutely is None or not due:
+        """Never past the hourly budget, and per round at most twice the even share of the time
+        since the last round: a backlog drains without burning the hour in one burst."""
+        clock = self.clock()
+        elapsed = min(HOUR, clock - self._last_round) if self._last_round > 0 else 60.0
+        self._last_round = clock
+        budget = self.config.calls_per_hour
+        if self.hourly is None or budget is None or not due:
             return due
         wanted = sum(len(n) for _, n in due)
-        granted = self.minutely.take(wanted)
-        granted = self.hourly.take(granted) if granted else 0
+        share = math.ceil(2 * budget * elapsed / HOUR)
+        granted = self.hourly.take(min(wanted, share))
         kept: list[tuple[int, list[str]]] = []
         used = 0
         for shipment_id, numbers in due:
