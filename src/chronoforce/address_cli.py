@@ -37,7 +37,6 @@ COLUMNS = (
 )
 
 app = typer.Typer(help="Check addresses the way they would be sent to Chronopost.")
-console = Console()
 
 
 class CsvError(Exception):
@@ -172,6 +171,7 @@ def print_table(results: list[NormalizedParty]) -> None:
             "\n".join(filter(None, (row["phone"], row["mobile"], row["email"]))),
             issues,
         )
+    console = Console()  # per call: the terminal width (or $COLUMNS) of this run
     console.print(table)
     sendable = sum(result.ok for result in results)
     console.print(f"{sendable} of {len(results)} addresses can be sent as is.")

@@ -271,7 +271,6 @@ ABBREVIATIONS: tuple[tuple[str, str], ...] = (
     ("Passage", "Pass"),
     ("Hameau", "Ham"),
     ("Domaine", "Dom"),
-    ("Lieu-dit", "LD"),
     ("Zone", "Z"),
     ("Industrielle", "I"),
     ("Général", "Gén"),
@@ -289,23 +288,29 @@ _ABBREVIATION_RANK = {_fold(word): rank for rank, (word, _) in enumerate(ABBREVI
 
 
 def _abbreviate_once(text: str, keep_accents: bool) -> tuple[str, str, str] | None:
-    """Replace the highest-ranked abbreviable word: (new text, word, abbreviation) or None."""
-    words = text.split(" ")
+    """Replace the highest-ranked abbreviable word: (new text, word, abbreviation) or None.
+
+    Words are split on spaces and hyphens, so "Saint-Laurent" becomes "St-Laurent".
+    """
+    tokens = _WORD_SPLIT.split(text)
     best: tuple[int, int] | None = None
-    for index, word in enumerate(words):
-        rank = _ABBREVIATION_RANK.get(_fold(word.rstrip(",;")))
+    for index in range(0, len(tokens), 2):  # odd indexes hold the separators
+        rank = _ABBREVIATION_RANK.get(_fold(tokens[index].rstrip(",;")))
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, index)
     if best is None:
         return None
     rank, index = best
-    word = words[index]
-    core = word.rstrip(",;")
+    token = tokens[index]
+    core = token.rstrip(",;")
     short = _clean_text(ABBREVIATIONS[rank][1], keep_accents)[0]
     if core.isupper():
         short = short.upper()
-    words[index] = short + word[len(core) :]
-    return " ".join(words), core, short
+    tokens[index] = short + token[len(core) :]
+    return "".join(tokens), core, short
+
+
+_WORD_SPLIT = re.compile(r"([ -])")
 
 
 # --- countries ------------------------------------------------------------------------------------
@@ -408,10 +413,6 @@ def _outward_inward(code: str) -> str:
     return code[:-3] + " " + code[-3:]
 
 
-def _zip(code: str) -> str:
-    return code if len(code) == 5 else code[:5] + "-" + code[5:]
-
-
 # Country -> (pattern on the code without spaces and dashes, formatter, example). Patterns follow
 # each national post's published format (UPU postal addressing S42 summaries).
 _POSTAL_FORMATS: dict[str, tuple[re.Pattern[str], _Formatter, str]] = {
@@ -427,7 +428,7 @@ _POSTAL_FORMATS: dict[str, tuple[re.Pattern[str], _Formatter, str]] = {
         "D02 X285",
     ),
     "PL": (re.compile(r"\d{5}"), _split_at(2, "-"), "00-950"),
-    "US": (re.compile(r"\d{5}(?:\d{4})?"), _zip, "10001 or 10001-1234"),
+    "US": (re.compile(r"\d{5}"), _same, "10001"),
     "CA": (
         re.compile(r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\d[ABCEGHJ-NPRSTV-Z]\d"),
         _split_at(3, " "),
@@ -465,11 +466,16 @@ def _format_postal(country: str, raw: str) -> _Postal:
         text = " ".join(text.split())
         return _Postal(text, bool(_FALLBACK_POSTAL.fullmatch(text)))
     pattern, formatter, _ = spec
+    if country == "US" and re.fullmatch(r"\d{9}", compact):
+        # ZIP+4 written "10001-1234" is 10 characters, one more than Chronopost takes; the
+        # five-digit ZIP is enough to deliver.
+        return _Postal(compact[:5], True, "ZIP+4 extension dropped")
     if country in _LOST_LEADING_ZERO and re.fullmatch(r"\d{4}", compact):
         return _Postal("0" + compact, True, "leading zero restored")
     if not pattern.fullmatch(compact):
         return _Postal(text, False)
-    return _Postal(formatter(compact), True)
+    code = formatter(compact)
+    return _Postal(code, len(code) <= FIELD_LIMITS["postal_code"])
 
 
 # --- phones and e-mail ----------------------------------------------------------------------------
@@ -632,7 +638,7 @@ def fit_reference(value: str, field: str) -> tuple[str, tuple[AddressIssue, ...]
 
 
 def _clean_characters(work: _Work) -> None:
-    for field in (*_TEXT_FIELDS, "postal_code", "country"):
+    for field in (*_TEXT_FIELDS, "postal_code"):  # the country is resolved, not spelled
         raw = work.f[field]
         text, flags = _clean_text(raw, work.policy.keep_accents)
         work.f[field] = text
@@ -651,9 +657,7 @@ def _clean_characters(work: _Work) -> None:
 
 
 def _normalize_country(work: _Work) -> None:
-    raw = work.f["country"]
-    if "country" in work.failed:
-        return
+    raw = work.f["country"].strip()
     if not raw:
         work.f["country"] = work.policy.default_country
         work.note(
@@ -715,7 +719,9 @@ def _split_code_and_words(work: _Work) -> None:
         elif not city:
             work.f["city"] = words
         work.f["postal_code"] = code
-        work.note(IssueCode.POSTAL_CODE_FIXED, "postal_code", "info", "city words moved to city")
+        work.note(
+            IssueCode.POSTAL_CODE_FIXED, "postal_code", "info", f"{words!r} moved to the city"
+        )
     elif not postal and (found := _CODE_AND_WORDS.fullmatch(city)):
         work.f["postal_code"], work.f["city"] = found.groups()
         work.note(
@@ -800,12 +806,9 @@ def _fit_pair(work: _Work, a: str, b: str, *, merge: bool) -> None:
             target, step = b, _abbreviate_once(new_second, work.policy.keep_accents)
         if step is None:
             total = len(f"{first} {second}".strip())
-            field = a if len(first) > limit else b
-            work.fail(
-                IssueCode.ADDRESS_TOO_LONG,
-                field,
-                f"{a} and {b} hold {total} characters: more than fits on two lines of {limit}",
-            )
+            message = f"{a} and {b} hold {total} characters: more than two lines of {limit}"
+            for field in [f for f in (a, b) if len(work.f[f]) > limit] or [b]:
+                work.fail(IssueCode.ADDRESS_TOO_LONG, field, message)
             return
         if target == a:
             new_first = step[0]
