@@ -65,7 +65,7 @@ FIELD_LIMITS: dict[str, int] = {
     "contact_name": 100,
     "email": 50,
     "phone": 17,
-    "mobile": 17,
+    "mobile": 17,  # the notes give one phone limit; assumed for the mobile field as well
     "shipper_ref": 35,
     "recipient_ref": 35,
     "parcel_ref": 15,
@@ -440,6 +440,7 @@ _LOST_LEADING_ZERO = frozenset({"FR", "DE", "ES", "IT"})  # spreadsheets drop it
 _POSTAL_OPTIONAL = frozenset({"IE"})  # Eircodes are recent and often left out
 # "F-75008", "L-1234", "CH-8001": the old European car-plate prefixes people still write.
 _PLATE_PREFIX = re.compile(r"^(?:F|FR|MC|B|BE|L|LU|D|DE|E|ES|I|IT|A|AT|CH|DK|P|PT|NL|PL)[- ](?=\d)")
+_PLATE_COUNTRIES = frozenset({"BE", "LU", "DE", "ES", "IT", "AT", "CH", "DK", "PT", "NL", "PL"})
 _SEPARATORS = re.compile(r"[\s\-.]")
 _FALLBACK_POSTAL = re.compile(r"[A-Z0-9](?:[A-Z0-9 -]{0,7}[A-Z0-9])?")
 _CORSICA = re.compile(r"2[AB](\d{3})")
@@ -455,7 +456,9 @@ class _Postal:
 
 def _format_postal(country: str, raw: str) -> _Postal:
     """The code in the country's format; `valid` is False when it cannot be made to fit."""
-    text = _PLATE_PREFIX.sub("", raw.strip().upper())
+    text = raw.strip().upper()
+    if country in _FRENCH_POSTAL_AREA or country in _PLATE_COUNTRIES:
+        text = _PLATE_PREFIX.sub("", text)
     compact = _SEPARATORS.sub("", text)
     if country == "FR" and (corsica := _CORSICA.fullmatch(compact)):
         return _Postal("20" + corsica.group(1), True, "Corsican 2A/2B written as 20")
