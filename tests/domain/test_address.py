@@ -430,6 +430,8 @@ def test_require_sendable_raises_address_error_with_every_issue() -> None:
 
 def test_references_are_cleaned_and_never_cut() -> None:
     assert fit_reference("Cde n° 2024-0042", "shipper_ref")[0] == "Cde no 2024-0042"
+    text, issues = fit_reference("Заказ 42", "recipient_ref")
+    assert (text, issues[0].code, issues[0].severity) == ("42", "CHARACTERS_REMOVED", "warning")
     text, issues = fit_reference("X" * 36, "shipper_ref")
     assert text == ""
     assert [(i.code, i.severity) for i in issues] == [("REFERENCE_TOO_LONG", "error")]

@@ -628,10 +628,14 @@ def fit_reference(value: str, field: str) -> tuple[str, tuple[AddressIssue, ...]
     """A shipper/recipient/parcel reference cleaned to ASCII; too long is an error, not a cut."""
     text, flags = _clean_text(value, False)
     issues: list[AddressIssue] = []
-    if flags & (_REMOVED | _NON_LATIN | _TRANSLITERATED):
+    if flags & (_REMOVED | _NON_LATIN):
+        message = f"{field}: characters Chronopost cannot take were removed"
         issues.append(
-            AddressIssue(IssueCode.TRANSLITERATED, field, "info", "spelled in ASCII", value, text)
+            AddressIssue(IssueCode.CHARACTERS_REMOVED, field, "warning", message, value, text)
         )
+    elif flags & _TRANSLITERATED:
+        message = f"{field} spelled in ASCII"
+        issues.append(AddressIssue(IssueCode.TRANSLITERATED, field, "info", message, value, text))
     limit = FIELD_LIMITS[field]
     if len(text) > limit:
         message = f"{field} has {len(text)} characters; Chronopost takes {limit}"
