@@ -234,6 +234,10 @@ def main() -> None:
     fixed = results["fixed"]["staleness"]["all"]["mean_min"]  # type: ignore[index]
     adaptive = results["adaptive"]["staleness"]["all"]["mean_min"]  # type: ignore[index]
     ratio = fixed / adaptive if adaptive else None
+    delivered = {
+        k: results[k]["staleness"]["delivered"]["mean_min"]  # type: ignore[index]
+        for k in ("fixed", "adaptive")
+    }
     report(
         "tracking",
         metric="mean staleness, adaptive",
@@ -248,6 +252,8 @@ def main() -> None:
             "budget_calls_per_hour": BUDGET,
             "horizon_hours": HORIZON_H,
             "round_minutes": STEP_MIN,
+            "delivered_mean_min": delivered,
+            "delivered_ratio": round(delivered["fixed"] / delivered["adaptive"], 2),
             "results": results,
         },
         series=None,
