@@ -1,0 +1,105 @@
+"""Fault injection for the Chronopost sandbox: latency, timeouts, HTTP errors, broken answers.
+
+Decisions come from one seeded random generator, so a run is repeatable. It decides only; it
+must never sleep or answer itself (the app does, asynchronously, so other requests go on).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+FaultKind = Literal["timeout", "http_500", "http_503", "soap_fault", "malformed", "system_error"]
+FAULT_KINDS: tuple[str, ...] = (
+    "timeout",
+    "http_500",
+    "http_503",
+    "soap_fault",
+    "malformed",
+    "system_error",
+)
+
+
+class FaultConfigError(ValueError):
+    """A fault setting that makes no sense (unknown kind, share outside 0..1, negative time)."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What to do to SOAP requests. Admin (`/_sandbox/…`) and `?wsdl` requests are never touched.
+
+    latency_ms + a uniform random 0..jitter_ms is added to every SOAP answer. A share `rate` of
+    the requests (restricted to `operations` when given) suffers `kind`:
+    timeout (no answer for `hang_seconds`), http_500 / http_503 (empty error page), soap_fault
+    (a SOAP 1.1 server fault), malformed (a truncated XML body with HTTP 200), system_error
+    (Chronopost's business error 1 "System Error" in the body).
+    """
+
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    kind: FaultKind | None = None
+    rate: float = 1.0
+    operations: tuple[str, ...] = ()
+    hang_seconds: float = 30.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in FAULT_KINDS:
+            raise FaultConfigError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
+        if not 0.0 <= self.rate <= 1.0:
+            raise FaultConfigError("rate is a share of requests, between 0 and 1")
+        if min(self.latency_ms, self.jitter_ms, self.hang_seconds) < 0:
+            raise FaultConfigError("times must not be negative")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Faults:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise FaultConfigError(f"unknown fault settings: {sorted(unknown)}")
+        values = dict(data)
+        if "operations" in values:
+            values["operations"] = tuple(values["operations"] or ())
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise FaultConfigError(str(exc)) from exc
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["operations"] = list(self.operations)
+        return data
+
+
+@dataclass(frozen=True)
+class Decision:
+    delay_s: float
+    kind: FaultKind | None
+
+
+@dataclass
+class FaultInjector:
+    faults: Faults = field(default_factory=Faults)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def configure(self, faults: Faults) -> None:
+        with self._lock:
+            self.faults = faults
+            self._rng = random.Random(faults.seed)
+
+    def update(self, **changes: Any) -> Faults:
+        self.configure(replace(self.faults, **changes))
+        return self.faults
+
+    def decide(self, operation: str) -> Decision:
+        f = self.faults
+        with self._lock:
+            # Always draw both numbers so one setting does not shift the other's sequence.
+            jitter = self._rng.random()
+            draw = self._rng.random()
+        delay = (f.latency_ms + f.jitter_ms * jitter) / 1000.0
+        applies = f.kind is not None and (not f.operations or operation in f.operations)
+        return Decision(delay, f.kind if applies and draw < f.rate else None)

@@ -1,0 +1,169 @@
+"""Tracking service of the sandbox: events on the sandbox clock, search by our reference,
+cancellation and proof of delivery.
+
+Only events whose time is at or before the sandbox clock are shown; it must never reveal a
+parcel to another account (except trackSkybillV2, which Chronopost keys on the number alone).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from lxml import etree
+from reportlab.lib.pagesizes import A5
+from reportlab.pdfgen.canvas import Canvas
+
+from chronoforce.sandbox.chronopost.context import BusinessError, Context
+from chronoforce.sandbox.chronopost.soap import add, add_all
+from chronoforce.sandbox.chronopost.store import Parcel, StoredEvent
+from chronoforce.sandbox.chronopost.tables import (
+    BAD_CREDENTIALS,
+    CANCEL_TOO_LATE,
+    DELIVERED_CODES,
+    EVENT_CODES,
+    PARCEL_NOT_FOUND,
+    PICKED_UP_CODES,
+)
+
+
+def _french(op: etree._Element) -> bool:
+    return (op.findtext("language") or "").lower().startswith("fr")
+
+
+def _account(ctx: Context, op: etree._Element) -> str:
+    account = ctx.authenticate(op.findtext("accountNumber"), op.findtext("password"))
+    if account is None:
+        raise BusinessError.of(BAD_CREDENTIALS)
+    return account
+
+
+def _own_parcel(ctx: Context, op: etree._Element, account: str) -> Parcel:
+    parcel = ctx.store.parcel((op.findtext("skybillNumber") or "").strip())
+    if parcel is None or parcel.account != account:
+        raise BusinessError.of(PARCEL_NOT_FOUND)
+    return parcel
+
+
+def _event(
+    ctx: Context, element: etree._Element, event: StoredEvent, french: bool, parcel: Parcel | None
+) -> None:
+    code = EVENT_CODES[event.code]
+    add_all(
+        element,
+        [
+            ("code", event.code),
+            ("eventDate", ctx.local(event.at)),
+            ("eventLabel", code.label_fr if french else code.label_en),
+            ("highPriority", code.high_priority),
+            ("NPC", event.zip[:2]),
+            ("officeLabel", event.office),
+            ("zipCode", event.zip),
+        ],
+    )
+    if parcel is not None and event.code in DELIVERED_CODES:
+        info = add(element, "infoCompList")
+        add_all(info, [("name", "Consignee's name"), ("value", _consignee(parcel))])
+
+
+def _consignee(parcel: Parcel) -> str:
+    return str(parcel.label_data.get("recipient", {}).get("name") or "")
+
+
+def track_skybill_v2(ctx: Context, op: etree._Element, result: etree._Element) -> None:
+    """Visible events of one parcel; an unknown number answers no events (errorCode 0)."""
+    skybill = (op.findtext("skybillNumber") or "").strip()
+    parcel = ctx.store.parcel(skybill)
+    events = ctx.store.events(skybill, ctx.clock.timestamp()) if parcel else []
+    add(result, "errorCode", 0)
+    listing = add(result, "listEventInfoComp")
+    french = _french(op)
+    for event in events:
+        _event(ctx, add(listing, "events"), event, french, parcel)
+    add(listing, "skybillNumber", skybill)
+
+
+def track_with_sender_ref(ctx: Context, op: etree._Element, result: etree._Element) -> None:
+    """Every parcel of the account carrying this shipperRef, with its visible events."""
+    account = _account(ctx, op)
+    reference = (op.findtext("sendersRef") or "").strip()
+    now, french = ctx.clock.timestamp(), _french(op)
+    add(result, "errorCode", 0)
+    for parcel in ctx.store.parcels_by_ref(account, reference) if reference else []:
+        listing = add(result, "listParcel")
+        for event in ctx.store.events(parcel.skybill, now):
+            _event(ctx, add(listing, "events"), event, french, None)
+        add(listing, "skybillNumber", parcel.skybill)
+
+
+def cancel_skybill(ctx: Context, op: etree._Element, result: etree._Element) -> None:
+    """Cancel a parcel Chronopost does not hold yet; cancelling twice is accepted."""
+    parcel = _own_parcel(ctx, op, _account(ctx, op))
+    now = ctx.clock.timestamp()
+    if parcel.cancelled_at is None:
+        seen = {e.code for e in ctx.store.events(parcel.skybill, now)}
+        if seen & PICKED_UP_CODES or seen & DELIVERED_CODES:
+            raise BusinessError.of(CANCEL_TOO_LATE)
+        ctx.store.cancel(parcel.skybill, now, StoredEvent("AN", now, "Web Services", ""))
+    add_all(result, [("errorCode", 0), ("statusCode", 0)])
+
+
+def _pod(ctx: Context, parcel: Parcel, delivered: StoredEvent) -> bytes:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A5, invariant=1)
+    canvas.setFont("Helvetica-Bold", 14)
+    canvas.drawString(40, 540, "Chronopost - proof of delivery (sandbox)")
+    canvas.setFont("Helvetica", 11)
+    lines = [
+        f"Skybill number: {parcel.skybill}",
+        f"Delivered: {ctx.local(delivered.at):%Y-%m-%d %H:%M} ({delivered.code})",
+        f"Consignee: {_consignee(parcel)}",
+    ]
+    for i, line in enumerate(lines):
+        canvas.drawString(40, 500 - 18 * i, line)
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _delivery(ctx: Context, parcel: Parcel) -> StoredEvent | None:
+    events = ctx.store.events(parcel.skybill, ctx.clock.timestamp())
+    return next((e for e in reversed(events) if e.code in DELIVERED_CODES), None)
+
+
+def _pod_fields(ctx: Context, op: etree._Element, parcel: Parcel) -> list[tuple[str, object]]:
+    """formatPOD, pod, podPresente; statusCode is 0 with a POD, 1 before delivery (sandbox)."""
+    delivered = _delivery(ctx, parcel)
+    if delivered is None:
+        return [("podPresente", False), ("statusCode", 1)]
+    want_pdf = (op.findtext("pdf") or "").strip() in ("true", "1")
+    pod = _pod(ctx, parcel, delivered) if want_pdf else None
+    return [
+        ("formatPOD", "PDF" if want_pdf else None),
+        ("pod", base64.b64encode(pod) if pod else None),
+        ("podPresente", True),
+        ("statusCode", 0),
+    ]
+
+
+def search_pod(ctx: Context, op: etree._Element, result: etree._Element) -> None:
+    parcel = _own_parcel(ctx, op, _account(ctx, op))
+    add_all(result, [("errorCode", 0), *_pod_fields(ctx, op, parcel)])
+
+
+def search_pod_with_sender_ref(ctx: Context, op: etree._Element, result: etree._Element) -> None:
+    account = _account(ctx, op)
+    reference = (op.findtext("sendersRef") or "").strip()
+    add(result, "errorCode", 0)
+    for parcel in ctx.store.parcels_by_ref(account, reference) if reference else []:
+        fields = dict(_pod_fields(ctx, op, parcel))
+        entry = add(result, "listParcelPOD")
+        add_all(
+            entry,
+            [
+                ("formatPOD", fields.get("formatPOD")),
+                ("pod", fields.get("pod")),
+                ("podPresente", fields["podPresente"]),
+                ("skybillNumber", parcel.skybill),
+                ("statusCode", fields["statusCode"]),
+            ],
+        )
