@@ -7,3 +7,6 @@ app = typer.Typer(
 )
 
 # Each sandbox owns its command group; they are mounted here.
+from chronoforce.sandbox.chronopost.cli import app as chronopost_app  # noqa: E402
+
+app.add_typer(chronopost_app, name="chronopost")
