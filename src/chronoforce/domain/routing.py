@@ -135,12 +135,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _quoted_time(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 13:00 as the number 780, which pydantic would take as seconds.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"got the number {value}: write times in quotes, e.g. '13:00'")
+    return value
+
+
 class Promise(_Model):
     """When a product delivers: `working_days` after the ship date, before `before` if set."""
 
     working_days: int = Field(1, ge=0, le=30)
     before: dt.time | None = None
     zone_days: dict[Zone, int] = Field(default_factory=dict)  # per-zone working days
+
+    _before_quoted = field_validator("before", mode="before")(_quoted_time)
 
     def days_for(self, zone: Zone) -> int:
         return self.zone_days.get(zone, self.working_days)
@@ -159,6 +168,8 @@ class Product(_Model):
     cutoff: dt.time = dt.time(17, 0)  # Europe/Paris; later orders ship the next working day
     promise: Promise = Promise()
     saturday_delivery: bool = False  # service 6 offered
+
+    _cutoff_quoted = field_validator("cutoff", mode="before")(_quoted_time)
 
 
 def _fact_values(value: Any) -> tuple[Any, ...]:
