@@ -21,6 +21,7 @@ from chronoforce.domain.status import (
     TERMINAL_STATUSES,
     PollPolicy,
     StatusTableError,
+    combine_parcel_statuses,
     is_terminal,
     map_event,
     next_poll_delay,
@@ -263,6 +264,21 @@ def test_an_event_with_a_naive_time_is_refused() -> None:
     naive = TrackingEvent(skybill_number="X", code="D", label="", time=dt.datetime(2025, 1, 1))
     with pytest.raises(ClockError, match="event D time"):
         resolve_status([naive])
+
+
+# --- shipments of several parcels -------------------------------------------------------------
+
+
+def test_a_shipment_is_delivered_only_when_every_parcel_is() -> None:
+    assert combine_parcel_statuses([S.DELIVERED, S.DELIVERED]) is S.DELIVERED
+    assert combine_parcel_statuses([S.DELIVERED, S.OUT_FOR_DELIVERY]) is S.OUT_FOR_DELIVERY
+    assert combine_parcel_statuses([S.IN_TRANSIT, S.LABEL_CREATED]) is S.LABEL_CREATED
+
+
+def test_one_parcel_in_trouble_makes_the_shipment_worrying() -> None:
+    assert combine_parcel_statuses([S.DELIVERED, S.EXCEPTION, S.RETURNING]) is S.EXCEPTION
+    assert combine_parcel_statuses([S.DELIVERED, S.DELIVERY_ATTEMPTED]) is S.DELIVERY_ATTEMPTED
+    assert combine_parcel_statuses([]) is None
 
 
 # --- fingerprint -----------------------------------------------------------------------------

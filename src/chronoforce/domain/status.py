@@ -38,6 +38,7 @@ __all__ = [
     "PollPolicy",
     "StatusResolution",
     "StatusTableError",
+    "combine_parcel_statuses",
     "is_terminal",
     "map_event",
     "next_poll_delay",
@@ -237,6 +238,22 @@ def resolve_status(
         status_event=status_event,
         ignored=tuple(ignored),
     )
+
+
+# Statuses a person must hear about even when only one parcel of a shipment is in them.
+_WORRYING = (S.EXCEPTION, S.RETURNING, S.RETURNED, S.DELIVERY_ATTEMPTED)
+
+
+def combine_parcel_statuses(statuses: Iterable[ShipmentStatus]) -> ShipmentStatus | None:
+    """One status for a multi-parcel shipment: a worrying parcel wins, else the least advanced.
+
+    A shipment is delivered only when every parcel is; None when there is no parcel.
+    """
+    known = list(statuses)
+    for worrying in _WORRYING:
+        if worrying in known:
+            return worrying
+    return min(known, key=lambda s: (_STAGE.get(s, 0), _TIE_ORDER[s]), default=None)
 
 
 def tracking_fingerprint(status: ShipmentStatus, last_event: TrackingEvent | None) -> str:
