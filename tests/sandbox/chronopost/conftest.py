@@ -160,3 +160,81 @@ def official(
 ) -> Callable[[str], OfficialClient]:
     """`official("shipping")`: a zeep client built from the official XSD, aimed at the sandbox."""
     return _official_clients.__getitem__
+
+
+# --- request builders ---------------------------------------------------------------------------
+
+DEMO = {"account": "19869502", "password": "255562"}
+
+
+def shipment_request(
+    *,
+    recipient: dict[str, Any] | None = None,
+    skybill: dict[str, Any] | None = None,
+    ref: dict[str, Any] | None = None,
+    parcels: int = 1,
+    mode: str = "PDF",
+    password: str = DEMO["password"],
+    account: int = int(DEMO["account"]),
+    **extra: Any,
+) -> dict[str, Any]:
+    """Arguments of shippingMultiParcelV5 for a valid Chrono 13 parcel, with overrides."""
+    recipient_value = {
+        "recipientAdress1": "72 rue Reine Elisabeth",
+        "recipientCity": "Menton",
+        "recipientCountry": "FR",
+        "recipientName": "HautSide",
+        "recipientPreAlert": 0,
+        "recipientZipCode": "06500",
+        **(recipient or {}),
+    }
+    skybill_value = {
+        "objectType": "MAR",
+        "productCode": "01",
+        "service": "0",
+        "shipHour": 10,
+        "weight": 2.5,
+        "weightUnit": "KGM",
+        "height": 10,
+        "length": 20,
+        "width": 15,
+        **(skybill or {}),
+    }
+    return {
+        "headerValue": {"accountNumber": account, "idEmit": "CHRFR", "subAccount": 0},
+        "shipperValue": [
+            {
+                "shipperAdress1": "28 rue du Clair Bocage",
+                "shipperCity": "La Seyne-sur-Mer",
+                "shipperCivility": "M",
+                "shipperCountry": "FR",
+                "shipperName": "Chef Royale",
+                "shipperPreAlert": 0,
+                "shipperZipCode": "83500",
+            }
+        ],
+        "customerValue": {"customerPreAlert": 0},
+        "recipientValue": [recipient_value],
+        "refValue": [{"shipperRef": "SO-0001", **(ref or {})}],
+        "skybillValue": [skybill_value] * parcels,
+        "skybillParamsValue": {"mode": mode, "withReservation": 0},
+        "password": password,
+        "modeRetour": "1",
+        "numberOfParcel": parcels,
+        "version": "2.0",
+        "multiParcel": "Y" if parcels > 1 else "N",
+        **extra,
+    }
+
+
+@pytest.fixture()
+def ship(official: Callable[[str], OfficialClient]) -> Callable[..., Any]:
+    """Create a shipment through the official-schema client; the response is schema-checked."""
+
+    def create(operation: str = "shippingMultiParcelV5", **overrides: Any) -> Any:
+        client = official("shipping")
+        result = getattr(client.service, operation)(**shipment_request(**overrides))
+        client.assert_valid_response()
+        return result
+
+    return create

@@ -231,11 +231,10 @@ def _parcel_requests(op: etree._Element, shipper: dict[str, Any]) -> list[Parcel
     skybills = op.findall("skybillValue")
     if not skybills:
         raise _empty("skybillValue")
-    if not 1 <= count <= 99 or len(skybills) not in (1, count):
+    # One skybillValue per parcel, as Chronopost's multi-parcel calls expect.
+    if not 1 <= count <= 99 or len(skybills) != count:
         raise _invalid("numberOfParcel", f"{count} parcels for {len(skybills)} skybillValue")
-    return [
-        _parcel_request(op, i, skybills[min(i, len(skybills) - 1)], shipper) for i in range(count)
-    ]
+    return [_parcel_request(op, i, skybill, shipper) for i, skybill in enumerate(skybills)]
 
 
 def _label_data(

@@ -1,0 +1,251 @@
+"""Shipping through a zeep client built from the official XSD: labels, validation, recovery."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pypdf
+import pypdfium2
+import pytest
+import zxingcpp
+
+from chronoforce.sandbox.chronopost import ChronopostSandbox
+
+SKYBILL = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
+
+
+def _s10_ok(number: str) -> bool:
+    digits = [int(d) for d in number[2:10]]
+    check = 11 - sum(d * w for d, w in zip(digits, (8, 6, 4, 2, 3, 5, 9, 7))) % 11
+    return int(number[10]) == {10: 0, 11: 5}.get(check, check)
+
+
+def test_shipping_v5_creates_one_parcel_with_a_chronopost_skybill_number(
+    ship: Callable[..., Any], sandbox: ChronopostSandbox
+) -> None:
+    result = ship()
+    assert result.errorCode == 0
+    (parcel,) = result.resultMultiParcelValue
+    assert SKYBILL.match(parcel.skybillNumber) and _s10_ok(parcel.skybillNumber)
+    assert parcel.skybillNumber.endswith("FR")
+    assert result.reservationNumber
+    assert parcel.signaletiqueProduit == "13H" and parcel.serviceName == "Chrono 13"
+    assert sandbox.live_labels() == 1
+    stored = sandbox.parcel(parcel.skybillNumber)
+    assert stored is not None and stored.shipper_ref == "SO-0001"
+
+
+def test_pdf_label_shows_the_skybill_number_and_a_scannable_code128(
+    ship: Callable[..., Any],
+) -> None:
+    parcel = ship(ref={"shipperRef": "SO-LABEL", "recipientRef": "CUST-9"}).resultMultiParcelValue[
+        0
+    ]
+    pdf = parcel.pdfEtiquette
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    for expected in (
+        parcel.skybillNumber,
+        "Chef Royale",
+        "HautSide",
+        "Chrono 13",
+        "2.50 kg",
+        "SO-LABEL",
+        "CUST-9",
+    ):
+        assert expected in text
+    image = pypdfium2.PdfDocument(pdf)[0].render(scale=3).to_pil()
+    codes = zxingcpp.read_barcodes(image)
+    assert [(c.text, c.format) for c in codes] == [
+        (parcel.skybillNumber, zxingcpp.BarcodeFormat.Code128)
+    ]
+
+
+def test_zpl_modes_answer_zpl_text(ship: Callable[..., Any]) -> None:
+    parcel = ship(mode="Z2D").resultMultiParcelValue[0]
+    zpl = parcel.pdfEtiquette.decode()
+    assert zpl.startswith("^XA") and zpl.rstrip().endswith("^XZ")
+    assert f"^FD{parcel.skybillNumber}^FS" in zpl
+
+
+def test_multi_parcel_shipment_gets_distinct_numbers_under_one_reservation(
+    ship: Callable[..., Any], sandbox: ChronopostSandbox
+) -> None:
+    result = ship(parcels=3)
+    numbers = [p.skybillNumber for p in result.resultMultiParcelValue]
+    assert len(set(numbers)) == 3
+    assert {p.reservation for p in sandbox.parcels()} == {result.reservationNumber}
+
+
+def test_shipping_v4_is_still_served(ship: Callable[..., Any]) -> None:
+    result = ship("shippingMultiParcelV4")
+    assert result.errorCode == 0 and len(result.resultMultiParcelValue) == 1
+
+
+def test_pickup_on_demand_is_reflected_with_an_esd_number(ship: Callable[..., Any]) -> None:
+    esd = {
+        "retrievalDateTime": "2026-06-02T09:00:00",
+        "closingDateTime": "2026-06-02T18:00:00",
+        "height": 10, "length": 20, "width": 15,
+        "ltAImprimerParChronopost": False, "nombreDePassageMaximum": 1,
+    }  # fmt: skip
+    result = ship(esdValue=esd)
+    assert result.ESDNumber and result.ESDFullNumber.startswith(result.ESDNumber)
+    assert result.pickupDate.date().isoformat() == "2026-06-02"
+
+
+def test_relay_delivery_needs_a_known_relay_point_and_is_reflected(
+    ship: Callable[..., Any],
+) -> None:
+    missing = ship(skybill={"productCode": "86"})
+    assert (missing.errorCode, missing.errorMessage) == (31, "Empty data: idRelais")
+    unknown = ship(skybill={"productCode": "86"}, ref={"idRelais": "9999X"})
+    assert unknown.errorCode == 33 and "idRelais" in unknown.errorMessage
+    ok = ship(skybill={"productCode": "86"}, ref={"idRelais": "0601R"})
+    assert ok.errorCode == 0 and ok.resultMultiParcelValue[0].serviceMark == "REL 0601R"
+
+
+def test_return_label_swaps_sender_and_recipient(
+    ship: Callable[..., Any], sandbox: ChronopostSandbox
+) -> None:
+    result = ship(modeRetour="2")
+    parcel = result.resultMultiParcelValue[0]
+    assert parcel.serviceMark == "RETOUR"
+    text = pypdf.PdfReader(io.BytesIO(parcel.pdfEtiquette)).pages[0].extract_text()
+    assert text.index("HautSide") < text.index("Chef Royale")  # FROM the customer TO the shipper
+    stored = sandbox.parcel(parcel.skybillNumber)
+    assert stored is not None and stored.is_return
+    assert ship(skybill={"productCode": "4T"}).resultMultiParcelValue[0].serviceMark == "RETOUR"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "message"),
+    [
+        ({"password": "000000"}, 33, "Invalid accesColis account number"),
+        ({"account": 12345678}, 33, "Invalid accesColis account number"),
+        ({"recipient": {"recipientName": None}}, 31, "Empty data: recipientName"),
+        ({"recipient": {"recipientZipCode": None}}, 31, "Empty data: recipientZipCode"),
+        (
+            {"recipient": {"recipientAdress1": "x" * 39}},
+            32,
+            "Incorrect data length: recipientAdress1 (max 38)",
+        ),
+        ({"ref": {"shipperRef": "R" * 36}}, 32, "Incorrect data length: shipperRef (max 35)"),
+        ({"skybill": {"productCode": "ZZ"}}, 33, "Invalid data: productCode (unknown product ZZ)"),
+        (
+            {"skybill": {"productCode": "44"}},
+            33,
+            "Invalid data: productCode (Chrono Classic does not deliver to FR)",
+        ),
+        (
+            {"skybill": {"weight": 31.0}},
+            33,
+            "Invalid data: weight (0 < weight <= 30 kg for Chrono 13)",
+        ),
+        (
+            {"skybill": {"weight": 0.0}},
+            33,
+            "Invalid data: weight (0 < weight <= 30 kg for Chrono 13)",
+        ),
+        ({"skybill": {"weightUnit": "LBS"}}, 33, "Invalid data: weightUnit (KGM)"),
+        ({"skybill": {"service": "9"}}, 33, "Invalid data: service (0, 1 or 6)"),
+        (
+            {"recipient": {"recipientCity": "Nice"}},
+            33,
+            "Invalid data: recipientCity (Nice does not match postal code 06500)",
+        ),
+        (
+            {"recipient": {"recipientZipCode": "99999"}},
+            33,
+            "Invalid data: recipientZipCode (99999 is not a French postal code)",
+        ),
+        (
+            {"recipient": {"recipientCountry": "France"}},
+            32,
+            "Incorrect data length: recipientCountry (max 2)",
+        ),
+        ({"recipient": {"recipientPreAlert": 5}}, 33, "Invalid data: recipientPreAlert (0 or 22)"),
+        (
+            {"mode": "XML"},
+            33,
+            "Invalid data: mode (label mode XML is not available in the sandbox)",
+        ),
+        (
+            {"recipient": {"recipientName2": "[scenario:nope]"}},
+            33,
+            "Invalid data: recipientName2 (unknown sandbox scenario nope)",
+        ),
+        ({"numberOfParcel": 2}, 33, "Invalid data: numberOfParcel (2 parcels for 1 skybillValue)"),
+    ],
+)
+def test_invalid_shipments_answer_chronopost_error_codes_and_create_nothing(
+    ship: Callable[..., Any],
+    sandbox: ChronopostSandbox,
+    overrides: dict[str, Any],
+    code: int,
+    message: str,
+) -> None:
+    result = ship(**overrides)
+    assert (result.errorCode, result.errorMessage) == (code, message)
+    assert not result.resultMultiParcelValue
+    assert sandbox.live_labels() == 0
+
+
+def test_accented_city_spelling_matches_the_postal_code(ship: Callable[..., Any]) -> None:
+    result = ship(recipient={"recipientCity": "la seyne sur mer", "recipientZipCode": "83500"})
+    assert result.errorCode == 0
+
+
+def test_international_product_ships_abroad(ship: Callable[..., Any]) -> None:
+    recipient = {"recipientCountry": "DE", "recipientZipCode": "10115", "recipientCity": "Berlin"}
+    assert ship(recipient=recipient, skybill={"productCode": "44"}).errorCode == 0
+
+
+def test_reserved_label_is_recovered_by_reservation_number(
+    official: Callable[[str], Any], ship: Callable[..., Any]
+) -> None:
+    created = ship(parcels=2)
+    client = official("shipping")
+    again = client.service.getReservedSkybill(reservationNumber=created.reservationNumber)
+    client.assert_valid_response()
+    assert again.errorCode == 0
+    pdf = base64.b64decode(again.skybill)
+    pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    assert [
+        p.skybillNumber in page.extract_text()
+        for p, page in zip(created.resultMultiParcelValue, pages)
+    ] == [True, True]
+
+
+def test_reserved_label_can_be_rendered_in_another_mode(
+    official: Callable[[str], Any], ship: Callable[..., Any]
+) -> None:
+    created = ship()
+    client = official("shipping")
+    result = client.service.getReservedSkybillWithTypeAndMode(
+        reservationNumber=created.reservationNumber, mode="ZPL300"
+    )
+    client.assert_valid_response()
+    assert result.type == "ZPL300"
+    assert base64.b64decode(result.skybill).decode().startswith("^XA")
+
+
+def test_unknown_reservation_answers_error_36(official: Callable[[str], Any]) -> None:
+    client = official("shipping")
+    result = client.service.getReservedSkybillWithTypeAndMode(reservationNumber="0", mode="PDF")
+    client.assert_valid_response()
+    assert result.errorCode == 36 and not result.skybill
+
+
+def test_skybill_numbers_are_unique_and_deterministic_under_a_seed() -> None:
+    first = ChronopostSandbox(seed=42)
+    second = ChronopostSandbox(seed=42)
+    a = first.context.skybill_numbers("XP", 500)
+    assert len(set(a)) == 500
+    assert second.context.skybill_numbers("XP", 500) == a
+    assert ChronopostSandbox(seed=43).context.skybill_numbers("XP", 3) != a[:3]
