@@ -456,6 +456,14 @@ products:
     assert route(facts(), paris(2025, 6, 17, 16), rules).ship_date == dt.date(2025, 6, 18)
 
 
+def test_unquoted_yaml_product_codes_are_read_as_chronopost_spells_them() -> None:
+    rules = RoutingRules.from_mapping(
+        yaml.safe_load("rules: [{name: priority, product: 01}, {name: rest, product: 16}]")
+    )
+    assert [r.product for r in rules.rules] == ["01", "16"]
+    assert route(facts(priority=True), TUESDAY_10H, rules).product_code == "01"
+
+
 def test_an_unquoted_yaml_time_is_refused_with_a_hint() -> None:
     with pytest.raises(ValidationError, match="write times in quotes"):
         RoutingRules.from_mapping(yaml.safe_load('products: [{code: "16", cutoff: 15:30}]'))

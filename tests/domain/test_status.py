@@ -161,6 +161,14 @@ def test_a_late_in_transit_never_overrides_delivered() -> None:
     assert resolution.status_event is not None and resolution.status_event.code == "D"
 
 
+@pytest.mark.parametrize("late", ["AV", "AN", "RE", "RL", "IA"])
+def test_nothing_after_a_terminal_status_changes_it(late: str) -> None:
+    assert resolve_status([*journey(DELIVERED_CODES), ev(late, 100)]).status is S.DELIVERED
+    cancelled = resolve_status([ev("DC", 0), ev("AN", 1), ev(late, 2)])
+    assert cancelled.status is S.CANCELLED
+    assert [e.code for e in cancelled.ignored] == [late]
+
+
 def test_a_later_exception_overrides_in_transit() -> None:
     assert resolve_status([ev("TS", 1), ev("AV", 2)]).status is S.EXCEPTION
 

@@ -131,6 +131,16 @@ def add_working_days(
 # --- the rule model (parsed from the YAML by config.py) -----------------------------------
 
 
+def _product_key(code: Any) -> str:
+    """Codes as Chronopost spells them; YAML reads an unquoted 01 or 16 as a number."""
+    text = str(code).strip().upper()
+    return text.zfill(2) if text.isdigit() and len(text) == 1 else text  # "1" is Chrono 13 "01"
+
+
+def _product_code(value: Any) -> Any:
+    return _product_key(value) if isinstance(value, int | str) and value != "" else value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -170,6 +180,7 @@ class Product(_Model):
     saturday_delivery: bool = False  # service 6 offered
 
     _cutoff_quoted = field_validator("cutoff", mode="before")(_quoted_time)
+    _code_spelled = field_validator("code", mode="before")(_product_code)
 
 
 def _fact_values(value: Any) -> tuple[Any, ...]:
@@ -213,10 +224,7 @@ class Rule(_Model):
     when: Conditions = Conditions()
     saturday_delivery: bool | None = None
 
-
-def _product_key(code: str) -> str:
-    code = str(code).strip().upper()
-    return code.zfill(2) if code.isdigit() and len(code) == 1 else code  # "1" is Chrono 13 "01"
+    _product_spelled = field_validator("product", mode="before")(_product_code)
 
 
 class RoutingRules(_Model):
