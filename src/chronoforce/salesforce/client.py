@@ -1,0 +1,250 @@
+"""`SalesforceClient`: the few Salesforce operations the pipeline uses, over one `Connection`.
+
+Queries stream page by page, writes go in sObject Collections of at most 200 records with one
+result per record in input order, and label files go up as ContentVersions. It must never raise
+for one refused record of a collection (that record's `RecordResult` says why) and never log a
+token; every call is counted by kind so tests can hold the pipeline to an API budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+from simple_salesforce.api import Salesforce
+
+from chronoforce.config import Settings
+from chronoforce.domain.errors import (
+    ChronoforceError,
+    SalesforceUnavailableError,
+    SalesforceValidationError,
+)
+from chronoforce.salesforce import soql
+from chronoforce.salesforce.connection import TRANSIENT_CODES, Connection, connect
+from chronoforce.salesforce.limits import ApiUsage
+from chronoforce.salesforce.transport import OnCall
+
+COLLECTION_SIZE = 200  # sObject Collections limit per request (REST API reference)
+Operation = Literal["create", "update", "upsert"]
+
+
+@dataclass(frozen=True)
+class RecordError:
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """The outcome of one record of a collection call."""
+
+    id: str | None
+    success: bool
+    errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def retryable(self) -> bool:
+        """True when every error is a transient one (a locked row, a busy server)."""
+        return not self.success and all(e.status_code in TRANSIENT_CODES for e in self.errors)
+
+    def error(self, record_id: str = "", operation: str = "") -> ChronoforceError | None:
+        """This record's failure as a chronoforce error (None when it succeeded)."""
+        if self.success:
+            return None
+        first = self.errors[0] if self.errors else RecordError("UNKNOWN", "refused")
+        cls = SalesforceUnavailableError if self.retryable else SalesforceValidationError
+        return cls(
+            first.message,
+            code=first.status_code,
+            record_id=record_id or (self.id or ""),
+            field=",".join(first.fields),
+            operation=operation,
+            response_payload=json.dumps([e.__dict__ for e in self.errors]),
+        )
+
+
+def _record_result(raw: Mapping[str, Any]) -> RecordResult:
+    errors = [
+        RecordError(
+            status_code=str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+            message=str(e.get("message", "")),
+            fields=tuple(str(f) for f in e.get("fields") or ()),
+        )
+        for e in raw.get("errors") or ()
+    ]
+    return RecordResult(id=raw.get("id"), success=bool(raw.get("success")), errors=errors)
+
+
+class SalesforceClient:
+    """Facade over one org; thread-safe as far as requests sessions are."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._describes: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, on_call: OnCall | None = None
+    ) -> SalesforceClient:
+        return cls(connect(settings.salesforce, settings.secrets, on_call=on_call))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def query_iter(
+        self, query: str, *, include_deleted: bool = False, batch_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of the query, fetched one page (≤ 2,000 records) at a time."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+        page = self.connection.call(
+            "query",
+            lambda sf: sf.query(query, include_deleted=include_deleted, headers=headers),
+        )
+        while True:
+            yield from page.get("records", [])
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            page = self.connection.call(
+                "query", partial(_query_more, url=str(page["nextRecordsUrl"]), headers=headers)
+            )
+
+    def get(self, sobject: str, record_id: str, fields: Sequence[str] = ()) -> dict[str, Any]:
+        """One record by id (all fields, or only `fields`)."""
+        path = f"sobjects/{soql.field_name(sobject)}/{soql.record_id(record_id)}"
+        params = {"fields": ",".join(soql.field_name(f) for f in fields)} if fields else None
+        result = self.connection.call("get", lambda sf: sf.restful(path, params=params))
+        return dict(result or {})
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The object's describe (fields, types, relationships), fetched once per client."""
+        name = soql.field_name(sobject)
+        with self._lock:
+            cached = self._describes.get(name)
+        if cached is not None:
+            return cached
+        result = self.connection.call(
+            "describe", lambda sf: sf.restful(f"sobjects/{name}/describe")
+        )
+        described = dict(result or {})
+        with self._lock:
+            self._describes[name] = described
+        return described
+
+    # --- writes --------------------------------------------------------------------------
+
+    def collection(
+        self,
+        op: str,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        external_id_field: str | None = None,
+        all_or_none: bool = False,
+    ) -> list[RecordResult]:
+        """Create, update or upsert records, 200 per call; one result per record, in order."""
+        if op not in ("create", "update", "upsert"):
+            raise ValueError(f"unknown collection operation {op!r}")
+        if op == "upsert" and not external_id_field:
+            raise ValueError("upsert needs external_id_field")
+        name = soql.field_name(sobject)
+        path, method = "composite/sobjects", {"create": "POST"}.get(op, "PATCH")
+        if op == "upsert":
+            path += f"/{name}/{soql.field_name(external_id_field or '')}"
+        results: list[RecordResult] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = [_with_type(r, name) for r in records[start : start + COLLECTION_SIZE]]
+            results.extend(self._send(f"collection:{op}:{name}", path, method, chunk, all_or_none))
+        return results
+
+    def _send(
+        self,
+        operation: str,
+        path: str,
+        method: str,
+        records: list[dict[str, Any]],
+        all_or_none: bool,
+    ) -> list[RecordResult]:
+        body = json.dumps({"allOrNone": all_or_none, "records": records}, default=str)
+        answer = self.connection.call(
+            operation, lambda sf: sf.restful(path, method=method, data=body), write=True
+        )
+        if not isinstance(answer, list) or len(answer) != len(records):
+            raise SalesforceUnavailableError(
+                f"collection answered {type(answer).__name__} for {len(records)} records",
+                operation=operation,
+            )
+        return [_record_result(raw) for raw in answer]
+
+    # --- files ---------------------------------------------------------------------------
+
+    def upload_file(
+        self, title: str, filename: str, data: bytes, first_publish_location_id: str
+    ) -> tuple[str, str]:
+        """A ContentVersion published on the record; returns (version id, document id)."""
+        body = json.dumps(
+            {
+                "Title": title,
+                "PathOnClient": filename,
+                "VersionData": base64.b64encode(data).decode("ascii"),
+                "FirstPublishLocationId": soql.record_id(first_publish_location_id),
+            }
+        )
+        created = self.connection.call(
+            "upload_file",
+            lambda sf: sf.restful("sobjects/ContentVersion", method="POST", data=body),
+            write=True,
+        )
+        version_id = str((created or {}).get("id", ""))
+        version = self.get("ContentVersion", version_id, ["ContentDocumentId"])
+        return version_id, str(version.get("ContentDocumentId", ""))
+
+    def link_file(
+        self,
+        content_document_id: str,
+        linked_entity_ids: Sequence[str],
+        share_type: str = "V",
+        visibility: str = "AllUsers",
+    ) -> list[RecordResult]:
+        """Share the document with more records (ContentDocumentLink), batched in collections."""
+        links = [
+            {
+                "ContentDocumentId": soql.record_id(content_document_id),
+                "LinkedEntityId": soql.record_id(entity),
+                "ShareType": share_type,
+                "Visibility": visibility,
+            }
+            for entity in linked_entity_ids
+        ]
+        return self.collection("create", "ContentDocumentLink", links)
+
+    # --- budget --------------------------------------------------------------------------
+
+    def calls(self) -> dict[str, int]:
+        """HTTP calls made so far by kind (auth, query, collection, describe, file, record…)."""
+        return self.connection.session.counts()
+
+    def api_calls(self) -> int:
+        """Calls that count against the org's API budget (token requests do not)."""
+        return sum(n for kind, n in self.calls().items() if kind != "auth")
+
+    @property
+    def usage(self) -> ApiUsage | None:
+        """The org's API usage from the last `Sforce-Limit-Info` header seen."""
+        return self.connection.session.budget.usage
+
+
+def _query_more(sf: Salesforce, *, url: str, headers: dict[str, str]) -> Any:
+    return sf.query_more(url, identifier_is_url=True, headers=headers)
+
+
+def _with_type(record: Mapping[str, Any], sobject: str) -> dict[str, Any]:
+    out = dict(record)
+    attributes = dict(out.get("attributes") or {})
+    attributes.setdefault("type", sobject)
+    out["attributes"] = attributes
+    return out
