@@ -1,0 +1,117 @@
+"""SOAP 1.1 plumbing shared by every operation: write envelopes fast, read answers safely.
+
+Text is escaped here and nowhere else; answers are parsed without DTDs, entities or network.
+It must never do I/O, and never turn a Fault or broken XML into anything but a typed error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+
+from lxml import etree
+
+from chronoforce.chronopost.codes import error_for
+from chronoforce.domain.errors import CarrierUnavailableError
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+_BODY = f"{{{SOAP_ENV}}}Body"
+_FAULT = f"{{{SOAP_ENV}}}Fault"
+
+# An XML answer is read as data only: no DTD, no entity expansion, no network fetches.
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+# Characters XML 1.0 cannot carry at all (C0 controls but tab/LF/CR, lone surrogates, FFFE/FFFF).
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NEEDS_ESCAPE = re.compile("[&<>\r]")
+
+
+def escape(text: str) -> str:
+    """Text content for an element: markup escaped, characters XML cannot hold removed."""
+    if _ILLEGAL.search(text):
+        text = _ILLEGAL.sub("", text)
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    # \r would be normalised to \n by any parser; the character reference keeps it as sent.
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+def element(name: str, value: str) -> str:
+    """`<name>value</name>`, or nothing for an empty optional value."""
+    return f"<{name}>{escape(value)}</{name}>" if value else ""
+
+
+def elements(pairs: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"<{n}>{escape(v)}</{n}>" for n, v in pairs if v)
+
+
+def number(value: Decimal | int | float) -> str:
+    """A decimal as xsd:float text without exponent ("2.5", "30", "0.125")."""
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+def envelope(namespace: str, operation: str, inner: str) -> bytes:
+    """A document/literal SOAP 1.1 request: the operation element qualified, children not."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"><soapenv:Body>'
+        f'<ns0:{operation} xmlns:ns0="{namespace}">{inner}</ns0:{operation}>'
+        "</soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+def parse_envelope(content: bytes, operation: str) -> etree._Element:
+    """The answer's root element; malformed XML or a SOAP Fault raise CarrierUnavailableError."""
+    try:
+        root = etree.fromstring(content, PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise CarrierUnavailableError(
+            f"malformed XML in the answer to {operation}: {exc}",
+            code="CARRIER_BAD_XML",
+            operation=operation,
+        ) from exc
+    body = root.find(_BODY)
+    fault = body.find(_FAULT) if body is not None else None
+    if fault is not None:
+        raise CarrierUnavailableError(
+            f"SOAP fault from {operation}: {fault.findtext('faultcode') or ''} "
+            f"{fault.findtext('faultstring') or ''}".strip(),
+            code="CARRIER_SOAP_FAULT",
+            operation=operation,
+        )
+    return root
+
+
+def result_of(root: etree._Element, namespace: str, operation: str) -> etree._Element:
+    """The `<return>` element of `operationResponse`, after checking its errorCode."""
+    result = root.find(f"{_BODY}/{{{namespace}}}{operation}Response/return")
+    if result is None:
+        raise CarrierUnavailableError(
+            f"no {operation}Response/return in the answer",
+            code="CARRIER_BAD_XML",
+            operation=operation,
+        )
+    check_error(result, operation)
+    return result
+
+
+def check_error(result: etree._Element, operation: str) -> None:
+    raw = (result.findtext("errorCode") or "0").strip()
+    try:
+        code = int(raw)
+    except ValueError as exc:
+        raise CarrierUnavailableError(
+            f"errorCode {raw!r} is not a number", code="CARRIER_BAD_XML", operation=operation
+        ) from exc
+    if code != 0:
+        raise error_for(code, result.findtext("errorMessage") or "", operation)
+
+
+def text(parent: etree._Element, name: str) -> str:
+    """A child's stripped text, "" when absent."""
+    value = parent.findtext(name)
+    return value.strip() if value else ""

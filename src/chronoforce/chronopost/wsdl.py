@@ -1,0 +1,66 @@
+"""zeep over chronoforce's own Chronopost WSDLs: loaded once per process, used offline.
+
+zeep serializes and decodes the rarely called operations (and is the yardstick the fast codec
+is tested against). It must never send anything: our transport does the HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import zeep
+from lxml import etree
+from zeep.wsdl.definitions import Binding
+
+from chronoforce.chronopost.config import Service
+from chronoforce.domain.errors import CarrierUnavailableError, CarrierValidationError
+from chronoforce.schemas import chronopost_wsdl
+
+_lock = threading.Lock()
+_clients: dict[Service, zeep.Client] = {}
+
+
+def zeep_client(service: Service) -> zeep.Client:
+    """The process-wide zeep client of one service (first call parses the WSDL, ~5 ms)."""
+    client = _clients.get(service)
+    if client is None:
+        with _lock:
+            client = _clients.get(service)
+            if client is None:
+                # zeep ships py.typed but leaves its constructors unannotated.
+                client = zeep.Client(str(chronopost_wsdl(service.value)))  # type: ignore[no-untyped-call]
+                _clients[service] = client
+    return client
+
+
+def _binding(service: Service) -> Binding:
+    return next(iter(zeep_client(service).wsdl.bindings.values()))
+
+
+def zeep_request(service: Service, operation: str, values: dict[str, Any]) -> bytes:
+    """The envelope zeep writes for `operation` with these values (zeep checks required parts)."""
+    client = zeep_client(service)
+    try:
+        message = client.create_message(client.service, operation, **values)  # type: ignore[no-untyped-call]
+    except zeep.exceptions.Error as exc:
+        # Our own values broke the schema (a required part missing, a wrong type): permanent.
+        raise CarrierValidationError(
+            f"{operation} request does not fit the WSDL: {exc}",
+            code="CARRIER_REQUEST_INVALID",
+            operation=operation,
+        ) from exc
+    return bytes(etree.tostring(message, xml_declaration=True, encoding="UTF-8"))
+
+
+def zeep_result(service: Service, operation: str, root: etree._Element) -> Any:
+    """The decoded `return` of an answer (zeep objects: attribute access, Python types)."""
+    try:
+        operation_ = _binding(service).get(operation)  # type: ignore[no-untyped-call]
+        return operation_.process_reply(root)
+    except zeep.exceptions.Error as exc:
+        raise CarrierUnavailableError(
+            f"answer to {operation} does not match the WSDL: {exc}",
+            code="CARRIER_BAD_XML",
+            operation=operation,
+        ) from exc
