@@ -33,8 +33,11 @@ _ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
 
 
-class SoqlInjectionError(MappingError):
-    """A value meant for a SOQL query is not what it claims to be (an id, a field name)."""
+class SoqlInjectionError(MappingError, ValueError):
+    """A value meant for a SOQL query is not what it claims to be (an id, a field name).
+
+    A ValueError too, so pydantic reports it as a validation error of the configuration.
+    """
 
     default_code = "SOQL_REFUSED"
 

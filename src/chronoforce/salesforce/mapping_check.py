@@ -1,0 +1,187 @@
+"""`check_mapping`: the mapping compared with the org's describe before anything runs.
+
+Reports unknown objects, relationships and fields, and fields of the wrong type, then tries the
+trigger query once (LIMIT 1) so a broken trigger condition shows too. It only reads: it must
+never write to the org, and it reports every problem rather than stopping at the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+from chronoforce.domain.errors import ChronoforceError, SalesforceValidationError
+from chronoforce.salesforce.mapping import FieldSpec, Kind, MappingConfig, soql_for_trigger
+
+Problem = Literal[
+    "unknown_object", "unknown_relationship", "unknown_field", "wrong_type", "query_refused"
+]
+
+# describe `type` values accepted for each kind of mapped value (REST API describe reference).
+ACCEPTED: dict[Kind, frozenset[str]] = {
+    "text": frozenset(
+        {
+            "string",
+            "textarea",
+            "phone",
+            "email",
+            "url",
+            "picklist",
+            "multipicklist",
+            "combobox",
+            "id",
+            "reference",
+            "encryptedstring",
+        }
+    ),
+    "number": frozenset({"double", "currency", "int", "percent", "long"}),
+    "boolean": frozenset({"boolean"}),
+}
+
+
+class Describer(Protocol):
+    def describe(self, sobject: str) -> dict[str, Any]: ...
+
+    def query_iter(self, query: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    key: str  # the mapping key, e.g. recipient.city
+    path: str  # the Salesforce field path, e.g. ShipToContact.Phone
+    sobject: str  # the object the failing step was looked up on
+    problem: Problem
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class _Org:
+    """Describes fetched once, unknown objects remembered."""
+
+    def __init__(self, client: Describer) -> None:
+        self.client = client
+        self.fields: dict[str, dict[str, dict[str, Any]] | None] = {}
+
+    def of(self, sobject: str) -> dict[str, dict[str, Any]] | None:
+        if sobject not in self.fields:
+            try:
+                described = self.client.describe(sobject)
+            except SalesforceValidationError:
+                self.fields[sobject] = None
+            else:
+                self.fields[sobject] = {
+                    str(f["name"]).lower(): f for f in described.get("fields", [])
+                }
+        return self.fields[sobject]
+
+
+def _resolve(
+    org: _Org, sobject: str, path: str, key: str
+) -> tuple[dict[str, Any] | None, MappingProblem | None]:
+    """Walk `Account.Owner.Name` from `sobject`; the field's describe or the problem."""
+    *relations, last = path.split(".")
+    current = sobject
+    for relation in relations:
+        fields = org.of(current)
+        if fields is None:
+            return None, MappingProblem(
+                key, path, current, "unknown_object", f"{current} does not exist"
+            )
+        ref = next(
+            (
+                f
+                for f in fields.values()
+                if str(f.get("relationshipName") or "").lower() == relation.lower()
+            ),
+            None,
+        )
+        if ref is None or not ref.get("referenceTo"):
+            return None, MappingProblem(
+                key,
+                path,
+                current,
+                "unknown_relationship",
+                f"{current} has no relationship {relation}",
+            )
+        current = str(ref["referenceTo"][0])
+    fields = org.of(current)
+    if fields is None:
+        return None, MappingProblem(
+            key, path, current, "unknown_object", f"{current} does not exist"
+        )
+    found = fields.get(last.lower())
+    if found is None:
+        return None, MappingProblem(
+            key, path, current, "unknown_field", f"{current} has no field {last}"
+        )
+    return found, None
+
+
+def _check(org: _Org, sobject: str, spec: FieldSpec) -> list[MappingProblem]:
+    problems = []
+    for path in spec.paths:
+        described, problem = _resolve(org, sobject, path, spec.key)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        kind_types = ACCEPTED.get(spec.kind)
+        actual = str((described or {}).get("type", ""))
+        if kind_types is not None and actual not in kind_types:
+            problems.append(
+                MappingProblem(
+                    spec.key,
+                    path,
+                    sobject,
+                    "wrong_type",
+                    f"{path} is {actual}, {spec.key} needs a {spec.kind} field",
+                )
+            )
+    return problems
+
+
+def check_mapping(client: Describer, mapping: MappingConfig) -> list[MappingProblem]:
+    """Every problem of the mapping against this org; an empty list means ready to run."""
+    org = _Org(client)
+    root = mapping.trigger_object
+    if org.of(root) is None:
+        return [
+            MappingProblem("trigger_object", root, root, "unknown_object", f"{root} does not exist")
+        ]
+    problems: list[MappingProblem] = []
+    specs = [FieldSpec("modstamp_field", (mapping.modstamp_field,), "any"), *mapping.specs()]
+    for spec in specs:
+        problems += _check(org, root, spec)
+    items = mapping.items
+    if items is not None:
+        item_specs = (
+            FieldSpec("items.order_field", (items.order_field,), "text"),
+            FieldSpec("items.quantity", (items.quantity,), "number"),
+            FieldSpec("items.weight", (items.weight,), "number"),
+        )
+        for spec in item_specs:
+            problems += _check(org, items.object, spec)
+    if not problems:
+        problems += _try_query(client, mapping)
+    return problems
+
+
+def _try_query(client: Describer, mapping: MappingConfig) -> list[MappingProblem]:
+    text = soql_for_trigger(mapping, limit=1)
+    try:
+        for _ in client.query_iter(text):
+            break
+    except ChronoforceError as exc:
+        if exc.transient:
+            raise
+        return [
+            MappingProblem(
+                "trigger_condition",
+                mapping.trigger_condition,
+                mapping.trigger_object,
+                "query_refused",
+                f"{exc.code}: {exc.message}",
+            )
+        ]
+    return []
