@@ -7,7 +7,6 @@ loop and never block it for long: injected latency and timeouts are asynchronous
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -227,9 +226,10 @@ class ChronopostSandbox:
             await asyncio.sleep(decision.delay_s)
         if decision.kind is not None:
             outcome = await self._inject(decision.kind, outcome, receive)
-        if outcome.status:  # 0 means the client was left without an answer (timeout)
-            await send_bytes(send, outcome.status, outcome.body, CONTENT_TYPE)
+        # Logged before answering, so a client that got its answer also finds it in the log.
         self._record(service, outcome, started)
+        if outcome.status:  # 0 means the client gave up before an answer (timeout)
+            await send_bytes(send, outcome.status, outcome.body, CONTENT_TYPE)
 
     def _answer(self, service: str, body: bytes) -> Outcome:
         try:
@@ -254,8 +254,9 @@ class ChronopostSandbox:
         outcome.injected = kind
         outcome.error_code = None
         if kind == "timeout":
-            await _wait_for_disconnect(receive, self.injector.faults.hang_seconds)
-            outcome.status, outcome.body = 0, b""
+            gone = await _wait_for_disconnect(receive, self.injector.faults.hang_seconds)
+            # A client still waiting after hang_seconds gets a gateway timeout, like a proxy.
+            outcome.status, outcome.body = (0, b"") if gone else (504, b"Gateway Timeout")
         elif kind in ("http_500", "http_503"):
             outcome.status = int(kind[-3:])
             outcome.body = b"<html><body><h1>Service Unavailable</h1></body></html>"
@@ -318,15 +319,18 @@ def _base_url(scope: Scope) -> str:
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
-async def _wait_for_disconnect(receive: Receive, limit: float) -> None:
-    """Hold the request open until the client gives up (or `limit` seconds pass)."""
+async def _wait_for_disconnect(receive: Receive, limit: float) -> bool:
+    """Hold the request open until the client gives up (True) or `limit` seconds pass."""
 
     async def wait() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    with contextlib.suppress(TimeoutError):
+    try:
         await asyncio.wait_for(wait(), timeout=limit)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
