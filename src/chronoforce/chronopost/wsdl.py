@@ -43,8 +43,9 @@ def zeep_request(service: Service, operation: str, values: dict[str, Any]) -> by
     client = zeep_client(service)
     try:
         message = client.create_message(client.service, operation, **values)  # type: ignore[no-untyped-call]
-    except zeep.exceptions.Error as exc:
-        # Our own values broke the schema (a required part missing, a wrong type): permanent.
+    except (zeep.exceptions.Error, ValueError) as exc:
+        # Our values broke the schema (a required part missing, a wrong type, a control
+        # character lxml refuses with ValueError): the same input can never pass.
         raise CarrierValidationError(
             f"{operation} request does not fit the WSDL: {exc}",
             code="CARRIER_REQUEST_INVALID",

@@ -1,0 +1,224 @@
+"""Every request the adapter builds fits the OFFICIAL Chronopost XSDs, and the hand-written
+shipment and tracking envelopes are exactly what zeep serializes from our WSDL for the same data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+import pytest
+import xmlschema
+from lxml import etree
+
+from chronoforce.chronopost import rates, relay, shipping, tracking
+from chronoforce.domain.models import (
+    Address,
+    LabelFormat,
+    ObjectType,
+    Parcel,
+    Pickup,
+    References,
+    ShipmentOptions,
+)
+
+from .conftest import CREDENTIALS, RECIPIENTS, assert_valid, make_request, operation_element
+
+PRODUCTS = ("01", "16", "86", "44", "17", "02")
+COUNTRIES = tuple(RECIPIENTS)
+PICKUP = Pickup(dt.date(2024, 3, 4), dt.time(14, 30), dt.time(18, 0), "Quai 3, sonner")
+OPTIONS: dict[str, ShipmentOptions] = {
+    "plain": ShipmentOptions(),
+    "saturday": ShipmentOptions(saturday_delivery=True),
+    "relay": ShipmentOptions(relay_point_id="2004R"),
+    "pickup": ShipmentOptions(pickup=PICKUP),
+    "return": ShipmentOptions(is_return=True),
+    "insured": ShipmentOptions(insured_value=Decimal("250.00"), declared_value=Decimal("199.9")),
+    "zpl": ShipmentOptions(label_format=LabelFormat.Z2D),
+    "documents": ShipmentOptions(object_type=ObjectType.DOCUMENTS, label_format=LabelFormat.PPR),
+}
+# Every product with every country, options and parcel counts cycling through the list; then
+# every option alone with 1 and 3 parcels.
+MATRIX = [
+    (product, country, name, parcels)
+    for (product, country), name, parcels in zip(
+        itertools.product(PRODUCTS, COUNTRIES),
+        itertools.cycle(OPTIONS),
+        itertools.cycle((1, 3, 1, 1, 3)),
+        strict=False,
+    )
+] + [("01", "FR", name, parcels) for name in OPTIONS for parcels in (1, 3)]
+
+
+def _c14n(envelope: bytes) -> str:
+    return etree.canonicalize(etree.fromstring(envelope), strip_text=True, rewrite_prefixes=True)
+
+
+@pytest.mark.parametrize(("product", "country", "option", "parcels"), MATRIX)
+def test_every_shipment_request_validates_against_the_official_xsd(
+    official_schemas: dict[str, xmlschema.XMLSchema],
+    product: str,
+    country: str,
+    option: str,
+    parcels: int,
+) -> None:
+    request = make_request(product, country, parcels, OPTIONS[option])
+    operation = assert_valid(
+        official_schemas["shipping"], shipping.build_shipment(request, CREDENTIALS)
+    )
+    assert operation.tag == "{http://cxf.shipping.soap.chronopost.fr/}shippingMultiParcelV5"
+    assert len(operation.findall("skybillValue")) == parcels
+    assert operation.findtext("numberOfParcel") == str(parcels)
+
+
+@pytest.mark.parametrize(("product", "country", "option", "parcels"), MATRIX[::3])
+def test_hand_built_shipment_request_equals_zeep_serialization(
+    product: str, country: str, option: str, parcels: int
+) -> None:
+    request = make_request(product, country, parcels, OPTIONS[option])
+    fast = shipping.build_shipment(request, CREDENTIALS)
+    assert _c14n(fast) == _c14n(shipping.build_shipment_zeep(request, CREDENTIALS))
+
+
+def test_hand_built_tracking_request_equals_zeep_serialization(
+    official_schemas: dict[str, xmlschema.XMLSchema],
+) -> None:
+    fast = tracking.build_track("XP696982485FR")
+    assert _c14n(fast) == _c14n(tracking.build_track_zeep("XP696982485FR"))
+    assert_valid(official_schemas["tracking"], fast)
+
+
+def test_markup_in_values_is_escaped_and_control_characters_dropped(
+    official_schemas: dict[str, xmlschema.XMLSchema],
+) -> None:
+    tricky = Address(
+        "Dupont & Fils <SARL>", "", '1 rue "Haute" ]]>', "\x01\x0bétage 2", "06500", "MENTON", "FR"
+    )
+    request = make_request(recipient=tricky)
+    fast = shipping.build_shipment(request, CREDENTIALS)
+    recipient = assert_valid(official_schemas["shipping"], fast).find("recipientValue")
+    assert recipient is not None
+    assert recipient.findtext("recipientName") == "Dupont & Fils <SARL>"
+    assert recipient.findtext("recipientAdress1") == '1 rue "Haute" ]]>'
+    assert recipient.findtext("recipientAdress2") == "étage 2"
+    # zeep refuses control characters outright; without them both write the same document.
+    clean = dataclasses.replace(tricky, line2="étage 2")
+    same = make_request(recipient=clean)
+    assert _c14n(fast) == _c14n(shipping.build_shipment_zeep(same, CREDENTIALS))
+
+
+def _shipment(options: ShipmentOptions, parcels: int = 1) -> etree._Element:
+    return operation_element(
+        shipping.build_shipment(make_request(options=options, parcels=parcels), CREDENTIALS)
+    )
+
+
+def test_header_carries_account_chrfr_and_sub_account_zero_when_none() -> None:
+    header = _shipment(OPTIONS["plain"]).find("headerValue")
+    assert header is not None
+    assert [child.tag for child in header] == ["accountNumber", "idEmit", "subAccount"]
+    assert [child.text for child in header] == [CREDENTIALS.account_number, "CHRFR", "0"]
+
+
+def test_references_carry_order_number_customer_id_and_returns_reference() -> None:
+    request = dataclasses.replace(
+        make_request(options=ShipmentOptions(is_return=True)),
+        references=References("SO-9", "C-7", "RMA-77"),
+    )
+    ref = operation_element(shipping.build_shipment(request, CREDENTIALS)).find("refValue")
+    assert ref is not None
+    assert (ref.findtext("shipperRef"), ref.findtext("recipientRef")) == ("SO-9", "C-7")
+    assert ref.findtext("customerSkybillNumber") == "RMA-77"
+
+
+def test_saturday_delivery_is_service_6_and_normal_is_service_0() -> None:
+    assert _shipment(OPTIONS["saturday"]).findtext("skybillValue/service") == "6"
+    assert _shipment(OPTIONS["plain"]).findtext("skybillValue/service") == "0"
+
+
+def test_relay_point_goes_to_idRelais() -> None:
+    assert _shipment(OPTIONS["relay"]).findtext("refValue/idRelais") == "2004R"
+    assert _shipment(OPTIONS["plain"]).find("refValue/idRelais") is None
+
+
+def test_return_label_sets_mode_retour_2_and_plain_shipment_1() -> None:
+    assert _shipment(OPTIONS["return"]).findtext("modeRetour") == "2"
+    assert _shipment(OPTIONS["plain"]).findtext("modeRetour") == "1"
+
+
+def test_pickup_on_demand_books_esd_with_ready_and_closing_times() -> None:
+    operation = _shipment(OPTIONS["pickup"])
+    esd = operation.find("esdValue")
+    assert esd is not None and operation[0] is esd  # first child, as the XSD orders it
+    assert esd.findtext("retrievalDateTime") == "2024-03-04T14:30:00"
+    assert esd.findtext("closingDateTime") == "2024-03-04T18:00:00"
+    assert esd.findtext("specificInstructions") == "Quai 3, sonner"
+    assert operation.findtext("skybillValue/shipHour") == "14"
+    assert _shipment(OPTIONS["plain"]).find("esdValue") is None
+
+
+def test_insured_and_declared_values_travel_on_the_first_parcel_in_eur() -> None:
+    operation = _shipment(OPTIONS["insured"], parcels=3)
+    first, *others = operation.findall("skybillValue")
+    assert (first.findtext("insuredValue"), first.findtext("insuredCurrency")) == ("250", "EUR")
+    assert (first.findtext("customsValue"), first.findtext("customsCurrency")) == ("199.9", "EUR")
+    assert all(p.find("insuredValue") is None for p in others)
+
+
+def test_three_parcels_are_one_multi_parcel_request_with_their_weights_and_sizes() -> None:
+    operation = _shipment(OPTIONS["plain"], parcels=3)
+    parcels = operation.findall("skybillValue")
+    assert [p.findtext("weight") for p in parcels] == ["2.5", "0.75", "12"]
+    assert [p.findtext("weightUnit") for p in parcels] == ["KGM"] * 3
+    assert [p.findtext("length") for p in parcels] == ["0", "30", "30"]  # 0: not measured
+    assert operation.findtext("multiParcel") == "Y"
+    assert _shipment(OPTIONS["plain"]).findtext("multiParcel") == "N"
+
+
+def test_label_format_is_the_skybill_params_mode() -> None:
+    assert _shipment(OPTIONS["zpl"]).findtext("skybillParamsValue/mode") == "Z2D"
+    assert _shipment(OPTIONS["plain"]).findtext("skybillParamsValue/mode") == "PDF"
+
+
+def test_customer_defaults_to_the_shipper_and_recipient_has_no_civility() -> None:
+    operation = _shipment(OPTIONS["plain"])
+    assert operation.findtext("customerValue/customerName") == "Boutique Lumière"
+    assert operation.findtext("customerValue/customerCivility") == "M"
+    assert operation.find("recipientValue/recipientCivility") is None
+    assert operation.findtext("recipientValue/recipientPreAlert") == "22"  # has an e-mail
+
+
+def test_other_requests_validate_against_the_official_xsds(
+    official_schemas: dict[str, xmlschema.XMLSchema],
+) -> None:
+    parcel = Parcel(Decimal("4"), Decimal(30), Decimal(20), Decimal(10))
+    built = {
+        "shipping": [shipping.build_reserved_label("0729300138103893", LabelFormat.ZPL300)],
+        "tracking": [
+            tracking.build_by_reference(CREDENTIALS, "SO-000123"),
+            tracking.build_cancel(CREDENTIALS, "XP696982485FR"),
+        ],
+        "quickcost": [
+            rates.build_quick_cost(CREDENTIALS, "01", "75001", "06500", Decimal("4")),
+            rates.build_calculate_products(
+                CREDENTIALS,
+                ("FR", "75001"),
+                ("BE", "1000", "BRUXELLES"),
+                parcel,
+                dt.date(2024, 3, 4),
+            ),
+        ],
+    }
+    for service, envelopes in built.items():
+        for envelope in envelopes:
+            assert_valid(official_schemas[service], envelope)
+
+
+def test_relay_search_request_fits_our_wsdl_since_no_official_xsd_is_known() -> None:
+    from chronoforce.sandbox.chronopost.soap import service_schema
+
+    operation = operation_element(relay.build_search(CREDENTIALS, "75001", "FR", "PARIS"))
+    assert service_schema("relay").validate(operation) == "recherchePointChronopost"
+    assert operation.findtext("zipCode") == "75001"
