@@ -16,6 +16,7 @@ from chronoforce.chronopost import (
     ChronopostEndpoint,
     HttpStatusError,
 )
+from chronoforce.chronopost.transport import Redactor
 from chronoforce.domain.errors import CarrierUnavailableError
 from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD, ChronopostSandbox
 from chronoforce.sandbox.server import BackgroundServer, free_port
@@ -122,3 +123,14 @@ def test_labels_over_tls_trusting_only_the_sandbox_ca(tmp_path: Path) -> None:
         with untrusting, pytest.raises(CarrierUnavailableError):  # system CAs do not know ours
             untrusting.track("XP1")
     sandbox.close()
+
+
+def test_label_sized_answers_keep_the_label_and_other_secrets_are_still_caught() -> None:
+    label = "QUJD" * 40_000  # 160 kB of base64, like a multi-parcel label answer
+    answer = (
+        f"<return><pdfEtiquette>{label}</pdfEtiquette><sessionToken>abc123</sessionToken>"
+        f"<note>{DEMO_PASSWORD}</note></return>"
+    )
+    masked = Redactor(DEMO_PASSWORD)(answer)  # its speed is measured by the codec benchmark
+    assert "<sessionToken>***</sessionToken>" in masked and DEMO_PASSWORD not in masked
+    assert label in masked  # the label itself is kept for diagnosis

@@ -22,10 +22,10 @@ from chronoforce.chronopost.config import ChronopostCredentials, Service
 from chronoforce.chronopost.soap import (
     envelope,
     escape,
+    fields,
     number,
     parse_envelope,
     result_of,
-    text,
 )
 from chronoforce.chronopost.wsdl import zeep_request, zeep_result
 from chronoforce.domain.errors import CarrierUnavailableError
@@ -260,19 +260,17 @@ def _datetime(value: str) -> dt.datetime | None:
 def parse_shipment(content: bytes, label_format: LabelFormat) -> LabelResult:
     """LabelResult from a shippingMultiParcelV5 answer (fast path: lxml, one pass)."""
     result = result_of(parse_envelope(content, SHIPMENT_OPERATION), NAMESPACE, SHIPMENT_OPERATION)
-    labels = tuple(
-        Label(
-            skybill_number=text(parcel, "skybillNumber"),
-            data=_label_bytes(parcel.findtext("pdfEtiquette"), SHIPMENT_OPERATION),
-            label_format=label_format,
-        )
-        for parcel in result.iterfind("resultMultiParcelValue")
-    )
+    labels = []
+    for parcel in result.iterfind("resultMultiParcelValue"):
+        values = fields(parcel)
+        data = _label_bytes(values.get("pdfEtiquette"), SHIPMENT_OPERATION)
+        labels.append(Label(values.get("skybillNumber", "").strip(), data, label_format))
+    summary = fields(result)
     return _label_result(
-        text(result, "reservationNumber"),
-        labels,
-        text(result, "ESDNumber"),
-        _datetime(text(result, "pickupDate")),
+        summary.get("reservationNumber", "").strip(),
+        tuple(labels),
+        summary.get("ESDNumber", "").strip(),
+        _datetime(summary.get("pickupDate", "").strip()),
     )
 
 

@@ -7,6 +7,7 @@ It must never do I/O, and never turn a Fault or broken XML into anything but a t
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -19,8 +20,21 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _BODY = f"{{{SOAP_ENV}}}Body"
 _FAULT = f"{{{SOAP_ENV}}}Fault"
 
-# An XML answer is read as data only: no DTD, no entity expansion, no network fetches.
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+_local = threading.local()
+
+
+def parser() -> etree.XMLParser:
+    """This thread's parser: answers are data only (no DTD, no entities, no network).
+
+    One per thread because an lxml parser serves one thread at a time; sharing one would make
+    concurrent workers queue on its lock.
+    """
+    current: etree.XMLParser | None = getattr(_local, "parser", None)
+    if current is None:
+        current = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        _local.parser = current
+    return current
+
 
 # Characters XML 1.0 cannot carry at all (C0 controls but tab/LF/CR, lone surrogates, FFFE/FFFF).
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -67,7 +81,7 @@ def envelope(namespace: str, operation: str, inner: str) -> bytes:
 def parse_envelope(content: bytes, operation: str) -> etree._Element:
     """The answer's root element; malformed XML or a SOAP Fault raise CarrierUnavailableError."""
     try:
-        root = etree.fromstring(content, PARSER)
+        root = etree.fromstring(content, parser())
     except etree.XMLSyntaxError as exc:
         raise CarrierUnavailableError(
             f"malformed XML in the answer to {operation}: {exc}",
@@ -109,6 +123,19 @@ def check_error(result: etree._Element, operation: str) -> None:
         ) from exc
     if code != 0:
         raise error_for(code, result.findtext("errorMessage") or "", operation)
+
+
+def fields(parent: etree._Element) -> dict[str, str]:
+    """Every simple child's text by name in one pass (the last wins for repeated names).
+
+    One walk over the children costs less than a findtext() per wanted name: the hot parsers
+    read records (events, parcels) this way.
+    """
+    return {
+        child.tag: child.text or ""
+        for child in parent
+        if isinstance(child.tag, str) and child.text is not None
+    }
 
 
 def text(parent: etree._Element, name: str) -> str:

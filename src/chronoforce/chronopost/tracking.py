@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from chronoforce.chronopost.config import ChronopostCredentials, Service
-from chronoforce.chronopost.soap import element, envelope, parse_envelope, result_of, text
+from chronoforce.chronopost.soap import (
+    element,
+    envelope,
+    fields,
+    parse_envelope,
+    result_of,
+    text,
+)
 from chronoforce.chronopost.wsdl import zeep_request, zeep_result
 from chronoforce.domain.errors import CarrierUnavailableError
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
@@ -63,19 +70,20 @@ def build_track_zeep(skybill_number: str) -> bytes:
     return zeep_request(Service.TRACKING, TRACK_OPERATION, values)
 
 
-def _events(listing: etree._Element, skybill: str, operation: str) -> tuple[TrackingEvent, ...]:
-    return tuple(
-        TrackingEvent(
-            skybill_number=skybill,
-            code=text(event, "code"),
-            label=text(event, "eventLabel"),
-            time=event_time(text(event, "eventDate"), operation),
-            place=text(event, "officeLabel"),
-            postal_code=text(event, "zipCode"),
-            high_priority=text(event, "highPriority") == "true",
-        )
-        for event in listing.iterfind("events")
+def _event(values: dict[str, str], skybill: str, operation: str) -> TrackingEvent:
+    return TrackingEvent(
+        skybill_number=skybill,
+        code=values.get("code", "").strip(),
+        label=values.get("eventLabel", "").strip(),
+        time=event_time(values.get("eventDate", "").strip(), operation),
+        place=values.get("officeLabel", "").strip(),
+        postal_code=values.get("zipCode", "").strip(),
+        high_priority=values.get("highPriority", "").strip() == "true",
     )
+
+
+def _events(listing: etree._Element, skybill: str, operation: str) -> tuple[TrackingEvent, ...]:
+    return tuple(_event(fields(e), skybill, operation) for e in listing.iterfind("events"))
 
 
 def parse_track(content: bytes, skybill_number: str) -> tuple[TrackingEvent, ...]:
