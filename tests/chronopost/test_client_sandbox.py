@@ -203,3 +203,16 @@ def test_every_call_is_reported_once_redacted_with_status_and_duration(
     assert all(0 < c.duration_s < 5 for c in calls)
     assert all(DEMO_PASSWORD not in c.request_xml + c.response_xml for c in calls)
     assert client.last_call is calls[-1]
+
+
+def test_client_is_built_from_settings_with_the_secret_password(sandbox_url: str) -> None:
+    from chronoforce.config import ChronopostConfig, Secrets, Settings
+
+    settings = Settings(
+        chronopost=ChronopostConfig(base_url=sandbox_url, read_timeout_s=3.0),
+        secrets=Secrets(chronopost_password=DEMO_PASSWORD),
+    )
+    with ChronopostClient.from_settings(settings) as client:
+        assert client.endpoint.read_timeout == 3.0
+        assert DEMO_PASSWORD not in repr(client.credentials)
+        assert client.relay_points("75001")
