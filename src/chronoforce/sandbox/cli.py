@@ -10,3 +10,6 @@ app = typer.Typer(
 from chronoforce.sandbox.chronopost.cli import app as chronopost_app  # noqa: E402
 
 app.add_typer(chronopost_app, name="chronopost")
+from chronoforce.sandbox.salesforce.cli import app as salesforce_app  # noqa: E402
+
+app.add_typer(salesforce_app, name="salesforce")
