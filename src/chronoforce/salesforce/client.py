@@ -95,6 +95,16 @@ class SalesforceClient:
     ) -> SalesforceClient:
         return cls(connect(settings.salesforce, settings.secrets, on_call=on_call))
 
+    def close(self) -> None:
+        """Close pooled connections (the client is not usable afterwards)."""
+        self.connection.close()
+
+    def __enter__(self) -> SalesforceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- reads ---------------------------------------------------------------------------
 
     def query_iter(

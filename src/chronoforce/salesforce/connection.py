@@ -88,6 +88,9 @@ class Connection:
             object_pairs_hook=dict,
         )
 
+    def close(self) -> None:
+        self.session.close()
+
     @property
     def instance_url(self) -> str:
         return f"https://{self.sf.sf_instance}"
@@ -141,4 +144,8 @@ def connect(
         budget=ApiBudget(config.api_reserve_fraction),
         on_call=on_call,
     )
-    return Connection(config, tokens or token_source(config, secrets), session)
+    try:
+        return Connection(config, tokens or token_source(config, secrets), session)
+    except BaseException:
+        session.close()  # no pooled connection outlives a refused login
+        raise

@@ -81,6 +81,7 @@ class SalesforceSession(requests.Session):
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__()
+        self.ca_file = ca_file
         if ca_file is not None:
             self.verify = str(ca_file)  # trust this CA only; verification stays on
         self.budget = budget or ApiBudget()
@@ -96,6 +97,9 @@ class SalesforceSession(requests.Session):
         url_s = url.decode() if isinstance(url, bytes) else url
         kind = call_kind(method_s, url_s)
         kwargs.setdefault("timeout", self.timeout)
+        if self.ca_file is not None:
+            # Per call: requests lets REQUESTS_CA_BUNDLE override `session.verify` otherwise.
+            kwargs.setdefault("verify", str(self.ca_file))
         started = time.perf_counter()
         with self._lock:
             self.calls[kind] += 1
