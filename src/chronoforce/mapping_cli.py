@@ -20,6 +20,11 @@ from chronoforce.domain.errors import ChronoforceError
 app = typer.Typer(help="The Salesforce field mapping.", no_args_is_help=True)
 
 
+@app.callback()
+def mapping() -> None:
+    """The Salesforce field mapping (`mapping:` in chronoforce.yaml)."""
+
+
 def _settings(ctx: typer.Context) -> Settings:
     root = ctx.find_root()
     obj = root.obj if isinstance(root.obj, dict) else {}
