@@ -109,7 +109,7 @@ def org(served: tuple[Any, BackgroundServer, Path]) -> Iterator[Org]:
     """The module's org, emptied: no records, no faults, a full API budget, no counts."""
     sandbox, server, ca_file = served
     sandbox.reset()
-    sandbox.set_faults(lock_row_share=0.0)
+    sandbox.set_faults(lock_row_share=0.0, status_503_share=0.0)
     sandbox.set_api_budget(max=100_000, used=0)
     sandbox.reset_stats()
     org = Org(sandbox, server.url, ca_file)

@@ -78,3 +78,31 @@ def test_pages_map_to_orders_with_items_fetched_in_one_query(client, orders):
     assert {good[i].parcels[0].weight_kg for i in ids[:2]} == {Decimal("1")}
     (bad,) = [m for m in mapped if isinstance(m, MappingError)]
     assert (bad.record_id, bad.field) == (ids[2], "Chronopost_Weight_Kg__c")
+
+
+def test_seeded_orders_all_map_and_broken_addresses_pass_through_unchanged(org, client):
+    seeded = org.sandbox.seed(orders=60, seed=7)
+    mapping = MappingConfig()
+    pages = list(DeltaReader(client, mapping).read(None))
+    records = {r["Id"]: r for p in pages for r in p.records}
+    mapped = [m for p in pages for m in map_records(p.records, client.query_iter, mapping)]
+    assert not [m for m in mapped if isinstance(m, MappingError)]
+    assert sorted(m.sf_id for m in mapped) == sorted(seeded["Order"])
+    for m in mapped:
+        raw, address = records[m.sf_id], m.recipient.address
+        assert (address.postal_code, address.city, address.country) == (
+            raw["ShippingPostalCode"] or "",
+            raw["ShippingCity"] or "",
+            raw["ShippingCountry"] or "",
+        )
+        assert m.recipient.contact.phone == (raw["ShipToContact"]["Phone"] or "")
+    assert any(not m.recipient.contact.phone for m in mapped)  # the seed's missing phones
+
+
+def test_seeded_shipments_map_through_the_shipment_preset(org, client):
+    seeded = org.sandbox.seed(orders=30, seed=3)
+    mapping = MappingConfig.from_settings({"trigger_object": "Shipment"})
+    (page,) = list(DeltaReader(client, mapping).read(None))
+    mapped = list(map_records(page.records, client.query_iter, mapping))
+    assert sorted(m.sf_id for m in mapped) == sorted(seeded["Shipment"])
+    assert all(isinstance(m, MappedOrder) and m.order_number and m.parcels for m in mapped)

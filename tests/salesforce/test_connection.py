@@ -8,6 +8,7 @@ from pydantic import SecretStr
 from chronoforce.config import Secrets
 from chronoforce.domain.errors import (
     RateLimitedError,
+    SalesforceUnavailableError,
     SalesforceValidationError,
     SessionExpiredError,
 )
@@ -139,3 +140,14 @@ def test_invalid_query_is_a_validation_error_with_its_code(client):
     with pytest.raises(SalesforceValidationError) as caught:
         list(client.query_iter("SELECT Nope__c FROM Order"))
     assert caught.value.code == "INVALID_FIELD"
+
+
+def test_server_unavailable_is_a_transient_error(org):
+    client = org.client()
+    org.sandbox.set_faults(status_503_share=1.0)
+    try:
+        with pytest.raises(SalesforceUnavailableError) as caught:
+            _count_orders(client)
+    finally:
+        org.sandbox.set_faults(status_503_share=0.0)
+    assert caught.value.transient
