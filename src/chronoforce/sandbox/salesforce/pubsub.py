@@ -299,6 +299,8 @@ class PubSubServicer(pb_grpc.PubSubServicer):
     def _deliver(
         self, topic: str, schema: TopicSchema, cursor: int | None, credits: _Credits, context: Any
     ) -> Iterator[Any]:
+        # An empty batch at once tells the client the subscription is in place (and where).
+        yield self._response(topic, schema, [], cursor, credits.pending)
         last_sent = time.monotonic()
         while context.is_active():
             if credits.error is not None:
