@@ -7,6 +7,7 @@ sandbox CA) or open its SQLite file (`--db`). It never prints tokens or password
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,7 +66,11 @@ def _admin(url: str, tls_dir: Path, method: str, path: str, body: Any = None) ->
         raise typer.BadParameter(f"{ca} not found: pass --tls-dir of the running sandbox")
     try:
         response = httpx.request(
-            method, url.rstrip("/") + path, json=body, verify=str(ca), timeout=600
+            method,
+            url.rstrip("/") + path,
+            json=body,
+            verify=ssl.create_default_context(cafile=str(ca)),
+            timeout=600,
         )
     except httpx.HTTPError as exc:
         raise typer.BadParameter(f"cannot reach {url}: {exc}") from exc

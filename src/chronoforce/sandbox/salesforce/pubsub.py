@@ -8,6 +8,7 @@ or keep events of its own: the sandbox's change log is the only store.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ REQUESTED_INVALID = "sfdc.platform.eventbus.grpc.subscription.fetch.requested.ev
 TOPIC_NOT_FOUND = "sfdc.platform.eventbus.grpc.topic.notfound"
 TOPIC_MISMATCH = "sfdc.platform.eventbus.grpc.subscription.topic.mismatch"
 SCHEMA_NOT_FOUND = "sfdc.platform.eventbus.grpc.schema.notfound"
+PUBLISH_NOT_ALLOWED = "sfdc.platform.eventbus.grpc.publish.not.allowed"
 
 
 class ChangeLog(Protocol):
@@ -191,20 +193,19 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         self._authenticate(context)
         topic = request.topic_name
         schema = self._topic_schema(topic, context)
-        publish = getattr(self._log, "publish_event", None)
-        if not topic.startswith("/event/") or publish is None:
+        if not topic.startswith("/event/"):
             _abort(
                 context,
                 grpc.StatusCode.PERMISSION_DENIED,
-                "sfdc.platform.eventbus.grpc.publish.not.allowed",
-                f"Publishing to {topic} is not allowed.",
+                PUBLISH_NOT_ALLOWED,
+                f"Publishing to {topic} is not allowed: change events are Salesforce's own.",
             )
-        results = [self._publish_one(publish, topic, schema, event) for event in request.events]
+        results = [self._publish_one(topic, schema, event) for event in request.events]
         return pb.PublishResponse(
             results=results, schema_id=schema.schema_id, rpc_id=str(uuid.uuid4())
         )
 
-    def _publish_one(self, publish: Any, topic: str, schema: TopicSchema, event: Any) -> Any:
+    def _publish_one(self, topic: str, schema: TopicSchema, event: Any) -> Any:
         def failed(message: str) -> Any:
             error = pb.Error(code=pb.ErrorCode.PUBLISH, msg=message)
             return pb.PublishResult(error=error, correlation_key=event.id)
@@ -212,15 +213,31 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         if event.schema_id != schema.schema_id:
             return failed(f"schema id {event.schema_id} is not the current schema of {topic}")
         try:
-            fields = decode(schema, event.payload)
+            record = decode(schema, event.payload)
         except (PayloadError, ValueError, EOFError) as exc:
             return failed(f"payload does not match the schema: {exc}")
-        for name in ("CreatedDate", "CreatedById"):  # set by the platform, not the publisher
-            fields.pop(name, None)
-        replay_id = publish(_sobject_of(topic), fields)
-        return pb.PublishResult(
-            replay_id=encode_replay_id(int(replay_id)), correlation_key=event.id
-        )
+        fields = {
+            name: value.isoformat() if isinstance(value, dt.date) else value
+            for name, value in record.items()
+            if name not in ("CreatedDate", "CreatedById")  # set by the platform
+        }
+        try:
+            replay_id = self._publish_to_log(_sobject_of(topic), topic, fields)
+        except Exception as exc:  # the sandbox refused the values (too long, bad type…)
+            return failed(str(exc))
+        return pb.PublishResult(replay_id=encode_replay_id(replay_id), correlation_key=event.id)
+
+    def _publish_to_log(self, sobject: str, topic: str, fields: dict[str, Any]) -> int:
+        publish_event = getattr(self._log, "publish_event", None)
+        if publish_event is not None:
+            return int(publish_event(sobject, fields))
+        # SalesforceSandbox publishes through its org, as REST's POST /sobjects/X__e does; the
+        # store lock (the one REST requests hold) keeps other events out until we read the id.
+        sandbox: Any = self._log
+        with sandbox.store.lock:
+            sandbox.org.publish(sandbox.schema[sobject], fields)
+            latest = self._log.latest_replay_id(topic)
+        return int(latest or 0)
 
     # ---- Subscribe --------------------------------------------------------------------------
 

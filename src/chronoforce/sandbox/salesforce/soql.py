@@ -287,7 +287,7 @@ def _literal(f: Field, value: Tree[Token]) -> Any:
             return to_18(text)
         except MalformedId:
             raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}") from None
-    return text
+    return text or None  # empty text is stored as null, so '' means null
 
 
 def _compare(ctx: _Context, node: Tree[Token]) -> str:
@@ -337,13 +337,12 @@ def _membership(ctx: _Context, node: Tree[Token], negate: bool) -> str:
     present = [v for v in literals if v is not None]
     has_null = len(present) != len(literals)
     ctx.params.extend(present)
-    marks = ", ".join("?" for _ in present) or "NULL"
-    if negate:
-        null_sql = f"{expr} IS NOT NULL" if has_null else f"{expr} IS NULL OR"
+    in_sql = f"{expr} IN ({', '.join('?' for _ in present)})" if present else "0"
+    if negate:  # SOQL's NOT IN keeps nulls unless null is in the list
         if has_null:
-            return f"({null_sql} AND {expr} NOT IN ({marks}))"
-        return f"({null_sql} {expr} NOT IN ({marks}))"
-    return f"({expr} IN ({marks})" + (f" OR {expr} IS NULL)" if has_null else ")")
+            return f"({expr} IS NOT NULL AND NOT ({in_sql}))"
+        return f"({expr} IS NULL OR NOT ({in_sql}))"
+    return f"({in_sql} OR {expr} IS NULL)" if has_null else f"({in_sql})"
 
 
 def _like(ctx: _Context, node: Tree[Token]) -> str:
