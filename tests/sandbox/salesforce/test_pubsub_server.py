@@ -435,3 +435,38 @@ def test_server_refuses_clients_that_do_not_trust_its_ca(
             pb.TopicRequest(topic_name=ORDERS), metadata=auth, timeout=5
         )
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def test_cli_grpc_port_serves_the_pub_sub_api_beside_rest(tmp_path: Path) -> None:
+    from chronoforce.sandbox.server import free_port
+
+    rest_port, grpc_port = free_port(), free_port()
+    command = [
+        sys.executable,
+        "-c",
+        "from chronoforce.cli import app; app()",
+        "sandbox",
+        "salesforce",
+        "--port",
+        str(rest_port),
+        "--grpc-port",
+        str(grpc_port),
+        "--tls-dir",
+        str(tmp_path),
+    ]
+    ca = ensure_tls(tmp_path).ca_cert  # the command reuses this CA, so the test can trust it
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        channel = grpc.secure_channel(
+            f"localhost:{grpc_port}", grpc.ssl_channel_credentials(ca.read_bytes())
+        )
+        grpc.channel_ready_future(channel).result(timeout=30)
+        with channel, pytest.raises(grpc.RpcError) as failure:
+            pb_grpc.PubSubStub(channel).GetTopic(pb.TopicRequest(topic_name=ORDERS), timeout=5)
+        assert failure.value.code() == grpc.StatusCode.UNAUTHENTICATED  # served, and guarded
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

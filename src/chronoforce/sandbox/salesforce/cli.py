@@ -38,6 +38,9 @@ def serve(
     db: Annotated[Path | None, typer.Option(help="SQLite file (default: in memory).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
     daily_api_limit: Annotated[int, typer.Option(help="Daily API request budget.")] = 100_000,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="Also serve the Pub/Sub API (gRPC, TLS) on this port.")
+    ] = None,
 ) -> None:
     """Start the Salesforce sandbox over HTTPS (Ctrl-C to stop)."""
     if ctx.invoked_subcommand is not None:
@@ -57,7 +60,17 @@ def serve(
     typer.echo(f"  REST: {base}/services/data/v61.0/   token: POST {base}/services/oauth2/token")
     typer.echo(f"  demo connected app: client_id {DEMO_CLIENT_ID}, user {DEMO_USERNAME}")
     typer.echo(f"  admin: {base}/_sandbox/ (loopback only)   clients must trust {tls.ca_cert}")
-    serve_forever(sandbox.app, host, port, tls)
+    pubsub = None
+    if grpc_port is not None:
+        from chronoforce.sandbox.salesforce.pubsub import PubSubServer
+
+        pubsub = PubSubServer(sandbox, host, grpc_port, tls).start()
+        typer.echo(f"  Pub/Sub API (gRPC): {pubsub.target}   topics /data/<Object>ChangeEvent")
+    try:
+        serve_forever(sandbox.app, host, port, tls)
+    finally:
+        if pubsub is not None:
+            pubsub.stop()
 
 
 def _admin(url: str, tls_dir: Path, method: str, path: str, body: Any = None) -> Any:
