@@ -283,9 +283,7 @@ def _error_code(err: Any) -> str:
     return next((str(v) for k, v in trailers if k == "error-code"), "")
 
 
-def map_rpc_error(
-    err: grpc.RpcError, *, topic: str = "", replay_id: bytes | None = None
-) -> ChronoforceError:
+def map_rpc_error(err: grpc.RpcError, *, topic: str = "") -> ChronoforceError:
     """The typed chronoforce error for a failed Pub/Sub call."""
     status = err.code() if hasattr(err, "code") else None
     details = str(err.details()) if hasattr(err, "details") else str(err)
@@ -516,7 +514,7 @@ class Subscription:
             if isinstance(item, StopIteration):
                 return None
             if isinstance(item, grpc.RpcError):
-                raise map_rpc_error(item, topic=self.topic, replay_id=self._replay_id) from None
+                raise map_rpc_error(item, topic=self.topic) from None
             return item
 
     def close(self) -> None:
