@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chronoforce import __version__
+from chronoforce import __version__, address_cli, labels_cli, mapping_cli, tracking_cli
 from chronoforce.config import ConfigError, Settings, load_settings
-from chronoforce.logs import configure_logging
 from chronoforce.exceptions_cli import app as exceptions_app
+from chronoforce.logs import configure_logging
 from chronoforce.sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
@@ -29,6 +29,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(address_cli.app, name="address")
+app.add_typer(mapping_cli.app, name="mapping")
+tracking_cli.register(app)
+labels_cli.register(app)
 
 console = Console()
 
@@ -118,11 +122,13 @@ def db_upgrade(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
-    """Run the end-to-end demo on the embedded default (sandboxes, SQLite, sample orders)."""
-    typer.echo(
-        "chronoforce demo: the label pipeline is not built yet (issue 6). Available today:\n"
-        "  chronoforce sandbox --help   the Chronopost and Salesforce sandboxes\n"
-        "  chronoforce config show      the effective configuration (secrets masked)\n"
-        "  chronoforce db upgrade       the store's migrations"
-    )
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's database and labels.")] = Path(
+        "demo-out"
+    ),
+    orders: Annotated[int, typer.Option(help="Sample orders to seed.")] = 50,
+) -> None:
+    """End to end on the embedded default: sandboxes, SQLite, sample orders, labels written back."""
+    from chronoforce.demo import run_demo
+
+    raise typer.Exit(run_demo(out, orders=orders))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from chronoforce.domain.errors import ChronoforceError, SalesforceValidationError, TransientError
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.ports import SalesforcePort, chunks
+from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Parcel
 from chronoforce.store.ops import insert_ignore
@@ -416,14 +417,6 @@ def _merge_labels(parts: list[bytes]) -> bytes:
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
-
-
-def in_list(ids: Sequence[str]) -> str:
-    """A SOQL IN list of Salesforce ids or our own keys (letters, digits, `:`, `-`, `_` only)."""
-    for value in ids:
-        if not value or any(not (c.isalnum() or c in ":-_") for c in value):
-            raise ValueError(f"refusing to put {value!r} in a SOQL IN list")
-    return "(" + ", ".join(f"'{value}'" for value in ids) + ")"
 
 
 def _status_code(error: Any) -> str:

@@ -88,3 +88,10 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest migration this version of chronoforce ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -1,0 +1,126 @@
+"""`chronoforce run | ship | sync | backfill`: the label pipeline from the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+console = Console()
+
+
+def _runtime(ctx: typer.Context) -> Any:
+    from chronoforce.cli import settings_from
+    from chronoforce.pipeline.runtime import build_runtime
+
+    return build_runtime(settings_from(ctx))
+
+
+def run_until(runtime: Any, *, workers: int, until_idle: bool, max_seconds: float | None) -> None:
+    """Detect, label with `workers` huey threads, flush; the embedded one-machine mode."""
+    from chronoforce.pipeline.runner import Runner
+    from chronoforce.queue import TaskSet, make_huey
+
+    settings = runtime.settings
+    tasks = TaskSet(make_huey(settings.queue_url, settings.database_url), lambda: runtime)
+    consumer = tasks.consumer(workers)
+    consumer.start()
+    try:
+        Runner(runtime, tasks.label).run(until_idle=until_idle, max_seconds=max_seconds)
+    finally:
+        consumer.stop(graceful=True)
+        runtime.flush()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        ctx: typer.Context,
+        workers: Annotated[int, typer.Option(help="Carrier calls in parallel.")] = 0,
+        until_idle: Annotated[bool, typer.Option(help="Stop once nothing is left to do.")] = False,
+        max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    ) -> None:
+        """Detect, label and write back in one process (the default for one machine)."""
+        runtime = _runtime(ctx)
+        try:
+            run_until(
+                runtime,
+                workers=workers or runtime.settings.chronopost.concurrency,
+                until_idle=until_idle,
+                max_seconds=max_seconds,
+            )
+        finally:
+            runtime.close()
+
+    @app.command()
+    def sync(
+        ctx: typer.Context,
+        once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = True,
+    ) -> None:
+        """Detect changed orders, label them and flush, once."""
+        runtime = _runtime(ctx)
+        try:
+            ids = runtime.detect()
+            for shipment_id in ids:
+                runtime.labels.process(shipment_id)
+            report = runtime.flush()
+            console.print(
+                f"{len(ids)} order(s) processed; {report.sent} Salesforce write(s) in "
+                f"{report.calls} call(s); {report.failed} refused"
+            )
+        finally:
+            runtime.close()
+
+    @app.command()
+    def ship(
+        ctx: typer.Context,
+        order_id: Annotated[str, typer.Argument(help="The Salesforce record id.")],
+    ) -> None:
+        """Ship one order now, printing each step."""
+        from chronoforce.salesforce.mapping import soql_for_trigger
+        from chronoforce.salesforce.soql import record_id
+
+        runtime = _runtime(ctx)
+        try:
+            soql = soql_for_trigger(runtime.mapping, None).split(" WHERE ")[0]
+            soql += f" WHERE Id = '{record_id(order_id)}'"
+            records = list(runtime.salesforce.query_iter(soql))
+            if not records:
+                console.print(f"no {runtime.mapping.trigger_object} {order_id}")
+                raise typer.Exit(1)
+            console.print(f"read {runtime.mapping.trigger_object} {order_id}")
+            ids = runtime.record(records, None) or [
+                s.id for s in runtime.shipments([records[0]["Id"]])
+            ]
+            for shipment_id in ids:
+                outcome = runtime.labels.process(shipment_id)
+                console.print(f"shipment {shipment_id}: {outcome}")
+            report = runtime.flush()
+            console.print(f"written back: {report.sent} write(s) in {report.calls} call(s)")
+        finally:
+            runtime.close()
+
+    @app.command()
+    def backfill(
+        ctx: typer.Context,
+        since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    ) -> None:
+        """Record every matching order changed since a date (resumable: intents are unique)."""
+        from chronoforce.salesforce.changes import DeltaReader
+
+        runtime = _runtime(ctx)
+        try:
+            start = dt.date.fromisoformat(since)
+            reader = DeltaReader(runtime.salesforce, runtime.mapping)
+            total = 0
+            with Progress(console=console) as progress:
+                task = progress.add_task("backfill", total=None)
+                for page in reader.full_scan(start):
+                    total += len(runtime.record(page.records, None))
+                    progress.update(task, advance=len(page.records))
+            console.print(f"{total} new shipment intent(s) recorded; `chronoforce run` labels them")
+        finally:
+            runtime.close()

@@ -1,0 +1,210 @@
+"""Everything one chronoforce process needs, built once from the settings.
+
+Wires the adapters (Chronopost, Salesforce, store) into the use cases: detection turns changed
+Salesforce records into shipment intents; preparation turns a shipment row into a carrier request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from chronoforce.config import Settings
+from chronoforce.domain.address import normalize_party, require_sendable
+from chronoforce.domain.errors import MappingError
+from chronoforce.domain.models import (
+    Address,
+    Civility,
+    Contact,
+    LabelFormat,
+    Party,
+    ShipmentOptions,
+    ShipmentRequest,
+)
+from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
+from chronoforce.logs import get_logger
+from chronoforce.pipeline import exceptions
+from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
+from chronoforce.pipeline.writeback import Flusher, FlushReport
+from chronoforce.salesforce.changes import DeltaReader
+from chronoforce.salesforce.mapping import (
+    MappedOrder,
+    MappingConfig,
+    fetch_items,
+    items_for,
+    map_record,
+)
+from chronoforce.salesforce.soql import in_list
+from chronoforce.store.db import Store
+from chronoforce.store.models import Shipment, Watermark
+
+log = get_logger(component="runtime")
+
+
+def shipper_party(settings: Settings) -> Party:
+    s = settings.chronopost.shipper
+    party = Party(
+        Address(s.name, s.name2, s.line1, s.line2, s.postal_code, s.city, s.country),
+        Contact(s.contact_name, Civility(s.civility), s.phone, "", s.email),
+    )
+    return normalize_party(party, "shipper").party
+
+
+@dataclass
+class Preparation:
+    """Shipment row → ShipmentRequest: map the stored record, check the address, route."""
+
+    mapping: MappingConfig
+    rules: RoutingRules
+    shipper: Party
+    label_format: LabelFormat
+    now: Callable[[], dt.datetime]
+
+    def __call__(self, shipment: Shipment) -> Prepared:
+        source = shipment.source or {}
+        order = map_record(source.get("record", {}), source.get("items", []), self.mapping)
+        recipient = require_sendable(order.recipient, "recipient")
+        decision = route(self._facts(order, recipient), self.now(), self.rules)
+        request = ShipmentRequest(
+            shipper=self.shipper,
+            recipient=recipient,
+            parcels=order.parcels,
+            product_code=decision.product_code,
+            ship_date=decision.ship_date,
+            references=order.references,
+            options=ShipmentOptions(
+                saturday_delivery=decision.options.saturday_delivery,
+                relay_point_id=decision.options.relay_point_id,
+                label_format=self.label_format,
+            ),
+        )
+        return Prepared(request=request, reason=decision.reason)
+
+    def _facts(self, order: MappedOrder, recipient: Party) -> RoutingFacts:
+        facts = order.facts
+        return RoutingFacts(
+            country=recipient.address.country,
+            postal_code=recipient.address.postal_code,
+            parcels=order.parcels,
+            order_value=facts.get("order_value"),
+            relay_point_id=order.relay_point_id,
+            priority=bool(facts.get("priority")),
+            customer_tier=str(facts.get("customer_tier") or ""),
+            saturday_delivery=order.saturday,
+            product_override=order.product_override,
+            override_field="Chronopost_Product__c",
+            facts=facts,
+        )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    carrier: Any
+    salesforce: Any
+    labels: LabelPipeline
+    mapping: MappingConfig
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    _reader: DeltaReader | None = None
+
+    @property
+    def watermark_source(self) -> str:
+        return f"delta:{self.mapping.trigger_object}"
+
+    def detect(self) -> list[int]:
+        """Read changed trigger records since the watermark and record their intents."""
+        if self._reader is None:
+            self._reader = DeltaReader(self.salesforce, self.mapping)
+        with self.store.session() as session:
+            mark = session.get(Watermark, self.watermark_source)
+            watermark = mark.value if mark else None
+        ids: list[int] = []
+        for page in self._reader.read(watermark):
+            ids.extend(self.record(page.records, page.watermark))
+        return ids
+
+    def record(self, records: list[dict[str, Any]], watermark: str | None) -> list[int]:
+        """Intents for a page of raw records (items and linked Shipment fetched in batch)."""
+        if not records:
+            if watermark:
+                record_intents(self.store, [], (self.watermark_source, watermark))
+            return []
+        by_order = fetch_items(self.salesforce.query_iter, self.mapping, records)
+        linked = self._linked_shipments([str(r["Id"]) for r in records])
+        intents = [
+            Intent(
+                sf_object=self.mapping.trigger_object,
+                sf_id=str(r["Id"]),
+                order_number=str(r.get("OrderNumber") or r.get("ShipmentNumber") or r["Id"]),
+                modstamp=str(r.get("SystemModstamp") or ""),
+                source={
+                    "record": _plain(r),
+                    "items": [_plain(i) for i in items_for(r, self.mapping, by_order)],
+                    "shipment_id": linked.get(str(r["Id"]), ""),
+                },
+            )
+            for r in records
+        ]
+        mark = (self.watermark_source, watermark) if watermark else None
+        return record_intents(self.store, intents, mark)
+
+    def _linked_shipments(self, order_ids: list[str]) -> dict[str, str]:
+        if self.mapping.trigger_object != "Order" or not order_ids:
+            return {}
+        soql = f"SELECT Id, Order__c FROM Shipment WHERE Order__c IN {in_list(order_ids)}"
+        return {r["Order__c"]: r["Id"] for r in self.salesforce.query_iter(soql)}
+
+    def flush(self) -> FlushReport:
+        flusher = Flusher(
+            self.store, self.salesforce, on_failure=exceptions.on_writeback_failure, now=self.now
+        )
+        return flusher.flush()
+
+    def shipments(self, sf_ids: Iterable[str]) -> list[Shipment]:
+        with self.store.session() as session:
+            rows = session.scalars(select(Shipment).where(Shipment.sf_id.in_(list(sf_ids))))
+            return list(rows)
+
+    def close(self) -> None:
+        for client in (self.carrier, self.salesforce):
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+        self.store.dispose()
+
+
+def _plain(record: Any) -> Any:
+    """A Salesforce record as plain JSON data (no OrderedDicts, no `attributes` noise)."""
+    if isinstance(record, dict):
+        return {k: _plain(v) for k, v in record.items() if k != "attributes"}
+    if isinstance(record, list):
+        return [_plain(v) for v in record]
+    return record
+
+
+def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = None) -> Runtime:
+    from chronoforce.chronopost import ChronopostClient
+    from chronoforce.salesforce.client import SalesforceClient
+
+    store = Store(settings.database_url)
+    carrier = carrier or ChronopostClient.from_settings(settings)
+    salesforce = salesforce or SalesforceClient.from_settings(settings)
+    mapping = MappingConfig.from_settings(settings.mapping)
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    preparation = Preparation(
+        mapping=mapping,
+        rules=RoutingRules.from_mapping(settings.routing),
+        shipper=shipper_party(settings),
+        label_format=LabelFormat(settings.chronopost.label_format),
+        now=now,
+    )
+    labels = LabelPipeline(store=store, carrier=carrier, prepare=preparation, now=now)
+    return Runtime(settings, store, carrier, salesforce, labels, mapping, now)
+
+
+__all__ = ["MappingError", "Preparation", "Runtime", "build_runtime"]
