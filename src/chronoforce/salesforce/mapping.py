@@ -8,6 +8,7 @@ Address fields are passed through as read; the address checker judges them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -444,6 +445,9 @@ def _weight(reader: _Reader, items: Sequence[Mapping[str, Any]]) -> Decimal:
     return total
 
 
+PARCEL_MAX_KG = Decimal(30)  # Chronopost ships up to 30 kg per parcel
+
+
 def split_weight(total: Decimal, count: int) -> tuple[Decimal, ...]:
     """`count` parcels sharing `total` kg to the gram; the last one takes the remainder."""
     share = (total / count).quantize(Decimal("0.001"), rounding=ROUND_DOWN)
@@ -460,7 +464,11 @@ def _parcels(
         raise reader.fail(
             f"parcel count must be a whole number 1-{MAX_PARCELS}, got {count_value}", paths
         )
-    weights = split_weight(_weight(reader, items), count)
+    total = _weight(reader, items)
+    if count_value is None:
+        # No count given: as few parcels as Chronopost's 30 kg per parcel allows (NOTES.md).
+        count = min(MAX_PARCELS, max(1, math.ceil(total / PARCEL_MAX_KG)))
+    weights = split_weight(total, count)
     return tuple(
         Parcel(weight_kg=w, reference=f"{order_number}-{i}" if count > 1 else order_number)
         for i, w in enumerate(weights, start=1)

@@ -107,6 +107,8 @@ def _check_place(prefix: str, party: dict[str, Any]) -> None:
 
 def _zone(party: dict[str, Any]) -> str:
     country = party["country"]
+    if country == "MC":  # Monaco is inside the French postal network (980xx): domestic products
+        return "FR"
     if country == "FR":
         return "CORSE" if party["zip"].startswith("20") else "FR"
     return "EU" if country in EU_COUNTRIES else "WORLD"

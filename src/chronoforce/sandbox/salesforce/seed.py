@@ -274,7 +274,8 @@ def _order(
             "Chronopost_Ship__c": True,
             "Chronopost_Label_Status__c": "Requested",
             "Chronopost_Weight_Kg__c": weight,
-            "Chronopost_Parcel_Count__c": 1,
+            # Heavy orders leave the count empty: chronoforce splits them into ≤ 30 kg parcels.
+            "Chronopost_Parcel_Count__c": 1 if weight is None or weight <= 30 else None,
             "Chronopost_Saturday_Delivery__c": False,
             "Chronopost_Priority__c": rng.random() < 0.05,
         },
