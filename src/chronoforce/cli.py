@@ -132,3 +132,7 @@ def demo(
     from chronoforce.demo import run_demo
 
     raise typer.Exit(run_demo(out, orders=orders))
+
+
+if __name__ == "__main__":
+    app()

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronoforce.redaction import MASK, register_secrets
@@ -77,6 +85,16 @@ class SalesforceConfig(_Section):
         return f"{int(major)}.{int(minor or 0)}"
 
 
+class PipelineConfig(_Section):
+    """How long a worker holds a shipment or an outbox row before another may take it over.
+
+    A killed worker's work waits this long; it must exceed the carrier call's timeouts, or a
+    slow call could be taken over while it is still running.
+    """
+
+    lease_seconds: float = Field(120.0, gt=0)
+
+
 class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8700, ge=1, le=65535)
@@ -114,12 +132,23 @@ class Settings(BaseModel):
     chronopost: ChronopostConfig = ChronopostConfig()
     salesforce: SalesforceConfig = SalesforceConfig()
     web: WebConfig = WebConfig()
+    pipeline: PipelineConfig = PipelineConfig()
     logging: LoggingConfig = LoggingConfig()
     mapping: dict[str, Any] = Field(default_factory=dict)
     routing: dict[str, Any] = Field(default_factory=dict)
     tracking: dict[str, Any] = Field(default_factory=dict)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: str = Field("defaults", exclude=True)
+
+    @model_validator(mode="after")
+    def _lease_outlives_carrier_calls(self) -> Settings:
+        call = self.chronopost.connect_timeout_s + self.chronopost.read_timeout_s
+        if self.pipeline.lease_seconds <= call:
+            raise ValueError(
+                f"pipeline.lease_seconds ({self.pipeline.lease_seconds}) must exceed the "
+                f"carrier call's timeouts ({call} s)"
+            )
+        return self
 
     def masked(self) -> dict[str, Any]:
         """The configuration as `config show` prints it: secrets shown only as set / unset."""

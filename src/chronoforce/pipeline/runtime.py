@@ -161,7 +161,11 @@ class Runtime:
 
     def flush(self) -> FlushReport:
         flusher = Flusher(
-            self.store, self.salesforce, on_failure=exceptions.on_writeback_failure, now=self.now
+            self.store,
+            self.salesforce,
+            on_failure=exceptions.on_writeback_failure,
+            now=self.now,
+            claim_seconds=self.settings.pipeline.lease_seconds,
         )
         return flusher.flush()
 
@@ -203,7 +207,13 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         label_format=LabelFormat(settings.chronopost.label_format),
         now=now,
     )
-    labels = LabelPipeline(store=store, carrier=carrier, prepare=preparation, now=now)
+    labels = LabelPipeline(
+        store=store,
+        carrier=carrier,
+        prepare=preparation,
+        now=now,
+        lease=dt.timedelta(seconds=settings.pipeline.lease_seconds),
+    )
     return Runtime(settings, store, carrier, salesforce, labels, mapping, now)
 
 

@@ -126,7 +126,9 @@ class Flusher:
         *,
         on_failure: Any = None,
         now: Any = None,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
+        self.claim_seconds = claim_seconds
         self.store = store
         self.salesforce = salesforce
         self.on_failure = on_failure
@@ -180,7 +182,7 @@ class Flusher:
                     )
                     .values(
                         attempts=Outbox.attempts + 1,
-                        next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS),
+                        next_attempt_at=now + dt.timedelta(seconds=self.claim_seconds),
                     )
                     .execution_options(synchronize_session=False)
                 )
@@ -313,9 +315,11 @@ class Flusher:
             FILE_KEY_FIELD: row.dedup_key[:80],
         }
 
-    def _existing_versions(self, rows: Sequence[Outbox]) -> dict[str, dict[str, Any]]:
+    def _existing_versions(
+        self, rows: Sequence[Outbox], force: bool = False
+    ) -> dict[str, dict[str, Any]]:
         """Files an interrupted flush may already have made, by our key."""
-        retried = [r.dedup_key[:80] for r in rows if r.attempts > 1]
+        retried = [r.dedup_key[:80] for r in rows if force or r.attempts > 1]
         if not retried:
             return {}
         soql = (
@@ -337,6 +341,16 @@ class Flusher:
             report.calls += 1
             for row, result in zip(todo, results, strict=True):
                 versions[row.id] = (result.success, list(result.errors), result.id)
+            # Our key already taken: an earlier, interrupted flush made this file. Adopt it.
+            taken = [
+                row
+                for row in todo
+                if not versions[row.id][0]
+                and any(_status_code(e) == "DUPLICATE_VALUE" for e in versions[row.id][1])
+            ]
+            if taken:
+                existing.update(self._existing_versions(taken, force=True))
+                report.calls += 1
         created_ids = [v[2] for v in versions.values() if v[0] and v[2]]
         documents: dict[str, str] = {}
         if created_ids:
