@@ -161,3 +161,42 @@ def test_a_crash_during_the_carrier_call_leaves_one_live_label(world: dict[str, 
             select(ExceptionRow).where(ExceptionRow.code == "ORPHAN_LABEL_CANCELLED")
         ).all()
     assert len(notes) == 1 and notes[0].state == "resolved"
+
+
+def test_a_changed_order_before_pickup_gets_a_new_label_and_the_old_one_voided(
+    world: dict[str, Any],
+) -> None:
+    carrier, org, runtime = world["carrier"], world["org"], world["runtime"]
+    run_until(runtime, workers=4, until_idle=True, max_seconds=120)
+    live = carrier.live_labels()
+    with runtime.store.session() as session:
+        shipment = session.scalars(select(Shipment).where(Shipment.state == "labeled")).first()
+        assert shipment is not None
+        old = [p.skybill_number for p in shipment.parcels if p.live]
+        order_id = shipment.sf_id
+    runtime.salesforce.collection(
+        "update",
+        "Order",
+        [
+            {
+                "Id": order_id,
+                "ShippingStreet": "12 rue de la Paix",
+                "ShippingCity": "Paris",
+                "ShippingPostalCode": "75002",
+                "ShippingCountry": "France",
+                "Chronopost_Label_Status__c": "Requested",
+            }
+        ],
+    )
+    run_until(runtime, workers=4, until_idle=True, max_seconds=60)
+    with runtime.store.session() as session:
+        parcels = session.scalars(select(Parcel).where(Parcel.skybill_number.in_(old))).all()
+        assert parcels and not any(p.live for p in parcels)
+        fresh = session.scalars(
+            select(Parcel).where(Parcel.shipment_id == shipment.id, Parcel.live)
+        ).all()
+    assert fresh and not set(old) & {p.skybill_number for p in fresh}
+    assert carrier.live_labels() == live  # one voided, one made
+    order = {o["Id"]: o for o in org.records("Order")}[order_id]
+    assert order["Chronopost_Tracking_Number__c"] == ",".join(p.skybill_number for p in fresh)
+    assert order["Chronopost_Label_Status__c"] == "Created"

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from chronoforce.domain.errors import (
     CarrierUnavailableError,
+    CarrierValidationError,
     ChronoforceError,
     PermanentError,
     TransientError,
@@ -35,7 +36,8 @@ from chronoforce.store.ops import insert_ignore, take_lease
 log = get_logger(component="labels")
 
 TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
-WORKABLE = ("pending", "retry", "calling")
+WORKABLE = ("pending", "retry", "calling", "changed")
+BEFORE_PICKUP = (ShipmentStatus.PENDING.value, ShipmentStatus.LABEL_CREATED.value)
 MAX_TRANSIENT_ATTEMPTS = 6
 
 
@@ -78,7 +80,7 @@ def record_intents(
     store: Store, intents: Iterable[Intent], watermark: tuple[str, str] | None = None
 ) -> list[int]:
     """Write `pending` shipment rows (once per record + intent) with the watermark, atomically."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "sf_object": i.sf_object,
             "sf_id": i.sf_id,
@@ -101,9 +103,13 @@ def record_intents(
                 session.add(Watermark(source=source, value=value))
             elif value > mark.value:
                 mark.value = value
-        keys = [(r["sf_object"], r["sf_id"], r["intent"]) for r in rows]
         ids: list[int] = []
-        for sf_object, sf_id, intent in keys:
+        for row_values in rows:
+            sf_object, sf_id, intent = (
+                row_values["sf_object"],
+                row_values["sf_id"],
+                row_values["intent"],
+            )
             shipment = session.scalar(
                 select(Shipment).where(
                     Shipment.sf_object == sf_object,
@@ -111,9 +117,35 @@ def record_intents(
                     Shipment.intent == intent,
                 )
             )
-            if shipment is not None and shipment.state in ("pending", "retry"):
+            if shipment is None:
+                continue
+            _notice_change(session, shipment, row_values["source"])
+            if shipment.state in ("pending", "retry", "changed"):
                 ids.append(shipment.id)
     return ids
+
+
+def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> None:
+    """The order was asked to ship again with other content (address, weight, parcels)."""
+    new_key, old_key = source.get("key", ""), (shipment.source or {}).get("key", "")
+    if not new_key or not old_key or new_key == old_key or shipment.state != "labeled":
+        return
+    shipment.source = source
+    if shipment.status in BEFORE_PICKUP:
+        shipment.state = "changed"  # the worker cancels the label and makes a new one
+        shipment.attempts = 0
+        return
+    exceptions.record(
+        session,
+        CarrierValidationError(
+            f"the order changed after pickup (status {shipment.status}): the label stands; "
+            "ship the difference by hand or as a new order",
+            code="ORDER_CHANGED_AFTER_PICKUP",
+            record_id=shipment.sf_id,
+        ),
+        operation="label.change",
+        shipment=shipment,
+    )
 
 
 @dataclass
@@ -142,6 +174,8 @@ class LabelPipeline:
                 recovered = self._recover(shipment)
                 if recovered is not None:
                     return recovered
+            if shipment.state == "changed":
+                self._cancel_live(shipment)
             prepared = self.prepare(shipment)
             result = self._call_carrier(shipment, prepared)
         except PermanentError as exc:
@@ -217,7 +251,6 @@ class LabelPipeline:
         common = {
             "Chronopost_Label_Status__c": "Created",
             "Chronopost_Status__c": ShipmentStatus.LABEL_CREATED.value,
-            "Chronopost_Product__c": prepared.request.product_code,
             "Chronopost_Last_Error__c": None,
         }
         if order_id:
@@ -246,6 +279,9 @@ class LabelPipeline:
                     "TrackingNumber": numbers[0],
                     "TrackingUrl": url,
                     "Provider": "Chronopost",
+                    # On the Order this field is the product *asked for* (an input to routing),
+                    # so the product used is written on the Shipment only.
+                    "Chronopost_Product__c": prepared.request.product_code,
                     "Chronopost_Skybill_Numbers__c": ",".join(numbers)[:255],
                     "Chronopost_Reservation_Number__c": row.reservation_number[:50],
                     **prepared.writeback.get("Shipment", {}),
@@ -302,6 +338,20 @@ class LabelPipeline:
             row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
         return "retry"
 
+    def _cancel_live(self, shipment: Shipment) -> None:
+        """Before re-creating a changed order's label, void the one it had (not yet picked up)."""
+        with self.store.session() as session:
+            live = session.scalars(
+                select(Parcel).where(Parcel.shipment_id == shipment.id, Parcel.live)
+            ).all()
+            numbers = [p.skybill_number for p in live]
+        for number in numbers:
+            self.carrier.cancel(number)  # a failure raises: nothing re-created, retried later
+            with self.store.session() as session:
+                parcel = session.scalar(select(Parcel).where(Parcel.skybill_number == number))
+                if parcel is not None:
+                    parcel.live, parcel.cancelled_at = False, self.now()
+
     # --- recovery ------------------------------------------------------------------------
 
     def _recover(self, shipment: Shipment) -> str | None:
@@ -329,8 +379,6 @@ class LabelPipeline:
 
     def _cancel_orphan(self, shipment: Shipment, skybill: str) -> None:
         """A label from an attempt whose answer we never got: cancel it, and say so."""
-        from chronoforce.domain.errors import CarrierValidationError
-
         try:
             self.carrier.cancel(skybill)
             note = CarrierValidationError(

@@ -7,8 +7,9 @@ Salesforce records into shipment intents; preparation turns a shipment row into 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -143,6 +144,7 @@ class Runtime:
                 order_number=str(r.get("OrderNumber") or r.get("ShipmentNumber") or r["Id"]),
                 modstamp=str(r.get("SystemModstamp") or ""),
                 source={
+                    "key": self._content_key(r, by_order),
                     "record": _plain(r),
                     "items": [_plain(i) for i in items_for(r, self.mapping, by_order)],
                     "shipment_id": linked.get(str(r["Id"]), ""),
@@ -152,6 +154,14 @@ class Runtime:
         ]
         mark = (self.watermark_source, watermark) if watermark else None
         return record_intents(self.store, intents, mark)
+
+    def _content_key(self, record: dict[str, Any], by_order: Any) -> str:
+        """What the label depends on (mapped content, not timestamps): a change means re-ship."""
+        try:
+            order = map_record(record, items_for(record, self.mapping, by_order), self.mapping)
+        except MappingError:
+            return ""
+        return hashlib.sha256(repr(replace(order, modstamp="")).encode()).hexdigest()[:32]
 
     def _linked_shipments(self, order_ids: list[str]) -> dict[str, str]:
         if self.mapping.trigger_object != "Order" or not order_ids:
