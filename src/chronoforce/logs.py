@@ -61,5 +61,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
 
 
 def get_logger(**context: Any) -> Any:
-    """A logger bound with context (`shipment_id`, `sf_id`, `skybill`)."""
-    return structlog.get_logger().bind(**context)
+    """A logger bound with context (`shipment_id`, `sf_id`, `skybill`).
+
+    A lazy proxy: a module-level logger still follows a later `configure_logging()`.
+    """
+    return structlog.get_logger(**context)

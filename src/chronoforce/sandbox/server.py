@@ -24,6 +24,8 @@ def _config(app: Any, host: str, port: int, tls: TlsFiles | None, **kwargs: Any)
     if tls is not None:
         ssl = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
     kwargs.setdefault("log_level", "warning")
+    # A client's idle keep-alive connection must not hold a stop for uvicorn's default wait.
+    kwargs.setdefault("timeout_graceful_shutdown", 1)
     return uvicorn.Config(app, host=host, port=port, access_log=False, **ssl, **kwargs)
 
 
