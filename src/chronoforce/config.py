@@ -75,6 +75,8 @@ class SalesforceConfig(_Section):
     ca_file: Path | None = None
     api_reserve_fraction: float = Field(0.2, ge=0, lt=1)
     pubsub_endpoint: str = ""  # host:port of the Pub/Sub API; empty = SOQL delta polling only
+    pubsub_topic: str = "/event/Chronopost_Ship_Request__e"  # or a CDC channel, /data/…Event
+    delta_every_s: float = Field(300.0, gt=0)  # with events on: the SOQL delta as a safety net
 
     @field_validator("api_version")
     @classmethod

@@ -200,3 +200,35 @@ def test_a_changed_order_before_pickup_gets_a_new_label_and_the_old_one_voided(
     order = {o["Id"]: o for o in org.records("Order")}[order_id]
     assert order["Chronopost_Tracking_Number__c"] == ",".join(p.skybill_number for p in fresh)
     assert order["Chronopost_Label_Status__c"] == "Created"
+
+
+def test_exceptions_commands_list_show_retry_and_resolve(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from chronoforce.cli import app
+
+    runtime = world["runtime"]
+    run_until(runtime, workers=4, until_idle=True, max_seconds=120)
+    monkeypatch.setenv("CHRONOFORCE_DATABASE_URL", runtime.settings.database_url)
+    cli = CliRunner()
+    listed = json.loads(cli.invoke(app, ["exceptions", "list", "--json"]).output)
+    assert listed and all(r["sf_id"] and r["code"] for r in listed)
+    first = listed[0]["id"]
+    shown = json.loads(cli.invoke(app, ["exceptions", "show", str(first), "--json"]).output)
+    assert shown["message"] and "request_payload" in shown
+    assert "255562" not in json.dumps(shown)  # the Chronopost password never shows
+    retried = cli.invoke(app, ["exceptions", "retry", str(first)])
+    assert retried.exit_code == 0 and "1 labels" in retried.output
+    with runtime.store.session() as session:
+        row = session.get_one(ExceptionRow, first)
+        assert row.state == "retrying"
+        assert session.get_one(Shipment, row.shipment_id).state == "pending"
+    resolved = cli.invoke(app, ["exceptions", "resolve", str(listed[1]["id"]), "--note", "ok"])
+    assert resolved.exit_code == 0
+    remaining = json.loads(cli.invoke(app, ["exceptions", "list", "--json"]).output)
+    assert {r["id"] for r in remaining} == {r["id"] for r in listed} - {first, listed[1]["id"]}
+    assert cli.invoke(app, ["exceptions", "show", "99999"]).exit_code == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +39,7 @@ from chronoforce.salesforce.mapping import (
     fetch_items,
     items_for,
     map_record,
+    soql_for_trigger,
 )
 from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
@@ -112,12 +114,84 @@ class Runtime:
     mapping: MappingConfig
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     _reader: DeltaReader | None = None
+    _pubsub: Any = None
+    _last_delta: float = 0.0
 
     @property
     def watermark_source(self) -> str:
         return f"delta:{self.mapping.trigger_object}"
 
     def detect(self) -> list[int]:
+        """Events first when the Pub/Sub API is configured; the SOQL delta read as fallback."""
+        config = self.settings.salesforce
+        ids: list[int] = []
+        if config.pubsub_endpoint:
+            from chronoforce.salesforce.pubsub import ReplayGapError
+
+            try:
+                ids.extend(self.detect_events())
+            except ReplayGapError as gap:
+                log.warning("pubsub gap: falling back to the SOQL delta", reason=gap.reason)
+                self._set_replay(gap.resume_replay_id)
+                self._last_delta = 0.0
+            if time.monotonic() - self._last_delta < config.delta_every_s:
+                return ids
+        self._last_delta = time.monotonic()
+        return ids + self.detect_delta()
+
+    def detect_events(self) -> list[int]:
+        """Drain the ship-request / change events after the stored replay id."""
+        from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
+
+        config = self.settings.salesforce
+        if self._pubsub is None:
+            connection = self.salesforce.connection
+
+            def credentials() -> PubSubCredentials:
+                token = connection.token
+                return PubSubCredentials(token.access_token, token.instance_url, token.org_id)
+
+            self._pubsub = PubSubClient(config.pubsub_endpoint, credentials, ca_file=config.ca_file)
+        with self.store.session() as session:
+            mark = session.get(Watermark, f"pubsub:{config.pubsub_topic}")
+            replay = bytes.fromhex(mark.value) if mark else None
+        subscription = self._pubsub.subscribe(
+            config.pubsub_topic, replay_id=replay, start="EARLIEST", idle_timeout=0.3
+        )
+        record_ids: list[str] = []
+        last = replay
+        try:
+            for event in subscription:
+                found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
+                record_ids.extend(i for i in found if i)
+                last = event.replay_id
+            last = subscription.latest_replay_id or last
+        finally:
+            subscription.close()
+        ids: list[int] = []
+        for start in range(0, len(record_ids), 200):
+            batch = sorted(set(record_ids[start : start + 200]))
+            soql = soql_for_trigger(self.mapping).replace(
+                " ORDER BY ", f" AND Id IN {in_list(batch)} ORDER BY ", 1
+            )
+            if " WHERE " not in soql:
+                soql = soql.replace(" AND Id IN ", " WHERE Id IN ", 1)
+            ids.extend(self.record(list(self.salesforce.query_iter(soql)), None))
+        self._set_replay(last)  # after the intents are recorded: at least once, never lost
+        return ids
+
+    def _set_replay(self, replay: bytes | None) -> None:
+        if replay is None:
+            return
+        source = f"pubsub:{self.settings.salesforce.pubsub_topic}"
+        with self.store.session() as session:
+            mark = session.get(Watermark, source)
+            if mark is None:
+                session.add(Watermark(source=source, value=replay.hex()))
+            else:
+                mark.value = replay.hex()
+
+    def detect_delta(self) -> list[int]:
         """Read changed trigger records since the watermark and record their intents."""
         if self._reader is None:
             self._reader = DeltaReader(self.salesforce, self.mapping)
@@ -185,7 +259,7 @@ class Runtime:
             return list(rows)
 
     def close(self) -> None:
-        for client in (self.carrier, self.salesforce):
+        for client in (self.carrier, self.salesforce, self._pubsub):
             close = getattr(client, "close", None)
             if close is not None:
                 close()

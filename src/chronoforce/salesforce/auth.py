@@ -37,6 +37,12 @@ class Token:
     access_token: str = field(repr=False)
     instance_url: str
     issued_at: str = ""
+    identity_url: str = ""  # …/id/<org id>/<user id>: the Pub/Sub API needs the org id
+
+    @property
+    def org_id(self) -> str:
+        parts = self.identity_url.rstrip("/").split("/")
+        return parts[-2] if len(parts) >= 2 and parts[-3:-2] == ["id"] else ""
 
 
 TokenSource = Callable[[requests.Session], Token]
@@ -88,6 +94,7 @@ def request_token(session: requests.Session, base_url: str, form: dict[str, str]
         access_token=str(body["access_token"]),
         instance_url=str(body.get("instance_url") or base_url).rstrip("/"),
         issued_at=str(body.get("issued_at", "")),
+        identity_url=str(body.get("id", "")),
     )
 
 

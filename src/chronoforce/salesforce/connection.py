@@ -77,7 +77,8 @@ class Connection:
         self.session = session
         self._tokens = tokens
         self._lock = threading.Lock()
-        self.sf = self._salesforce(self._tokens(session))
+        self.token = self._tokens(session)
+        self.sf = self._salesforce(self.token)
 
     def _salesforce(self, token: Token) -> Salesforce:
         return Salesforce(
@@ -101,6 +102,12 @@ class Connection:
             if self.sf.session_id != stale_session_id:
                 return
             token = self._tokens(self.session)
+            self.token = Token(
+                token.access_token,
+                token.instance_url,
+                token.issued_at,
+                token.identity_url or self.token.identity_url,
+            )
             fresh = self._salesforce(token)
             # Swap in place so every holder of `self.sf` uses the new token.
             self.sf.session_id = fresh.session_id
