@@ -63,6 +63,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
 def get_logger(**context: Any) -> Any:
     """A logger bound with context (`shipment_id`, `sf_id`, `skybill`).
 
-    A lazy proxy: a module-level logger still follows a later `configure_logging()`.
+    Bound at once: a module-level logger keeps the configuration of its import time, so tests
+    that configure logging onto a temporary stream cannot break later log calls.
     """
-    return structlog.get_logger(**context)
+    return structlog.get_logger().bind(**context)
