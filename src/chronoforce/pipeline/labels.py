@@ -309,14 +309,11 @@ class LabelPipeline:
     def _fail(self, shipment: Shipment, error: ChronoforceError) -> str:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment.id)
-            was_calling = row.state == "calling"
-            row.state = "exception"
+            row.state = "exception"  # a permanent refusal: the carrier created nothing
             row.lease_owner, row.lease_expires_at = None, None
             exceptions.record(
                 session, error, operation="label.create", shipment=row, now=self.now()
             )
-            if was_calling and isinstance(error, PermanentError):
-                pass  # the carrier refused: nothing was created, nothing to recover
         return "exception"
 
     def _retry(self, shipment: Shipment, error: TransientError) -> str:
@@ -359,9 +356,7 @@ class LabelPipeline:
         assert shipment.shipper_ref is not None
         try:
             found = self.carrier.find_by_reference(shipment.shipper_ref)
-        except TransientError:
-            raise
-        except ChronoforceError as exc:
+        except PermanentError as exc:
             raise CarrierUnavailableError(f"recovery lookup failed: {exc.message}") from exc
         skybills = _live_skybills(found)
         with self.store.session() as session:

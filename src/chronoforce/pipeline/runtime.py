@@ -299,6 +299,3 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         lease=dt.timedelta(seconds=settings.pipeline.lease_seconds),
     )
     return Runtime(settings, store, carrier, salesforce, labels, mapping, now)
-
-
-__all__ = ["MappingError", "Preparation", "Runtime", "build_runtime"]
