@@ -232,3 +232,48 @@ def test_exceptions_commands_list_show_retry_and_resolve(
     remaining = json.loads(cli.invoke(app, ["exceptions", "list", "--json"]).output)
     assert {r["id"] for r in remaining} == {r["id"] for r in listed} - {first, listed[1]["id"]}
     assert cli.invoke(app, ["exceptions", "show", "99999"]).exit_code == 1
+
+
+def test_a_carrier_outage_spends_the_retry_budget_then_backs_off_without_spinning(
+    world: dict[str, Any],
+) -> None:
+    """Errors during the label call leave the outcome unknown: after the budget the shipment
+    keeps its `calling` state (recovery looks parcels up before any new call), has an open
+    exception, and is not due again at once."""
+    import datetime as dt
+
+    from chronoforce.pipeline.labels import MAX_TRANSIENT_ATTEMPTS
+    from chronoforce.pipeline.runner import due_shipments
+    from chronoforce.sandbox.chronopost import Faults
+
+    carrier, runtime = world["carrier"], world["runtime"]
+    ids = runtime.detect()
+    carrier.set_faults(Faults(kind="http_503", operations=("shippingMultiParcelV5",)))
+    target = None
+    for shipment_id in ids:
+        outcome = runtime.labels.process(shipment_id)
+        if outcome == "retry":
+            target = shipment_id
+            break
+    assert target is not None
+    for _ in range(MAX_TRANSIENT_ATTEMPTS):
+        with runtime.store.session() as session:
+            session.get_one(Shipment, target).next_attempt_at = None
+        outcome = runtime.labels.process(target)
+    assert outcome == "exception"
+    with runtime.store.session() as session:
+        row = session.get_one(Shipment, target)
+        assert row.state == "calling"
+        assert row.next_attempt_at is not None
+        due_at = row.next_attempt_at.replace(tzinfo=dt.UTC)
+        assert due_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+        open_rows = session.scalars(
+            select(ExceptionRow).where(
+                ExceptionRow.shipment_id == target, ExceptionRow.state == "open"
+            )
+        ).all()
+    assert len(open_rows) == 1 and open_rows[0].transient
+    assert target not in due_shipments(runtime.store, dt.datetime.now(dt.UTC))
+    # The sandbox may make the label and lose the answer: each try first cancels what the
+    # last one left, so at most the latest orphan is live — and the next try cancels it.
+    assert carrier.live_labels() <= 1

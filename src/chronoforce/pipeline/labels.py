@@ -39,6 +39,7 @@ TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumero
 WORKABLE = ("pending", "retry", "calling", "changed")
 BEFORE_PICKUP = (ShipmentStatus.PENDING.value, ShipmentStatus.LABEL_CREATED.value)
 MAX_TRANSIENT_ATTEMPTS = 6
+EXHAUSTED_PAUSE = dt.timedelta(hours=1)  # after the budget: one slow try an hour
 
 
 @dataclass(frozen=True)
@@ -324,8 +325,12 @@ class LabelPipeline:
                 exceptions.record(
                     session, error, operation="label.create", shipment=row, now=self.now()
                 )
-                row.state = "exception" if row.state != "calling" else "calling"
-                row.next_attempt_at = None
+                if row.state == "calling":
+                    # The outcome of the last call is unknown: keep `calling`, so a later try
+                    # looks the parcels up first, but only after a long pause.
+                    row.next_attempt_at = self.now() + EXHAUSTED_PAUSE
+                else:
+                    row.state, row.next_attempt_at = "exception", None
                 return "exception"
             # A carrier call that timed out may have created a label: stay `calling`, so the
             # next attempt looks the parcels up by reference before calling again.
