@@ -139,6 +139,10 @@ class Settings(BaseModel):
     mapping: dict[str, Any] = Field(default_factory=dict)
     routing: dict[str, Any] = Field(default_factory=dict)
     tracking: dict[str, Any] = Field(default_factory=dict)
+    # Sections validated by the module that owns them (like `tracking`):
+    api: dict[str, Any] = Field(default_factory=dict)  # web/api.py: rates API, clients, cache
+    console: dict[str, Any] = Field(default_factory=dict)  # web/console: users, sessions
+    worker: dict[str, Any] = Field(default_factory=dict)  # worker.py: periodic tasks, retries
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: str = Field("defaults", exclude=True)
 
