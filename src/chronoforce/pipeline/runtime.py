@@ -31,6 +31,15 @@ from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
+from chronoforce.pipeline.tracking import (
+    Poller,
+    PollReport,
+    Tracking,
+    link_cases,
+    process_inbox,
+    tracking_config,
+)
+from chronoforce.pipeline.tracking import flush as flush_tracking
 from chronoforce.pipeline.writeback import Flusher, FlushReport
 from chronoforce.salesforce.changes import DeltaReader
 from chronoforce.salesforce.mapping import (
@@ -116,6 +125,8 @@ class Runtime:
     _reader: DeltaReader | None = None
     _pubsub: Any = None
     _last_delta: float = 0.0
+    _tracking: Any = None  # Tracking, built on first use (pipeline/tracking)
+    _poller: Any = None
 
     @property
     def watermark_source(self) -> str:
@@ -253,12 +264,48 @@ class Runtime:
         )
         return flusher.flush()
 
+    # --- tracking (issue 7) ------------------------------------------------------------------
+
+    @property
+    def tracking(self) -> Tracking:
+        """The tracking use case (one ingestion path for polled and pushed events)."""
+        if self._tracking is None:
+            config = tracking_config(self.settings.tracking)
+            self._tracking = Tracking(self.store, config, now=self.now)
+        return self._tracking  # type: ignore[no-any-return]
+
+    def poll_once(self) -> PollReport:
+        """One tracking round: link Cases created by the last flush, ingest pushed events,
+        poll the due parcels within the rate limit and budget. Salesforce writes land in the
+        outbox; `flush()` (or `flush_tracking()`) sends them."""
+        if self._poller is None:
+            account = self.settings.chronopost.account_number
+            self._poller = Poller(self.tracking, self.carrier, account=account)
+        link_cases(self.store)
+        inbox = self.process_inbox()
+        report: PollReport = self._poller.poll_once()
+        report.webhook_events = inbox
+        return report
+
+    def process_inbox(self) -> int:
+        """Ingest accepted webhook events until the inbox is empty; returns how many."""
+        total = 0
+        while done := process_inbox(self.tracking):
+            total += done
+        return total
+
+    def flush_tracking(self) -> FlushReport:
+        """Flush the outbox, then the Case updates that waited for a new Case's id."""
+        return flush_tracking(self.store, self.salesforce, now=self.now)
+
     def shipments(self, sf_ids: Iterable[str]) -> list[Shipment]:
         with self.store.session() as session:
             rows = session.scalars(select(Shipment).where(Shipment.sf_id.in_(list(sf_ids))))
             return list(rows)
 
     def close(self) -> None:
+        if self._poller is not None:
+            self._poller.close()
         for client in (self.carrier, self.salesforce, self._pubsub):
             close = getattr(client, "close", None)
             if close is not None:

@@ -927,6 +927,7 @@ class PollReport:
     new_events: int = 0
     changed: int = 0
     over_budget: bool = False
+    webhook_events: int = 0  # pushed events ingested in the same round (Runtime.poll_once)
 
 
 @dataclass
