@@ -242,11 +242,7 @@ class Runtime:
 
     def _content_key(self, record: dict[str, Any], by_order: Any) -> str:
         """What the label depends on (mapped content, not timestamps): a change means re-ship."""
-        try:
-            order = map_record(record, items_for(record, self.mapping, by_order), self.mapping)
-        except MappingError:
-            return ""
-        return hashlib.sha256(repr(replace(order, modstamp="")).encode()).hexdigest()[:32]
+        return content_key(record, items_for(record, self.mapping, by_order), self.mapping)
 
     def _linked_shipments(self, order_ids: list[str]) -> dict[str, str]:
         if self.mapping.trigger_object != "Order" or not order_ids:
@@ -311,6 +307,17 @@ class Runtime:
             if close is not None:
                 close()
         self.store.dispose()
+
+
+def content_key(record: dict[str, Any], items: list[Any], mapping: MappingConfig) -> str:
+    """What a label depends on (mapped content, not timestamps); "" when the record won't map.
+
+    The console computes it too when it corrects a stored record, so the fix is no "change"."""
+    try:
+        order = map_record(record, items, mapping)
+    except MappingError:
+        return ""
+    return hashlib.sha256(repr(replace(order, modstamp="")).encode()).hexdigest()[:32]
 
 
 def _plain(record: Any) -> Any:

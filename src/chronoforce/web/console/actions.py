@@ -1,0 +1,131 @@
+"""The console's write actions: retry, resolve with a note, and edit-and-retry an address.
+
+An address fix corrects the source too: the changed fields go to Salesforce through the outbox
+(the same flush as every other write), the stored copy of the record is updated so the retried
+label uses them, then the shipment is put back in line. A fix that still fails the address check
+is refused with the check's message, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from chronoforce.domain.address import require_sendable
+from chronoforce.domain.errors import ChronoforceError
+from chronoforce.logs import get_logger
+from chronoforce.pipeline import exceptions, writeback
+from chronoforce.pipeline.runtime import content_key
+from chronoforce.salesforce.mapping import MappingConfig, map_record, value_at
+from chronoforce.store.models import ExceptionRow, Shipment
+
+log = get_logger(component="console")
+
+
+class ActionError(Exception):
+    """The action cannot be done as asked; the message is shown to the person who asked."""
+
+
+@dataclass(frozen=True)
+class AddressField:
+    label: str
+    sf_field: str
+    value: str
+
+
+_EDITABLE = (  # (label, mapping group, key): the recipient address as the mapping reads it
+    ("Street", "recipient", "lines"),
+    ("Postal code", "recipient", "postal_code"),
+    ("City", "recipient", "city"),
+    ("Country", "recipient", "country"),
+    ("State / province", "recipient", "state"),
+    ("Phone", "contact", "phone"),
+)
+
+
+def address_fields(shipment: Shipment, mapping: MappingConfig) -> list[AddressField]:
+    """The editable fields: the first mapped field of each part that sits on the record itself
+    (a field reached through a lookup, like Account.Phone, belongs to another record)."""
+    record: dict[str, Any] = (shipment.source or {}).get("record") or {}
+    out = []
+    for label, group, key in _EDITABLE:
+        paths = getattr(getattr(mapping, group), key)
+        direct = next((p for p in paths if "." not in p), None)
+        if direct:
+            out.append(AddressField(label, direct, str(value_at(record, direct) or "")))
+    return out
+
+
+def retry(session: Session, exception_id: int, user: str) -> int | None:
+    try:
+        shipment_id = exceptions.retry(session, exception_id)
+    except LookupError as exc:
+        raise ActionError(str(exc)) from exc
+    log.info("exception retried", exception_id=exception_id, user=user, shipment_id=shipment_id)
+    return shipment_id
+
+
+def resolve(session: Session, exception_id: int, note: str, user: str) -> None:
+    note = note.strip()
+    if not note:
+        raise ActionError("a note is required to resolve an exception: say what was done")
+    try:
+        exceptions.resolve(session, exception_id, f"{note} — {user}")
+    except LookupError as exc:
+        raise ActionError(str(exc)) from exc
+    log.info("exception resolved", exception_id=exception_id, user=user)
+
+
+def fix_address(
+    session: Session,
+    exception_id: int,
+    values: dict[str, str],
+    mapping: MappingConfig,
+    user: str,
+    now: dt.datetime | None = None,
+) -> int | None:
+    """Correct the record's address fields in Salesforce and here, then retry the shipment."""
+    row = session.get(ExceptionRow, exception_id)
+    if row is None:
+        raise ActionError(f"no exception {exception_id}")
+    shipment = session.get(Shipment, row.shipment_id) if row.shipment_id else None
+    if shipment is None:
+        raise ActionError(f"exception {exception_id} concerns no shipment: retry it instead")
+    editable = {f.sf_field: f.value for f in address_fields(shipment, mapping)}
+    changed = {
+        name: value.strip()
+        for name, value in values.items()
+        if name in editable and value.strip() != editable[name]
+    }
+    if not changed:
+        raise ActionError("nothing was changed: edit a field, or retry as is")
+    source = dict(shipment.source or {})
+    record = {**(source.get("record") or {}), **changed}
+    items = list(source.get("items") or [])
+    try:
+        require_sendable(map_record(record, items, mapping).recipient, "recipient")
+    except ChronoforceError as exc:
+        where = f" (field {exc.field})" if exc.field else ""
+        raise ActionError(f"the address is still refused{where}: {exc.message}") from exc
+    # A new dict: SQLAlchemy's JSON column only notices an assignment, not an in-place change.
+    shipment.source = {**source, "record": record, "key": content_key(record, items, mapping)}
+    writeback.enqueue(
+        session,
+        sf_object=shipment.sf_object,
+        operation="update",
+        sf_id=shipment.sf_id,
+        payload=changed,
+        shipment_id=shipment.id,
+    )
+    shipment_id = exceptions.retry(session, exception_id, now)
+    log.info(
+        "address fixed",
+        exception_id=exception_id,
+        sf_id=shipment.sf_id,
+        fields=sorted(changed),
+        user=user,
+    )
+    return shipment_id

@@ -1,0 +1,352 @@
+"""The console's pages and actions (server-rendered Jinja2) and `GET /metrics`.
+
+Every route here needs a console login except `/login` itself and `/metrics` with its bearer
+token; an anonymous page visit is sent to `/login` (303). Every POST carries the session's CSRF
+token. Handlers only read through queries.py and write through actions.py; no business rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+
+from chronoforce import metrics
+from chronoforce.config import Settings
+from chronoforce.logs import get_logger
+from chronoforce.salesforce.mapping import MappingConfig
+from chronoforce.store.db import Store
+from chronoforce.store.models import ExceptionRow, Parcel
+from chronoforce.web.console import actions, queries
+from chronoforce.web.console.auth import (
+    COOKIE,
+    LOGIN_CSRF_COOKIE,
+    LoginThrottle,
+    Session,
+    SessionSigner,
+    check_password,
+)
+from chronoforce.web.console.settings import ConsoleConfig, console_config
+
+log = get_logger(component="console")
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(resources.files("chronoforce.web.console") / "templates"))
+
+
+@dataclass
+class ConsoleState:
+    config: ConsoleConfig
+    signer: SessionSigner
+    throttle: LoginThrottle
+    mapping: MappingConfig
+    store: Store
+    instance_url: str
+    metrics_token: str
+    registry: CollectorRegistry
+
+
+def console_state(request: Request) -> ConsoleState:
+    """Built once per app from its settings (the first request pays for it)."""
+    app_state = request.app.state
+    found = getattr(app_state, "console", None)
+    if isinstance(found, ConsoleState):
+        return found
+    settings: Settings = app_state.settings
+    config = console_config(settings.console)
+    key = settings.secrets.console_session_key
+    if key is None:
+        log.warning("CHRONOFORCE_CONSOLE_SESSION_KEY is not set: sessions end when this stops")
+    token = settings.secrets.metrics_token
+    state = ConsoleState(
+        config=config,
+        signer=SessionSigner(key.get_secret_value().encode() if key else secrets.token_bytes(32)),
+        throttle=LoginThrottle(config.login_attempts, config.login_window_s),
+        mapping=MappingConfig.from_settings(settings.mapping),
+        store=app_state.store,
+        instance_url=settings.salesforce.instance_url.rstrip("/"),
+        metrics_token=token.get_secret_value() if token else "",
+        registry=metrics.app_registry(app_state.store),
+    )
+    app_state.console = state
+    return state
+
+
+State = Annotated[ConsoleState, Depends(console_state)]
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never `//elsewhere` or a full URL (open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def current_session(request: Request, state: State) -> Session | None:
+    return state.signer.read(request.cookies.get(COOKIE))
+
+
+def require_login(request: Request, state: State) -> Session:
+    session = current_session(request, state)
+    if session is None or state.config.user(session.username) is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, "login required", {"Location": f"/login?next={quote(target)}"})
+    return session
+
+
+User = Annotated[Session, Depends(require_login)]
+
+
+def _check_csrf(session: Session, csrf: str) -> None:
+    if not session.csrf_ok(csrf):
+        raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
+
+
+def _page(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
+    state: ConsoleState = request.app.state.console
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": session,
+            "message": request.query_params.get("msg", ""),
+            "sf_link": lambda sf_object, sf_id: (
+                f"{state.instance_url}/lightning/r/{sf_object}/{sf_id}/view"
+                if state.instance_url and sf_id
+                else ""
+            ),
+            **context,
+        },
+    )
+
+
+def _back(path: str, message: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode({'msg': message})}", status_code=303)
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, state: State, next: str = "/", error: str = "") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = _page(
+        request, "login.html", None, next=_safe_next(next), error=error, login_csrf=token
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, max_age=600, httponly=True, samesite="lax",
+        secure=request.url.scheme == "https",
+    )  # fmt: skip
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    state: State,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected.encode(), csrf.encode()):
+        raise HTTPException(403, "CSRF token missing or wrong: reload the login page")
+    client = request.client.host if request.client else "?"
+    if state.throttle.blocked(username, client):
+        log.warning("login throttled", username=username, client=client)
+        return _page(
+            request, "login.html", None, next=_safe_next(next), login_csrf=csrf,
+            error="Too many failed attempts: wait a few minutes.", status_code=429,
+        )  # fmt: skip
+    if not check_password(state.config, username, password):
+        state.throttle.failed(username, client)
+        log.info("login failed", username=username, client=client)
+        query = urlencode({"next": _safe_next(next), "error": "Wrong username or password."})
+        return RedirectResponse(f"/login?{query}", status_code=303)
+    state.throttle.succeeded(username, client)
+    _, cookie = state.signer.issue(username, state.config.session_hours * 3600)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE, cookie, max_age=int(state.config.session_hours * 3600), httponly=True,
+        samesite="lax", secure=request.url.scheme == "https",
+    )  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    log.info("login", username=username)
+    return response
+
+
+@router.post("/logout")
+def logout(user: User, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(user, csrf)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@router.get("/")
+def overview_page(request: Request, state: State, user: User) -> Response:
+    with state.store.session() as session:
+        data = queries.overview(session, _now())
+    return _page(request, "overview.html", user, o=data, page="overview")
+
+
+@router.get("/shipments")
+def shipments_page(request: Request, state: State, user: User, q: str = "") -> Response:
+    with state.store.session() as session:
+        rows = queries.search_shipments(session, q)
+        skybills = queries.skybills_by_shipment(session, [r.id for r in rows])
+    return _page(
+        request, "shipments.html", user, rows=rows, skybills=skybills, q=q, page="shipments"
+    )
+
+
+@router.get("/shipments/{shipment_id}")
+def shipment_page(request: Request, state: State, user: User, shipment_id: int) -> Response:
+    with state.store.session() as session:
+        story = queries.shipment_story(session, shipment_id, state.mapping)
+    if story is None:
+        raise HTTPException(404, f"no shipment {shipment_id}")
+    return _page(request, "shipment.html", user, s=story, page="shipments")
+
+
+@router.get("/parcels/{parcel_id}/label")
+def label_download(state: State, user: User, parcel_id: int) -> Response:
+    with state.store.session() as session:
+        parcel = session.get(Parcel, parcel_id)
+        data = parcel.label_bytes if parcel else None
+        if parcel is not None and data is None and parcel.label_path:
+            with open(parcel.label_path, "rb") as handle:
+                data = handle.read()
+        if parcel is None or not data:
+            raise HTTPException(404, f"no label stored for parcel {parcel_id}")
+        pdf = parcel.label_format in ("PDF", "PPR", "SPD")
+        name = f"chronopost-{parcel.skybill_number}.{'pdf' if pdf else 'zpl'}"
+    return Response(
+        data,
+        media_type="application/pdf" if pdf else "application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/exceptions")
+def exceptions_page(
+    request: Request, state: State, user: User, kind: str = "", status: str = "open"
+) -> Response:
+    with state.store.session() as session:
+        rows = queries.exception_rows(session, kind, status)
+    return _page(
+        request, "exceptions.html", user, rows=rows, kind=kind, status=status,
+        kinds=list(queries.EXCEPTION_KINDS), page="exceptions",
+    )  # fmt: skip
+
+
+@router.get("/exceptions/{exception_id}")
+def exception_page(
+    request: Request, state: State, user: User, exception_id: int, error: str = ""
+) -> Response:
+    with state.store.session() as session:
+        row = session.get(ExceptionRow, exception_id)
+        if row is None:
+            raise HTTPException(404, f"no exception {exception_id}")
+        shipment = row.shipment_id and queries.shipment_story(
+            session, row.shipment_id, state.mapping
+        )
+        fields = (
+            actions.address_fields(shipment.shipment, state.mapping)
+            if shipment and row.kind == "address"
+            else []
+        )
+    return _page(
+        request, "exception.html", user, e=row, story=shipment or None, fields=fields,
+        error=error, page="exceptions",
+    )  # fmt: skip
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+
+@router.post("/exceptions/{exception_id}/retry")
+def retry_exception(
+    state: State, user: User, exception_id: int, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    _check_csrf(user, csrf)
+    try:
+        with state.store.session() as session:
+            shipment_id = actions.retry(session, exception_id, user.username)
+    except actions.ActionError as exc:
+        return _back(f"/exceptions/{exception_id}", str(exc))
+    what = f"shipment {shipment_id} is back in line" if shipment_id else "writes put back in line"
+    return _back(f"/exceptions/{exception_id}", f"Retrying: {what}.")
+
+
+@router.post("/exceptions/{exception_id}/resolve")
+def resolve_exception(
+    state: State,
+    user: User,
+    exception_id: int,
+    csrf: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    _check_csrf(user, csrf)
+    try:
+        with state.store.session() as session:
+            actions.resolve(session, exception_id, note, user.username)
+    except actions.ActionError as exc:
+        return _back(f"/exceptions/{exception_id}", str(exc))
+    return _back(f"/exceptions/{exception_id}", "Resolved.")
+
+
+@router.post("/exceptions/{exception_id}/fix-address")
+async def fix_address(request: Request, state: State, user: User, exception_id: int) -> Response:
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf") or ""))
+    values = {str(k).removeprefix("f:"): str(v) for k, v in form.items() if str(k).startswith("f:")}
+
+    def work() -> int | None:
+        with state.store.session() as session:
+            return actions.fix_address(session, exception_id, values, state.mapping, user.username)
+
+    from fastapi.concurrency import run_in_threadpool
+
+    try:
+        shipment_id = await run_in_threadpool(work)
+    except actions.ActionError as exc:
+        return _back(f"/exceptions/{exception_id}", str(exc))
+    return _back(
+        f"/exceptions/{exception_id}",
+        f"Address corrected (written back to Salesforce); shipment {shipment_id} is back in line.",
+    )
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+@router.get("/metrics")
+def metrics_endpoint(request: Request, state: State) -> Response:
+    """Prometheus text format. Access: `console.metrics` (docs/console.md)."""
+    if state.config.metrics != "open":
+        offered = request.headers.get("authorization", "")
+        expected = f"Bearer {state.metrics_token}"
+        token_ok = bool(state.metrics_token) and hmac.compare_digest(
+            offered.encode(), expected.encode()
+        )
+        if not token_ok and current_session(request, state) is None:
+            raise HTTPException(
+                401, "metrics need a bearer token", {"WWW-Authenticate": 'Bearer realm="metrics"'}
+            )
+    return Response(metrics.render(state.registry), media_type=CONTENT_TYPE_LATEST)
