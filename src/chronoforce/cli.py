@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chronoforce import __version__, address_cli, labels_cli, mapping_cli, tracking_cli
+from chronoforce import __version__, address_cli, console_cli, labels_cli, mapping_cli, tracking_cli
 from chronoforce.config import ConfigError, Settings, load_settings
 from chronoforce.exceptions_cli import app as exceptions_app
 from chronoforce.logs import configure_logging
@@ -31,6 +31,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(address_cli.app, name="address")
 app.add_typer(mapping_cli.app, name="mapping")
+app.add_typer(console_cli.app, name="console")
 tracking_cli.register(app)
 labels_cli.register(app)
 

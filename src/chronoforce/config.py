@@ -119,6 +119,7 @@ class Secrets(BaseSettings):
     sf_security_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     console_session_key: SecretStr | None = None
+    metrics_token: SecretStr | None = None  # Bearer token Prometheus sends to GET /metrics
 
     def values(self) -> list[str]:
         return [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
+from chronoforce import metrics
 from chronoforce.chronopost import rates, relay, shipping, tracking
 from chronoforce.chronopost.config import ChronopostCredentials, ChronopostEndpoint, Service
 from chronoforce.chronopost.shipping import ReservedLabel
@@ -132,6 +133,7 @@ class ChronopostClient:
             error_code=error_code,
         )
         self._local.call = call
+        metrics.observe_carrier_call(call)  # latency by operation, errors by code
         if self.on_call is not None:
             self.on_call(call)
         return call

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chronoforce import metrics
 from chronoforce.redaction import redact_text
 from chronoforce.salesforce.limits import ApiBudget
 
@@ -124,6 +125,7 @@ class SalesforceSession(requests.Session):
         response: requests.Response | None,
         started: float,
     ) -> None:
+        metrics.observe_salesforce_call(kind, status, self.budget.usage)
         if self.on_call is None:
             return
         self.on_call(
