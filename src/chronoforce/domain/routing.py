@@ -624,8 +624,20 @@ def route(
     reasons = "; ".join(f"'{s.rule_name}': {s.reason}" for s in skipped) or "no rules configured"
     raise RoutingError(
         f"no Chronopost product fits this shipment to {facts.country.upper()} "
-        f"{facts.postal_code}: {reasons}"
+        f"{facts.postal_code}: {reasons}",
+        field=_blocking_field(facts, rules, zone),
     )
+
+
+def _blocking_field(facts: RoutingFacts, rules: RoutingRules, zone: Zone) -> str:
+    """The field a person changes when no rule fits: the review queue shows it on the row."""
+    serving = [p for p in rules.products if zone in p.zones]
+    if not serving:
+        return "country"
+    parcels = list(enumerate(facts.parcels, start=1))
+    if all(any(_parcel_unfit(p, i, parcel) for i, parcel in parcels) for p in serving):
+        return "parcels"
+    return facts.override_field  # the rules skip it, but a chosen product may carry it
 
 
 # --- defaults: a French e-commerce shop -----------------------------------------------------

@@ -424,7 +424,7 @@ def _weight(reader: _Reader, items: Sequence[Mapping[str, Any]]) -> Decimal:
     mapping = reader.mapping
     weight = reader.number(mapping.weight)
     if weight is not None and weight > 0:
-        return weight
+        return _shippable(reader, weight, mapping.weight)
     config = mapping.items
     if config is None or not items:
         raise reader.fail(
@@ -442,6 +442,14 @@ def _weight(reader: _Reader, items: Sequence[Mapping[str, Any]]) -> Decimal:
         total += unit * (quantity if quantity is not None else Decimal(1))
     if total <= 0:
         raise reader.fail("the items weigh nothing", f"{config.object}.{config.weight}")
+    return _shippable(reader, total, f"{config.object}.{config.weight}")
+
+
+def _shippable(reader: _Reader, total: Decimal, where: Paths | str) -> Decimal:
+    """Refuse a weight no shipment can carry (it would also overflow splitting to the gram)."""
+    limit = MAX_PARCELS * PARCEL_MAX_KG
+    if total > limit:
+        raise reader.fail(f"weight {total} kg is more than the {limit} kg of 99 parcels", where)
     return total
 
 
