@@ -14,7 +14,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chronoforce import __version__, address_cli, console_cli, labels_cli, mapping_cli, tracking_cli
+from chronoforce import (
+    __version__,
+    address_cli,
+    console_cli,
+    labels_cli,
+    mapping_cli,
+    tracking_cli,
+    worker_cli,
+)
 from chronoforce.config import ConfigError, Settings, load_settings
 from chronoforce.exceptions_cli import app as exceptions_app
 from chronoforce.logs import configure_logging
@@ -34,6 +42,7 @@ app.add_typer(mapping_cli.app, name="mapping")
 app.add_typer(console_cli.app, name="console")
 tracking_cli.register(app)
 labels_cli.register(app)
+worker_cli.register(app)
 
 console = Console()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -19,17 +21,59 @@ def _runtime(ctx: typer.Context) -> Any:
     return build_runtime(settings_from(ctx))
 
 
-def run_until(runtime: Any, *, workers: int, until_idle: bool, max_seconds: float | None) -> None:
-    """Detect, label with `workers` huey threads, flush; the embedded one-machine mode."""
-    from chronoforce.pipeline.runner import Runner
+class WebThread:
+    """The web app (health, readiness, webhook, API, console) served beside the pipeline."""
+
+    def __init__(self, runtime: Any) -> None:
+        import uvicorn
+
+        from chronoforce.web.app import create_app
+
+        web = runtime.settings.web
+        config = uvicorn.Config(
+            create_app(runtime.settings, runtime),
+            host=web.host,
+            port=web.port,
+            log_level="warning",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="cf-web", daemon=True)
+
+    def __enter__(self) -> WebThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def run_until(
+    runtime: Any,
+    *,
+    workers: int,
+    until_idle: bool,
+    max_seconds: float | None,
+    web: bool = False,
+) -> None:
+    """Detect, label with `workers` huey threads, poll tracking, flush (and serve the web app
+    when `web`): the embedded one-machine mode. The periodic jobs take cluster turns, so a
+    `run` beside `worker` processes never doubles their work."""
     from chronoforce.queue import TaskSet, make_huey
+    from chronoforce.worker import harden, runner_for, worker_config
 
     settings = runtime.settings
-    tasks = TaskSet(make_huey(settings.queue_url, settings.database_url), lambda: runtime)
+    config = worker_config(settings.worker)
+    harden(runtime, config)
+    huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)
+    tasks = TaskSet(huey, lambda: runtime)
     consumer = tasks.consumer(workers)
     consumer.start()
+    serving = WebThread(runtime) if web else contextlib.nullcontext()
     try:
-        Runner(runtime, tasks.label).run(until_idle=until_idle, max_seconds=max_seconds)
+        with serving:
+            runner_for(runtime, tasks, config).run(until_idle=until_idle, max_seconds=max_seconds)
     finally:
         consumer.stop(graceful=True)
         runtime.flush()
@@ -42,8 +86,12 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(help="Carrier calls in parallel.")] = 0,
         until_idle: Annotated[bool, typer.Option(help="Stop once nothing is left to do.")] = False,
         max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+        web: Annotated[
+            bool, typer.Option("--web/--no-web", help="Serve the web app (webhook, health).")
+        ] = True,
     ) -> None:
-        """Detect, label and write back in one process (the default for one machine)."""
+        """Detect, label, poll tracking, write back and serve the web app in one process (the
+        default for one machine)."""
         runtime = _runtime(ctx)
         try:
             run_until(
@@ -51,6 +99,7 @@ def register(app: typer.Typer) -> None:
                 workers=workers or runtime.settings.chronopost.concurrency,
                 until_idle=until_idle,
                 max_seconds=max_seconds,
+                web=web,
             )
         finally:
             runtime.close()

@@ -1,7 +1,8 @@
 """The work queue: huey on SQLite by default (no server), on Redis to scale out.
 
 The queue carries shipment ids and nothing else; the database rows stay the source of truth, so a
-lost or duplicated task delays work at worst and never loses or repeats it.
+lost or duplicated task delays work at worst and never loses or repeats it. `name` keeps several
+deployments (or test runs) on one Redis apart: every key huey writes starts with it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey
 from sqlalchemy.engine import make_url
 
+from chronoforce.logs import get_logger
 from chronoforce.store.db import normalize_url
+
+log = get_logger(component="queue")
 
 
 def queue_location(queue_url: str, database_url: str) -> str:
@@ -27,15 +31,24 @@ def queue_location(queue_url: str, database_url: str) -> str:
     return "sqlite:///.chronoforce/queue.db"
 
 
-def make_huey(queue_url: str, database_url: str, *, immediate: bool = False) -> Huey:
+def is_redis(location: str) -> bool:
+    return location.startswith(("redis://", "rediss://", "unix://"))
+
+
+def make_huey(
+    queue_url: str, database_url: str, *, immediate: bool = False, name: str = "chronoforce"
+) -> Huey:
     location = queue_location(queue_url, database_url)
-    if location.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey("chronoforce", url=location, results=False, immediate=immediate)
+    if is_redis(location):
+        return RedisHuey(name, url=location, results=False, immediate=immediate)
     path = Path(location.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(
-        "chronoforce", filename=str(path), results=False, immediate=immediate, timeout=30
-    )
+    return SqliteHuey(name, filename=str(path), results=False, immediate=immediate, timeout=30)
+
+
+def ping(huey: Huey) -> int:
+    """The queue answers: its depth (raises when the storage is unreachable)."""
+    return int(huey.pending_count())
 
 
 class TaskSet:
@@ -53,7 +66,10 @@ class TaskSet:
 
         @huey.task(name="chronoforce.label")  # type: ignore[untyped-decorator]
         def label(shipment_id: int) -> None:
-            self.runtime().labels.process(shipment_id)
+            try:
+                self.runtime().labels.process(shipment_id)
+            except Exception as exc:  # the row keeps its lease until expiry; the sweeper retries
+                log.error("label task failed", shipment_id=shipment_id, error=str(exc)[:500])
 
         @huey.task(name="chronoforce.flush")  # type: ignore[untyped-decorator]
         def flush() -> None:
@@ -68,16 +84,20 @@ class TaskSet:
                 self._runtime = self._factory()
             return self._runtime
 
-    def consumer(self, workers: int) -> Any:
-        return self.huey.create_consumer(
-            workers=workers,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.05,
-            backoff=1.3,
-            max_delay=0.5,
-            check_worker_health=True,
-        )
+    def consumer(self, workers: int, **options: Any) -> Any:
+        """Thread workers; periodic tasks are ours (runner.py), not huey's, so they run once
+        per cluster rather than once per consumer."""
+        settings: dict[str, Any] = {
+            "workers": workers,
+            "worker_type": "thread",
+            "periodic": False,
+            "initial_delay": 0.05,
+            "backoff": 1.3,
+            "max_delay": 0.5,
+            "check_worker_health": True,
+            **options,
+        }
+        return self.huey.create_consumer(**settings)
 
     def pending(self) -> int:
         return int(self.huey.pending_count())

@@ -70,6 +70,7 @@ def test_sigkill_twenty_times_then_every_order_labeled_once(tmp_path: Path) -> N
         "run",
         "--workers",
         "4",
+        "--no-web",
     ]
     kills = 0
     try:

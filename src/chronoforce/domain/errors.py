@@ -10,17 +10,21 @@
     │   └── SalesforceValidationError  a Salesforce write was refused (validation rule, bad value)
     └── TransientError                 may succeed later: retried, then exception
         ├── CarrierUnavailableError    timeout, connection, 5xx, SOAP fault, bad XML
-        │   └── CarrierTimeoutError
+        │   ├── CarrierTimeoutError
+        │   └── CircuitOpenError       not called at all: the carrier's breaker is open
         ├── SalesforceUnavailableError HTTP 5xx, UNABLE_TO_LOCK_ROW, connection error
         ├── SessionExpiredError        INVALID_SESSION_ID: re-authenticate, then retry
         └── RateLimitedError           REQUEST_LIMIT_EXCEEDED or our own API reserve reached
 
 Each error names the Salesforce record and field it concerns when known, and carries the request
 and response payloads of the call that failed — already redacted by the adapter that raised it.
+`RETRY_POLICY` says how each transient class is retried (exponential backoff with jitter).
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -111,6 +115,12 @@ class CarrierTimeoutError(CarrierUnavailableError):
     default_code = "CARRIER_TIMEOUT"
 
 
+class CircuitOpenError(CarrierUnavailableError):
+    """Refused locally while the breaker is open: no call was made, so no attempt is spent."""
+
+    default_code = "CIRCUIT_OPEN"
+
+
 class SalesforceUnavailableError(TransientError):
     default_code = "SALESFORCE_UNAVAILABLE"
 
@@ -121,3 +131,53 @@ class SessionExpiredError(TransientError):
 
 class RateLimitedError(TransientError):
     default_code = "REQUEST_LIMIT_EXCEEDED"
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff of one error class: base · 2^(attempt-1), capped, then jittered."""
+
+    base_s: float
+    cap_s: float
+    max_attempts: int
+
+    def delay(self, attempts: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after `attempts` failed tries: between half and all of the step.
+
+        Half-jitter keeps a floor (a locked row needs *some* wait) while spreading the workers
+        that failed together so they do not all come back in the same second.
+        """
+        step = min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1))
+        return step * (0.5 + (rng or random).random() / 2)
+
+
+# Why these numbers: a timed-out label call may still have made a label, so it waits longer
+# than a refused connection; a locked Salesforce row frees in seconds; REQUEST_LIMIT_EXCEEDED
+# means the org's 24 h budget, so minutes, many times over.
+RETRY_POLICY: dict[type[TransientError], Backoff] = {
+    CarrierTimeoutError: Backoff(base_s=4.0, cap_s=600.0, max_attempts=6),
+    CarrierUnavailableError: Backoff(base_s=2.0, cap_s=600.0, max_attempts=6),
+    SalesforceUnavailableError: Backoff(base_s=1.0, cap_s=300.0, max_attempts=8),
+    SessionExpiredError: Backoff(base_s=0.5, cap_s=30.0, max_attempts=3),
+    RateLimitedError: Backoff(base_s=60.0, cap_s=3600.0, max_attempts=48),
+}
+DEFAULT_BACKOFF = Backoff(base_s=2.0, cap_s=600.0, max_attempts=6)
+
+
+def backoff_for(error: TransientError | type[TransientError]) -> Backoff:
+    """The policy of the error's own class, or of its nearest listed ancestor."""
+    cls = error if isinstance(error, type) else type(error)
+    for klass in cls.__mro__:
+        if klass in RETRY_POLICY:
+            return RETRY_POLICY[klass]
+    return DEFAULT_BACKOFF
+
+
+def retry_delay(error: TransientError, attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds until the next try: the server's own signal (`retry_after`) wins, jittered."""
+    if error.retry_after:
+        return float(error.retry_after) * (1.0 + (rng or random).random() / 10)
+    return backoff_for(error).delay(attempts, rng)

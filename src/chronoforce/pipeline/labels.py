@@ -3,18 +3,21 @@
 detect → record intent → prepare (map, address, route) → call the carrier → store the result →
 outbox. The shipment row is the source of truth; the state `calling` is written *before* the
 carrier call, so a crash or timeout whose outcome is unknown is recovered by looking the parcels
-up by our reference — never by blindly printing a second live label.
+up by our reference — never by blindly printing a second live label. Every carrier call goes
+through the cluster's gates when set: the circuit breaker, the concurrency slots, the rate limit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import random
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -22,8 +25,11 @@ from chronoforce.domain.errors import (
     CarrierUnavailableError,
     CarrierValidationError,
     ChronoforceError,
+    CircuitOpenError,
     PermanentError,
     TransientError,
+    backoff_for,
+    retry_delay,
 )
 from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
 from chronoforce.logs import get_logger
@@ -31,14 +37,16 @@ from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.ports import CarrierPort
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
-from chronoforce.store.ops import insert_ignore, take_lease
+from chronoforce.store.ops import insert_ignore, release_lease, take_lease
+
+T = TypeVar("T")
 
 log = get_logger(component="labels")
 
 TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
 WORKABLE = ("pending", "retry", "calling", "changed")
 BEFORE_PICKUP = (ShipmentStatus.PENDING.value, ShipmentStatus.LABEL_CREATED.value)
-MAX_TRANSIENT_ATTEMPTS = 6
+MAX_TRANSIENT_ATTEMPTS = backoff_for(CarrierUnavailableError).max_attempts
 EXHAUSTED_PAUSE = dt.timedelta(hours=1)  # after the budget: one slow try an hour
 
 
@@ -159,9 +167,16 @@ class LabelPipeline:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     lease: dt.timedelta = dt.timedelta(minutes=5)
+    breaker: Any = None  # CircuitBreaker shared by the cluster (pipeline/breaker.py)
+    slots: Any = None  # cluster-wide cap on concurrent carrier calls (cluster.Slots)
+    limiter: Any = None  # cluster-wide calls per second (tracking.RateLimiter)
+    stopping: Callable[[], bool] = lambda: False  # SIGTERM: release rather than start a call
 
     def process(self, shipment_id: int) -> str:
-        """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`."""
+        """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`
+        (or `deferred` while the breaker is open, `released` when shutting down)."""
+        if self.stopping():
+            return "released"  # not even taken: the sweeper hands it to another worker
         with self.store.session() as session:
             if not take_lease(
                 session, shipment_id, self.worker_id, self.now(), self.lease, WORKABLE
@@ -171,6 +186,8 @@ class LabelPipeline:
             session.expunge(shipment)
         bound = log.bind(shipment_id=shipment_id, sf_id=shipment.sf_id)
         try:
+            if self.breaker is not None:
+                self.breaker.before_call()
             if shipment.state == "calling":
                 recovered = self._recover(shipment)
                 if recovered is not None:
@@ -178,7 +195,11 @@ class LabelPipeline:
             if shipment.state == "changed":
                 self._cancel_live(shipment)
             prepared = self.prepare(shipment)
+            if self.stopping():
+                return self._release(shipment)
             result = self._call_carrier(shipment, prepared)
+        except CircuitOpenError as exc:
+            return self._defer(shipment, exc)
         except PermanentError as exc:
             bound.info("label failed", code=exc.code, field=exc.field)
             return self._fail(shipment, exc)
@@ -201,10 +222,27 @@ class LabelPipeline:
             row.routing_reason = prepared.reason
             row.request_fingerprint = fingerprint(prepared.request)
         try:
-            return self.carrier.create_shipment(prepared.request)
+            return self._carrier(lambda: self.carrier.create_shipment(prepared.request))
         except ChronoforceError as exc:
             exc.with_context(record_id=shipment.sf_id, operation="label.create")
             raise
+
+    def _carrier(self, call: Callable[[], T]) -> T:
+        """One carrier call through the cluster's gates: slot, rate limit, breaker."""
+        with self._slot():
+            if self.limiter is not None:
+                self.limiter.acquire(time.time() + self.lease.total_seconds() / 4)
+            watch = self.breaker.watch() if self.breaker is not None else nullcontext()
+            with watch:
+                return call()
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if self.slots is None:
+            yield
+            return
+        with self.slots.held(deadline=time.monotonic() + self.lease.total_seconds() / 4):
+            yield
 
     def _store_result(self, shipment: Shipment, prepared: Prepared, result: LabelResult) -> None:
         now = self.now()
@@ -232,6 +270,7 @@ class LabelPipeline:
             row.reservation_number = result.reservation_number
             row.lease_owner, row.lease_expires_at = None, None
             row.next_attempt_at = None
+            row.last_error = ""
             row.next_poll_at = now + dt.timedelta(hours=1)
             session.flush()
             self._queue_writeback(session, row, parcels, prepared)
@@ -307,11 +346,30 @@ class LabelPipeline:
                 },
             )
 
+    def _release(self, shipment: Shipment) -> str:
+        """Shutting down before the call: let go at once so another worker takes it now."""
+        with self.store.session() as session:
+            release_lease(session, shipment.id, self.worker_id)
+            session.get_one(Shipment, shipment.id).queued_at = None
+        return "released"
+
+    def _defer(self, shipment: Shipment, error: CircuitOpenError) -> str:
+        """The breaker is open: no call was made, so wait it out without spending an attempt."""
+        delay = retry_delay(error, 1)
+        with self.store.session() as session:
+            row = session.get_one(Shipment, shipment.id)
+            row.lease_owner, row.lease_expires_at = None, None
+            row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
+            row.last_error = str(error)[:500]
+            row.queued_at = None  # the sweeper queues it again as soon as it is due
+        return "deferred"
+
     def _fail(self, shipment: Shipment, error: ChronoforceError) -> str:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment.id)
             row.state = "exception"  # a permanent refusal: the carrier created nothing
             row.lease_owner, row.lease_expires_at = None, None
+            row.last_error = str(error)[:500]
             exceptions.record(
                 session, error, operation="label.create", shipment=row, now=self.now()
             )
@@ -321,7 +379,9 @@ class LabelPipeline:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment.id)
             row.lease_owner, row.lease_expires_at = None, None
-            if row.attempts >= MAX_TRANSIENT_ATTEMPTS:
+            row.last_error = str(error)[:500]
+            row.queued_at = None  # the sweeper queues it again as soon as it is due
+            if row.attempts >= backoff_for(error).max_attempts:
                 exceptions.record(
                     session, error, operation="label.create", shipment=row, now=self.now()
                 )
@@ -336,7 +396,7 @@ class LabelPipeline:
             # next attempt looks the parcels up by reference before calling again.
             if row.state != "calling":
                 row.state = "retry"
-            delay = min(600.0, 2.0**row.attempts) * (0.5 + random.random() / 2)
+            delay = retry_delay(error, row.attempts)
             row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
         return "retry"
 
@@ -348,7 +408,8 @@ class LabelPipeline:
             ).all()
             numbers = [p.skybill_number for p in live]
         for number in numbers:
-            self.carrier.cancel(number)  # a failure raises: nothing re-created, retried later
+            # A failure raises: nothing re-created, retried later.
+            self._carrier(partial(self.carrier.cancel, number))
             with self.store.session() as session:
                 parcel = session.scalar(select(Parcel).where(Parcel.skybill_number == number))
                 if parcel is not None:
@@ -358,9 +419,10 @@ class LabelPipeline:
 
     def _recover(self, shipment: Shipment) -> str | None:
         """An earlier attempt's outcome is unknown: adopt what the carrier has, or go on."""
-        assert shipment.shipper_ref is not None
+        reference = shipment.shipper_ref
+        assert reference is not None
         try:
-            found = self.carrier.find_by_reference(shipment.shipper_ref)
+            found = self._carrier(lambda: self.carrier.find_by_reference(reference))
         except PermanentError as exc:
             raise CarrierUnavailableError(f"recovery lookup failed: {exc.message}") from exc
         skybills = _live_skybills(found)
@@ -380,7 +442,7 @@ class LabelPipeline:
     def _cancel_orphan(self, shipment: Shipment, skybill: str) -> None:
         """A label from an attempt whose answer we never got: cancel it, and say so."""
         try:
-            self.carrier.cancel(skybill)
+            self._carrier(lambda: self.carrier.cancel(skybill))
             note = CarrierValidationError(
                 f"label {skybill} from an interrupted attempt was cancelled before re-creating",
                 code="ORPHAN_LABEL_CANCELLED",

@@ -1,8 +1,10 @@
-"""One machine's loop: detect orders, keep the queue fed, flush the outbox — until told to stop.
+"""The periodic jobs of a cluster — detect, poll, flush, sweep — each run once per period.
 
-Workers (huey consumer threads) label shipments; this loop only decides *what* is due. The
-sweep re-enqueues any workable shipment whose lease is free, so a task lost in a crash delays
-work by one sweep at most.
+Whichever process wins a job's `cluster_state` turn runs it (cluster.Turns), so `chronoforce
+run` on one machine and any number of `chronoforce worker` processes share the same loop. Workers
+(huey consumer threads) label shipments; this loop only decides *what* is due. The sweep
+re-enqueues workable shipments nobody holds, so a task lost with a killed worker delays work by
+`requeue_after` at most. It never calls the carrier itself.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from chronoforce.logs import get_logger
+from chronoforce.pipeline import cluster, writeback
 from chronoforce.store.db import Store
-from chronoforce.store.models import Outbox, Shipment
+from chronoforce.store.models import ClusterState, Outbox, Shipment
 
 log = get_logger(component="runner")
+
+WORKABLE = ("pending", "retry", "calling", "changed")
+API_NOTE = "note:salesforce_api"  # cluster_state row: the org's API usage last seen
 
 
 class RuntimeLike(Protocol):
@@ -31,34 +38,60 @@ class RuntimeLike(Protocol):
     def flush(self) -> Any: ...
 
 
-def due_shipments(store: Store, now: dt.datetime, limit: int = 5000) -> list[int]:
-    """Workable shipments nobody holds: new, due for retry, or interrupted mid-call."""
+def due_shipments(
+    store: Store,
+    now: dt.datetime,
+    limit: int = 5000,
+    queued_before: dt.datetime | None = None,
+) -> list[int]:
+    """Workable shipments nobody holds: new, due for retry, or interrupted mid-call.
+
+    With `queued_before`, only those not put on the queue since then (a queued task is on its
+    way; queueing it again would only make the queue longer)."""
+    conditions = [
+        Shipment.state.in_(WORKABLE),
+        or_(Shipment.next_attempt_at.is_(None), Shipment.next_attempt_at <= now),
+        or_(Shipment.lease_expires_at.is_(None), Shipment.lease_expires_at < now),
+    ]
+    if queued_before is not None:
+        conditions.append(or_(Shipment.queued_at.is_(None), Shipment.queued_at < queued_before))
     with store.session() as session:
-        statement = (
-            select(Shipment.id)
-            .where(
-                Shipment.state.in_(("pending", "retry", "calling")),
-                or_(Shipment.next_attempt_at.is_(None), Shipment.next_attempt_at <= now),
-                or_(Shipment.lease_expires_at.is_(None), Shipment.lease_expires_at < now),
-            )
-            .order_by(Shipment.id)
-            .limit(limit)
-        )
+        statement = select(Shipment.id).where(*conditions).order_by(Shipment.id).limit(limit)
         return list(session.scalars(statement))
+
+
+def mark_queued(store: Store, ids: list[int], now: dt.datetime) -> None:
+    for start in range(0, len(ids), 500):
+        with store.session() as session:
+            session.execute(
+                update(Shipment)
+                .where(Shipment.id.in_(ids[start : start + 500]))
+                .values(queued_at=now)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def work_left(store: Store, now: dt.datetime) -> dict[str, int]:
     """What still has to happen: labels to make and Salesforce writes to send."""
     with store.session() as session:
         labels = session.scalar(
-            select(func.count())
-            .select_from(Shipment)
-            .where(Shipment.state.in_(("pending", "retry", "calling")))
+            select(func.count()).select_from(Shipment).where(Shipment.state.in_(WORKABLE))
         )
         writes = session.scalar(
             select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
         )
     return {"labels": int(labels or 0), "writes": int(writes or 0)}
+
+
+def release_turns(store: Store, owner: str) -> None:
+    """A stopping process gives its periodic turns back, so the next one need not wait."""
+    with store.session() as session:
+        session.execute(
+            update(ClusterState)
+            .where(ClusterState.name.like("periodic:%"), ClusterState.owner == owner)
+            .values(owner=None, expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass
@@ -68,47 +101,103 @@ class Runner:
     detect_every: float = 5.0
     flush_every: float = 2.0
     sweep_every: float = 3.0
+    poll_every: float | None = 30.0  # None: no tracking polls from this loop
+    requeue_after: float = 60.0  # a queued task not started by then is queued again
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     stop_event: threading.Event = field(default_factory=threading.Event)
-    _enqueued: dict[int, float] = field(default_factory=dict)
+    owner: str = field(default_factory=lambda: f"r-{uuid.uuid4().hex[:8]}")
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    def jobs(self) -> dict[str, tuple[float, Callable[[], Any]]]:
+        jobs: dict[str, tuple[float, Callable[[], Any]]] = {
+            "detect": (self.detect_every, self.detect),
+            "sweep": (self.sweep_every, self.sweep),
+            "flush": (self.flush_every, self.flush),
+        }
+        if self.poll_every is not None:
+            jobs["poll"] = (self.poll_every, self.poll)
+        return jobs
+
+    # --- the jobs ------------------------------------------------------------------------
+
+    def detect(self) -> int:
+        """Record new intents and queue them (not while Salesforce calls are paused)."""
+        if cluster.paused_until(self.store, writeback.PAUSE, self.now()) is not None:
+            return 0
+        ids = self.runtime.detect()
+        self._enqueue(ids)
+        return len(ids)
 
     def sweep(self) -> int:
-        """Enqueue due shipments not enqueued in the last minute (duplicates are harmless)."""
-        fresh = 0
-        clock = time.monotonic()
-        for shipment_id in due_shipments(self.runtime.store, self.now()):
-            if clock - self._enqueued.get(shipment_id, -1e9) > 60:
-                self.enqueue(shipment_id)
-                self._enqueued[shipment_id] = clock
-                fresh += 1
-        return fresh
+        """Queue every due shipment nobody holds and nobody queued lately."""
+        now = self.now()
+        ids = due_shipments(
+            self.store, now, queued_before=now - dt.timedelta(seconds=self.requeue_after)
+        )
+        self._enqueue(ids)
+        return len(ids)
+
+    def flush(self) -> Any:
+        # Runtime.flush claims rows for the configured lease, so a killed flusher's rows come
+        # back that soon; Cases created here are linked by the next poll, sent by the next flush.
+        report = self.runtime.flush()
+        usage = _api_usage(self.runtime)
+        if usage is not None:
+            cluster.note(self.store, API_NOTE, usage)
+        return report
+
+    def poll(self) -> Any:
+        poll_once = getattr(self.runtime, "poll_once", None)
+        return poll_once() if poll_once is not None else None
+
+    def _enqueue(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        mark_queued(self.store, ids, self.now())  # before: a fast worker must not see it stale
+        for shipment_id in ids:
+            self.enqueue(shipment_id)
+
+    # --- the loop ------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
+        turns = cluster.Turns(self.store, self.jobs(), owner=self.owner, on_error=_log_error)
         started = time.monotonic()
-        next_detect = next_flush = next_sweep = 0.0
         idle_since: float | None = None
-        while not self.stop_event.is_set():
-            clock = time.monotonic()
-            if max_seconds is not None and clock - started > max_seconds:
-                log.warning("runner stopped: time limit", seconds=max_seconds)
-                return
-            if clock >= next_detect:
-                for shipment_id in self.runtime.detect():
-                    self.enqueue(shipment_id)
-                    self._enqueued[shipment_id] = clock
-                next_detect = clock + self.detect_every
-            if clock >= next_sweep:
-                self.sweep()
-                next_sweep = clock + self.sweep_every
-            if clock >= next_flush:
-                self.runtime.flush()
-                next_flush = clock + self.flush_every
-            if until_idle:
-                left = work_left(self.runtime.store, self.now())
-                if left["labels"] == 0 and left["writes"] == 0:
-                    idle_since = idle_since or clock
-                    if clock - idle_since >= 0.5:
-                        return
-                else:
-                    idle_since = None
-            self.stop_event.wait(0.2)
+        try:
+            while not self.stop_event.is_set():
+                clock = time.monotonic()
+                if max_seconds is not None and clock - started > max_seconds:
+                    log.warning("runner stopped: time limit", seconds=max_seconds)
+                    return
+                try:
+                    turns.tick()
+                except Exception as exc:  # the database went away: try again next tick
+                    _log_error("tick", exc)
+                if until_idle:
+                    left = work_left(self.store, self.now())
+                    if left["labels"] == 0 and left["writes"] == 0:
+                        idle_since = idle_since or clock
+                        if clock - idle_since >= 0.5:
+                            return
+                    else:
+                        idle_since = None
+                self.stop_event.wait(0.1)
+        finally:
+            try:
+                release_turns(self.store, self.owner)
+            except Exception as exc:
+                _log_error("release", exc)
+
+
+def _log_error(job: str, exc: BaseException) -> None:
+    log.warning("periodic job failed", job=job, error=str(exc)[:500], type=type(exc).__name__)
+
+
+def _api_usage(runtime: Any) -> dict[str, Any] | None:
+    usage = getattr(getattr(runtime, "salesforce", None), "usage", None)
+    if usage is None or not hasattr(usage, "used"):
+        return None
+    return {"used": int(usage.used), "max": int(usage.max)}

@@ -3,6 +3,8 @@
 Writes to the same record are merged, identical writes are queued once (`dedup_key`), and each
 flush sends at most 200 records per sObject Collections call with allOrNone=false. A record the
 org refuses becomes an exception for that record only; a locked row is retried later.
+REQUEST_LIMIT_EXCEEDED (or our own API reserve) pauses every flusher of the cluster
+(`cluster_state` row `pause:salesforce`) until the budget may have recovered.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,16 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from chronoforce.domain.errors import ChronoforceError, SalesforceValidationError, TransientError
+from chronoforce.domain.errors import (
+    RateLimitedError,
+    SalesforceUnavailableError,
+    SalesforceValidationError,
+    TransientError,
+    backoff_for,
+    retry_delay,
+)
 from chronoforce.logs import get_logger
+from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
@@ -33,8 +42,9 @@ RETRYABLE_CODES = frozenset(
     {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
 )
 FILE_BATCH_BYTES = 6_000_000  # keep one collection of ContentVersions well under the body limit
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = backoff_for(SalesforceUnavailableError).max_attempts
 CLAIM_SECONDS = 120
+PAUSE = "pause:salesforce"  # cluster_state row: Salesforce writes stopped until its expiry
 FILE_KEY_FIELD = "Chronoforce_Key__c"  # external id on ContentVersion: a file is made once
 
 log = get_logger(component="writeback")
@@ -99,7 +109,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 def _backoff(attempts: int, now: dt.datetime) -> dt.datetime:
-    delay = min(300.0, 2.0 ** min(attempts, 8)) * (0.5 + random.random() / 2)
+    delay = backoff_for(SalesforceUnavailableError).delay(attempts)
     return now + dt.timedelta(seconds=delay)
 
 
@@ -135,9 +145,14 @@ class Flusher:
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
 
     def flush(self, limit: int = 2000) -> FlushReport:
-        """Flush until nothing is due (bounded by `limit` rows per round)."""
+        """Flush until nothing is due (bounded by `limit` rows per round); nothing while the
+        cluster's Salesforce pause lasts."""
         total = FlushReport()
         while True:
+            until = cluster.paused_until(self.store, PAUSE, self.now())
+            if until is not None:
+                total.errors.append(f"Salesforce writes paused until {until.isoformat()}")
+                return total
             report = self._flush_round(limit)
             total.add(report)
             if report.sent + report.failed + report.retried < limit:
@@ -160,7 +175,17 @@ class Flusher:
                 report.retried += len(group)
                 report.errors.append(str(exc))
                 log.warning("outbox postponed", sf_object=sf_object, error=str(exc))
+                if isinstance(exc, RateLimitedError):
+                    self._pause(exc, [r for g in groups.values() for r in g if r not in group])
+                    break
         return report
+
+    def _pause(self, exc: RateLimitedError, rest: Sequence[Outbox]) -> None:
+        """The org's budget is spent: stop every flusher, give the unsent rows back."""
+        until = self.now() + dt.timedelta(seconds=retry_delay(exc, 1))
+        cluster.pause(self.store, PAUSE, until, str(exc))
+        self._postpone(rest, exc)
+        log.warning("salesforce writes paused", until=until.isoformat(), code=exc.code)
 
     def _claim(self, limit: int) -> list[Outbox]:
         """Take due rows for CLAIM_SECONDS: another flusher skips them; a crash frees them.
@@ -245,6 +270,7 @@ class Flusher:
                         continue
                     codes = {_status_code(e) for e in errors}
                     row.result = {"errors": [_error_dict(e) for e in errors]}
+                    row.last_error = ", ".join(sorted(codes))[:500]
                     if codes & RETRYABLE_CODES and row.attempts < MAX_ATTEMPTS:
                         row.next_attempt_at = _backoff(row.attempts, now)
                         report.retried += 1
@@ -269,7 +295,7 @@ class Flusher:
         if self.on_failure is not None:
             self.on_failure(session, row, error)
 
-    def _postpone(self, rows: Sequence[Outbox], exc: ChronoforceError) -> None:
+    def _postpone(self, rows: Sequence[Outbox], exc: TransientError) -> None:
         now = self.now()
         retry_after = getattr(exc, "retry_after", None)
         with self.store.session() as session:
@@ -277,10 +303,9 @@ class Flusher:
                 row = session.get(Outbox, stale.id)
                 if row is None:
                     continue
-                row.next_attempt_at = (
-                    now + dt.timedelta(seconds=retry_after)
-                    if retry_after
-                    else _backoff(row.attempts, now)
+                row.last_error = str(exc)[:500]
+                row.next_attempt_at = now + dt.timedelta(
+                    seconds=retry_after if retry_after else retry_delay(exc, row.attempts)
                 )
 
     # --- files ---------------------------------------------------------------------------

@@ -130,7 +130,10 @@ class Connection:
                     ) from exc
                 self.reauthenticate(stale)
             except SalesforceError as exc:
-                raise translate(exc, operation) from exc
+                error = translate(exc, operation)
+                if isinstance(error, RateLimitedError):  # the pause this process is told to use
+                    error.retry_after = self.session.budget.retry_after_s
+                raise error from exc
             except requests.RequestException as exc:
                 raise SalesforceUnavailableError(
                     f"Salesforce unreachable: {type(exc).__name__}", operation=operation

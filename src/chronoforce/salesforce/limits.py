@@ -3,12 +3,16 @@
 Salesforce counts every REST call against one org-wide 24-hour budget shared with every other
 integration. chronoforce keeps a reserve: below it, writes (and, at half of it, reads) are
 refused locally with RateLimitedError. It must never spend the last calls of the org's budget.
+The usage is the org's own count, so every worker sees the same reserve; once a refusal is
+older than `retry_after_s`, one call goes through to read the usage again (the budget recovers
+as the 24 h window slides, and nothing else would tell us).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
@@ -50,6 +54,7 @@ class ApiBudget:
         self.reserve_fraction = reserve_fraction
         self.retry_after_s = retry_after_s
         self._usage: ApiUsage | None = None
+        self._seen_at = 0.0  # monotonic time of the last usage read
         self._lock = threading.Lock()
 
     @property
@@ -62,6 +67,7 @@ class ApiBudget:
             return
         with self._lock:
             self._usage = usage
+            self._seen_at = time.monotonic()
         API_USED.set(usage.used)
         API_MAX.set(usage.max)
 
@@ -72,6 +78,12 @@ class ApiBudget:
             return
         reserve = self.reserve_fraction * usage.max * (1.0 if write else 0.5)
         if usage.remaining < reserve:
+            with self._lock:
+                stale = time.monotonic() - self._seen_at >= self.retry_after_s
+                if stale:
+                    self._seen_at = time.monotonic()  # one probe per period, not one per thread
+            if stale:
+                return
             error = RateLimitedError(
                 f"Salesforce API reserve reached: {usage.used}/{usage.max} used, "
                 f"{'writes' if write else 'reads'} paused below {reserve:.0f} remaining",

@@ -80,6 +80,8 @@ class Shipment(Base):
     next_poll_at: Mapped[dt.datetime | None] = mapped_column()
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column()
+    queued_at: Mapped[dt.datetime | None] = mapped_column()  # last put on the queue (sweeper)
+    last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
@@ -180,6 +182,7 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column()
 
@@ -247,3 +250,19 @@ class RateWindow(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     window: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClusterState(Base):
+    """State every worker of a cluster shares: periodic-task leases, the carrier's circuit
+    breaker, the Salesforce write pause, the last API usage seen (one row per name)."""
+
+    __tablename__ = "cluster_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    owner: Mapped[str | None] = mapped_column(String(80))
+    expires_at: Mapped[dt.datetime | None] = mapped_column()
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )

@@ -1,0 +1,250 @@
+"""State every worker of a cluster shares, kept in the database (`cluster_state` rows).
+
+Turns (a periodic task runs once per period per cluster, whichever worker wins the row), pauses
+(Salesforce writes stopped until a time), notes (the last API usage seen, for `status`) and
+slots (a cluster-wide cap on concurrent carrier calls). Every grant has an expiry, so a worker
+killed while holding one delays the others at most until then; nothing here may wait forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from chronoforce.store.db import Store
+from chronoforce.store.models import ClusterState
+from chronoforce.store.ops import insert_ignore
+
+Now = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands datetimes back naive; every time we store is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _ensure(store: Store, name: str, state: str = "") -> None:
+    with store.session() as session:
+        insert_ignore(session, ClusterState, [{"name": name, "state": state}])
+
+
+def take_turn(
+    store: Store, name: str, owner: str, period: dt.timedelta, now: dt.datetime | None = None
+) -> bool:
+    """True for exactly one caller per `period` across every process sharing `store`."""
+    now = now or utcnow()
+    _ensure(store, name, "turn")
+    with store.session() as session:
+        result = session.execute(
+            update(ClusterState)
+            .where(
+                ClusterState.name == name,
+                or_(ClusterState.expires_at.is_(None), ClusterState.expires_at <= now),
+            )
+            .values(owner=owner, expires_at=now + period, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+def pause(store: Store, name: str, until: dt.datetime, reason: str) -> None:
+    """Stop `name` until `until` (an earlier pause is only ever lengthened, never shortened)."""
+    _ensure(store, name, "paused")
+    with store.session() as session:
+        row = session.get_one(ClusterState, name, with_for_update=True)
+        current = utc(row.expires_at)
+        if current is None or current < until:
+            row.expires_at = until
+        row.state, row.data = "paused", {"reason": reason[:300]}
+
+
+def paused_until(store: Store, name: str, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the pause on `name` ends, or None when it is not paused."""
+    now = now or utcnow()
+    with store.session() as session:
+        row = session.get(ClusterState, name)
+        until = utc(row.expires_at) if row is not None and row.state == "paused" else None
+    return until if until is not None and until > now else None
+
+
+def note(store: Store, name: str, data: dict[str, Any]) -> None:
+    """Remember a fact for `chronoforce status` (last API usage, last periodic run…)."""
+    _ensure(store, name, "note")
+    with store.session() as session:
+        row = session.get_one(ClusterState, name)
+        row.data, row.updated_at = data, utcnow()
+
+
+def rows(store: Store) -> list[ClusterState]:
+    with store.session() as session:
+        found = list(session.scalars(select(ClusterState).order_by(ClusterState.name)))
+        session.expunge_all()
+    return found
+
+
+# --- a cluster-wide cap on concurrent calls ----------------------------------------------------
+
+
+class Slots:
+    """At most `limit` holders at once across the cluster; a holder's slot expires after `hold`.
+
+    Redis (a sorted set scored by expiry) when the queue runs on Redis, else `cluster_state`
+    rows `slot:<key>:<n>`. The expiry must outlive the call it guards (the carrier timeouts).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        key: str,
+        limit: int,
+        hold: float,
+        redis_url: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store, self.key, self.limit, self.hold = store, key, limit, hold
+        self.redis_url, self.sleep = redis_url, sleep
+        self._redis: Any = None
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(self.redis_url)
+        return self._redis
+
+    def try_acquire(self) -> str | None:
+        """A token to give back, or None when every slot is held."""
+        token = uuid.uuid4().hex
+        if self.redis_url:
+            return token if self._redis_acquire(token) else None
+        return self._db_acquire(token)
+
+    def release(self, token: str) -> None:
+        if self.redis_url:
+            self._client().zrem(self._zkey, token)
+            return
+        with self.store.session() as session:
+            session.execute(
+                update(ClusterState)
+                .where(ClusterState.name.like(f"slot:{self.key}:%"), ClusterState.owner == token)
+                .values(owner=None, expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    @contextmanager
+    def held(self, deadline: float | None = None) -> Iterator[None]:
+        """Wait for a slot (until `deadline`, monotonic), hold it for the block."""
+        while True:
+            token = self.try_acquire()
+            if token is not None:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"no free {self.key} slot")
+            self.sleep(0.02 + random.random() * 0.05)
+        try:
+            yield
+        finally:
+            self.release(token)
+
+    @property
+    def _zkey(self) -> str:
+        return f"chronoforce:slots:{self.key}"
+
+    def _redis_acquire(self, token: str) -> bool:
+        now = time.time()
+        client = self._client()
+        pipe = client.pipeline()
+        pipe.zremrangebyscore(self._zkey, "-inf", now)  # holders that died let go here
+        pipe.zadd(self._zkey, {token: now + self.hold})
+        pipe.zrank(self._zkey, token)
+        pipe.expire(self._zkey, int(self.hold) + 60)
+        rank = pipe.execute()[2]
+        # Ranks are by expiry: a newcomer ranks last, so it only gets in below the limit.
+        if rank is not None and int(rank) < self.limit:
+            return True
+        client.zrem(self._zkey, token)
+        return False
+
+    def _db_acquire(self, token: str) -> str | None:
+        with self._lock:
+            if not self._ready:
+                with self.store.session() as session:
+                    insert_ignore(
+                        session,
+                        ClusterState,
+                        [
+                            {"name": f"slot:{self.key}:{n}", "state": "slot"}
+                            for n in range(self.limit)
+                        ],
+                    )
+                self._ready = True
+        now = utcnow()
+        start = random.randrange(self.limit)
+        for step in range(self.limit):
+            name = f"slot:{self.key}:{(start + step) % self.limit}"
+            with self.store.session() as session:
+                result = session.execute(
+                    update(ClusterState)
+                    .where(
+                        ClusterState.name == name,
+                        or_(ClusterState.expires_at.is_(None), ClusterState.expires_at <= now),
+                    )
+                    .values(owner=token, expires_at=now + dt.timedelta(seconds=self.hold))
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(result, "rowcount", 0):
+                    return token
+        return None
+
+
+@dataclass
+class Turns:
+    """Runs each periodic job once per period per cluster; call `tick()` often from any worker."""
+
+    store: Store
+    jobs: dict[str, tuple[float, Callable[[], Any]]]  # name → (period seconds, job)
+    owner: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
+    on_error: Callable[[str, BaseException], None] | None = None
+    _next: dict[str, float] = field(default_factory=dict)
+    ran: dict[str, int] = field(default_factory=dict)
+
+    def tick(self) -> list[str]:
+        """Run the jobs that are due and whose turn this worker won; their names."""
+        done = []
+        clock = time.monotonic()
+        for name, (period, job) in self.jobs.items():
+            if clock < self._next.get(name, 0.0):
+                continue
+            self._next[name] = clock + period / 4  # look again soon: another may fail to run it
+            if not take_turn(self.store, f"periodic:{name}", self.owner, _seconds(period)):
+                continue
+            self._next[name] = clock + period
+            try:
+                job()
+            except Exception as exc:  # one failing job must not stop the others
+                if self.on_error is not None:
+                    self.on_error(name, exc)
+            self.ran[name] = self.ran.get(name, 0) + 1
+            done.append(name)
+        return done
+
+
+def _seconds(value: float) -> dt.timedelta:
+    return dt.timedelta(seconds=value)

@@ -1,0 +1,164 @@
+"""One chronoforce worker process: huey consumer threads plus the cluster's periodic jobs.
+
+Start any number of them, on any number of machines, against one PostgreSQL and one Redis: the
+label tasks spread over every consumer, the periodic jobs (detect, poll, flush, sweep) run once
+per cluster, and the carrier's breaker, concurrency and rate limit and the Salesforce pause are
+shared. SIGTERM finishes the running carrier calls, releases what has not reached the carrier,
+and exits 0. The `worker:` configuration section is validated here; it never holds secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import update
+
+from chronoforce.config import ConfigError, Settings
+from chronoforce.logs import get_logger
+from chronoforce.pipeline.breaker import CircuitBreaker
+from chronoforce.pipeline.cluster import Slots
+from chronoforce.pipeline.runner import Runner
+from chronoforce.queue import TaskSet, is_redis, make_huey, queue_location
+from chronoforce.store.models import Shipment
+
+log = get_logger(component="worker")
+
+
+class WorkerConfig(BaseModel):
+    """The `worker:` section: periodic jobs, shared limits, shutdown (every key optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue_name: str = Field("chronoforce", min_length=1, max_length=60)
+    concurrency: int = Field(4, ge=1, le=256)  # label threads per worker process
+    detect_every_s: float = Field(5.0, gt=0)
+    poll_every_s: float = Field(30.0, gt=0)
+    flush_every_s: float = Field(2.0, gt=0)
+    sweep_every_s: float = Field(3.0, gt=0)
+    requeue_after_s: float = Field(60.0, gt=0)  # queued but not started: queue it again
+    shutdown_grace_s: float = Field(30.0, ge=0)  # SIGTERM: wait this long for running calls
+    breaker_failures: int = Field(5, ge=1)
+    breaker_window_s: float = Field(10.0, gt=0)
+    breaker_open_s: float = Field(5.0, gt=0)
+    breaker_max_open_s: float = Field(60.0, gt=0)
+    salesforce_pause_s: float = Field(600.0, gt=0)  # after REQUEST_LIMIT_EXCEEDED / reserve
+    global_carrier_limits: bool = True  # cluster-wide carrier concurrency and calls/s
+
+
+def worker_config(raw: Mapping[str, Any]) -> WorkerConfig:
+    """The validated section; errors name the key (`worker.<key>`)."""
+    try:
+        return WorkerConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key 'worker.{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid worker configuration: {problems}") from exc
+
+
+def harden(runtime: Any, config: WorkerConfig) -> None:
+    """Attach the cluster's shared gates to a runtime: breaker, slots, rate limit, pause."""
+    from chronoforce.pipeline.tracking import RateLimiter, windows_for
+
+    settings: Settings = runtime.settings
+    store = runtime.store
+    labels = runtime.labels
+    labels.breaker = CircuitBreaker(
+        store,
+        failures_to_open=config.breaker_failures,
+        window_s=config.breaker_window_s,
+        open_s=config.breaker_open_s,
+        max_open_s=config.breaker_max_open_s,
+        probe_timeout_s=settings.pipeline.lease_seconds,
+    )
+    if config.global_carrier_limits:
+        location = queue_location(settings.queue_url, settings.database_url)
+        redis_url = location if is_redis(location) else ""
+        call = settings.chronopost.connect_timeout_s + settings.chronopost.read_timeout_s
+        labels.slots = Slots(
+            store, "chronopost", settings.chronopost.concurrency, call + 5, redis_url
+        )
+        labels.limiter = RateLimiter(
+            windows_for(store, redis_url),
+            f"{settings.chronopost.account_number}:labels:s",
+            max(1, int(settings.chronopost.calls_per_second)),
+        )
+    budget = getattr(getattr(runtime.salesforce, "connection", None), "session", None)
+    if budget is not None and hasattr(budget, "budget"):
+        budget.budget.retry_after_s = config.salesforce_pause_s
+
+
+def runner_for(runtime: Any, tasks: TaskSet, config: WorkerConfig, **kwargs: Any) -> Runner:
+    return Runner(
+        runtime,
+        tasks.label,
+        detect_every=config.detect_every_s,
+        flush_every=config.flush_every_s,
+        sweep_every=config.sweep_every_s,
+        poll_every=config.poll_every_s,
+        requeue_after=config.requeue_after_s,
+        owner=runtime.labels.worker_id,
+        **kwargs,
+    )
+
+
+def release_unstarted(runtime: Any) -> int:
+    """Leases this process still holds on shipments that never reached the carrier: freed now.
+
+    A shipment left `calling` keeps its lease until it expires: its call may still complete at
+    the carrier, and the next worker must look it up only after that."""
+    with runtime.store.session() as session:
+        result = session.execute(
+            update(Shipment)
+            .where(Shipment.lease_owner == runtime.labels.worker_id, Shipment.state != "calling")
+            .values(lease_owner=None, lease_expires_at=None, queued_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def run_worker(settings: Settings, concurrency: int | None = None) -> int:
+    """Consume until SIGTERM / SIGINT; the exit code."""
+    from chronoforce.pipeline.runtime import build_runtime
+
+    config = worker_config(settings.worker)
+    runtime = build_runtime(settings)
+    harden(runtime, config)
+    huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)
+    tasks = TaskSet(huey, lambda: runtime)
+    consumer = tasks.consumer(
+        concurrency or config.concurrency,
+        graceful_signal="TERM",
+        shutdown_timeout=config.shutdown_grace_s,
+    )
+    stop = consumer.stop_flag
+    runtime.labels.stopping = stop.is_set
+    runner = runner_for(runtime, tasks, config)
+    periodic = threading.Thread(target=runner.run, name="cf-periodic", daemon=True)
+    started = dt.datetime.now(dt.UTC)
+    log.info(
+        "worker started",
+        worker=runtime.labels.worker_id,
+        concurrency=concurrency or config.concurrency,
+        queue=config.queue_name,
+    )
+    try:
+        periodic.start()
+        consumer.run()  # returns after SIGTERM, once running tasks finished (or the grace ended)
+    finally:
+        runner.stop_event.set()
+        periodic.join(timeout=10)
+        released = release_unstarted(runtime)
+        log.info(
+            "worker stopped",
+            worker=runtime.labels.worker_id,
+            released=released,
+            seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1),
+        )
+        runtime.close()
+    return 0
