@@ -266,3 +266,26 @@ class ClusterState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+
+
+class ApiToken(Base):
+    """An access token chronoforce issued to an API client; only its SHA-256 digest is kept."""
+
+    __tablename__ = "api_token"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(80))
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class RateCache(Base):
+    """Live Chronopost rates of one (route, weight band, day), shared by every process."""
+
+    __tablename__ = "rate_cache"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())

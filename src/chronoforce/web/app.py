@@ -18,7 +18,7 @@ from chronoforce.config import Settings
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.tracking import Tracking, process_inbox, tracking_config
 from chronoforce.store.db import Store
-from chronoforce.web import ready, webhooks
+from chronoforce.web import api, ready, webhooks
 
 log = get_logger(component="web")
 
@@ -92,5 +92,6 @@ def create_app(settings: Settings, runtime: Any = None, *, drain_inbox: bool = T
     app.state.drainer = drainer
     app.include_router(health)
     app.include_router(webhooks.router)
+    api.install(app, settings, runtime)  # /api/v1: rates, relay points, pickups, returns
     app.include_router(ready.router)  # /ready: database, migrations, queue (issue 9)
     return app

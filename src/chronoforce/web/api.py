@@ -1,0 +1,210 @@
+"""The HTTP API Salesforce calls through a Named Credential: rates, relay points, pickups, returns.
+
+`/api/v1/…` endpoints, each guarded by a scope (web/api_auth.py), with typed models so the
+OpenAPI document at `/openapi.json` is exact. Handlers only translate HTTP to the use cases in
+api_service.py / api_labels.py; a failure is an ApiErrorBody with a 4xx/5xx, never a bare 500.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from chronoforce.config import Settings
+from chronoforce.domain.errors import ChronoforceError
+from chronoforce.salesforce.soql import record_id
+from chronoforce.web import api_auth, api_labels
+from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
+from chronoforce.web.api_config import api_config
+from chronoforce.web.api_models import (
+    ApiError,
+    ApiErrorBody,
+    CancelAnswer,
+    PickupAnswer,
+    PickupRequest,
+    RateChoice,
+    RatesAnswer,
+    RatesRequest,
+    RateWritten,
+    RelayPointsAnswer,
+    ReturnAnswer,
+    ReturnRequest,
+    SfId,
+    error_responses,
+    status_of,
+)
+from chronoforce.web.api_service import ApiService
+
+router = APIRouter(prefix="/api/v1", tags=["api"], route_class=LoggedRoute)
+
+OrderId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")]
+AUTH = (401, 403)
+# One dependency per scope: 401 without valid credentials, 403 without the scope.
+Rates = Annotated[Caller, Depends(require("rates"))]
+Relay = Annotated[Caller, Depends(require("relay"))]
+Pickups = Annotated[Caller, Depends(require("pickup"))]
+Returns = Annotated[Caller, Depends(require("returns"))]
+Cancels = Annotated[Caller, Depends(require("cancel"))]
+
+
+def _service(request: Request) -> ApiService:
+    service: ApiService = request.app.state.api
+    return service
+
+
+@router.post(
+    "/rates",
+    response_model=RatesAnswer,
+    responses=error_responses(*AUTH, 400, 404, 502, 503),
+    summary="Live Chronopost rates for an order or a destination and parcels",
+)
+def post_rates(request: Request, ask: RatesRequest, _: Rates) -> RatesAnswer:
+    """Every product Chronopost offers, prices excl./incl. VAT, promised dates, the routing
+    rules' choice and why. Same route, weight band and day within the TTL: no carrier call."""
+    return _service(request).rates(ask)
+
+
+@router.post(
+    "/orders/{order_id}/rate",
+    response_model=RateWritten,
+    responses=error_responses(*AUTH, 400, 404, 502, 503),
+    summary="Write the chosen product and its shipping cost to the order",
+)
+def post_order_rate(
+    request: Request, order_id: OrderId, choice: RateChoice, _: Rates
+) -> RateWritten:
+    return _service(request).write_rate(order_id, choice)
+
+
+@router.get(
+    "/relay-points",
+    response_model=RelayPointsAnswer,
+    responses=error_responses(*AUTH, 400, 404, 502, 503),
+    summary="Chronopost relay points near a postal code or an order's shipping address",
+)
+def get_relay_points(
+    request: Request,
+    _: Relay,
+    postal_code: Annotated[
+        str | None, Query(min_length=1, max_length=9, pattern=r"^[A-Za-z0-9 -]+$")
+    ] = None,
+    country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")] = "FR",
+    city: Annotated[str, Query(max_length=50)] = "",
+    near_order: Annotated[SfId | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=25)] = 10,
+) -> RelayPointsAnswer:
+    """Give `postal_code` (and `country`), or `near_order`; the chosen point's `id` goes into
+    the order's relay point field and from there into the label request."""
+    if not postal_code and not near_order:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", "postal_code"),
+                    "msg": "give postal_code or near_order",
+                    "input": None,
+                }
+            ]
+        )
+    return _service(request).relay_points(postal_code, country, city, near_order, limit)
+
+
+@router.post(
+    "/orders/{order_id}/pickup",
+    response_model=PickupAnswer,
+    responses=error_responses(*AUTH, 400, 404, 409, 502, 503),
+    summary="Pickup on demand for the order's parcels, confirmation written back",
+)
+def post_pickup(
+    request: Request, order_id: OrderId, ask: PickupRequest, _: Pickups
+) -> PickupAnswer:
+    return api_labels.book_pickup(_service(request), order_id, ask)
+
+
+@router.post(
+    "/orders/{order_id}/return-label",
+    response_model=ReturnAnswer,
+    responses=error_responses(*AUTH, 400, 404, 409, 502, 503),
+    summary="A return label for the order, attached to the order (and the Case)",
+)
+def post_return_label(
+    request: Request,
+    order_id: OrderId,
+    _: Returns,
+    ask: Annotated[ReturnRequest | None, Body()] = None,
+) -> ReturnAnswer:
+    return api_labels.return_label(_service(request), order_id, ask or ReturnRequest())
+
+
+@router.post(
+    "/cases/{case_id}/return-label",
+    response_model=ReturnAnswer,
+    responses=error_responses(*AUTH, 400, 404, 409, 502, 503),
+    summary="A return label for the order of a Case of the configured type",
+)
+def post_case_return_label(request: Request, case_id: OrderId, _: Returns) -> ReturnAnswer:
+    service = _service(request)
+    soql = f"SELECT Id, Type, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
+    found = list(service.runtime.salesforce.query_iter(soql))
+    if not found:
+        raise ApiError(404, "CASE_NOT_FOUND", f"no Case {case_id} in Salesforce", record_id=case_id)
+    case = found[0]
+    wanted = service.config.return_case_type
+    if (case.get("Type") or "") != wanted:
+        raise ApiError(
+            400, "CASE_TYPE", f"Case {case_id} is of type {case.get('Type')!r}, not {wanted!r}",
+            record_id=case_id, field="Type",
+        )  # fmt: skip
+    order_id = str(case.get("Chronopost_Order__c") or "")
+    if not order_id:
+        raise ApiError(
+            400, "CASE_WITHOUT_ORDER", f"Case {case_id} names no order",
+            record_id=case_id, field="Chronopost_Order__c",
+        )  # fmt: skip
+    return api_labels.return_label(service, order_id, ReturnRequest(case_id=case_id))
+
+
+@router.post(
+    "/shipments/{shipment_id}/cancel",
+    response_model=CancelAnswer,
+    responses=error_responses(*AUTH, 404, 409, 502, 503),
+    summary="Cancel the labels of a shipment not yet picked up",
+)
+def post_cancel(
+    request: Request,
+    shipment_id: Annotated[int, Path(ge=1, le=2**53)],
+    _: Cancels,
+) -> CancelAnswer:
+    return api_labels.cancel(_service(request), shipment_id)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def _error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ApiError):
+        return JSONResponse(exc.body.model_dump(), status_code=exc.status)
+    if isinstance(exc, AuthError):
+        return auth_error_response(exc)
+    assert isinstance(exc, ChronoforceError)
+    body = ApiErrorBody(
+        code=exc.code, message=exc.message, record_id=exc.record_id, field=exc.field,
+        operation=exc.operation,
+    )  # fmt: skip
+    status = status_of(exc)
+    headers = {"Retry-After": "30"} if status == 503 else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def install(app: FastAPI, settings: Settings, runtime: Any = None) -> None:
+    """Add the API to `app`: routers, error answers, and the service over `runtime`."""
+    config = api_config(settings.api)
+    app.state.api_config = config
+    app.state.api = ApiService(settings, config, runtime)
+    app.include_router(api_auth.router)
+    app.include_router(router)
+    for kind in (ApiError, AuthError, ChronoforceError):
+        app.add_exception_handler(kind, _error)

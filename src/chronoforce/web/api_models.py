@@ -1,0 +1,222 @@
+"""Request and answer models of the HTTP API (`/api/v1`), and its one error type.
+
+They are the OpenAPI document Salesforce (Apex, Flow, External Services) codes against, so every
+field is typed and bounded; a 422 names the field. No behaviour here beyond validation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+from chronoforce.domain.errors import (
+    CarrierAccountError,
+    ChronoforceError,
+    PermanentError,
+    TransientError,
+)
+
+# A Salesforce record id: 15 or 18 letters and digits (checked again by salesforce/soql.py).
+SfId = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", examples=["801000000000001AAA"])
+]
+# Money as a JSON number (Apex deserializes it into Decimal); exact to the cent in Python.
+Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiErrorBody(BaseModel):
+    """Every refusal that is not a 422: what failed, for which record and field."""
+
+    code: str
+    message: str
+    record_id: str = ""
+    field: str = ""
+    operation: str = ""
+
+
+class ApiError(Exception):
+    """Raised by handlers; answered with `status` and an ApiErrorBody."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, record_id: str = "", field: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = ApiErrorBody(code=code, message=message, record_id=record_id, field=field)
+
+
+# --- rates -----------------------------------------------------------------------------------
+
+
+class Destination(_In):
+    country: str = Field("FR", pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2")
+    postal_code: str = Field(min_length=1, max_length=9, pattern=r"^[A-Za-z0-9 -]+$")
+    city: str = Field("", max_length=50)
+
+
+class ParcelIn(_In):
+    weight_kg: Decimal = Field(gt=0, le=30, max_digits=6, decimal_places=3)
+    length_cm: Decimal | None = Field(None, gt=0, le=400, max_digits=6, decimal_places=1)
+    width_cm: Decimal | None = Field(None, gt=0, le=400, max_digits=6, decimal_places=1)
+    height_cm: Decimal | None = Field(None, gt=0, le=400, max_digits=6, decimal_places=1)
+
+
+class RatesRequest(_In):
+    """An order id (read from Salesforce), or an explicit destination and parcels."""
+
+    order_id: SfId | None = None
+    to: Destination | None = None
+    parcels: list[ParcelIn] | None = Field(None, min_length=1, max_length=20)
+    relay_point_id: str = Field("", max_length=20, pattern=r"^[A-Za-z0-9]*$")
+    priority: bool = False
+    saturday_delivery: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        explicit = self.to is not None or self.parcels is not None
+        if self.order_id and explicit:
+            raise ValueError("give either order_id or to + parcels, not both")
+        if not self.order_id and (self.to is None or not self.parcels):
+            raise ValueError("give order_id, or both to and parcels")
+        return self
+
+
+class ProductQuote(BaseModel):
+    product_code: str
+    product_name: str
+    amount_excl_vat: Money
+    amount_incl_vat: Money
+    vat: Money
+    eligible: bool = Field(description="the routing rules' products table lets it carry this")
+    ship_date: dt.date | None = None
+    promised_date: dt.date | None = None
+    promised_before: str | None = Field(None, description="HH:MM on the promised date")
+    note: str = ""
+
+
+class ChosenProduct(BaseModel):
+    product_code: str
+    product_name: str
+    rule: str
+    reason: str
+
+
+class RatesAnswer(BaseModel):
+    order_id: str | None
+    departure: Destination
+    arrival: Destination
+    parcels: int
+    products: list[ProductQuote]
+    chosen: ChosenProduct | None = Field(description="what the routing rules would ship with")
+    routing_error: str = ""
+    cached: bool = Field(description="every price came from the rate cache")
+    carrier_calls: int
+    quoted_at: dt.datetime
+
+
+class RateChoice(_In):
+    product_code: str = Field(pattern=r"^[0-9A-Za-z]{1,2}$")
+
+
+class RateWritten(BaseModel):
+    order_id: str
+    product_code: str
+    shipping_cost: Money
+    includes_vat: bool
+
+
+# --- relay points ----------------------------------------------------------------------------
+
+
+class PointAddress(BaseModel):
+    line1: str
+    line2: str
+    postal_code: str
+    city: str
+    country: str
+
+
+class RelayPointOut(BaseModel):
+    id: str
+    name: str
+    address: PointAddress
+    opening_hours: list[str]
+    distance_m: int | None
+
+
+class RelayPointsAnswer(BaseModel):
+    postal_code: str
+    country: str
+    points: list[RelayPointOut]
+
+
+# --- pickups, returns, cancel ----------------------------------------------------------------
+
+
+class PickupRequest(_In):
+    date: dt.date
+    ready_time: dt.time = Field(description="parcels ready from (Europe/Paris)")
+    closing_time: dt.time = Field(description="premises close at (Europe/Paris)")
+    instructions: str = Field("", max_length=255)
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.closing_time <= self.ready_time:
+            raise ValueError("closing_time must be after ready_time")
+        return self
+
+
+class PickupAnswer(BaseModel):
+    order_id: str
+    shipment_id: int
+    pickup_number: str
+    pickup_date: dt.datetime | None
+    skybill_numbers: list[str]
+    relabeled: bool = Field(description="an earlier label without pickup was cancelled")
+
+
+class ReturnRequest(_In):
+    case_id: SfId | None = None
+    returns_reference: str = Field("", max_length=15, pattern=r"^[A-Za-z0-9_-]*$")
+
+
+class ReturnAnswer(BaseModel):
+    order_id: str
+    case_id: str | None
+    shipment_id: int
+    skybill_numbers: list[str]
+    returns_reference: str
+    status: str
+    created: bool = Field(description="false: the order's existing return label was returned")
+
+
+class CancelAnswer(BaseModel):
+    shipment_id: int
+    cancelled: list[str]
+    status: str
+
+
+def status_of(error: Exception) -> int:
+    """The HTTP status of a failure: the order's data 400, our carrier account 502, later 503."""
+    status = getattr(error, "status", None)  # ApiError, AuthError
+    if isinstance(status, int):
+        return status
+    if isinstance(error, CarrierAccountError):
+        return 502
+    if isinstance(error, PermanentError):
+        return 400
+    if isinstance(error, TransientError):
+        return 503
+    return 502 if isinstance(error, ChronoforceError) else 500
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses an endpoint can answer."""
+    return {status: {"model": ApiErrorBody} for status in statuses}

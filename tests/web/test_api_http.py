@@ -1,0 +1,612 @@
+"""The HTTP API (/api/v1) end to end: rates, relay points, pickups, returns, cancel, auth.
+
+Everything runs on loopback: the Chronopost sandbox, the Salesforce sandbox over HTTPS, and
+`create_app` served by a real uvicorn server, with two configured API clients. Each endpoint is
+tested for success, a Chronopost error, bad input, bad credentials and an unknown order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from chronoforce.demo import demo_settings
+from chronoforce.pipeline.runtime import Runtime, build_runtime
+from chronoforce.sandbox.chronopost import DEMO_PASSWORD, ChronopostSandbox
+from chronoforce.sandbox.salesforce import SalesforceSandbox
+from chronoforce.sandbox.server import BackgroundServer
+from chronoforce.sandbox.tls import ensure_tls
+from chronoforce.store.models import ApiToken, Parcel, Shipment
+from chronoforce.web.api_config import sha256_hex
+from chronoforce.web.api_service import ApiService
+from chronoforce.web.app import create_app
+
+CLIENT_ID = "sf-org"
+CLIENT_SECRET = "a client secret for tests only"
+API_KEY = "cfk_test-key-with-every-scope-0123456789"
+RATES_ONLY_KEY = "cfk_test-key-rates-only-0123456789abcd"
+
+
+@dataclass
+class ApiWorld:
+    url: str
+    carrier: ChronopostSandbox
+    org: SalesforceSandbox
+    runtime: Runtime
+    good_orders: list[str]
+    http: httpx.Client
+    service: ApiService
+
+    def headers(self, key: str = API_KEY) -> dict[str, str]:
+        return {"X-API-Key": key}
+
+    def order(self, record_id: str) -> dict[str, Any]:
+        return next(o for o in self.org.records("Order") if o["Id"] == record_id)
+
+    def take_order(self) -> str:
+        """A well-formed French order no other test has used."""
+        return self.good_orders.pop()
+
+
+def _good_french_orders(org: SalesforceSandbox) -> list[str]:
+    contacts = {c["Id"]: c for c in org.records("Contact")}
+    good = []
+    for order in org.records("Order"):
+        contact = contacts.get(order.get("ShipToContactId") or "", {})
+        if (
+            order.get("ShippingCountryCode") == "FR"
+            and len(order.get("ShippingPostalCode") or "") == 5
+            and len(order.get("ShippingStreet") or "") <= 38
+            and (order.get("Chronopost_Weight_Kg__c") or 99) <= 20
+            and contact.get("Phone")
+        ):
+            good.append(order["Id"])
+    return good
+
+
+@pytest.fixture(scope="module")
+def api_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
+    tmp: Path = tmp_path_factory.mktemp("api")
+    tls = ensure_tls(tmp / "tls")
+    carrier = ChronopostSandbox(db_path=":memory:")
+    org = SalesforceSandbox(db_path=":memory:")
+    org.seed(orders=40, seed=11)
+    cp = carrier.start()
+    sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
+    hasher = PasswordHasher()
+    settings = demo_settings(tmp, cp.url, sf.url, tls.ca_cert).model_copy(
+        update={
+            "api": {
+                "rate_cache_ttl_s": 600,
+                "return_case_type": "Problem",
+                "clients": [
+                    {
+                        "id": CLIENT_ID,
+                        "client_hash": hasher.hash(CLIENT_SECRET),
+                        "key_sha256": sha256_hex(API_KEY),
+                    },
+                    {
+                        "id": "rates-only",
+                        "scopes": ["rates"],
+                        "key_sha256": sha256_hex(RATES_ONLY_KEY),
+                    },
+                ],
+            }
+        }
+    )
+    runtime = build_runtime(settings)
+    app = create_app(settings, runtime, drain_inbox=False)
+    web = BackgroundServer(app, options={"timeout_graceful_shutdown": 1}).start()
+    http = httpx.Client(base_url=web.url, timeout=30)
+    try:
+        yield ApiWorld(
+            web.url, carrier, org, runtime, _good_french_orders(org), http, app.state.api
+        )
+    finally:
+        http.close()
+        web.stop()
+        runtime.close()
+        sf.stop()
+        cp.stop()
+
+
+# --- OpenAPI and auth ---------------------------------------------------------------------
+
+
+def test_openapi_lists_every_endpoint(api_world: ApiWorld) -> None:
+    spec = api_world.http.get("/openapi.json").json()
+    assert {
+        "/api/v1/oauth/token",
+        "/api/v1/rates",
+        "/api/v1/orders/{order_id}/rate",
+        "/api/v1/relay-points",
+        "/api/v1/orders/{order_id}/pickup",
+        "/api/v1/orders/{order_id}/return-label",
+        "/api/v1/cases/{case_id}/return-label",
+        "/api/v1/shipments/{shipment_id}/cancel",
+    } <= set(spec["paths"])
+
+
+def test_client_credentials_token_opens_the_api(api_world: ApiWorld) -> None:
+    answer = api_world.http.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "relay"},
+        auth=(CLIENT_ID, CLIENT_SECRET),
+    )
+    assert answer.status_code == 200, answer.text
+    token = answer.json()
+    assert token["token_type"] == "bearer" and token["scope"] == "relay"
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    points = api_world.http.get("/api/v1/relay-points?postal_code=75008", headers=bearer)
+    assert points.status_code == 200, points.text
+    # The token was asked for `relay` only: rates are refused, with the scope named.
+    refused = api_world.http.post("/api/v1/rates", json=EXPLICIT, headers=bearer)
+    assert refused.status_code == 403 and "rates" in refused.json()["message"]
+    # Only the digest is stored.
+    with api_world.runtime.store.session() as session:
+        digests = list(session.scalars(select(ApiToken.digest)))
+    assert sha256_hex(token["access_token"]) in digests
+    assert token["access_token"] not in digests
+
+
+def test_wrong_secret_or_grant_is_refused(api_world: ApiWorld) -> None:
+    http = api_world.http
+    wrong = http.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": "x"},
+    )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    unknown = http.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
+    )
+    assert unknown.status_code == 401
+    grant = http.post("/api/v1/oauth/token", data={"grant_type": "password"})
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/rates", {"to": {"postal_code": "75008"}, "parcels": [{"weight_kg": 1}]}),
+        ("POST", "/api/v1/orders/801000000000001AAA/rate", {"product_code": "01"}),
+        ("GET", "/api/v1/relay-points?postal_code=75008", None),
+        (
+            "POST",
+            "/api/v1/orders/801000000000001AAA/pickup",
+            {"date": "2030-01-02", "ready_time": "10:00", "closing_time": "17:00"},
+        ),
+        ("POST", "/api/v1/orders/801000000000001AAA/return-label", {}),
+        ("POST", "/api/v1/shipments/1/cancel", None),
+    ],
+)
+def test_every_endpoint_needs_credentials_and_its_scope(
+    api_world: ApiWorld, method: str, path: str, body: Any
+) -> None:
+    http = api_world.http
+    missing = http.request(method, path, json=body)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    bad = http.request(method, path, json=body, headers={"Authorization": "Bearer cft_forged"})
+    assert bad.status_code == 401
+    bad_key = http.request(method, path, json=body, headers=api_world.headers("cfk_wrong"))
+    assert bad_key.status_code == 401
+    if "/rate" not in path:  # the rates-only client may call the two rate endpoints
+        scoped = http.request(method, path, json=body, headers=api_world.headers(RATES_ONLY_KEY))
+        assert scoped.status_code == 403, scoped.text
+
+
+def test_every_call_is_logged_with_its_client_id(
+    api_world: ApiWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api_world.http.get("/api/v1/relay-points?postal_code=75008", headers=api_world.headers())
+    api_world.http.get("/api/v1/relay-points?postal_code=75008")
+    lines = [line for line in capsys.readouterr().out.splitlines() if "api call" in line]
+    assert any(CLIENT_ID in line and "200" in line for line in lines), lines
+    assert any("401" in line for line in lines), lines
+    assert not any(API_KEY in line for line in lines)
+
+
+# --- rates --------------------------------------------------------------------------------
+
+EXPLICIT = {
+    "to": {"country": "FR", "postal_code": "69003", "city": "Lyon"},
+    "parcels": [{"weight_kg": "2.4"}, {"weight_kg": "0.8"}],
+}
+
+
+def test_rates_for_a_destination_price_every_product_and_say_which_routing_picks(
+    api_world: ApiWorld,
+) -> None:
+    answer = api_world.http.post("/api/v1/rates", json=EXPLICIT, headers=api_world.headers())
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    products = {p["product_code"]: p for p in body["products"]}
+    assert {"01", "16"} <= set(products)
+    chrono13 = products["01"]
+    assert chrono13["eligible"] and chrono13["product_name"] == "Chrono 13"
+    assert chrono13["amount_incl_vat"] == pytest.approx(
+        chrono13["amount_excl_vat"] + chrono13["vat"], abs=0.011
+    )
+    assert chrono13["amount_excl_vat"] > 0
+    assert chrono13["promised_before"] == "13:00"
+    assert dt.date.fromisoformat(chrono13["promised_date"]) > dt.date.fromisoformat(
+        chrono13["ship_date"]
+    )
+    # Chrono Relais needs a relay point: priced, but not eligible, and the note says why.
+    relais = products.get("86")
+    if relais is not None:
+        assert not relais["eligible"] and "relay point" in relais["note"]
+    assert body["chosen"]["product_code"] == "16"
+    assert "home-france" in body["chosen"]["reason"] or "Chrono 18" in body["chosen"]["reason"]
+    assert body["parcels"] == 2
+
+
+def test_the_same_rates_twice_within_the_ttl_cost_one_carrier_call(api_world: ApiWorld) -> None:
+    ask = {"to": {"postal_code": "33000", "city": "Bordeaux"}, "parcels": [{"weight_kg": "4.2"}]}
+    before = len(api_world.carrier.requests("calculateProducts"))
+    first = api_world.http.post("/api/v1/rates", json=ask, headers=api_world.headers()).json()
+    # Same route and weight band (4-5 kg), same day: from the shared cache.
+    ask["parcels"] = [{"weight_kg": "4.9"}]
+    second = api_world.http.post("/api/v1/rates", json=ask, headers=api_world.headers()).json()
+    assert len(api_world.carrier.requests("calculateProducts")) - before == 1
+    assert (first["carrier_calls"], first["cached"]) == (1, False)
+    assert (second["carrier_calls"], second["cached"]) == (0, True)
+    assert first["products"] == second["products"]
+
+
+def test_rates_for_an_order_then_write_the_choice_back(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    http = api_world.http
+    answer = http.post("/api/v1/rates", json={"order_id": order_id}, headers=api_world.headers())
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["order_id"] == order_id
+    assert body["arrival"]["postal_code"] == api_world.order(order_id)["ShippingPostalCode"]
+    chrono13 = next(p for p in body["products"] if p["product_code"] == "01")
+    calls = api_world.org.stats()["total"]
+    written = http.post(
+        f"/api/v1/orders/{order_id}/rate", json={"product_code": "01"}, headers=api_world.headers()
+    )
+    assert written.status_code == 200, written.text
+    assert written.json()["shipping_cost"] == chrono13["amount_incl_vat"]
+    order = api_world.order(order_id)
+    assert order["Chronopost_Product__c"] == "01"
+    assert order["Chronopost_Shipping_Cost__c"] == pytest.approx(chrono13["amount_incl_vat"])
+    # Reading the order (query + items) and one update; the price came from the cache.
+    assert api_world.org.stats()["total"] - calls <= 3
+
+
+def test_a_product_chronopost_does_not_offer_is_not_written(api_world: ApiWorld) -> None:
+    order_id = api_world.good_orders[0]
+    refused = api_world.http.post(
+        f"/api/v1/orders/{order_id}/rate", json={"product_code": "9Z"}, headers=api_world.headers()
+    )
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "product_code"
+
+
+def test_rates_bad_input_is_a_422_naming_the_field(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    heavy = http.post(
+        "/api/v1/rates",
+        json={"to": {"postal_code": "75008"}, "parcels": [{"weight_kg": 31}]},
+        headers=headers,
+    )
+    assert heavy.status_code == 422
+    assert heavy.json()["detail"][0]["loc"] == ["body", "parcels", 0, "weight_kg"]
+    country = http.post(
+        "/api/v1/rates",
+        json={"to": {"postal_code": "75008", "country": "France"}, "parcels": [{"weight_kg": 1}]},
+        headers=headers,
+    )
+    assert country.status_code == 422 and country.json()["detail"][0]["loc"][-1] == "country"
+    nothing = http.post("/api/v1/rates", json={}, headers=headers)
+    assert nothing.status_code == 422 and "order_id" in nothing.json()["detail"][0]["msg"]
+    bad_id = http.post("/api/v1/rates", json={"order_id": "x' OR Id != '"}, headers=headers)
+    assert bad_id.status_code == 422 and bad_id.json()["detail"][0]["loc"] == ["body", "order_id"]
+
+
+def test_rates_for_an_unknown_order_is_a_404(api_world: ApiWorld) -> None:
+    answer = api_world.http.post(
+        "/api/v1/rates", json={"order_id": "801000000000999AAA"}, headers=api_world.headers()
+    )
+    assert answer.status_code == 404
+    assert answer.json()["record_id"] == "801000000000999AAA"
+    rate = api_world.http.post(
+        "/api/v1/orders/801000000000999AAA/rate",
+        json={"product_code": "01"},
+        headers=api_world.headers(),
+    )
+    assert rate.status_code == 404
+
+
+def test_chronopost_errors_come_back_with_the_carrier_code(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    # Département 00 does not exist: Chronopost refuses the route (a permanent error, 400).
+    refused = http.post(
+        "/api/v1/rates",
+        json={"to": {"postal_code": "00100"}, "parcels": [{"weight_kg": 1}]},
+        headers=headers,
+    )
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["code"].startswith("CHRONOPOST_") and body["operation"] == "calculateProducts"
+    api_world.carrier.set_faults(kind="system_error", rate=1.0)
+    try:
+        down = http.post(
+            "/api/v1/rates",
+            json={"to": {"postal_code": "13001"}, "parcels": [{"weight_kg": 7}]},
+            headers=headers,
+        )
+        relay = http.get("/api/v1/relay-points?postal_code=13001", headers=headers)
+    finally:
+        api_world.carrier.clear_faults()
+    assert down.status_code == 503 and down.headers["retry-after"]
+    assert down.json()["code"] == "CHRONOPOST_1"
+    assert relay.status_code == 503 and relay.json()["code"] == "CHRONOPOST_1"
+    assert DEMO_PASSWORD not in down.text
+
+
+# --- relay points -------------------------------------------------------------------------
+
+
+def test_relay_points_near_a_postal_code_and_near_an_order(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    near = http.get("/api/v1/relay-points?postal_code=75011&country=FR&limit=3", headers=headers)
+    assert near.status_code == 200, near.text
+    points = near.json()["points"]
+    assert 1 <= len(points) <= 3
+    assert all(p["id"] and p["name"] and p["address"]["postal_code"] for p in points)
+    assert any(p["opening_hours"] for p in points)
+    order_id = api_world.good_orders[0]
+    by_order = http.get(f"/api/v1/relay-points?near_order={order_id}", headers=headers)
+    assert by_order.status_code == 200, by_order.text
+    assert by_order.json()["postal_code"] == api_world.order(order_id)["ShippingPostalCode"]
+
+
+def test_relay_points_bad_input_and_unknown_order(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    nothing = http.get("/api/v1/relay-points", headers=headers)
+    assert nothing.status_code == 422 and nothing.json()["detail"][0]["loc"] == [
+        "query",
+        "postal_code",
+    ]
+    limit = http.get("/api/v1/relay-points?postal_code=75008&limit=500", headers=headers)
+    assert limit.status_code == 422 and limit.json()["detail"][0]["loc"] == ["query", "limit"]
+    unknown = http.get("/api/v1/relay-points?near_order=801000000000999AAA", headers=headers)
+    assert unknown.status_code == 404
+
+
+# --- pickups ------------------------------------------------------------------------------
+
+
+def _next_weekday() -> dt.date:
+    day = dt.date.today() + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def _pickup() -> dict[str, str]:
+    return {
+        "date": _next_weekday().isoformat(),
+        "ready_time": "14:00",
+        "closing_time": "18:00",
+        "instructions": "Quai 3, sonner",
+    }
+
+
+def test_pickup_makes_the_label_with_pickup_data_and_writes_the_confirmation(
+    api_world: ApiWorld,
+) -> None:
+    order_id = api_world.take_order()
+    answer = api_world.http.post(
+        f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["pickup_number"] and body["skybill_numbers"] and not body["relabeled"]
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert "<esdValue>" in sent and "Quai 3, sonner" in sent and "14:00:00" in sent
+    order = api_world.order(order_id)
+    assert order["Chronopost_Pickup_Number__c"] == body["pickup_number"]
+    assert order["Chronopost_Pickup_Date__c"]
+    assert order["Chronopost_Tracking_Number__c"] == ",".join(body["skybill_numbers"])
+
+
+def test_pickup_for_a_labeled_order_cancels_and_relabels_before_pickup(
+    api_world: ApiWorld,
+) -> None:
+    order_id = api_world.take_order()
+    _label_now(api_world, order_id)
+    live = api_world.carrier.live_labels()
+    answer = api_world.http.post(
+        f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["relabeled"] is True
+    assert api_world.carrier.live_labels() == live  # the old label was voided, one new one
+
+
+def test_pickup_bad_input_and_unknown_order(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    order_id = api_world.good_orders[0]
+    window = http.post(
+        f"/api/v1/orders/{order_id}/pickup",
+        json={**_pickup(), "closing_time": "09:00"},
+        headers=headers,
+    )
+    assert window.status_code == 422 and "closing_time" in window.json()["detail"][0]["msg"]
+    date = http.post(
+        f"/api/v1/orders/{order_id}/pickup", json={**_pickup(), "date": "soon"}, headers=headers
+    )
+    assert date.status_code == 422 and date.json()["detail"][0]["loc"] == ["body", "date"]
+    unknown = http.post("/api/v1/orders/801000000000999AAA/pickup", json=_pickup(), headers=headers)
+    assert unknown.status_code == 404
+
+
+def test_pickup_when_chronopost_fails_is_a_503_and_nothing_is_lost(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    api_world.carrier.set_faults(
+        kind="system_error", rate=1.0, operations=["shippingMultiParcelV5"]
+    )
+    try:
+        answer = api_world.http.post(
+            f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
+        )
+    finally:
+        api_world.carrier.clear_faults()
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "CHRONOPOST_1"
+    [shipment] = api_world.runtime.shipments([order_id])
+    assert shipment.state in ("retry", "calling")  # the pipeline retries it; no label lost
+
+
+# --- returns ------------------------------------------------------------------------------
+
+
+def test_return_label_is_attached_to_the_case_and_the_order(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    case_id = api_world.org.org.create(
+        "Case", {"Subject": "Return please", "Type": "Problem", "Chronopost_Order__c": order_id}
+    )
+    http, headers = api_world.http, api_world.headers()
+    answer = http.post(f"/api/v1/cases/{case_id}/return-label", headers=headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["created"] and body["case_id"] == case_id and body["status"] == "label_created"
+    [skybill] = body["skybill_numbers"][:1]
+    parcel = api_world.carrier.parcel(skybill)
+    assert parcel is not None and parcel.is_return
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert "<modeRetour>2</modeRetour>" in sent
+    assert f"<customerSkybillNumber>{body['returns_reference']}</customerSkybillNumber>" in sent
+    # The file: published on the Case, linked to the Order.
+    version = next(
+        v for v in api_world.org.records("ContentVersion") if v["FirstPublishLocationId"] == case_id
+    )
+    linked = {
+        link["LinkedEntityId"]
+        for link in api_world.org.records("ContentDocumentLink")
+        if link["ContentDocumentId"] == version["ContentDocumentId"]
+    }
+    assert {case_id, order_id} <= linked
+    assert api_world.order(order_id)["Chronopost_Return_Tracking_Number__c"] == skybill
+    case = next(c for c in api_world.org.records("Case") if c["Id"] == case_id)
+    assert case["Chronopost_Return_Tracking_Number__c"] == skybill
+    # Tracked like any other parcel: a `return` shipment row due for polling.
+    with api_world.runtime.store.session() as session:
+        row = session.get_one(Shipment, body["shipment_id"])
+        assert (row.intent, row.next_poll_at is not None) == ("return", True)
+    # Asking again gives the same label, not a second one.
+    again = http.post(f"/api/v1/orders/{order_id}/return-label", json={}, headers=headers)
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert again.json()["skybill_numbers"] == body["skybill_numbers"]
+
+
+def test_return_label_refusals(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    order_id = api_world.good_orders[0]
+    question = api_world.org.org.create(
+        "Case", {"Subject": "Where is it?", "Type": "Question", "Chronopost_Order__c": order_id}
+    )
+    wrong_type = http.post(f"/api/v1/cases/{question}/return-label", headers=headers)
+    assert wrong_type.status_code == 400 and wrong_type.json()["field"] == "Type"
+    unknown = http.post("/api/v1/orders/801000000000999AAA/return-label", json={}, headers=headers)
+    assert unknown.status_code == 404
+    bad = http.post(
+        f"/api/v1/orders/{order_id}/return-label",
+        json={"returns_reference": "far too long for chronopost"},
+        headers=headers,
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == [
+        "body",
+        "returns_reference",
+    ]
+    api_world.carrier.set_faults(
+        kind="system_error", rate=1.0, operations=["shippingMultiParcelV5"]
+    )
+    try:
+        down = http.post(f"/api/v1/orders/{order_id}/return-label", json={}, headers=headers)
+    finally:
+        api_world.carrier.clear_faults()
+    assert down.status_code == 503 and down.json()["code"] == "CHRONOPOST_1"
+
+
+# --- cancel -------------------------------------------------------------------------------
+
+
+def _label_now(world: ApiWorld, order_id: str) -> int:
+    """Label the order through the ordinary pipeline (no pickup), written back."""
+    runtime = world.runtime
+    read = world.service.read_order(order_id)
+    [shipment_id] = runtime.record([read.record], None)
+    assert runtime.labels.process(shipment_id) == "labeled"
+    runtime.flush()
+    return shipment_id
+
+
+def test_cancel_before_pickup_voids_the_labels(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    shipment_id = _label_now(api_world, order_id)
+    skybills = [p.skybill_number for p in _parcels(api_world, shipment_id)]
+    answer = api_world.http.post(
+        f"/api/v1/shipments/{shipment_id}/cancel", headers=api_world.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "shipment_id": shipment_id,
+        "cancelled": skybills,
+        "status": "cancelled",
+    }
+    assert all(api_world.carrier.parcel(s).cancelled_at is not None for s in skybills)
+    order = api_world.order(order_id)
+    assert (order["Chronopost_Label_Status__c"], order["Chronopost_Status__c"]) == (
+        "Cancelled",
+        "cancelled",
+    )
+    again = api_world.http.post(
+        f"/api/v1/shipments/{shipment_id}/cancel", headers=api_world.headers()
+    )
+    assert again.status_code == 200 and again.json()["cancelled"] == []
+
+
+def test_cancel_after_pickup_is_a_409(api_world: ApiWorld) -> None:
+    # Known picked up here: refused without asking Chronopost.
+    order_id = api_world.take_order()
+    shipment_id = _label_now(api_world, order_id)
+    with api_world.runtime.store.session() as session:
+        session.get_one(Shipment, shipment_id).status = "in_transit"
+    ours = api_world.http.post(
+        f"/api/v1/shipments/{shipment_id}/cancel", headers=api_world.headers()
+    )
+    assert ours.status_code == 409 and ours.json()["code"] == "ALREADY_PICKED_UP"
+    # Picked up at Chronopost before our tracking saw it: the carrier's refusal, as a 409.
+    other = _label_now(api_world, api_world.take_order())
+    api_world.carrier.advance_clock(dt.timedelta(hours=5))
+    theirs = api_world.http.post(f"/api/v1/shipments/{other}/cancel", headers=api_world.headers())
+    assert theirs.status_code == 409, theirs.text
+    assert theirs.json()["code"].startswith("CHRONOPOST_")
+    assert api_world.carrier.live_labels() >= 1
+
+
+def test_cancel_an_unknown_shipment_or_a_bad_id(api_world: ApiWorld) -> None:
+    http, headers = api_world.http, api_world.headers()
+    assert http.post("/api/v1/shipments/999999/cancel", headers=headers).status_code == 404
+    bad = http.post("/api/v1/shipments/abc/cancel", headers=headers)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "shipment_id"]
+
+
+def _parcels(world: ApiWorld, shipment_id: int) -> list[Parcel]:
+    with world.runtime.store.session() as session:
+        return list(
+            session.scalars(select(Parcel).where(Parcel.shipment_id == shipment_id, Parcel.live))
+        )
