@@ -109,12 +109,15 @@ def _check_csrf(session: Session, csrf: str) -> None:
         raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
 
 
-def _page(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
+def _page(
+    request: Request, name: str, session: Session | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     state: ConsoleState = request.app.state.console
     return templates.TemplateResponse(
         request,
         name,
-        {
+        status_code=status_code,
+        context={
             "user": session,
             "message": request.query_params.get("msg", ""),
             "sf_link": lambda sf_object, sf_id: (

@@ -1,0 +1,383 @@
+"""The console over real HTTP: login, sessions, CSRF, throttling, redirects, actions, request ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from chronoforce.config import ConfigError, Secrets, Settings
+from chronoforce.sandbox.server import BackgroundServer
+from chronoforce.sandbox.tls import ensure_tls
+from chronoforce.store.db import Store
+from chronoforce.store.models import ExceptionRow, Outbox, Parcel, Shipment
+from chronoforce.web.app import create_app
+from chronoforce.web.console.auth import COOKIE
+from chronoforce.web.console.settings import console_config
+
+PASSWORD = "correct horse battery staple"
+# Cheap argon2 parameters for tests (a verification costs what its hash says); the command's
+# hashes use argon2-cffi's defaults.
+HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+SESSION_KEY = "console-test-key-5d1e0c7b9a"
+PAGES = ["/", "/shipments", "/shipments?q=42", "/shipments/1", "/exceptions", "/exceptions/1"]
+
+
+def console_settings(url: str, **console: Any) -> Settings:
+    return Settings(
+        database_url=url,
+        console={"users": [{"username": "ops", "hash": HASH}], **console},
+        secrets=Secrets(console_session_key=SecretStr(SESSION_KEY)),
+    )
+
+
+@pytest.fixture()
+def store(sqlite_url: str) -> Iterator[Store]:
+    s = Store(sqlite_url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture()
+def serve(store: Store) -> Iterator[Callable[..., httpx.Client]]:
+    servers: list[BackgroundServer] = []
+    clients: list[httpx.Client] = []
+
+    def start(tls: Any = None, **console: Any) -> httpx.Client:
+        app = create_app(
+            console_settings(str(store.engine.url), **console),
+            SimpleNamespace(store=store),
+            drain_inbox=False,
+        )
+        server = BackgroundServer(app, tls=tls).start()
+        servers.append(server)
+        verify = ssl.create_default_context(cafile=str(tls.ca_cert)) if tls else True
+        client = httpx.Client(base_url=server.url, timeout=30, verify=verify)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop()
+
+
+def login(client: httpx.Client, username: str = "ops", password: str = PASSWORD) -> httpx.Response:
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, "the login form carries a CSRF token"
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf": token.group(1), "next": "/"},
+    )
+
+
+def csrf_of(client: httpx.Client, path: str = "/") -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found
+    return found.group(1)
+
+
+@pytest.fixture()
+def broken_order(store: Store) -> int:
+    """A shipment stopped by an address exception, as the label pipeline leaves it."""
+    with store.session() as session:
+        shipment = Shipment(
+            sf_object="Order",
+            sf_id="8018d0000000042AAA",
+            order_number="00000042",
+            state="exception",
+            source={"record": {"Id": "8018d0000000042AAA", "ShippingCountry": "Atlantis"}},
+        )
+        session.add(shipment)
+        session.flush()
+        row = ExceptionRow(
+            key="8018d0000000042AAA:label.create:COUNTRY_UNKNOWN",
+            shipment_id=shipment.id,
+            sf_object="Order",
+            sf_id=shipment.sf_id,
+            operation="label.create",
+            kind="address",
+            code="COUNTRY_UNKNOWN",
+            field="country",
+            message="recipient: unknown country 'Atlantis'",
+            request_payload="<password>***</password>",
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_an_anonymous_visit_to_any_page_is_redirected_to_login(
+    serve: Callable[..., httpx.Client], broken_order: int
+) -> None:
+    client = serve()
+    for path in [*PAGES, "/parcels/1/label"]:
+        response = client.get(path)
+        assert response.status_code == 303, path
+        location = response.headers["location"]
+        assert location.startswith("/login?next=")
+        assert httpx.URL(location).params["next"] == path
+    # Actions too, even with a plausible form: no session, no action.
+    refused = client.post(f"/exceptions/{broken_order}/retry", data={"csrf": "x"})
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert client.get("/health").status_code == 200  # the one page open to anyone
+    assert client.get("/login").status_code == 200
+
+
+def test_login_sets_a_signed_httponly_lax_cookie_and_opens_every_page(
+    serve: Callable[..., httpx.Client], broken_order: int
+) -> None:
+    client = serve()
+    response = login(client)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # plain http on loopback; https sets it (next test)
+    assert PASSWORD not in cookie and HASH not in cookie
+    for path in PAGES:
+        assert client.get(path).status_code == 200, path
+    assert "00000042" in client.get("/shipments?q=42").text
+    assert "unknown country" in client.get("/exceptions?kind=address").text
+    assert "unknown country" not in client.get("/exceptions?kind=timeout").text
+
+
+def test_the_session_cookie_is_secure_when_served_over_https(
+    serve: Callable[..., httpx.Client], tmp_path: Path
+) -> None:
+    client = serve(tls=ensure_tls(tmp_path / "tls"))
+    response = login(client)
+    assert response.status_code == 303
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_a_wrong_password_or_unknown_user_gets_no_session(
+    serve: Callable[..., httpx.Client],
+) -> None:
+    client = serve()
+    for username, password in (("ops", "wrong password here"), ("nobody", PASSWORD)):
+        response = login(client, username, password)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?")
+        assert COOKIE not in response.headers.get("set-cookie", "")
+        assert "Wrong username or password" in client.get(response.headers["location"]).text
+    assert client.get("/").status_code == 303
+
+
+def test_a_tampered_or_foreign_cookie_is_no_session(serve: Callable[..., httpx.Client]) -> None:
+    client = serve()
+    login(client)
+    value = client.cookies[COOKIE]
+    body, mac = value.split(".")
+    forged = json.dumps({"u": "admin", "c": "x", "e": 4102444800}).encode()
+    import base64
+
+    forged_body = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+    for bad in (f"{forged_body}.{mac}", f"{body}.{mac[:-2]}AA", "garbage"):
+        other = httpx.Client(base_url=str(client.base_url), cookies={COOKIE: bad})
+        assert other.get("/").status_code == 303
+        other.close()
+
+
+def test_login_is_throttled_after_repeated_failures(serve: Callable[..., httpx.Client]) -> None:
+    client = serve(login_attempts=3)
+    for _ in range(3):
+        assert login(client, "ops", "not the password").status_code == 303
+    blocked = login(client, "ops", PASSWORD)  # even the right password waits now
+    assert blocked.status_code == 429
+    assert "Too many failed attempts" in blocked.text
+    assert COOKIE not in blocked.headers.get("set-cookie", "")
+
+
+def test_login_without_its_csrf_token_is_refused(serve: Callable[..., httpx.Client]) -> None:
+    client = serve()
+    response = client.post("/login", data={"username": "ops", "password": PASSWORD, "csrf": "x"})
+    assert response.status_code == 403
+    assert COOKIE not in response.headers.get("set-cookie", "")
+
+
+def test_login_never_redirects_off_site(serve: Callable[..., httpx.Client]) -> None:
+    client = serve()
+    page = client.get("/login", params={"next": "//evil.example/steal"})
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    response = client.post(
+        "/login",
+        data={"username": "ops", "password": PASSWORD, "csrf": token.group(1),
+              "next": "https://evil.example/"},
+    )  # fmt: skip
+    assert response.headers["location"] == "/"
+
+
+def test_an_action_without_the_session_csrf_token_is_refused_and_changes_nothing(
+    serve: Callable[..., httpx.Client], store: Store, broken_order: int
+) -> None:
+    client = serve()
+    login(client)
+    for data in ({}, {"csrf": "forged-token"}):
+        response = client.post(f"/exceptions/{broken_order}/retry", data=data)
+        assert response.status_code == 403
+    with store.session() as session:
+        row = session.get_one(ExceptionRow, broken_order)
+        assert row.state == "open"
+        assert session.get_one(Shipment, row.shipment_id).state == "exception"
+    # Another session's token does not work either: tokens are bound to their session.
+    other = serve()
+    login(other)
+    stolen = csrf_of(other)
+    assert client.post(f"/exceptions/{broken_order}/retry", data={"csrf": stolen}).status_code == (
+        403
+    )
+
+
+def test_retry_and_resolve_with_a_note(
+    serve: Callable[..., httpx.Client], store: Store, broken_order: int
+) -> None:
+    client = serve()
+    login(client)
+    token = csrf_of(client)
+    response = client.post(f"/exceptions/{broken_order}/retry", data={"csrf": token})
+    assert response.status_code == 303
+    assert "back in line" in client.get(response.headers["location"]).text
+    with store.session() as session:
+        row = session.get_one(ExceptionRow, broken_order)
+        assert row.state == "retrying"
+        assert session.get_one(Shipment, row.shipment_id).state == "pending"
+    empty = client.post(f"/exceptions/{broken_order}/resolve", data={"csrf": token, "note": " "})
+    assert "a note is required" in client.get(empty.headers["location"]).text
+    client.post(
+        f"/exceptions/{broken_order}/resolve", data={"csrf": token, "note": "customer called"}
+    )
+    with store.session() as session:
+        row = session.get_one(ExceptionRow, broken_order)
+        assert row.state == "resolved" and row.resolution_note == "customer called — ops"
+
+
+def test_an_address_fix_that_still_fails_the_check_writes_nothing(
+    serve: Callable[..., httpx.Client], store: Store, broken_order: int
+) -> None:
+    client = serve()
+    login(client)
+    page = client.get(f"/exceptions/{broken_order}")
+    assert 'name="f:ShippingCountry"' in page.text and "Atlantis" in page.text
+    response = client.post(
+        f"/exceptions/{broken_order}/fix-address",
+        data={"csrf": csrf_of(client), "f:ShippingCountry": "Narnia"},
+    )
+    assert "still refused" in client.get(response.headers["location"]).text
+    with store.session() as session:
+        assert session.query(Outbox).count() == 0
+        row = session.get_one(ExceptionRow, broken_order)
+        assert row.state == "open"
+        shipment = session.get_one(Shipment, row.shipment_id)
+        assert shipment.source["record"]["ShippingCountry"] == "Atlantis"
+
+
+def test_logout_ends_the_session(serve: Callable[..., httpx.Client]) -> None:
+    client = serve()
+    login(client)
+    assert client.post("/logout", data={"csrf": csrf_of(client)}).status_code == 303
+    assert client.get("/").status_code == 303
+
+
+def test_label_download_needs_a_stored_label(
+    serve: Callable[..., httpx.Client], store: Store
+) -> None:
+    with store.session() as session:
+        shipment = Shipment(sf_object="Order", sf_id="8018d0000000043AAA", state="labeled")
+        session.add(shipment)
+        session.flush()
+        parcel = Parcel(
+            shipment_id=shipment.id, skybill_number="XR000000001FR", weight_kg=1,
+            label_bytes=b"%PDF-1.4 test",
+        )  # fmt: skip
+        session.add(parcel)
+        session.flush()
+        parcel_id = parcel.id
+    client = serve()
+    login(client)
+    label = client.get(f"/parcels/{parcel_id}/label")
+    assert label.status_code == 200 and label.content.startswith(b"%PDF")
+    assert 'filename="chronopost-XR000000001FR.pdf"' in label.headers["content-disposition"]
+    assert client.get("/parcels/999/label").status_code == 404
+
+
+def test_every_response_carries_a_request_id_and_logs_are_bound_to_it(
+    serve: Callable[..., httpx.Client], capfd: pytest.CaptureFixture[str]
+) -> None:
+    client = serve()
+    fresh = client.get("/health").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh)
+    assert client.get("/health").headers["x-request-id"] != fresh
+    kept = client.get("/health", headers={"X-Request-ID": "lb-7f3a9c21-0001"})
+    assert kept.headers["x-request-id"] == "lb-7f3a9c21-0001"
+    injected = client.get("/health", headers={"X-Request-ID": "bad id; forged=1 <x>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", injected.headers["x-request-id"])
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    capfd.readouterr()
+    answer = client.post(
+        "/login",
+        data={"username": "ops", "password": PASSWORD, "csrf": token.group(1)},
+        headers={"X-Request-ID": "trace-login-000042"},
+    )
+    assert answer.headers["x-request-id"] == "trace-login-000042"
+    # The login line is written in the thread pool that runs the endpoint: the id follows it.
+    out = capfd.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if "login" in line]
+    assert any("trace-login-000042" in line for line in lines), lines
+    assert PASSWORD not in out.out + out.err
+
+
+def test_console_configuration_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"console\.users\.0\.hash"):
+        console_config({"users": [{"username": "ops", "hash": "plain-text"}]})
+    with pytest.raises(ConfigError, match="listed twice: ops"):
+        console_config({"users": [{"username": "ops", "hash": HASH}] * 2})
+    with pytest.raises(ConfigError, match=r"console\.oidc"):
+        console_config({"oidc": {"issuer": "https://id.example"}})
+
+
+def test_hash_password_prints_an_argon2_hash_that_logs_in(tmp_path: Any) -> None:
+    from chronoforce.cli import app
+    from chronoforce.web.console.auth import check_password
+
+    result = CliRunner().invoke(
+        app, ["console", "hash-password", "--stdin"], input="s3cret pass 99\n"
+    )
+    assert result.exit_code == 0, result.output
+    made = result.output.strip()
+    assert made.startswith("$argon2id$") and "s3cret" not in made
+    config = console_config({"users": [{"username": "ana", "hash": made}]})
+    assert check_password(config, "ana", "s3cret pass 99")
+    short = CliRunner().invoke(app, ["console", "hash-password", "--stdin"], input="short\n")
+    assert short.exit_code == 2
+
+
+def test_timestamps_in_pages_are_utc(serve: Callable[..., httpx.Client], store: Store) -> None:
+    """The overview counts what was created today (UTC) only."""
+    with store.session() as session:
+        session.add(Shipment(sf_object="Order", sf_id="8018d0000000044AAA", status="pending"))
+        session.add(
+            Shipment(
+                sf_object="Order", sf_id="8018d0000000045AAA", status="delivered",
+                created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=2),
+            )
+        )  # fmt: skip
+    client = serve()
+    login(client)
+    page = client.get("/").text
+    assert re.search(r'<div class="n">1</div><div class="l">shipments today', page)
