@@ -31,13 +31,12 @@ configure_logging("warning")
 
 from bench.common import report  # noqa: E402
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent  # noqa: E402
+from chronoforce.domain.status import map_event  # noqa: E402
 from chronoforce.pipeline.tracking import (  # noqa: E402
     Poller,
     PollPlanner,
     Tracking,
     TrackingConfig,
-    code_status,
-    ideal_delay,
     utc,
 )
 from chronoforce.store.db import Store  # noqa: E402
@@ -122,10 +121,10 @@ class FixedPlanner(PollPlanner):
     hours: float = 1.0
 
     def interval(self, status: ShipmentStatus) -> dt.timedelta | None:
-        return None if ideal_delay(status) is None else dt.timedelta(hours=self.hours)
+        return None if self.ideal_hours(status) is None else dt.timedelta(hours=self.hours)
 
     def calibrate(self, parcels_by_status: dict[ShipmentStatus, int]) -> float:  # type: ignore[override]
-        active = sum(n for s, n in parcels_by_status.items() if ideal_delay(s) is not None)
+        active = sum(n for s, n in parcels_by_status.items() if self.ideal_hours(s) is not None)
         self.hours = max(0.25, active / (0.9 * (self.config.calls_per_hour or 1)))
         return self.hours
 
@@ -201,7 +200,7 @@ def staleness(
                 continue
             at = seen.get((skybill, code, when), end)
             minutes = (at - when).total_seconds() / 60
-            status = code_status(code, {})
+            status = map_event(code).status
             by_status["all"].append(minutes)
             by_status.setdefault(status.value if status else "?", []).append(minutes)
     return by_status

@@ -17,10 +17,10 @@ from sqlalchemy import or_, select
 
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.status import map_event
 from chronoforce.pipeline.tracking import (
     Poller,
     Tracking,
-    code_status,
     flush,
     process_inbox,
     tracking_config,
@@ -56,6 +56,11 @@ def salesforce_of(settings: Settings) -> Any:
     return _adapter("chronoforce.salesforce.client", "SalesforceClient", settings)
 
 
+def _status_name(code: str, extra_codes: dict[str, str]) -> str:
+    status = map_event(code, extra_codes).status
+    return status.value if status else ""
+
+
 def _timeline(store: Store, skybills: list[str], config: Any) -> list[dict[str, Any]]:
     with store.session() as session:
         rows = session.scalars(
@@ -71,7 +76,7 @@ def _timeline(store: Store, skybills: list[str], config: Any) -> list[dict[str, 
                 "label": row.label,
                 "place": row.place,
                 "postal_code": row.postal_code,
-                "status": (s.value if (s := code_status(row.code, config.extra_codes)) else ""),
+                "status": _status_name(row.code, config.extra_codes),
                 "source": row.source,
             }
             for row in rows

@@ -314,14 +314,20 @@ def test_delivery_after_an_exception_comments_and_closes_the_case(store: Store) 
         assert session.scalar(select(TrackingCase.state)) == "closed"
 
 
-def test_a_new_exception_after_a_closed_case_opens_a_new_one(store: Store) -> None:
+def test_an_exception_reported_after_delivery_keeps_delivered_and_the_case_closed(
+    store: Store,
+) -> None:
+    """domain/status.py: a terminal status is never undone by a later event."""
     org = Org()
     labeled(store, 1)
     t = Tracking(store, now=Clock())
     for i, code in enumerate(["DC", "DO", "D", "AV"]):
         t.ingest([event("XY00000000FR", code, i)])
         sync(store, org)
-    assert len(org.of("Case")) == 2
+    (case,) = org.of("Case")
+    assert case["Status"] == "Closed"
+    (shipment,) = org.of("Shipment")
+    assert shipment["Chronopost_Status__c"] == "delivered"
 
 
 def test_cases_can_be_turned_off(store: Store) -> None:

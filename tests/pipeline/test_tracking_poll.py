@@ -192,7 +192,7 @@ def test_two_pollers_at_once_never_track_a_parcel_twice(store: Store) -> None:
 def test_without_a_budget_parcels_are_polled_at_their_ideal_interval() -> None:
     planner = PollPlanner(TrackingConfig())
     assert planner.calibrate({ShipmentStatus.IN_TRANSIT: 10_000}) == 0.0
-    assert planner.interval(ShipmentStatus.OUT_FOR_DELIVERY) == dt.timedelta(minutes=15)
+    assert planner.interval(ShipmentStatus.OUT_FOR_DELIVERY) == dt.timedelta(minutes=30)
 
 
 def test_budget_plan_fits_the_budget_and_keeps_urgent_parcels_fresh() -> None:

@@ -1,0 +1,160 @@
+"""Support Cases: one per order, opened on an exception status, commented later, closed on delivery.
+
+It only enqueues; it must never open a second Case for an order whose Case is still open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chronoforce.domain.models import ShipmentStatus, TrackingEvent
+from chronoforce.logs import get_logger
+from chronoforce.pipeline import writeback
+from chronoforce.pipeline.tracking.config import CaseConfig
+from chronoforce.pipeline.tracking.events import chunks, iso
+from chronoforce.store.db import Store
+from chronoforce.store.models import Outbox, Shipment, TrackingCase
+
+log = get_logger(component="tracking")
+
+
+@dataclass
+class Cases:
+    """One Case per order: opened on an exception status, commented on later, closed on delivery.
+
+    A Case's id is known only once its create is flushed; until then, updates wait in
+    `TrackingCase.pending` and `link_cases` sends them.
+    """
+
+    session: Session
+    shipment: Shipment
+    config: CaseConfig
+    order_id: str
+
+    @property
+    def order_key(self) -> str:
+        return f"{self.shipment.sf_object}:{self.shipment.sf_id}"
+
+    def on_status(self, status: ShipmentStatus, last: TrackingEvent, shipment_record: str) -> None:
+        row = self.session.scalar(
+            select(TrackingCase).where(TrackingCase.order_key == self.order_key).with_for_update()
+        )
+        is_open = row is not None and row.state == "open"
+        comment = (
+            f"Chronopost {last.code} {last.label} — {last.place} "
+            f"({iso(last.time)}, parcel {last.skybill_number}): status {status.value}"
+        ).replace("  ", " ")
+        if status.value in self.config.statuses and not is_open:
+            self._open(row, status, last, shipment_record, comment)
+            return
+        if not is_open or row is None:
+            return
+        fields: dict[str, Any] = {"Chronopost_Status__c": status.value}
+        if status is ShipmentStatus.DELIVERED and self.config.close_on_delivery:
+            fields["Status"] = self.config.closed_status
+            row.state = "closed"
+        elif self.config.update_status and status.value in self.config.statuses:
+            fields["Status"] = self.config.update_status
+        row.status = status.value
+        tell(self.session, row, fields, comment)
+
+    def _open(
+        self,
+        row: TrackingCase | None,
+        status: ShipmentStatus,
+        last: TrackingEvent,
+        shipment_record: str,
+        comment: str,
+    ) -> None:
+        if row is None:
+            row = TrackingCase(order_key=self.order_key, seq=0)
+            self.session.add(row)
+        row.seq += 1
+        row.shipment_id = self.shipment.id
+        row.case_id, row.state, row.status, row.pending = "", "open", status.value, []
+        row.create_key = f"case:{self.order_key}:{row.seq}"
+        reference = self.shipment.order_number or self.shipment.sf_id
+        payload: dict[str, Any] = {
+            "Subject": f"Chronopost {status.value.replace('_', ' ')}: order {reference}"[:255],
+            "Description": comment,
+            "Status": self.config.new_status,
+            "Origin": self.config.origin,
+            "Priority": self.config.priority,
+            "Chronopost_Tracking_Number__c": last.skybill_number,
+            "Chronopost_Status__c": status.value,
+        }
+        optional = {
+            "RecordTypeId": self.config.record_type_id,
+            "OwnerId": self.config.owner_id,
+            "AccountId": str((self.shipment.source or {}).get("account_id") or ""),
+            "Chronopost_Order__c": self.order_id,
+            "Chronopost_Shipment__c": shipment_record,
+        }
+        payload.update({k: v for k, v in optional.items() if v})
+        writeback.enqueue(
+            self.session,
+            sf_object="Case",
+            operation="create",
+            payload=payload,
+            shipment_id=self.shipment.id,
+            dedup_key=row.create_key,
+        )
+        log.info("support case opened", shipment_id=self.shipment.id, status=status.value)
+
+
+def tell(session: Session, row: TrackingCase, fields: dict[str, Any], comment: str) -> None:
+    """Update the Case and add a comment, or keep both until the Case's id is known."""
+    if not row.case_id:
+        row.pending = [*row.pending, {"fields": fields, "comment": comment}]
+        return
+    writeback.enqueue(
+        session,
+        sf_object="Case",
+        operation="update",
+        sf_id=row.case_id,
+        payload=fields,
+        shipment_id=row.shipment_id,
+    )
+    writeback.enqueue(
+        session,
+        sf_object="CaseComment",
+        operation="create",
+        payload={"ParentId": row.case_id, "CommentBody": comment[:4000]},
+        shipment_id=row.shipment_id,
+    )
+
+
+def link_cases(store: Store) -> int:
+    """After a flush: note the ids of created Cases and queue what waited for them."""
+    linked = 0
+    with store.session() as session:
+        waiting = list(
+            session.scalars(
+                select(TrackingCase).where(
+                    TrackingCase.case_id == "", TrackingCase.create_key != ""
+                )
+            )
+        )
+        keys = [row.create_key for row in waiting]
+        sent: dict[str, str] = {}
+        for part in chunks(keys):
+            for key, result in session.execute(
+                select(Outbox.dedup_key, Outbox.result).where(
+                    Outbox.dedup_key.in_(part), Outbox.state == "sent"
+                )
+            ):
+                if isinstance(result, dict) and result.get("id"):
+                    sent[key] = str(result["id"])
+        for row in waiting:
+            if row.create_key not in sent:
+                continue
+            row.case_id = sent[row.create_key]
+            pending, row.pending = list(row.pending), []
+            for item in pending:
+                tell(session, row, dict(item["fields"]), str(item["comment"]))
+            linked += 1
+    return linked

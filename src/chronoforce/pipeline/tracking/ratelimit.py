@@ -1,0 +1,105 @@
+"""Carrier call limits shared by every worker: per-second rate and hourly budget windows.
+
+Counters live in the database or Redis, never only in memory; it never grants past the limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select, update
+
+from chronoforce.store.db import Store
+from chronoforce.store.models import RateWindow
+from chronoforce.store.ops import insert_ignore
+
+
+class Windows(Protocol):
+    """Counts calls per (key, window) somewhere every worker sees: the database or Redis."""
+
+    def take(self, key: str, window: int, wanted: int, limit: int) -> int: ...
+
+
+@dataclass
+class DatabaseWindows:
+    store: Store
+
+    def take(self, key: str, window: int, wanted: int, limit: int) -> int:
+        """Grant up to `wanted` calls in this window without ever passing `limit`."""
+        with self.store.session() as session:
+            insert_ignore(session, RateWindow, [{"key": key, "window": window, "count": 0}])
+            used = session.scalar(
+                select(RateWindow.count)
+                .where(RateWindow.key == key, RateWindow.window == window)
+                .with_for_update()
+            )
+            granted = max(0, min(wanted, limit - int(used or 0)))
+            if granted:
+                session.execute(
+                    update(RateWindow)
+                    .where(RateWindow.key == key, RateWindow.window == window)
+                    .values(count=RateWindow.count + granted)
+                )
+            if window % 64 == 0:  # now and then, forget old windows
+                session.execute(
+                    delete(RateWindow).where(RateWindow.key == key, RateWindow.window < window - 4)
+                )
+        return granted
+
+
+@dataclass
+class RedisWindows:
+    url: str
+    _client: Any = None
+
+    def take(self, key: str, window: int, wanted: int, limit: int) -> int:
+        import redis
+
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.url)
+        name = f"chronoforce:rate:{key}:{window}"
+        pipe = self._client.pipeline()
+        pipe.incrby(name, wanted)
+        pipe.expire(name, 7200)
+        total = int(pipe.execute()[0])
+        over = max(0, min(wanted, total - limit))
+        if over:
+            self._client.decrby(name, over)  # give back what we may not use
+        return wanted - over
+
+
+def windows_for(store: Store, url: str = "") -> Windows:
+    return (
+        RedisWindows(url) if url.startswith(("redis://", "rediss://")) else DatabaseWindows(store)
+    )
+
+
+@dataclass
+class RateLimiter:
+    """At most `limit` calls per `period` seconds for `key`, shared by every process."""
+
+    windows: Windows
+    key: str
+    limit: int
+    period: float = 1.0
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def window(self) -> int:
+        return int(self.clock() // self.period)
+
+    def take(self, wanted: int) -> int:
+        return self.windows.take(self.key, self.window(), wanted, self.limit)
+
+    def acquire(self, deadline: float | None = None) -> bool:
+        """Wait for one call; False when `deadline` (clock time) passes first."""
+        while True:
+            if self.take(1):
+                return True
+            wake = (self.window() + 1) * self.period
+            if deadline is not None and wake > deadline:
+                return False
+            self.sleep(max(0.001, wake - self.clock()))
