@@ -610,3 +610,42 @@ def _parcels(world: ApiWorld, shipment_id: int) -> list[Parcel]:
         return list(
             session.scalars(select(Parcel).where(Parcel.shipment_id == shipment_id, Parcel.live))
         )
+
+
+# --- the OpenAPI contract (runs last: it may cancel shipments earlier tests made) -----------
+
+SCHEMA_CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+                 "response_schema_conformance")  # fmt: skip
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(api_world: ApiWorld) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import checks
+
+    spec = api_world.http.get("/openapi.json").json()
+    schema = schemathesis.openapi.from_dict(spec)
+    wanted = [getattr(checks, name) for name in SCHEMA_CHECKS]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    api_operations = [op for op in operations if op.path.startswith("/api/v1/")]
+    assert len(api_operations) == 8
+    seen: dict[str, set[int]] = {}
+    for operation in api_operations:
+
+        @settings(
+            max_examples=12,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            # A valid API key, so the cases reach the handlers (auth is tested above).
+            response = case.call_and_validate(
+                base_url=api_world.url, headers=api_world.headers(), checks=wanted, timeout=30
+            )
+            seen.setdefault(operation.label, set()).add(response.status_code)
+
+        run()
+    assert set(seen) == {op.label for op in api_operations}
+    assert not any(code >= 500 for codes in seen.values() for code in codes), seen

@@ -20,6 +20,7 @@ from chronoforce.web import api_auth, api_labels
 from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
 from chronoforce.web.api_config import api_config
 from chronoforce.web.api_models import (
+    TEXT,
     ApiError,
     ApiErrorBody,
     CancelAnswer,
@@ -92,7 +93,7 @@ def get_relay_points(
         str | None, Query(min_length=1, max_length=9, pattern=r"^[A-Za-z0-9 -]+$")
     ] = None,
     country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")] = "FR",
-    city: Annotated[str, Query(max_length=50)] = "",
+    city: Annotated[str, Query(max_length=50, pattern=TEXT)] = "",
     near_order: Annotated[SfId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=25)] = 10,
 ) -> RelayPointsAnswer:

@@ -20,10 +20,11 @@ from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import APIRouter, Form, Header, Request, Response
+from fastapi import APIRouter, Form, Header, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import delete
 
@@ -229,10 +230,21 @@ def authenticate(request: Request) -> Caller:
     return caller
 
 
-def require(scope: str) -> Callable[[Request], Caller]:
+# Declared so the OpenAPI document shows both ways in; `authenticate` reads the headers itself.
+_BEARER = HTTPBearer(
+    auto_error=False, description="a token from /api/v1/oauth/token, or an API key"
+)
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="a static API key")
+
+
+def require(scope: str) -> Callable[..., Caller]:
     """A dependency: the authenticated caller, who must hold `scope`."""
 
-    def dependency(request: Request) -> Caller:
+    def dependency(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+        _key: Annotated[str | None, Security(_API_KEY)] = None,
+    ) -> Caller:
         caller = authenticate(request)
         if scope not in caller.scopes:
             raise AuthError(403, f"client {caller.client_id} lacks the scope {scope!r}")

@@ -23,6 +23,8 @@ from chronoforce.domain.errors import (
 SfId = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", examples=["801000000000001AAA"])
 ]
+# Free text that goes into XML to Chronopost: printable characters only.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
 # Money as a JSON number (Apex deserializes it into Decimal); exact to the cent in Python.
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
@@ -58,7 +60,7 @@ class ApiError(Exception):
 class Destination(_In):
     country: str = Field("FR", pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2")
     postal_code: str = Field(min_length=1, max_length=9, pattern=r"^[A-Za-z0-9 -]+$")
-    city: str = Field("", max_length=50)
+    city: str = Field("", max_length=50, pattern=TEXT)
 
 
 class ParcelIn(_In):
@@ -164,7 +166,7 @@ class PickupRequest(_In):
     date: dt.date
     ready_time: dt.time = Field(description="parcels ready from (Europe/Paris)")
     closing_time: dt.time = Field(description="premises close at (Europe/Paris)")
-    instructions: str = Field("", max_length=255)
+    instructions: str = Field("", max_length=255, pattern=TEXT)
 
     @model_validator(mode="after")
     def _window(self) -> Self:
