@@ -140,6 +140,17 @@ def search_shipments(session: Session, q: str, limit: int = 50) -> list[Shipment
     statement = select(Shipment).options(defer(Shipment.source)).order_by(Shipment.id.desc())
     q = q.strip()
     if q:
+        # An exact order number, record id or skybill number is what was meant: only that.
+        exact = select(Parcel.shipment_id).where(Parcel.skybill_number == q.upper())
+        found = list(
+            session.scalars(
+                statement.where(
+                    or_(Shipment.order_number == q, Shipment.sf_id == q, Shipment.id.in_(exact))
+                ).limit(limit)
+            )
+        )
+        if found:
+            return found
         like = f"%{q}%"
         # The record is stored as JSON with non-ASCII escaped (\u00fc): search for that form.
         escaped = f"%{json.dumps(q)[1:-1]}%"
