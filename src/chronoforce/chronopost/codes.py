@@ -6,6 +6,7 @@ side failed). Pure data and one lookup; it must never do I/O or guess beyond the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from chronoforce.domain.errors import (
@@ -71,4 +72,18 @@ def error_for(code: int, message: str, operation: str = "") -> ChronoforceError:
     if code in _REFINED_BY_MESSAGE and any(word in lowered for word in _ACCOUNT_WORDS):
         kind = ACCOUNT
     text = message.strip() or (entry.meaning if entry else "unknown Chronopost error")
-    return kind(f"Chronopost error {code}: {text}", code=f"CHRONOPOST_{code}", operation=operation)
+    named = _FIELD_IN_MESSAGE.search(text)
+    return kind(
+        f"Chronopost error {code}: {text}",
+        code=f"CHRONOPOST_{code}",
+        operation=operation,
+        field=named.group(1) if named else "",
+    )
+
+
+# Messages of codes 31-33 name the refused request element ("Invalid data: recipientCity"): the
+# exception row shows it as the field, so a reviewer knows what to fix without reading XML.
+_FIELD_IN_MESSAGE = re.compile(
+    r"\b(?:empty|invalid|incorrect)\s+data(?:\s+length)?\s*:\s*([A-Za-z][A-Za-z0-9_]*)",
+    re.IGNORECASE,
+)
