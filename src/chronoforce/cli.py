@@ -17,6 +17,7 @@ from rich.table import Table
 from chronoforce import (
     __version__,
     address_cli,
+    api_cli,
     console_cli,
     labels_cli,
     mapping_cli,
@@ -42,6 +43,7 @@ app.add_typer(mapping_cli.app, name="mapping")
 app.add_typer(console_cli.app, name="console")
 tracking_cli.register(app)
 labels_cli.register(app)
+api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
 
 console = Console()
