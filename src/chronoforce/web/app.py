@@ -18,7 +18,8 @@ from chronoforce.config import Settings
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.tracking import Tracking, process_inbox, tracking_config
 from chronoforce.store.db import Store
-from chronoforce.web import api, ready, webhooks
+from chronoforce.web import api, console, ready, webhooks
+from chronoforce.web.middleware import RequestIdMiddleware
 
 log = get_logger(component="web")
 
@@ -92,6 +93,8 @@ def create_app(settings: Settings, runtime: Any = None, *, drain_inbox: bool = T
     app.state.drainer = drainer
     app.include_router(health)
     app.include_router(webhooks.router)
-    api.install(app, settings, runtime)  # /api/v1: rates, relay points, pickups, returns
     app.include_router(ready.router)  # /ready: database, migrations, queue (issue 9)
+    api.install(app, settings, runtime)  # /api/v1: rates, relay points, pickups, returns
+    app.include_router(console.router)  # login, pages, /metrics (docs/console.md)
+    app.add_middleware(RequestIdMiddleware)
     return app
