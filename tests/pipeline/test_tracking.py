@@ -17,7 +17,7 @@ from chronoforce.domain.models import TrackingEvent
 from chronoforce.pipeline import tracking
 from chronoforce.pipeline.tracking import Tracking, TrackingConfig
 from chronoforce.store.db import Store
-from chronoforce.store.models import Event, Outbox, Parcel, Shipment, TrackingCase
+from chronoforce.store.models import Event, Parcel, Shipment, TrackingCase
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 
@@ -339,36 +339,4 @@ def test_cases_can_be_turned_off(store: Store) -> None:
     assert org.of("Case") == [] and org.of("Shipment")[0]["Chronopost_Status__c"] == "exception"
 
 
-# --- delta: Salesforce calls ------------------------------------------------------------------
-
-
-def test_thousand_changed_parcels_cost_near_the_collection_bound_and_unchanged_cost_nothing(
-    sqlite_url: str,
-) -> None:
-    # SQLite only: the same statements run on PostgreSQL in every other test, at a tenth the cost.
-    store = Store(sqlite_url)
-    org = Org()
-    labeled(store, 1000)
-    t = Tracking(store, TrackingConfig(case=tracking.CaseConfig(enabled=False)), now=Clock())
-    skybills = [f"XY{i:07d}0FR" for i in range(1000)]
-    t.ingest([event(s, "DC", 0) for s in skybills])
-    sync(store, org)
-    org.calls.clear()
-
-    t.ingest([event(s, "DB", 1) for s in skybills])  # a new event on every parcel
-    sync(store, org)
-    writes = {"Shipment": 1000, "Order": 1000, "Chronopost_Tracking_Event__c": 1000}
-    lower_bound = sum(-(-n // 200) for n in writes.values())
-    assert org.writes() <= 1.1 * lower_bound, org.calls
-
-    org.calls.clear()
-    report = t.ingest([event(s, c, h) for s in skybills for c, h in (("DC", 0), ("DB", 1))])
-    sync(store, org)
-    assert (report.new_events, org.writes()) == (0, 0)
-    with store.session() as session:
-        assert (
-            session.scalar(
-                select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
-            )
-            == 0
-        )
+# (Salesforce call counts for 1,000 parcels: tests/pipeline/test_tracking_e2e.py, on the sandbox.)
