@@ -63,6 +63,8 @@ def console_state(request: Request) -> ConsoleState:
         return found
     settings: Settings = app_state.settings
     config = console_config(settings.console)
+    if not config.users:
+        log.warning("no console users configured: nobody can log in (docs/console.md)")
     key = settings.secrets.console_session_key
     if key is None:
         log.warning("CHRONOFORCE_CONSOLE_SESSION_KEY is not set: sessions end when this stops")
