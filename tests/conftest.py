@@ -1,15 +1,72 @@
-"""Fixtures shared by every test folder: where the reference data lives, free ports."""
+"""Fixtures shared by every test folder: where the reference data lives, free ports, and the
+end-of-suite secrets scan (tests/secrets_registry.py)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import secrets_registry
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+# --- secrets scan: no secret in any log line or stored payload of the whole suite ------------
+
+SESSION_LOG = Path(tempfile.mkdtemp(prefix="chronoforce-test-logs-")) / "session.jsonl"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any chronoforce module binds its logger: every log line of the suite lands here,
+    # rendered as in production (JSON, redaction processor), for the scan at the end.
+    from chronoforce.logs import configure_logging
+
+    configure_logging("info", "json", stream=SESSION_LOG.open("a", encoding="utf-8", buffering=1))
+    secrets_registry.install()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, content in report.sections:
+        secrets_registry.check(content, f"{report.nodeid} ({name})")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_the_sandboxes() -> Iterator[None]:
+    yield
+    leaks = [
+        str(h) for s in secrets_registry.live_sandboxes() for h in secrets_registry.scan_sandbox(s)
+    ]
+    if leaks:
+        pytest.fail("secret leaked: " + "; ".join(dict.fromkeys(leaks)), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    secrets_registry.check(SESSION_LOG.read_text("utf-8", "replace"), f"log file {SESSION_LOG}")
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    base = factory.getbasetemp() if factory is not None else None
+    if base is not None and base.is_dir():
+        for path in sorted(base.rglob("*.db")):
+            secrets_registry.scan_sqlite(path)
+    if secrets_registry.LEAKS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    leaks = list(dict.fromkeys(secrets_registry.LEAKS))
+    tr = terminalreporter
+    tr.section("secrets scan", red=bool(leaks), green=not leaks)
+    tr.write_line(
+        f"{len(secrets_registry.values())} secret values looked for in captured output, "
+        f"{SESSION_LOG}, stores and sandboxes: {len(leaks)} leaks"
+    )
+    for leak in leaks:
+        tr.write_line(f"LEAK: {leak}", red=True)
 
 
 def shared_dir() -> Path:
@@ -71,11 +128,15 @@ def pg_url() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    leaks: list[Any] = []
     try:
         yield f"{base}/{name}"
+        leaks = secrets_registry.scan_postgres(f"{base}/{name}")
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if leaks:
+        pytest.fail("secret leaked: " + "; ".join(str(h) for h in leaks), pytrace=False)
 
 
 @pytest.fixture()
