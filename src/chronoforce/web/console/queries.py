@@ -151,17 +151,18 @@ def search_shipments(session: Session, q: str, limit: int = 50) -> list[Shipment
         )
         if found:
             return found
-        like = f"%{q}%"
         # The record is stored as JSON with non-ASCII escaped (\u00fc): search for that form.
-        escaped = f"%{json.dumps(q)[1:-1]}%"
-        skybill = select(Parcel.shipment_id).where(Parcel.skybill_number.ilike(like))
+        # autoescape: %, _ and backslashes in the search are plain characters, not patterns.
+        escaped = json.dumps(q)[1:-1]
+        skybill = select(Parcel.shipment_id).where(
+            Parcel.skybill_number.icontains(q, autoescape=True)
+        )
         statement = statement.where(
             or_(
-                Shipment.order_number.ilike(like),
-                Shipment.sf_id == q,
-                Shipment.customer_id.ilike(like),
+                Shipment.order_number.icontains(q, autoescape=True),
+                Shipment.customer_id.icontains(q, autoescape=True),
                 Shipment.id.in_(skybill),
-                cast(Shipment.source, String).ilike(escaped),
+                cast(Shipment.source, String).icontains(escaped, autoescape=True),
             )
         )
     return list(session.scalars(statement.limit(limit)))
