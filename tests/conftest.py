@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 # --- secrets scan: no secret in any log line or stored payload of the whole suite ------------
 
-SESSION_LOG = Path(tempfile.mkdtemp(prefix="chronoforce-test-logs-")) / "session.jsonl"
+SESSION_LOG: Path | None = None  # the suite's log lines, JSON, in pytest's base temp dir
 
 
+@pytest.hookimpl(trylast=True)  # after the tmp_path plugin set up the base temp directory
 def pytest_configure(config: pytest.Config) -> None:
     # Before any chronoforce module binds its logger: every log line of the suite lands here,
     # rendered as in production (JSON, redaction processor), for the scan at the end.
     from chronoforce.logs import configure_logging
 
+    global SESSION_LOG
+    SESSION_LOG = config._tmp_path_factory.getbasetemp() / "chronoforce-session.jsonl"
     configure_logging("info", "json", stream=SESSION_LOG.open("a", encoding="utf-8", buffering=1))
     secrets_registry.install()
 
@@ -47,7 +49,9 @@ def _no_secret_in_the_sandboxes() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    secrets_registry.check(SESSION_LOG.read_text("utf-8", "replace"), f"log file {SESSION_LOG}")
+    if SESSION_LOG is not None and SESSION_LOG.exists():
+        text = SESSION_LOG.read_text("utf-8", "replace")
+        secrets_registry.check(text, f"log file {SESSION_LOG}")
     factory = getattr(session.config, "_tmp_path_factory", None)
     base = factory.getbasetemp() if factory is not None else None
     if base is not None and base.is_dir():
