@@ -1,0 +1,183 @@
+"""Label burst: 2,000 seeded orders through the real pipeline, Chronopost answering in 300 ms.
+
+Both sandboxes run as separate processes on loopback; the pipeline (detect → label with C carrier
+calls in parallel → write back) runs here, once on SQLite with huey on SQLite (the embedded `run`
+mode) and once on PostgreSQL with huey on Redis. The carrier's limit is C / latency labels a
+second; the ratio is the measured rate over that limit. It never changes the latency or the
+concurrency to look better, and it uses a huey name and database of its own.
+
+`python -m bench.bench_label_burst [ORDERS] [C]`
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from chronoforce.logs import configure_logging
+
+# Before the imports below: module-level loggers bind their configuration when first made.
+configure_logging("warning")
+
+from bench.common import report  # noqa: E402
+from bench.world import (  # noqa: E402
+    REDIS_URL,
+    Sandboxes,
+    percentile,
+    postgres_database,
+    postgres_reachable,
+    redis_reachable,
+    sandboxes,
+    sf_datetime,
+)
+
+ORDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+CONCURRENCY = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+LATENCY_S = 0.300
+TARGET = 0.85
+
+
+def settings_for(world: Sandboxes, workdir: Path, database_url: str, queue_url: str) -> Any:
+    from chronoforce.demo import demo_settings
+
+    settings = demo_settings(workdir, world.chronopost_url, world.salesforce_url, world.ca_file)
+    chronopost = settings.chronopost.model_copy(update={"concurrency": CONCURRENCY})
+    return settings.model_copy(
+        update={"database_url": database_url, "queue_url": queue_url, "chronopost": chronopost}
+    )
+
+
+def make_queue(queue_url: str, database_url: str) -> Any:
+    """huey as `run` builds it, but under a name of our own so no other consumer takes our tasks."""
+    from huey import RedisHuey
+
+    from chronoforce.queue import make_huey
+
+    if queue_url.startswith("redis://"):
+        return RedisHuey(f"cf-bench-{uuid.uuid4().hex[:8]}", url=queue_url, results=False)
+    return make_huey(queue_url, database_url)
+
+
+def run_pipeline(runtime: Any, huey: Any) -> None:
+    """What `chronoforce run --until-idle` does (labels_cli.run_until), on the given huey."""
+    from chronoforce.pipeline.runner import Runner
+    from chronoforce.queue import TaskSet
+
+    tasks = TaskSet(huey, lambda: runtime)
+    consumer = tasks.consumer(CONCURRENCY)
+    consumer.start()
+    try:
+        Runner(runtime, tasks.label).run(until_idle=True, max_seconds=600)
+    finally:
+        consumer.stop(graceful=True)
+        runtime.flush()
+
+
+def burst(world: Sandboxes, workdir: Path, database_url: str, queue_url: str) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from chronoforce.pipeline.runtime import build_runtime
+    from chronoforce.store.models import Shipment
+
+    runtime = build_runtime(settings_for(world, workdir, database_url, queue_url))
+    huey = make_queue(queue_url, database_url)
+    try:
+        runtime.salesforce.query_iter("SELECT Id FROM User LIMIT 1")  # log in before the clock
+        world.sf_admin("POST", "reset")
+        created = world.seed(ORDERS)
+        started = time.time()
+        run_pipeline(runtime, huey)
+        wall = time.time() - started
+        with runtime.store.session() as session:
+            states = dict(
+                session.execute(select(Shipment.state, func.count()).group_by(Shipment.state))
+                .tuples()
+                .all()
+            )
+    finally:
+        runtime.close()
+        if queue_url.startswith("redis://"):
+            huey.storage.flush_all()  # only this huey's own keys
+    orders = {o["Id"]: o for o in world.records("Order")}
+    files = world.records("ContentVersion")
+    start = dt.datetime.fromtimestamp(started, dt.UTC)
+    latencies: list[float] = []
+    ends: list[dt.datetime] = []
+    for version in files:
+        order = orders.get(version["FirstPublishLocationId"])
+        if order is None:
+            continue
+        at = sf_datetime(version["CreatedDate"])
+        ends.append(at)
+        latencies.append((at - sf_datetime(order["CreatedDate"])).total_seconds())
+    span = (max(ends) - start).total_seconds() if ends else wall
+    rate = len(ends) / span if span > 0 else 0.0
+    limit = CONCURRENCY / LATENCY_S
+    # Per-second completions over the run, for the plot.
+    timeline = [0] * (int(span) + 1)
+    for at in ends:
+        timeline[max(0, min(len(timeline) - 1, int((at - start).total_seconds())))] += 1
+    return {
+        "orders": created.get("Order", ORDERS),
+        "labels": len(ends),
+        "states": states,
+        "seconds": round(span, 2),
+        "labels_per_second": round(rate, 2),
+        "limit_per_second": round(limit, 2),
+        "ratio": round(rate / limit, 3),
+        "p50_event_to_file_s": round(percentile(latencies, 0.5), 2),
+        "p95_event_to_file_s": round(percentile(latencies, 0.95), 2),
+        "timeline": timeline,
+    }
+
+
+def main() -> None:
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp, sandboxes(LATENCY_S * 1000, Path(tmp)) as world:
+        sqlite_dir = Path(tmp) / "sqlite"
+        sqlite_dir.mkdir()
+        results["sqlite"] = burst(world, sqlite_dir, f"sqlite:///{sqlite_dir / 'cf.db'}", "")
+        print("sqlite", {k: v for k, v in results["sqlite"].items() if k != "timeline"})
+        if postgres_reachable() and redis_reachable():
+            pg_dir = Path(tmp) / "pg"
+            pg_dir.mkdir()
+            with postgres_database() as pg_url:
+                results["postgres_redis"] = burst(world, pg_dir, pg_url, REDIS_URL)
+            print(
+                "postgres+redis",
+                {k: v for k, v in results["postgres_redis"].items() if k != "timeline"},
+            )
+        else:
+            print("postgres+redis: PostgreSQL or Redis not reachable on localhost, skipped")
+    worst = min(r["ratio"] for r in results.values())
+    report(
+        "label_burst",
+        metric="labels_per_second",
+        value=min(r["labels_per_second"] for r in results.values()),
+        unit="labels/s",
+        ratio=worst,
+        target=TARGET,
+        meets=worst >= TARGET
+        and all(
+            r["labels"] == r["orders"] - r["states"].get("exception", 0) for r in results.values()
+        ),
+        direction="ratio to the carrier limit C/latency (worst backend): higher is better",
+        extra={
+            "orders": ORDERS,
+            "concurrency": CONCURRENCY,
+            "latency_s": LATENCY_S,
+            "backends": {
+                k: {n: v for n, v in r.items() if n != "timeline"} for k, r in results.items()
+            },
+        },
+        series={f"{k} labels/s": r["timeline"] for k, r in results.items()},
+    )
+
+
+if __name__ == "__main__":
+    main()
