@@ -381,3 +381,9 @@ def test_timestamps_in_pages_are_utc(serve: Callable[..., httpx.Client], store: 
     login(client)
     page = client.get("/").text
     assert re.search(r'<div class="n">1</div><div class="l">shipments today', page)
+
+
+def test_a_bad_console_section_stops_the_app_at_start(sqlite_url: str) -> None:
+    settings = Settings(database_url=sqlite_url, console={"users": [{"username": "ops"}]})
+    with pytest.raises(ConfigError, match=r"console\.users\.0\.hash"):
+        create_app(settings, drain_inbox=False)

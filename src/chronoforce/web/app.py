@@ -95,6 +95,7 @@ def create_app(settings: Settings, runtime: Any = None, *, drain_inbox: bool = T
     app.include_router(webhooks.router)
     app.include_router(ready.router)  # /ready: database, migrations, queue (issue 9)
     api.install(app, settings, runtime)  # /api/v1: rates, relay points, pickups, returns
+    console.console_config(settings.console)  # a bad `console:` section stops start-up
     app.include_router(console.router)  # login, pages, /metrics (docs/console.md)
     app.add_middleware(RequestIdMiddleware)
     return app

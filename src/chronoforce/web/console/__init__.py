@@ -5,5 +5,6 @@ inlined stylesheet, no JavaScript build). It must never serve data to an anonymo
 """
 
 from chronoforce.web.console.routes import router
+from chronoforce.web.console.settings import console_config
 
-__all__ = ["router"]
+__all__ = ["console_config", "router"]
