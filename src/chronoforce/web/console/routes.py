@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -88,7 +88,8 @@ State = Annotated[ConsoleState, Depends(console_state)]
 
 def _safe_next(target: str) -> str:
     """Only a path on this site: never `//elsewhere` or a full URL (open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # Browsers read a backslash as a slash: `/\host` is `//host` to them.
+    return target if target.startswith("/") and target[1:2] not in ("/", "\\") else "/"
 
 
 def current_session(request: Request, state: State) -> Session | None:
@@ -261,8 +262,18 @@ def exceptions_page(
 
 
 @router.get("/exceptions/{exception_id}")
-def exception_page(
-    request: Request, state: State, user: User, exception_id: int, error: str = ""
+def exception_page(request: Request, state: State, user: User, exception_id: int) -> Response:
+    return _exception_view(request, state, user, exception_id)
+
+
+def _exception_view(
+    request: Request,
+    state: ConsoleState,
+    user: Session,
+    exception_id: int,
+    error: str = "",
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
     with state.store.session() as session:
         row = session.get(ExceptionRow, exception_id)
@@ -276,9 +287,11 @@ def exception_page(
             if shipment and row.kind == "address"
             else []
         )
+    if typed:
+        fields = [replace(f, value=typed.get(f.sf_field, f.value)) for f in fields]
     return _page(
-        request, "exception.html", user, e=row, story=shipment or None, fields=fields,
-        error=error, page="exceptions",
+        request, "exception.html", user, status_code, e=row, story=shipment or None,
+        fields=fields, error=error, page="exceptions",
     )  # fmt: skip
 
 
@@ -331,7 +344,10 @@ async def fix_address(request: Request, state: State, user: User, exception_id: 
     try:
         shipment_id = await run_in_threadpool(work)
     except actions.ActionError as exc:
-        return _back(f"/exceptions/{exception_id}", str(exc))
+        # Show the form again with what was typed, so a near miss is one edit away.
+        return await run_in_threadpool(
+            _exception_view, request, state, user, exception_id, str(exc), values, 422
+        )
     return _back(
         f"/exceptions/{exception_id}",
         f"Address corrected (written back to Salesforce); shipment {shipment_id} is back in line.",
