@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +35,9 @@ from chronoforce.store.models import Parcel, Shipment  # noqa: E402
 
 ORDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 PARCELS = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+# A wall-clock cap keeps `make bench` bounded on a busy machine: past it the scan stops, and
+# the result says how far it got and what the whole run would take at the measured rate.
+BACKFILL_CAP_S = float(os.environ.get("BENCH_BACKFILL_CAP_SECONDS", "180"))
 RSS_GROWTH_TARGET = 1.25  # RSS at 100 % over RSS at 10 %: flat means streaming
 DUE_TARGET_MS = 100.0  # one scheduling round must not cost more than this
 DUE_QUERIES = 20
@@ -84,11 +88,18 @@ def backfill() -> dict[str, Any]:
                 for mark, share in checkpoints.items():
                     if before < mark <= seen:
                         rss[f"{int(share * 100)}%"] = round(samples[-1], 1)
+                if time.monotonic() - started > BACKFILL_CAP_S:
+                    rss[f"{seen * 100 // ORDERS}% (cap)"] = round(samples[-1], 1)
+                    break
             seconds = time.monotonic() - started
         finally:
             runtime.close()
-    growth = rss.get("100%", 0.0) / rss["10%"] if "10%" in rss else float("inf")
+    last = rss.get("100%") or list(rss.values())[-1]
+    growth = last / rss["10%"] if "10%" in rss else float("inf")
     return {
+        "complete": seen >= ORDERS,
+        "cap_seconds": BACKFILL_CAP_S,
+        "projected_seconds_for_all": round(seconds * ORDERS / seen, 1) if seen else None,
         "orders": ORDERS,
         "read": seen,
         "intents": recorded,
@@ -96,7 +107,7 @@ def backfill() -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "orders_per_second": round(seen / seconds, 1) if seconds else 0,
         "rss_mb": rss,
-        "rss_growth_10_to_100": round(growth, 3),
+        "rss_growth_10_to_last": round(growth, 3),
         "rss_series": [round(s, 1) for s in samples],
     }
 
@@ -282,18 +293,18 @@ def main() -> None:
         with postgres_database() as url:
             results["due_postgres"] = due_query(url)
         print("due postgres", results["due_postgres"], flush=True)
-    growth = results["backfill"]["rss_growth_10_to_100"]
+    growth = results["backfill"]["rss_growth_10_to_last"]
     due_ms = max(v["median_ms"] for k, v in results.items() if k.startswith("due_"))
     report(
         "scale",
-        metric="backfill RSS growth 10%→100%",
+        metric="backfill RSS growth from 10% to the end",
         value=growth,
         unit="x",
         ratio=growth,
         target=RSS_GROWTH_TARGET,
         meets=growth <= RSS_GROWTH_TARGET
         and due_ms <= DUE_TARGET_MS
-        and results["backfill"]["read"] == ORDERS,
+        and results["backfill"]["complete"],
         direction="ratio RSS(100%)/RSS(10%): lower is better; due query median ≤ 100 ms",
         extra={
             "due_query_target_ms": DUE_TARGET_MS,

@@ -32,7 +32,7 @@ REDIS_URL = os.environ.get("CHRONOFORCE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CLI = [sys.executable, "-c", "from chronoforce.cli import app; app()"]
 
 
-def wait_until(check: Any, what: str, seconds: float = 60.0) -> Any:
+def wait_until(check: Any, what: str, seconds: float = 60.0, every: float = 0.1) -> Any:
     """Poll `check()` until it returns something truthy, or fail naming `what`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -40,7 +40,7 @@ def wait_until(check: Any, what: str, seconds: float = 60.0) -> Any:
             value = check()
             if value:
                 return value
-        time.sleep(0.1)
+        time.sleep(every)
     raise RuntimeError(f"{what} did not come up within {seconds:.0f} s")
 
 
@@ -50,6 +50,17 @@ class Sandboxes:
     salesforce_url: str
     ca_file: Path
     ssl_context: ssl.SSLContext
+    pids: tuple[int, ...] = ()
+
+    def cpu_seconds(self) -> float:
+        """CPU time the sandbox processes have used so far (user + system)."""
+        import psutil
+
+        total = 0.0
+        for pid in self.pids:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        return total
 
     def sf_admin(self, method: str, path: str, body: Any = None, timeout: float = 600) -> Any:
         response = httpx.request(
@@ -103,7 +114,9 @@ def sandboxes(latency_ms: float = 0.0, workdir: Path | None = None) -> Iterator[
             lambda: httpx.get(f"{sf_url}/services/data/", verify=context, timeout=2).is_success,
             "the Salesforce sandbox",
         )
-        yield Sandboxes(cp_url, sf_url, tls_dir / "ca.pem", context)
+        yield Sandboxes(
+            cp_url, sf_url, tls_dir / "ca.pem", context, (chronopost.pid, salesforce.pid)
+        )
     finally:
         for process in (chronopost, salesforce):
             process.terminate()
