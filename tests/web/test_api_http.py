@@ -8,6 +8,7 @@ tested for success, a Chronopost error, bad input, bad credentials and an unknow
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,14 +205,20 @@ def test_every_endpoint_needs_credentials_and_its_scope(
 
 
 def test_every_call_is_logged_with_its_client_id(
-    api_world: ApiWorld, capsys: pytest.CaptureFixture[str]
+    api_world: ApiWorld, request: pytest.FixtureRequest
 ) -> None:
+    # The suite's log lines (JSON, as in production) go to one file: see tests/conftest.py.
+    log_file = request.config._tmp_path_factory.getbasetemp() / "chronoforce-session.jsonl"  # type: ignore[attr-defined]
+    start = log_file.stat().st_size
     api_world.http.get("/api/v1/relay-points?postal_code=75008", headers=api_world.headers())
     api_world.http.get("/api/v1/relay-points?postal_code=75008")
-    lines = [line for line in capsys.readouterr().out.splitlines() if "api call" in line]
-    assert any(CLIENT_ID in line and "200" in line for line in lines), lines
-    assert any("401" in line for line in lines), lines
-    assert not any(API_KEY in line for line in lines)
+    with log_file.open("rb") as handle:
+        handle.seek(start)
+        lines = [json.loads(line) for line in handle.read().decode().splitlines() if line.strip()]
+    calls = [line for line in lines if line.get("event") == "api call"]
+    assert {(c["client_id"], c["status"]) for c in calls} >= {(CLIENT_ID, 200), ("", 401)}, calls
+    assert all(c["path"] == "/api/v1/relay-points" and c["ms"] >= 0 for c in calls)
+    assert API_KEY not in log_file.read_text()
 
 
 # --- rates --------------------------------------------------------------------------------
@@ -422,18 +429,36 @@ def test_pickup_makes_the_label_with_pickup_data_and_writes_the_confirmation(
     assert order["Chronopost_Tracking_Number__c"] == ",".join(body["skybill_numbers"])
 
 
-def test_pickup_for_a_labeled_order_cancels_and_relabels_before_pickup(
-    api_world: ApiWorld,
-) -> None:
+def test_pickup_for_labeled_parcels_books_one_without_a_new_label(api_world: ApiWorld) -> None:
     order_id = api_world.take_order()
-    _label_now(api_world, order_id)
+    shipment_id = _label_now(api_world, order_id)
+    skybills = [p.skybill_number for p in _parcels(api_world, shipment_id)]
     live = api_world.carrier.live_labels()
     answer = api_world.http.post(
         f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
     )
     assert answer.status_code == 200, answer.text
-    assert answer.json()["relabeled"] is True
-    assert api_world.carrier.live_labels() == live  # the old label was voided, one new one
+    body = answer.json()
+    assert body["relabeled"] is False and body["skybill_numbers"] == skybills
+    assert body["pickup_number"].startswith("ESD")
+    assert api_world.carrier.live_labels() == live  # no label made, none voided
+    [booked] = api_world.carrier.requests("creerEnlevementNational")[-1:]
+    assert booked.error_code == 0 and ",".join(skybills) in booked.request
+    assert "Quai 3, sonner" in booked.request
+    assert api_world.order(order_id)["Chronopost_Pickup_Number__c"] == body["pickup_number"]
+
+
+def test_pickup_chronopost_refuses_is_a_400_with_its_code(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    _label_now(api_world, order_id)
+    past = {**_pickup(), "date": "2020-01-06"}
+    answer = api_world.http.post(
+        f"/api/v1/orders/{order_id}/pickup", json=past, headers=api_world.headers()
+    )
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["code"] == "CHRONOPOST_33" and body["operation"] == "creerEnlevementNational"
+    assert "datePassage" in body["message"]
 
 
 def test_pickup_bad_input_and_unknown_order(api_world: ApiWorld) -> None:

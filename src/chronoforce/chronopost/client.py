@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from chronoforce import metrics
-from chronoforce.chronopost import rates, relay, shipping, tracking
+from chronoforce.chronopost import pickups, rates, relay, shipping, tracking
 from chronoforce.chronopost.config import ChronopostCredentials, ChronopostEndpoint, Service
+from chronoforce.chronopost.pickups import PickupBooked
 from chronoforce.chronopost.shipping import ReservedLabel
 from chronoforce.chronopost.tracking import TrackedParcel
 from chronoforce.chronopost.transport import (
@@ -36,6 +37,8 @@ from chronoforce.domain.models import (
     LabelResult,
     ObjectType,
     Parcel,
+    Party,
+    Pickup,
     Rate,
     RelayPoint,
     ShipmentRequest,
@@ -162,6 +165,20 @@ class ChronopostClient:
             body,
             lambda c: shipping.parse_reserved_label(c, reservation_number, label_format),
         )
+
+    def book_pickup(
+        self,
+        shipper: Party,
+        pickup: Pickup,
+        parcels: tuple[Parcel, ...],
+        skybill_numbers: tuple[str, ...],
+        reference: str,
+    ) -> PickupBooked:
+        """Pickup on demand for parcels already labeled (creerEnlevementNational)."""
+        body = pickups.build_pickup(
+            self.credentials, shipper, pickup, parcels, skybill_numbers, reference
+        )
+        return self._exchange(Service.SHIPPING, pickups.OPERATION, body, pickups.parse_pickup)
 
     # --- tracking --------------------------------------------------------------------------
 

@@ -1,16 +1,17 @@
 """Label operations the API offers: pickup on demand, return labels, cancelling a label.
 
-Pickup: the order's label is made with Chronopost's pickup-on-demand data (`esdValue` of
-shippingMultiParcelV5) through the label pipeline; a live label without pickup, not yet picked
-up, is cancelled and made again with it. Return: a `return` shipment row (modeRetour), tracked
-like any parcel. Cancel: only before pickup. It must never leave a second live label behind:
-rows are written before and after every carrier call, like pipeline/labels.py does.
+Pickup: parcels already labeled get a pickup of their own (creerEnlevementNational); an order
+not labeled yet gets its label made now with Chronopost's pickup-on-demand data (`esdValue` of
+shippingMultiParcelV5) through the label pipeline. Return: a `return` shipment row
+(modeRetour), tracked like any parcel. Cancel: only before pickup. It must never leave a second
+live label behind: rows are written before and after every carrier call, like labels.py does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,9 @@ from chronoforce.domain.models import (
     ShipmentOptions,
     ShipmentRequest,
     ShipmentStatus,
+)
+from chronoforce.domain.models import (
+    Parcel as ParcelSpec,
 )
 from chronoforce.domain.routing import route
 from chronoforce.logs import get_logger
@@ -125,6 +129,7 @@ def _failed(
 
 
 def book_pickup(service: ApiService, order_id: str, ask: PickupRequest) -> PickupAnswer:
+    """Labeled parcels: creerEnlevementNational. Not labeled yet: a label with `esdValue`."""
     runtime = service.runtime
     read = service.read_order(order_id)
     runtime.record([read.record], None)
@@ -146,13 +151,44 @@ def book_pickup(service: ApiService, order_id: str, ask: PickupRequest) -> Picku
                 f"the order's parcels are past pickup (status {row.status})",
                 record_id=order_id,
             )
-        if row.state == "calling":
+        if row.state in ("calling", "changed"):
             raise ApiError(409, "SHIPMENT_BUSY", "the order's label is being made; try again")
-        relabel = row.state == "labeled"
-        row.source = {**(row.source or {}), "pickup": ask.model_dump(mode="json")}
-        row.state = "changed" if relabel else "retry" if row.state == "exception" else row.state
-        row.attempts, row.next_attempt_at = 0, None
-        shipment_id = row.id
+        shipment_id, labeled = row.id, row.state == "labeled"
+        live = [(p.skybill_number, Decimal(str(p.weight_kg))) for p in row.parcels if p.live]
+        reference = row.shipper_ref or read.order.order_number
+        if not labeled:
+            row.source = {**(row.source or {}), "pickup": ask.model_dump(mode="json")}
+            row.state = "retry" if row.state == "exception" else row.state
+            row.attempts, row.next_attempt_at = 0, None
+    pickup = Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
+    if labeled and live:
+        booked = runtime.carrier.book_pickup(
+            service.shipper,
+            pickup,
+            tuple(ParcelSpec(weight_kg=weight) for _, weight in live),
+            tuple(number for number, _ in live),
+            reference,
+        )
+        number, date, skybills = booked.number, booked.date, [n for n, _ in live]
+    else:
+        number, date, skybills = _label_with_pickup(service, shipment_id, order_id)
+    _confirm_pickup(service, shipment_id, read.order.sf_id, number, date)
+    log.info("pickup booked", sf_id=read.order.sf_id, esd=number)
+    return PickupAnswer(
+        order_id=read.order.sf_id,
+        shipment_id=shipment_id,
+        pickup_number=number,
+        pickup_date=date,
+        skybill_numbers=skybills,
+        relabeled=False,
+    )
+
+
+def _label_with_pickup(
+    service: ApiService, shipment_id: int, order_id: str
+) -> tuple[str, dt.datetime | None, list[str]]:
+    """The order's first label, made now by the label pipeline with the pickup data."""
+    runtime = service.runtime
     capture = _Capture(runtime.carrier)
     pipeline = replace(
         runtime.labels, carrier=capture, prepare=_with_pickup(runtime.labels.prepare)
@@ -161,30 +197,31 @@ def book_pickup(service: ApiService, order_id: str, ask: PickupRequest) -> Picku
     if outcome != "labeled" or not capture.results:
         raise _failed(service, shipment_id, order_id, outcome, capture)
     result = capture.results[-1]
+    return result.pickup_number, result.pickup_date, list(result.skybill_numbers)
+
+
+def _confirm_pickup(
+    service: ApiService, shipment_id: int, sf_id: str, number: str, date: dt.datetime | None
+) -> None:
+    runtime = service.runtime
     with runtime.store.session() as session:
+        row = session.get_one(Shipment, shipment_id)
+        row.source = {
+            **(row.source or {}),
+            "pickup_booked": {"number": number, "date": date.isoformat() if date else None},
+        }
         writeback.enqueue(
             session,
-            sf_object=sf_object,
+            sf_object=row.sf_object,
             operation="update",
-            sf_id=read.order.sf_id,
+            sf_id=sf_id,
             shipment_id=shipment_id,
             payload={
-                "Chronopost_Pickup_Number__c": result.pickup_number[:50],
-                "Chronopost_Pickup_Date__c": (
-                    result.pickup_date.isoformat() if result.pickup_date else None
-                ),
+                "Chronopost_Pickup_Number__c": number[:50],
+                "Chronopost_Pickup_Date__c": date.isoformat() if date else None,
             },
         )
     runtime.flush()
-    log.info("pickup booked", sf_id=read.order.sf_id, esd=result.pickup_number)
-    return PickupAnswer(
-        order_id=read.order.sf_id,
-        shipment_id=shipment_id,
-        pickup_number=result.pickup_number,
-        pickup_date=result.pickup_date,
-        skybill_numbers=list(result.skybill_numbers),
-        relabeled=relabel,
-    )
 
 
 # --- returns -----------------------------------------------------------------------------

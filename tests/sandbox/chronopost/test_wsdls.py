@@ -27,6 +27,7 @@ SERVICES = {
             "shippingMultiParcelV4",
             "getReservedSkybill",
             "getReservedSkybillWithTypeAndMode",
+            "creerEnlevementNational",
         },
     ),
     "tracking": (

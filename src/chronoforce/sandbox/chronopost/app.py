@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.chronopost import admin, rates, relay, shipping, tracking
+from chronoforce.sandbox.chronopost import admin, pickups, rates, relay, shipping, tracking
 from chronoforce.sandbox.chronopost.clock import SandboxClock
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.faults import FaultInjector, Faults
@@ -64,12 +64,16 @@ OPERATIONS: dict[str, Operation] = {
     "quickCost": rates.quick_cost,
     "calculateProducts": rates.calculate_products,
     "recherchePointChronopost": relay.recherche_point_chronopost,
+    pickups.OPERATION: pickups.creer_enlevement_national,
 }
 MAX_BODY = 5 * 1024 * 1024
 
 
 def write_error(operation: str, result: etree._Element, code: int, message: str) -> None:
     """errorCode/errorMessage plus the fields the schema requires around them."""
+    if operation == pickups.OPERATION:  # its result says codeErreur / libelleErreur
+        add_all(result, [("codeErreur", code), ("libelleErreur", message)])
+        return
     if operation == "quickCost":  # amounts come first and are required
         add_all(result, [("amount", 0.0), ("amountTTC", 0.0), ("amountTVA", 0.0)])
     add_all(result, [("errorCode", code), ("errorMessage", message)])
@@ -245,7 +249,7 @@ class ChronopostSandbox:
         except BusinessError as exc:
             envelope, result = response(service_schema(service).namespace, name)
             write_error(name, result, exc.code, exc.message)
-        code = result.findtext("errorCode")
+        code = result.findtext("errorCode") or result.findtext("codeErreur")
         outcome.error_code = int(code) if code is not None else None
         outcome.body = serialize(envelope)
         return outcome
