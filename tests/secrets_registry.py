@@ -99,10 +99,14 @@ def check(text: str | bytes, where: str) -> list[Leak]:
     return hits
 
 
+def _look(record: bool, text: str | bytes, where: str) -> list[Leak]:
+    return check(text, where) if record else find(text, where)
+
+
 # --- where secrets could end up ------------------------------------------------------------
 
 
-def scan_sqlite(path: Path) -> list[Leak]:
+def scan_sqlite(path: Path, *, record: bool = True) -> list[Leak]:
     """Every text and blob value of every table of one SQLite file."""
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -120,7 +124,7 @@ def scan_sqlite(path: Path) -> list[Leak]:
                 )
                 for row in connection.execute(f'SELECT * FROM "{table}"')
             )
-            hits.extend(check(text, f"{path} table {table}"))
+            hits.extend(_look(record, text, f"{path} table {table}"))
     except sqlite3.Error:
         pass  # not a database, or still locked by a crashed writer: nothing readable to scan
     finally:
@@ -128,7 +132,7 @@ def scan_sqlite(path: Path) -> list[Leak]:
     return _dedup(hits)
 
 
-def scan_postgres(url: str) -> list[Leak]:
+def scan_postgres(url: str, *, record: bool = True) -> list[Leak]:
     """Every row of every table of a test database (run before the database is dropped)."""
     import psycopg
 
@@ -142,11 +146,11 @@ def scan_postgres(url: str) -> list[Leak]:
         ]
         for table in tables:
             for (text,) in connection.execute(f'SELECT t::text FROM "{table}" t'):
-                hits.extend(check(text, f"PostgreSQL {url.rsplit('/', 1)[-1]} table {table}"))
+                hits.extend(_look(record, text, f"PostgreSQL {url.rsplit('/', 1)[-1]} table {table}"))
     return _dedup(hits)
 
 
-def scan_sandbox(sandbox: Any) -> list[Leak]:
+def scan_sandbox(sandbox: Any, *, record: bool = True) -> list[Leak]:
     """A Salesforce sandbox's records (integration errors included) or a Chronopost sandbox's
     request log and stored labels, whichever `sandbox` is."""
     hits: list[Leak] = []
@@ -156,17 +160,17 @@ def scan_sandbox(sandbox: Any) -> list[Leak]:
         with store.lock:  # the lock its request handlers hold
             for obj in store.stored().values():
                 text = "\n".join(repr(row) for row in store.rows(obj, include_deleted=True))
-                hits.extend(check(text, f"Salesforce sandbox {obj.name} records"))
+                hits.extend(_look(record, text, f"Salesforce sandbox {obj.name} records"))
     else:
         text = "\n".join(repr(record) for record in sandbox.log.records())
-        hits.extend(check(text, "Chronopost sandbox request log"))
+        hits.extend(_look(record, text, "Chronopost sandbox request log"))
         with store._lock:
             db = store._db
             for (table,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'"
             ).fetchall():
                 rows = db.execute(f'SELECT * FROM "{table}"').fetchall()
-                hits.extend(check(repr(rows), f"Chronopost sandbox table {table}"))
+                hits.extend(_look(record, repr(rows), f"Chronopost sandbox table {table}"))
     return _dedup(hits)
 
 
