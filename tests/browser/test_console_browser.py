@@ -211,6 +211,7 @@ def test_find_an_order_open_its_timeline_and_download_its_label(
     for term in (skybill, customer.group(1)):
         page.goto(f"{url}/shipments?q={term}")
         assert tracked.order_number in page.inner_text("table"), term
+    assert customer.group(1) in page.inner_text("table")  # the list names the customer
 
 
 def test_fix_an_address_retry_and_the_order_gets_its_label(

@@ -216,9 +216,11 @@ def shipments_page(request: Request, state: State, user: User, q: str = "") -> R
     with state.store.session() as session:
         rows = queries.search_shipments(session, q)
         skybills = queries.skybills_by_shipment(session, [r.id for r in rows])
+        customers = {r.id: queries.customer_of(r, state.mapping) for r in rows}
     return _page(
-        request, "shipments.html", user, rows=rows, skybills=skybills, q=q, page="shipments"
-    )
+        request, "shipments.html", user, rows=rows, skybills=skybills, customers=customers,
+        q=q, page="shipments",
+    )  # fmt: skip
 
 
 @router.get("/shipments/{shipment_id}")
