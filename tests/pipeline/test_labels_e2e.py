@@ -23,14 +23,17 @@ ORDERS = 50
 
 
 @pytest.fixture()
-def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+def world(tmp_path: Path, backend: Any) -> Iterator[dict[str, Any]]:
+    """Both sandboxes over HTTP, on SQLite + huey-SQLite and on PostgreSQL + Redis."""
     tls = ensure_tls(tmp_path / "tls")
     carrier = ChronopostSandbox(db_path=":memory:")
     org = SalesforceSandbox(db_path=":memory:")
     seeded = org.seed(orders=ORDERS, seed=7)
     cp = carrier.start()
     sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
-    settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert)
+    settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert).model_copy(
+        update=backend.settings_update()
+    )
     runtime = build_runtime(settings)
     try:
         yield {"carrier": carrier, "org": org, "runtime": runtime, "seeded": seeded}
@@ -277,3 +280,27 @@ def test_a_carrier_outage_spends_the_retry_budget_then_backs_off_without_spinnin
     # The sandbox may make the label and lose the answer: each try first cancels what the
     # last one left, so at most the latest orphan is live — and the next try cancels it.
     assert carrier.live_labels() <= 1
+
+
+def test_an_open_breaker_defers_the_label_without_calling_or_spending_an_attempt(
+    world: dict[str, Any],
+) -> None:
+    import datetime as dt
+
+    from chronoforce.pipeline import cluster
+    from chronoforce.pipeline.breaker import CircuitBreaker
+
+    carrier, runtime = world["carrier"], world["runtime"]
+    ids = runtime.detect()
+    breaker = CircuitBreaker(runtime.store, failures_to_open=2, open_s=30, refresh_s=0)
+    runtime.labels.breaker = breaker
+    breaker.on_failure()
+    breaker.on_failure()  # another worker saw the carrier fail: open for the whole cluster
+    calls = len(carrier.requests())
+    assert runtime.labels.process(ids[0]) == "deferred"
+    assert len(carrier.requests()) == calls
+    with runtime.store.session() as session:
+        row = session.get_one(Shipment, ids[0])
+        assert row.attempts == 0 and row.state == "pending"
+        assert row.last_error.startswith("CIRCUIT_OPEN")
+        assert cluster.utc(row.next_attempt_at) > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)

@@ -222,6 +222,7 @@ class Turns:
     jobs: dict[str, tuple[float, Callable[[], Any]]]  # name → (period seconds, job)
     owner: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     on_error: Callable[[str, BaseException], None] | None = None
+    stopped: Callable[[], bool] = lambda: False  # checked between jobs: stop promptly
     _next: dict[str, float] = field(default_factory=dict)
     ran: dict[str, int] = field(default_factory=dict)
 
@@ -230,6 +231,8 @@ class Turns:
         done = []
         clock = time.monotonic()
         for name, (period, job) in self.jobs.items():
+            if self.stopped():
+                break
             if clock < self._next.get(name, 0.0):
                 continue
             self._next[name] = clock + period / 4  # look again soon: another may fail to run it

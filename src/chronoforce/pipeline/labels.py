@@ -50,6 +50,10 @@ MAX_TRANSIENT_ATTEMPTS = backoff_for(CarrierUnavailableError).max_attempts
 EXHAUSTED_PAUSE = dt.timedelta(hours=1)  # after the budget: one slow try an hour
 
 
+class LeaseLost(Exception):
+    """Another worker holds the shipment now (ours expired): leave it to them."""
+
+
 @dataclass(frozen=True)
 class Intent:
     """A detected order to ship: its Salesforce identity and the raw record it was read from."""
@@ -206,80 +210,123 @@ class LabelPipeline:
         except TransientError as exc:
             bound.warning("label retry", code=exc.code)
             return self._retry(shipment, exc)
-        self._store_result(shipment, prepared, result)
+        except LeaseLost:
+            return "skipped"
+        if not self._store_result(shipment, prepared, result):
+            bound.warning("lease lost during the call: labels cancelled")
+            return "skipped"
         bound.info("label created", skybills=list(result.skybill_numbers))
         return "labeled"
 
     # --- steps ---------------------------------------------------------------------------
 
     def _call_carrier(self, shipment: Shipment, prepared: Prepared) -> LabelResult:
-        with self.store.session() as session:
-            row = session.get_one(Shipment, shipment.id)
-            row.state = "calling"
-            row.generation += 1
-            row.attempts += 1
-            row.product_code = prepared.request.product_code
-            row.routing_reason = prepared.reason
-            row.request_fingerprint = fingerprint(prepared.request)
-        try:
-            return self._carrier(lambda: self.carrier.create_shipment(prepared.request))
-        except ChronoforceError as exc:
-            exc.with_context(record_id=shipment.sf_id, operation="label.create")
-            raise
+        with self._gates():
+            # After the gates, so waiting for a slot never eats into the lease the call needs.
+            with self.store.session() as session:
+                row = session.get_one(Shipment, shipment.id, with_for_update=True)
+                if row.lease_owner != self.worker_id:
+                    raise LeaseLost(shipment.id)
+                row.state = "calling"
+                row.generation += 1
+                row.attempts += 1
+                row.lease_expires_at = self.now() + self.lease  # the whole call is covered
+                row.product_code = prepared.request.product_code
+                row.routing_reason = prepared.reason
+                row.request_fingerprint = fingerprint(prepared.request)
+                shipment.generation = row.generation
+            try:
+                with self._watch():
+                    return self.carrier.create_shipment(prepared.request)
+            except ChronoforceError as exc:
+                exc.with_context(record_id=shipment.sf_id, operation="label.create")
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
 
     def _carrier(self, call: Callable[[], T]) -> T:
         """One carrier call through the cluster's gates: slot, rate limit, breaker."""
-        with self._slot():
-            if self.limiter is not None:
-                self.limiter.acquire(time.time() + self.lease.total_seconds() / 4)
-            watch = self.breaker.watch() if self.breaker is not None else nullcontext()
-            with watch:
-                return call()
+        with self._gates(), self._watch():
+            return call()
+
+    def _watch(self) -> Any:
+        return self.breaker.watch() if self.breaker is not None else nullcontext()
 
     @contextmanager
-    def _slot(self) -> Iterator[None]:
-        if self.slots is None:
-            yield
-            return
-        with self.slots.held(deadline=time.monotonic() + self.lease.total_seconds() / 4):
-            yield
+    def _gates(self) -> Iterator[None]:
+        """A cluster-wide slot and a share of the calls per second, or CARRIER_BUSY."""
+        wait = self.lease.total_seconds() / 4
+        slot = (
+            self.slots.held(deadline=time.monotonic() + wait)
+            if self.slots is not None
+            else nullcontext()
+        )
+        try:
+            with slot:
+                if self.limiter is not None and not self.limiter.acquire(time.time() + wait):
+                    raise TimeoutError("rate limit")
+                yield
+        except TimeoutError as exc:
+            busy = CircuitOpenError(
+                f"carrier capacity in use by the cluster ({exc}); trying again shortly",
+                code="CARRIER_BUSY",
+            )
+            busy.retry_after = 1.0
+            raise busy from exc
 
-    def _store_result(self, shipment: Shipment, prepared: Prepared, result: LabelResult) -> None:
+    def _store_result(self, shipment: Shipment, prepared: Prepared, result: LabelResult) -> bool:
+        """Store the labels, unless another worker took the shipment over meanwhile (our
+        process stalled past the lease): then these labels are orphans and are cancelled."""
         now = self.now()
         with self.store.session() as session:
-            row = session.get_one(Shipment, shipment.id)
+            row = session.get_one(Shipment, shipment.id, with_for_update=True)
             generation = row.generation
-            parcels = [
-                Parcel(
-                    shipment_id=row.id,
-                    position=index,
-                    generation=generation,
-                    skybill_number=label.skybill_number,
-                    weight_kg=prepared.request.parcels[
-                        min(index, len(prepared.request.parcels)) - 1
-                    ].weight_kg,
-                    label_format=label.label_format.value,
-                    label_bytes=label.data,
-                    live=True,
-                )
-                for index, label in enumerate(result.labels, start=1)
-            ]
-            session.add_all(parcels)
-            row.state = "labeled"
-            row.status = ShipmentStatus.LABEL_CREATED.value
-            row.reservation_number = result.reservation_number
-            row.lease_owner, row.lease_expires_at = None, None
-            row.next_attempt_at = None
-            row.last_error = ""
-            row.next_poll_at = now + dt.timedelta(hours=1)
-            session.flush()
-            self._queue_writeback(session, row, parcels, prepared)
-            for open_row in session.scalars(
-                select(ExceptionRow).where(
-                    ExceptionRow.shipment_id == row.id, ExceptionRow.state != "resolved"
-                )
-            ):
-                open_row.state, open_row.resolution_note = "resolved", "label created on retry"
+            stale = row.lease_owner != self.worker_id or generation != shipment.generation
+            if not stale:
+                self._store_parcels(session, row, prepared, result, now)
+        if stale:
+            self._cancel_stale(shipment, result)
+        return not stale
+
+    def _store_parcels(
+        self,
+        session: Any,
+        row: Shipment,
+        prepared: Prepared,
+        result: LabelResult,
+        now: dt.datetime,
+    ) -> None:
+        generation = row.generation
+        parcels = [
+            Parcel(
+                shipment_id=row.id,
+                position=index,
+                generation=generation,
+                skybill_number=label.skybill_number,
+                weight_kg=prepared.request.parcels[
+                    min(index, len(prepared.request.parcels)) - 1
+                ].weight_kg,
+                label_format=label.label_format.value,
+                label_bytes=label.data,
+                live=True,
+            )
+            for index, label in enumerate(result.labels, start=1)
+        ]
+        session.add_all(parcels)
+        row.state = "labeled"
+        row.status = ShipmentStatus.LABEL_CREATED.value
+        row.reservation_number = result.reservation_number
+        row.lease_owner, row.lease_expires_at = None, None
+        row.next_attempt_at = None
+        row.last_error = ""
+        row.next_poll_at = now + dt.timedelta(hours=1)
+        session.flush()
+        self._queue_writeback(session, row, parcels, prepared)
+        for open_row in session.scalars(
+            select(ExceptionRow).where(
+                ExceptionRow.shipment_id == row.id, ExceptionRow.state != "resolved"
+            )
+        ):
+            open_row.state, open_row.resolution_note = "resolved", "label created on retry"
 
     def _queue_writeback(
         self, session: Any, row: Shipment, parcels: list[Parcel], prepared: Prepared
@@ -345,6 +392,14 @@ class LabelPipeline:
                     "link_to": [x for x in (order_id, shipment_record) if x and x != first],
                 },
             )
+
+    def _cancel_stale(self, shipment: Shipment, result: LabelResult) -> None:
+        for skybill in result.skybill_numbers:
+            try:
+                self._carrier(partial(self.carrier.cancel, skybill))
+            except ChronoforceError as exc:
+                # Still live: the next worker's recovery lookup finds and cancels it.
+                log.warning("stale label not cancelled", skybill=skybill, error=exc.code)
 
     def _release(self, shipment: Shipment) -> str:
         """Shutting down before the call: let go at once so another worker takes it now."""
@@ -449,6 +504,8 @@ class LabelPipeline:
                 record_id=shipment.sf_id,
             )
             state = "resolved"
+        except TransientError:
+            raise  # retried later: never make a new label while an orphan may still be live
         except ChronoforceError as exc:
             note = CarrierValidationError(
                 f"orphan label {skybill} could not be cancelled: {exc.message}",

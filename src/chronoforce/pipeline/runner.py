@@ -163,7 +163,13 @@ class Runner:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
-        turns = cluster.Turns(self.store, self.jobs(), owner=self.owner, on_error=_log_error)
+        turns = cluster.Turns(
+            self.store,
+            self.jobs(),
+            owner=self.owner,
+            on_error=_log_error,
+            stopped=self.stop_event.is_set,
+        )
         started = time.monotonic()
         idle_since: float | None = None
         try:

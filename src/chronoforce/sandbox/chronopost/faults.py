@@ -34,7 +34,8 @@ class Faults:
     the requests (restricted to `operations` when given) suffers `kind`:
     timeout (no answer for `hang_seconds`), http_500 / http_503 (empty error page), soap_fault
     (a SOAP 1.1 server fault), malformed (a truncated XML body with HTTP 200), system_error
-    (Chronopost's business error 1 "System Error" in the body).
+    (Chronopost's business error 1 "System Error" in the body). `mix` adds several kinds at
+    once, each with its own share of the requests, e.g. ((timeout, 0.2), (http_500, 0.05)).
     """
 
     latency_ms: float = 0.0
@@ -44,10 +45,18 @@ class Faults:
     operations: tuple[str, ...] = ()
     hang_seconds: float = 30.0
     seed: int = 0
+    mix: tuple[tuple[FaultKind, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in FAULT_KINDS:
             raise FaultConfigError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
+        for kind, share in self.mix:
+            if kind not in FAULT_KINDS:
+                raise FaultConfigError(f"unknown fault kind {kind!r} in mix; one of {FAULT_KINDS}")
+            if not 0.0 <= share <= 1.0:
+                raise FaultConfigError("a mix share is a share of requests, between 0 and 1")
+        if sum(share for _, share in self.mix) > 1.0:
+            raise FaultConfigError("the mix shares add up to more than all requests")
         if not 0.0 <= self.rate <= 1.0:
             raise FaultConfigError("rate is a share of requests, between 0 and 1")
         if min(self.latency_ms, self.jitter_ms, self.hang_seconds) < 0:
@@ -62,6 +71,8 @@ class Faults:
         values = dict(data)
         if "operations" in values:
             values["operations"] = tuple(values["operations"] or ())
+        if "mix" in values:
+            values["mix"] = tuple((str(k), float(v)) for k, v in values["mix"] or ())
         try:
             return cls(**values)
         except TypeError as exc:
@@ -70,6 +81,7 @@ class Faults:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["operations"] = list(self.operations)
+        data["mix"] = [list(pair) for pair in self.mix]
         return data
 
 
@@ -101,5 +113,12 @@ class FaultInjector:
             jitter = self._rng.random()
             draw = self._rng.random()
         delay = (f.latency_ms + f.jitter_ms * jitter) / 1000.0
-        applies = f.kind is not None and (not f.operations or operation in f.operations)
+        chosen = not f.operations or operation in f.operations
+        if chosen and f.mix and f.kind is None:
+            for kind, share in f.mix:
+                if draw < share:
+                    return Decision(delay, kind)
+                draw -= share
+            return Decision(delay, None)
+        applies = f.kind is not None and chosen
         return Decision(delay, f.kind if applies and draw < f.rate else None)

@@ -1,0 +1,50 @@
+"""The label pipeline's two deployments: SQLite + huey on SQLite, PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str
+    queue_url: str  # "" = huey on SQLite beside the database
+    queue_name: str
+
+    def settings_update(self) -> dict[str, Any]:
+        """Fields to `model_copy(update=…)` into Settings for this backend."""
+        return {
+            "database_url": self.database_url,
+            "queue_url": self.queue_url,
+            "worker": {"queue_name": self.queue_name},
+        }
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
+    ]
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The same test on the embedded default and on the scaled-out servers (both in CI)."""
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite:///{tmp_path / 'chronoforce.db'}", "", "chronoforce")
+        return
+    pg_url = request.getfixturevalue("pg_url")
+    redis_url = request.getfixturevalue("redis_url")
+    # Our own huey name: other test runs share this Redis, and huey's keys start with it.
+    backend = Backend("postgres+redis", pg_url, redis_url, f"cf-test-{uuid.uuid4().hex[:10]}")
+    try:
+        yield backend
+    finally:
+        from huey import RedisHuey
+
+        RedisHuey(backend.queue_name, url=redis_url).flush()  # only this name's keys
