@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from chronoforce.demo import demo_settings
-from chronoforce.labels_cli import run_until
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox
@@ -69,7 +68,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         }
     )
     runtime = build_runtime(settings)
-    run_until(runtime, workers=2, until_idle=True, max_seconds=90)
+    for shipment_id in runtime.detect():  # what a worker does, one order after the other
+        runtime.labels.process(shipment_id)
+    runtime.flush()
     _track(runtime, carrier)
     web = BackgroundServer(create_app(settings, runtime, drain_inbox=False)).start()
     try:
