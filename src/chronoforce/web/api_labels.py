@@ -10,6 +10,7 @@ live label behind: rows are written before and after every carrier call, like la
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from chronoforce.domain.errors import (
     CarrierValidationError,
     ChronoforceError,
     PermanentError,
+    RoutingError,
     TransientError,
 )
 from chronoforce.domain.models import (
@@ -38,6 +40,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.labels import BEFORE_PICKUP, Prepared, shipper_ref
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment
+from chronoforce.store.ops import insert_ignore, take_lease
 from chronoforce.web.api_models import (
     ApiError,
     CancelAnswer,
@@ -52,6 +55,7 @@ log = get_logger(component="api")
 
 RETURN_INTENT = "return"
 CANCELLED_STATE = "cancelled"
+RETURN_WORKABLE = ("pending", "calling", "exception", CANCELLED_STATE)
 
 
 @dataclass
@@ -246,35 +250,48 @@ def return_label(service: ApiService, order_id: str, ask: ReturnRequest) -> Retu
     order, sf_object = read.order, runtime.mapping.trigger_object
     reference = (ask.returns_reference or order.references.returns_reference or "")[:15]
     reference = reference or f"R{order.order_number}"[:15]
+    with runtime.store.session() as session:  # the row first, once, whoever races us
+        insert_ignore(
+            session,
+            Shipment,
+            [
+                {
+                    "sf_object": sf_object,
+                    "sf_id": order.sf_id,
+                    "intent": RETURN_INTENT,
+                    "order_number": order.order_number,
+                    "shipper_ref": shipper_ref(order.order_number, RETURN_INTENT, order.sf_id),
+                    "state": "pending",
+                    "status": ShipmentStatus.PENDING.value,
+                    "source": {},
+                }
+            ],
+        )
+    owner = f"api-{uuid.uuid4().hex[:8]}"
+    lease = dt.timedelta(seconds=service.settings.pipeline.lease_seconds)
     with runtime.store.session() as session:
-        row = session.scalar(
+        row = session.scalars(
             select(Shipment).where(
                 Shipment.sf_object == sf_object,
                 Shipment.sf_id == order.sf_id,
                 Shipment.intent == RETURN_INTENT,
             )
-        )
-        if row is not None and row.state == "labeled":
+        ).one()
+        if row.state == "labeled":
             return _return_answer(row, [p for p in row.parcels if p.live], created=False)
-        previous_state = row.state if row is not None else "pending"
-        if row is None:
-            row = Shipment(
-                sf_object=sf_object,
-                sf_id=order.sf_id,
-                intent=RETURN_INTENT,
-                order_number=order.order_number,
-                shipper_ref=shipper_ref(order.order_number, RETURN_INTENT, order.sf_id),
-                attempts=0,
-                generation=0,
-            )
-            session.add(row)
+        # The lease keeps two requests for the same order from both calling Chronopost.
+        if not take_lease(session, row.id, owner, runtime.now(), lease, RETURN_WORKABLE):
+            raise ApiError(
+                409, "SHIPMENT_BUSY", "a return label is being made for this order; try again",
+                record_id=order.sf_id,
+            )  # fmt: skip
+        previous_state = row.state
         row.state, row.status = "calling", ShipmentStatus.PENDING.value
         row.returns_reference = reference
         row.customer_id = order.references.customer_id
         row.source = {"record": _plain(read.record), "case_id": ask.case_id or ""}
         row.product_code = service.config.return_product
         row.attempts += 1
-        session.flush()
         shipment_id, ref = row.id, row.shipper_ref or ""
     if previous_state == "calling":
         _cancel_orphans(service, ref)  # an earlier call's answer was lost: void what it made
@@ -295,7 +312,13 @@ def _return_request(service: ApiService, order: Any, reference: str) -> Shipment
         product_override=service.config.return_product,
         override_field="api.return_product",
     )
-    decision = route(facts, service.runtime.now(), service.rules)
+    now = service.runtime.now()
+    try:
+        decision = route(facts, now, service.rules)
+    except RoutingError:
+        # The return product cannot reach this address (e.g. Chrono 13 and an overseas
+        # département): the routing rules pick one that can, door to door.
+        decision = route(replace(facts, product_override=""), now, service.rules)
     return ShipmentRequest(
         shipper=service.shipper,
         recipient=recipient,
@@ -325,6 +348,7 @@ def _return_failed(
         row = session.get_one(Shipment, shipment_id)
         # A timeout may have made a label: stay `calling`, so the next ask voids it first.
         row.state = "exception" if isinstance(error, PermanentError) else "calling"
+        row.lease_owner, row.lease_expires_at = None, None
         error.with_context(record_id=sf_id, operation="return.create")
         exceptions.record(session, error, operation="return.create", shipment=row)
 
@@ -353,6 +377,7 @@ def _store_return(
         ]
         session.add_all(parcels)
         row.state, row.status = "labeled", ShipmentStatus.LABEL_CREATED.value
+        row.lease_owner, row.lease_expires_at = None, None
         row.product_code = request.product_code
         row.reservation_number = result.reservation_number
         row.next_poll_at = now + dt.timedelta(hours=1)  # tracked like any other parcel
