@@ -1,8 +1,10 @@
 """The secret values the test suite really uses, and the scan that proves none of them leaked.
 
 What is registered: every `pydantic.SecretStr` built in the test process (so every password,
-client secret, token, private key or webhook secret that reaches `Settings`), the sandboxes'
-demo credentials, and every access and refresh token the Salesforce sandbox issues. A private
+client secret, token, private key or webhook secret that reaches `Settings`), every value a
+test hashes with argon2 (API client secrets, console passwords), the sandboxes' demo
+credentials, every access and refresh token the Salesforce sandbox issues and every bearer
+token our API issues; tests add their own with `register` (e.g. static API keys). A private
 key is registered line by line (each base64 line of its PEM body), so a key that leaked in
 JSON, with escaped new lines, is found too.
 
@@ -228,8 +230,36 @@ def install() -> None:
     Auth.issue = remember_access  # type: ignore[method-assign]
     Auth.issue_refresh_token = remember_refresh  # type: ignore[method-assign]
 
+    # Client secrets and console passwords reach chronoforce only as argon2 hashes: the value
+    # the test hashed is the secret a caller will present.
+    from argon2 import PasswordHasher
+
+    hash_secret = PasswordHasher.hash
+
+    def remember_hashed(self: Any, password: str | bytes, **kwargs: Any) -> str:
+        register("a hashed secret (API client secret, console password)", _text(password))
+        return hash_secret(self, password, **kwargs)
+
+    PasswordHasher.hash = remember_hashed  # type: ignore[method-assign]
+
+    # Bearer tokens our API issues: observed on their way out, the call itself unchanged.
+    from chronoforce.web import api_auth
+
+    issue_api_token = api_auth.issue_token
+
+    def remember_api_token(*args: Any, **kwargs: Any) -> str:
+        token = issue_api_token(*args, **kwargs)
+        register("API bearer token", token)
+        return token
+
+    api_auth.issue_token = remember_api_token
+
     for cls in (SalesforceSandbox, ChronopostSandbox):
         _watch(cls)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _watch(cls: type) -> None:
