@@ -381,6 +381,20 @@ def test_relay_points_near_a_postal_code_and_near_an_order(api_world: ApiWorld) 
     assert by_order.json()["postal_code"] == api_world.order(order_id)["ShippingPostalCode"]
 
 
+def test_the_relay_point_chosen_flows_into_the_label_request(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    near = api_world.http.get(
+        f"/api/v1/relay-points?near_order={order_id}&limit=1", headers=api_world.headers()
+    )
+    [point] = near.json()["points"]
+    # The agent (or the checkout) stores the chosen id on the order in Salesforce.
+    api_world.org.org.update("Order", order_id, {"Chronopost_Relay_Point_Id__c": point["id"]})
+    _label_now(api_world, order_id)
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert f"<idRelais>{point['id']}</idRelais>" in sent
+    assert "<productCode>86</productCode>" in sent  # Chrono Relais, as the routing rules say
+
+
 def test_relay_points_bad_input_and_unknown_order(api_world: ApiWorld) -> None:
     http, headers = api_world.http, api_world.headers()
     nothing = http.get("/api/v1/relay-points", headers=headers)
