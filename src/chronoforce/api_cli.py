@@ -223,16 +223,30 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def cancel(
         ctx: typer.Context,
-        shipment_id: Annotated[int, typer.Argument(help="chronoforce's shipment id.", min=1)],
+        shipment_id: Annotated[
+            int | None, typer.Argument(help="chronoforce's shipment id.", min=1)
+        ] = None,
+        order: Annotated[str | None, typer.Option(help="Or the Salesforce order id.")] = None,
+        returns: Annotated[
+            bool, typer.Option("--return", help="With --order: its return.")
+        ] = False,
         as_json: JsonOption = False,
     ) -> None:
-        """Cancel the labels of a shipment not yet picked up."""
+        """Cancel the labels of a shipment not yet picked up (by id, or --order ID)."""
+        if (shipment_id is None) == (order is None):
+            typer.echo("give SHIPMENT_ID or --order ORDER_ID", err=True)
+            raise typer.Exit(2)
 
         def show(answer: Any) -> None:
             done = ", ".join(answer.cancelled) or "nothing left to cancel"
             console.print(f"shipment {answer.shipment_id}: {done} ({answer.status})")
 
-        _run(ctx, lambda s: _labels().cancel(s, shipment_id), as_json, show)
+        def call(service: Any) -> Any:
+            if order is not None:
+                return _labels().cancel_order(service, order, "return" if returns else "outbound")
+            return _labels().cancel(service, shipment_id)
+
+        _run(ctx, call, as_json, show)
 
     app.add_typer(api_app, name="api")
 

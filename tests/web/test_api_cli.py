@@ -115,11 +115,12 @@ def test_return_label_then_cancel_it(cli_world: dict[str, Any]) -> None:
     assert made.exit_code == 0, made.output
     data = as_json(made)
     assert data["created"] and data["returns_reference"] == "RMA42"
-    cancelled = run(cli_world, "cancel", str(data["shipment_id"]), "--json")
+    cancelled = run(cli_world, "cancel", "--order", order_id, "--return", "--json")
     assert cancelled.exit_code == 0, cancelled.output
     assert as_json(cancelled)["cancelled"] == data["skybill_numbers"]
     assert cli_world["carrier"].parcel(data["skybill_numbers"][0]).cancelled_at is not None
     assert run(cli_world, "cancel", "999999").exit_code == 1
+    assert run(cli_world, "cancel").exit_code == 2
 
 
 def test_pickup_books_and_prints_the_esd_number(cli_world: dict[str, Any]) -> None:

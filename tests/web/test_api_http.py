@@ -135,6 +135,7 @@ def test_openapi_lists_every_endpoint(api_world: ApiWorld) -> None:
         "/api/v1/orders/{order_id}/return-label",
         "/api/v1/cases/{case_id}/return-label",
         "/api/v1/shipments/{shipment_id}/cancel",
+        "/api/v1/orders/{order_id}/cancel",
     } <= set(spec["paths"])
 
 
@@ -189,6 +190,7 @@ def test_wrong_secret_or_grant_is_refused(api_world: ApiWorld) -> None:
         ),
         ("POST", "/api/v1/orders/801000000000001AAA/return-label", {}),
         ("POST", "/api/v1/shipments/1/cancel", None),
+        ("POST", "/api/v1/orders/801000000000001AAA/cancel", None),
     ],
 )
 def test_every_endpoint_needs_credentials_and_its_scope(
@@ -638,6 +640,23 @@ def test_cancel_before_pickup_voids_the_labels(api_world: ApiWorld) -> None:
     assert again.status_code == 200 and again.json()["cancelled"] == []
 
 
+def test_cancel_by_order_id_finds_the_outbound_or_the_return(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    http, headers = api_world.http, api_world.headers()
+    assert http.post(f"/api/v1/orders/{order_id}/cancel", headers=headers).status_code == 404
+    outbound = _label_now(api_world, order_id)
+    made = http.post(f"/api/v1/orders/{order_id}/return-label", json={}, headers=headers).json()
+    back = http.post(f"/api/v1/orders/{order_id}/cancel?intent=return", headers=headers)
+    assert back.status_code == 200, back.text
+    assert back.json()["shipment_id"] == made["shipment_id"]
+    assert back.json()["cancelled"] == made["skybill_numbers"]
+    assert api_world.order(order_id)["Chronopost_Return_Tracking_Number__c"] is None
+    out = http.post(f"/api/v1/orders/{order_id}/cancel", headers=headers)
+    assert out.status_code == 200 and out.json()["shipment_id"] == outbound
+    wrong = http.post(f"/api/v1/orders/{order_id}/cancel?intent=both", headers=headers)
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["query", "intent"]
+
+
 def test_cancel_after_pickup_is_a_409(api_world: ApiWorld) -> None:
     # Known picked up here: refused without asking Chronopost.
     order_id = api_world.take_order()
@@ -687,7 +706,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(api_world: ApiWorld) 
     wanted = [getattr(checks, name) for name in SCHEMA_CHECKS]
     operations = [result.ok() for result in schema.get_all_operations()]
     api_operations = [op for op in operations if op.path.startswith("/api/v1/")]
-    assert len(api_operations) == 8
+    assert len(api_operations) == 9
     seen: dict[str, set[int]] = {}
     for operation in api_operations:
 

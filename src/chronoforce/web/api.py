@@ -7,7 +7,7 @@ api_service.py / api_labels.py; a failure is an ApiErrorBody with a 4xx/5xx, nev
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -180,6 +180,22 @@ def post_cancel(
     _: Cancels,
 ) -> CancelAnswer:
     return api_labels.cancel(_service(request), shipment_id)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=CancelAnswer,
+    responses=error_responses(*AUTH, 404, 409, 502, 503),
+    summary="Cancel the order's labels (outbound, or its return label) not yet picked up",
+)
+def post_order_cancel(
+    request: Request,
+    order_id: OrderId,
+    _: Cancels,
+    intent: Annotated[Literal["outbound", "return"], Query()] = "outbound",
+) -> CancelAnswer:
+    """The same as /shipments/{id}/cancel, found by the Salesforce id Salesforce knows."""
+    return api_labels.cancel_order(_service(request), order_id, intent)
 
 
 # --- errors ------------------------------------------------------------------------------

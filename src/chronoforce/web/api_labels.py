@@ -496,6 +496,25 @@ def cancel(service: ApiService, shipment_id: int) -> CancelAnswer:
     return CancelAnswer(shipment_id=shipment_id, cancelled=done, status="cancelled")
 
 
+def cancel_order(service: ApiService, order_id: str, intent: str) -> CancelAnswer:
+    """Cancel by Salesforce id: the order's outbound (or return) shipment."""
+    runtime = service.runtime
+    with runtime.store.session() as session:
+        shipment_id = session.scalar(
+            select(Shipment.id).where(
+                Shipment.sf_object == runtime.mapping.trigger_object,
+                Shipment.sf_id == order_id,
+                Shipment.intent == intent,
+            )
+        )
+    if shipment_id is None:
+        raise ApiError(
+            404, "SHIPMENT_NOT_FOUND", f"order {order_id} has no {intent} shipment",
+            record_id=order_id,
+        )  # fmt: skip
+    return cancel(service, shipment_id)
+
+
 def _mark_cancelled(service: ApiService, shipment_id: int, numbers: list[str], final: bool) -> None:
     now = service.runtime.now()
     with service.runtime.store.session() as session:
