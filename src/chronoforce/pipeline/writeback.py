@@ -196,23 +196,26 @@ class Flusher:
         now = self.now()
         with self.store.session() as session:
             rows = due_rows(session, now, limit)
-            claimed = []
-            for row in rows:
-                taken = session.execute(
-                    update(Outbox)
-                    .where(
-                        Outbox.id == row.id,
-                        Outbox.state == "pending",
-                        or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+            claimed: list[int] = []
+            # One UPDATE … RETURNING per chunk, not one per row (bench/bench_label_burst.py: the
+            # per-row claims were a large share of a flush's CPU); same conditions per row.
+            for part in chunks([row.id for row in rows], COLLECTION_SIZE):
+                claimed.extend(
+                    session.scalars(
+                        update(Outbox)
+                        .where(
+                            Outbox.id.in_(part),
+                            Outbox.state == "pending",
+                            or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+                        )
+                        .values(
+                            attempts=Outbox.attempts + 1,
+                            next_attempt_at=now + dt.timedelta(seconds=self.claim_seconds),
+                        )
+                        .returning(Outbox.id)
+                        .execution_options(synchronize_session=False)
                     )
-                    .values(
-                        attempts=Outbox.attempts + 1,
-                        next_attempt_at=now + dt.timedelta(seconds=self.claim_seconds),
-                    )
-                    .execution_options(synchronize_session=False)
                 )
-                if getattr(taken, "rowcount", 0):
-                    claimed.append(row.id)
             fresh = list(
                 session.scalars(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id))
             )
@@ -258,6 +261,11 @@ class Flusher:
         report = FlushReport()
         now = self.now()
         with self.store.session() as session:
+            # Load the rows in one query per chunk; each session.get below then finds its row
+            # in the session instead of asking the database once per row.
+            wanted = [stale.id for target in outcomes for stale in members[target]]
+            for part in chunks(wanted, COLLECTION_SIZE):
+                session.scalars(select(Outbox).where(Outbox.id.in_(part))).all()
             for target, (success, errors, record_id) in outcomes.items():
                 for stale in members[target]:
                     row = session.get(Outbox, stale.id)
