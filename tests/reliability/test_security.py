@@ -401,3 +401,184 @@ def test_track_by_a_forged_order_id_finds_nothing_and_queries_nothing(
     assert result.exit_code != 0
     assert "no shipment for order" in result.output
     assert len(queries) == before
+
+
+# --- API and console auth, against the app served over HTTP --------------------------------
+
+API_CLIENT, API_SECRET = "reliability-org", "reliability client secret 5d2c"
+API_KEY = "cfk_reliability-key-every-scope-8e1f04a9"
+CONSOLE_USER, CONSOLE_PASSWORD = "ops", "console password 9a7b3c"
+METRICS_TOKEN = "metrics-token-reliability-41c8d2"
+
+
+@pytest.fixture(scope="module")
+def web(shared_world: dict[str, Any]) -> Iterator[httpx.Client]:
+    """The whole web app (API, console, webhooks) on the shared world's runtime."""
+    from argon2 import PasswordHasher
+
+    from chronoforce.web.api_config import sha256_hex
+
+    secrets_registry.register("static API key", API_KEY)
+    hasher = PasswordHasher()
+    runtime = shared_world["runtime"]
+    settings = runtime.settings.model_copy(
+        update={
+            "api": {
+                "clients": [
+                    {
+                        "id": API_CLIENT,
+                        "client_hash": hasher.hash(API_SECRET),
+                        "key_sha256": sha256_hex(API_KEY),
+                    }
+                ]
+            },
+            "console": {
+                "users": [{"username": CONSOLE_USER, "hash": hasher.hash(CONSOLE_PASSWORD)}],
+                "login_attempts": 3,
+            },
+            "secrets": runtime.settings.secrets.model_copy(
+                update={"metrics_token": SecretStr(METRICS_TOKEN)}
+            ),
+        }
+    )
+    app = create_app(settings, runtime, drain_inbox=False)
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def _token(web: httpx.Client, **form: str) -> httpx.Response:
+    return web.post("/api/v1/oauth/token", data={"grant_type": "client_credentials", **form})
+
+
+def test_an_expired_api_token_is_refused(web: httpx.Client, shared_world: dict[str, Any]) -> None:
+    import datetime as dt
+
+    from chronoforce.store.models import ApiToken
+
+    answer = _token(web, client_id=API_CLIENT, client_secret=API_SECRET)
+    assert answer.status_code == 200, answer.text
+    bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    assert web.get("/api/v1/relay-points?postal_code=75008", headers=bearer).status_code == 200
+    with shared_world["runtime"].store.session() as session:
+        for row in session.scalars(select(ApiToken)):
+            row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    refused = web.get("/api/v1/relay-points?postal_code=75008", headers=bearer)
+    assert refused.status_code == 401
+
+
+def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer(web: httpx.Client) -> None:
+    wrong = _token(web, client_id=API_CLIENT, client_secret=API_SECRET + "x")
+    unknown = _token(web, client_id="nobody", client_secret=API_SECRET)
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json(), "the answer does not tell which clients exist"
+
+
+def test_refused_credentials_are_not_echoed_back(web: httpx.Client) -> None:
+    forged = "cft_" + "forged-token-for-echo-test-0f3a9c"
+    secrets_registry.register("forged bearer token", forged)  # and the session scan looks too
+    for headers in ({"Authorization": f"Bearer {forged}"}, {"X-API-Key": forged}):
+        answer = web.get("/api/v1/relay-points?postal_code=75008", headers=headers)
+        assert answer.status_code == 401
+        assert forged not in answer.text and forged not in str(answer.headers)
+    in_query = web.get(f"/api/v1/relay-points?postal_code=75008&api_key={API_KEY}")
+    assert in_query.status_code == 401, "keys are read from headers only"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/orders/{id}/rate", {"product_code": "01"}),
+        ("GET", "/api/v1/relay-points?near_order={id}", None),
+        (
+            "POST",
+            "/api/v1/orders/{id}/pickup",
+            {"date": "2030-01-02", "ready_time": "10:00", "closing_time": "17:00"},
+        ),
+        ("POST", "/api/v1/orders/{id}/return-label", {}),
+        ("POST", "/api/v1/cases/{id}/return-label", {}),
+    ],
+)
+def test_api_order_ids_are_checked_before_any_soql(
+    web: httpx.Client, shared_world: dict[str, Any], method: str, path: str, body: Any
+) -> None:
+    from urllib.parse import quote as url_quote
+
+    queries = shared_world["queries"]
+    before = len(queries)
+    target = path.format(id=url_quote(EVIL_ID, safe=""))
+    answer = web.request(method, target, json=body, headers={"X-API-Key": API_KEY})
+    assert answer.status_code == 422, answer.text  # refused by the id pattern, named
+    assert "order" in answer.text or "case_id" in answer.text, answer.text
+    assert queries[before:] == [], "nothing reached Salesforce"
+
+
+def test_a_well_formed_api_order_id_reaches_salesforce_as_a_quoted_literal(
+    web: httpx.Client, shared_world: dict[str, Any]
+) -> None:
+    """The control for the test above: the recorder does see the API's queries."""
+    queries = shared_world["queries"]
+    before = len(queries)
+    unknown = "801000000000999AAA"
+    answer = web.post(
+        f"/api/v1/orders/{unknown}/rate",
+        json={"product_code": "01"},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert answer.status_code == 404, answer.text
+    assert any(f"'{unknown}'" in q for q in queries[before:]), queries[before:]
+
+
+def _login(web: httpx.Client, password: str, username: str = CONSOLE_USER) -> httpx.Response:
+    page = web.get("/login")
+    csrf = page.cookies.get("cf_login_csrf") or web.cookies.get("cf_login_csrf")
+    return web.post(
+        "/login",
+        data={"username": username, "password": password, "csrf": csrf or "", "next": "/"},
+    )
+
+
+def test_console_login_needs_its_csrf_token_and_throttles_guessing(web: httpx.Client) -> None:
+    web.cookies.clear()
+    no_csrf = web.post("/login", data={"username": CONSOLE_USER, "password": CONSOLE_PASSWORD})
+    assert no_csrf.status_code == 403
+    first = _login(web, CONSOLE_PASSWORD)
+    assert first.status_code == 303 and first.headers["location"] == "/"
+    assert web.get("/").status_code == 200
+    web.cookies.clear()
+    for _ in range(3):
+        assert _login(web, "guess", username="intruder").status_code == 303
+    blocked = _login(web, "guess again", username="intruder")
+    assert blocked.status_code == 429
+    web.cookies.clear()
+
+
+def test_a_forged_or_tampered_console_session_is_no_session(web: httpx.Client) -> None:
+    web.cookies.clear()
+    assert _login(web, CONSOLE_PASSWORD).status_code == 303
+    cookie = web.cookies.get("cf_session") or ""
+    assert web.get("/").status_code == 200
+    body, _, mac = cookie.rpartition(".")
+    for forged in (f"{body}.{'0' * len(mac)}", body, "e30." + mac, ""):
+        web.cookies.clear()
+        web.cookies.set("cf_session", forged)
+        answer = web.get("/")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    web.cookies.clear()
+
+
+def test_console_actions_need_the_session_csrf_token(web: httpx.Client) -> None:
+    web.cookies.clear()
+    assert _login(web, CONSOLE_PASSWORD).status_code == 303
+    for action in ("retry", "resolve"):
+        answer = web.post(f"/exceptions/1/{action}", data={"csrf": "wrong", "note": "x"})
+        assert answer.status_code == 403, answer.text
+    web.cookies.clear()
+
+
+def test_metrics_need_the_metrics_token(web: httpx.Client) -> None:
+    web.cookies.clear()
+    assert web.get("/metrics").status_code == 401
+    wrong = web.get("/metrics", headers={"Authorization": "Bearer " + METRICS_TOKEN[:-1]})
+    assert wrong.status_code == 401
+    right = web.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert right.status_code == 200 and METRICS_TOKEN not in right.text
