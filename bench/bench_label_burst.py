@@ -46,7 +46,7 @@ ORDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 CONCURRENCY = int(sys.argv[2]) if len(sys.argv) > 2 else 16
 # A cap per burst keeps `make bench` bounded on a busy machine; the rate is then measured over
 # the labels made within it, and the result says the burst was not complete.
-CAP_S = float(os.environ.get("BENCH_BURST_CAP_SECONDS", "150"))
+CAP_S = float(os.environ.get("BENCH_BURST_CAP_SECONDS", "60"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))  # PostgreSQL + Redis: worker processes
 LATENCY_S = 0.300
 TARGET = 0.85
@@ -226,19 +226,24 @@ def burst(
         cpu = time.process_time() + cpu_of(processes) - cpu
         sandbox_cpu = world.cpu_seconds() - sandbox_cpu
         sf_calls = world.stats()["total"]
+        # Times only, through the API (the admin listing would carry every label's bytes).
+        orders = {
+            o["Id"]: o for o in runtime.salesforce.query_iter("SELECT Id, CreatedDate FROM Order")
+        }
+        files = list(
+            runtime.salesforce.query_iter(
+                "SELECT FirstPublishLocationId, CreatedDate FROM ContentVersion"
+            )
+        )
         with runtime.store.session() as session:
             states = dict(
-                session.execute(select(Shipment.state, func.count()).group_by(Shipment.state))
-                .tuples()
-                .all()
+                session.execute(select(Shipment.state, func.count()).group_by(Shipment.state)).all()
             )
     finally:
         stop_workers(processes)
         runtime.close()
         if queue_url.startswith("redis://"):
             huey.storage.flush_all()  # only this huey's own keys
-    orders = {o["Id"]: o for o in world.records("Order")}
-    files = world.records("ContentVersion")
     start = dt.datetime.fromtimestamp(started, dt.UTC)
     latencies: list[float] = []
     ends: list[dt.datetime] = []
@@ -247,6 +252,8 @@ def burst(
         if order is None:
             continue
         at = sf_datetime(version["CreatedDate"])
+        if (at - start).total_seconds() > wall:
+            continue  # written after a capped burst's window: not counted
         ends.append(at)
         latencies.append((at - sf_datetime(order["CreatedDate"])).total_seconds())
     span = (max(ends) - start).total_seconds() if ends else wall
