@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 
+from chronoforce.config import load_settings
 from chronoforce.domain.models import Rate
 from chronoforce.store.db import Store
 from chronoforce.store.models import ApiToken
 from chronoforce.web.api_auth import _from_token, issue_token
-from chronoforce.web.api_config import ApiClient, api_config, sha256_hex
+from chronoforce.web.api_config import ApiClient, api_config, new_client_credentials, sha256_hex
 from chronoforce.web.api_rates import RateCacheTable, band_of
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -83,3 +86,35 @@ def test_the_api_section_names_the_bad_key() -> None:
         api_config({"rate_cache_ttl_s": -1})
     with pytest.raises(Exception, match=r"api\.clients.*twice"):
         api_config({"clients": [{"id": "sf"}, {"id": "sf"}]})
+
+
+def test_a_full_api_section_loads_from_the_yaml_file(tmp_path: Path) -> None:
+    # Every key the docs show passes the file's secret-key guard (hashes are not secrets).
+    made = new_client_credentials()
+    config_file = tmp_path / "chronoforce.yaml"
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "api": {
+                    "clients": [
+                        {
+                            "id": "salesforce-prod",
+                            "scopes": ["rates", "relay"],
+                            "client_hash": made["client_hash"],
+                            "key_sha256": made["key_sha256"],
+                        }
+                    ],
+                    "access_ttl_s": 600,
+                    "rate_cache_ttl_s": 300,
+                    "weight_band_kg": 0.5,
+                    "return_product": "16",
+                    "return_case_type": "Return",
+                    "cost_includes_vat": False,
+                }
+            }
+        )
+    )
+    settings = load_settings(config_file, environ={})
+    config = api_config(settings.api)
+    assert config.access_ttl_s == 600 and config.clients[0].scopes == ("rates", "relay")
+    assert made["api_key"] not in config_file.read_text()

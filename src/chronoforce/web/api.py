@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
+from chronoforce.redaction import redact_text
 from chronoforce.salesforce.soql import record_id
 from chronoforce.web import api_auth, api_labels
 from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
@@ -208,8 +209,8 @@ def _error(_: Request, exc: Exception) -> JSONResponse:
         return auth_error_response(exc)
     assert isinstance(exc, ChronoforceError)
     body = ApiErrorBody(
-        code=exc.code, message=exc.message, record_id=exc.record_id, field=exc.field,
-        operation=exc.operation,
+        code=exc.code, message=redact_text(exc.message), record_id=exc.record_id,
+        field=exc.field, operation=exc.operation,
     )  # fmt: skip
     status = status_of(exc)
     headers = {"Retry-After": "30"} if status == 503 else None

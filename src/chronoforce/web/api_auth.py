@@ -188,10 +188,10 @@ async def token(
     if not set(wanted) <= set(client.scopes):
         return _oauth_error(400, "invalid_scope", f"allowed: {' '.join(client.scopes)}")
     issued = await run_in_threadpool(
-        issue_token, _store(request), client, wanted, config.token_ttl_s
+        issue_token, _store(request), client, wanted, config.access_ttl_s
     )
     log.info("api token issued", client_id=client.id, scopes=list(wanted))
-    return TokenAnswer(access_token=issued, expires_in=config.token_ttl_s, scope=" ".join(wanted))
+    return TokenAnswer(access_token=issued, expires_in=config.access_ttl_s, scope=" ".join(wanted))
 
 
 def _from_token(store: Store, token: str) -> Caller | None:

@@ -53,7 +53,7 @@ class ApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     clients: tuple[ApiClient, ...] = ()
-    token_ttl_s: int = Field(3600, ge=60, le=86400)
+    access_ttl_s: int = Field(3600, ge=60, le=86400)
     rate_cache_ttl_s: int = Field(900, ge=0, le=86400)  # 0 turns the cache off
     # Rates are asked for the top of the weight band, so one cached answer fits the whole band.
     weight_band_kg: float = Field(1.0, gt=0, le=30)
