@@ -46,6 +46,8 @@ class TrackingConfig(_Section):
     extra_codes: dict[str, str] = Field(default_factory=dict)  # code → normalized status
     # status → hours between polls, overriding domain/status.py's PollPolicy.delays
     poll_hours: dict[ShipmentStatus, float] = Field(default_factory=dict)
+    # status → hours after the last event before the first look (planner.QUIET_HOURS)
+    quiet_hours: dict[ShipmentStatus, float] = Field(default_factory=dict)
     order_status_map: dict[str, str] = Field(default_factory=dict)  # status → Order.Status
     shipment_status_map: dict[str, str] = Field(default_factory=lambda: {"delivered": "Delivered"})
     write_events: bool = True  # tracking-event records in Salesforce

@@ -31,6 +31,22 @@ URGENCY_WEIGHT: Mapping[ShipmentStatus, float] = {
 }
 
 
+# Hours after a parcel's last event during which its next event is unlikely (the shortest usual
+# gap: a handover the same evening, a sort every few hours, a relay parcel waits days to be
+# collected, a failed delivery is retried the next working day). Polls inside it are mostly
+# wasted, so the first look after an event waits for it; `tracking.quiet_hours` overrides.
+QUIET_HOURS: Mapping[ShipmentStatus, float] = {
+    ShipmentStatus.LABEL_CREATED: 2.0,
+    ShipmentStatus.PICKED_UP: 0.0,
+    ShipmentStatus.IN_TRANSIT: 1.5,
+    ShipmentStatus.OUT_FOR_DELIVERY: 0.5,
+    ShipmentStatus.DELIVERY_ATTEMPTED: 8.0,
+    ShipmentStatus.AVAILABLE_FOR_PICKUP: 6.0,
+    ShipmentStatus.EXCEPTION: 1.0,
+    ShipmentStatus.RETURNING: 12.0,
+}
+
+
 def policy_of(config: TrackingConfig) -> PollPolicy:
     """domain/status.py's PollPolicy with the configured floor, grace and per-status delays."""
     delays = dict(DEFAULT_POLL_POLICY.delays)
@@ -56,10 +72,16 @@ class PollPlanner:
 
     config: TrackingConfig
     stretch: float = 0.0  # μ, in √hours; 0 = the policy's own intervals
+    # No status waits longer than one even share of the budget would give every parcel: the
+    # slowest parcels are never staler than under fixed-interval polling (0 = no cap).
+    cap_hours: float = 0.0
     policy: PollPolicy = field(init=False)
+
+    quiet: Mapping[ShipmentStatus, float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.policy = policy_of(self.config)
+        self.quiet = {**QUIET_HOURS, **self.config.quiet_hours}
 
     def ideal_hours(self, status: ShipmentStatus) -> float | None:
         delay = self.policy.delays.get(status)
@@ -76,33 +98,53 @@ class PollPlanner:
 
     def _hours(self, status: ShipmentStatus, t0: float, mu: float) -> float:
         floor = self.policy.min_delay.total_seconds() / HOUR
-        return max(floor, mu * math.sqrt(t0 / URGENCY_WEIGHT.get(status, 1.0)))
+        hours = mu * math.sqrt(t0 / URGENCY_WEIGHT.get(status, 1.0))
+        return max(floor, min(hours, self.cap_hours)) if self.cap_hours > 0 else max(floor, hours)
 
     def next_poll_at(
         self, status: ShipmentStatus, last_event_at: dt.datetime | None, now: dt.datetime
     ) -> dt.datetime | None:
+        now = utc(now)
+        last = utc(last_event_at) if last_event_at is not None else None
         if is_terminal(status) or self.stretch <= 0:
-            # Terminal: one last look after the grace period catches a late correction.
-            last = utc(last_event_at) if last_event_at is not None else utc(now)
-            delay = next_poll_delay(status, last, utc(now), self.policy)
-            return None if delay is None else utc(now) + delay
-        interval = self.interval(status)
-        return None if interval is None else utc(now) + interval
+            # domain/status.py's policy; terminal: one last look after the grace period.
+            delay = next_poll_delay(status, last or now, now, self.policy)
+            planned = None if delay is None else now + delay
+        else:
+            interval = self.interval(status)
+            planned = None if interval is None else now + interval
+        if planned is None or last is None or is_terminal(status):
+            return planned
+        # Not inside the quiet time after the last event: such a look rarely finds anything.
+        return max(planned, last + dt.timedelta(hours=self.quiet_of(status)))
+
+    def quiet_of(self, status: ShipmentStatus) -> float:
+        return self.quiet.get(status, 0.0)
 
     def calibrate(self, parcels_by_status: Mapping[ShipmentStatus, int]) -> float:
         """Choose μ for the active population (parcel counts per status)."""
         budget = self.config.calls_per_hour
         ideal = {s: t0 for s in parcels_by_status if (t0 := self.ideal_hours(s)) is not None}
         if budget is None or not ideal:
-            self.stretch = 0.0
+            self.stretch, self.cap_hours = 0.0, 0.0
             return self.stretch
         target = 0.9 * budget
+        self.cap_hours = max(
+            self.policy.min_delay.total_seconds() / HOUR,
+            sum(parcels_by_status[s] for s in ideal) / target,
+        )
 
         def calls_per_hour(mu: float) -> float:
-            return sum(parcels_by_status[s] / self._hours(s, t0, mu) for s, t0 in ideal.items())
+            # A parcel waits out the quiet time after each event, then is polled every T.
+            return sum(
+                parcels_by_status[s] / (self._hours(s, t0, mu) + self.quiet_of(s) / 8)
+                for s, t0 in ideal.items()
+            )
 
         low, high = 0.0, 1.0
-        while calls_per_hour(high) > target:
+        for _ in range(60):  # the cap bounds the intervals: some budgets cannot be reached
+            if calls_per_hour(high) <= target:
+                break
             high *= 2
         for _ in range(50):
             mid = (low + high) / 2
