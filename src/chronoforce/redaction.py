@@ -6,6 +6,7 @@ raise and never return a known secret value, whatever shape the text has.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -78,13 +79,22 @@ def is_secret_key(key: str) -> bool:
     return any(part in lowered for part in SECRET_KEY_PARTS)
 
 
+@functools.lru_cache(maxsize=8)
+def _known_pattern(values: frozenset[str]) -> re.Pattern[str] | None:
+    # Longest first: a secret containing another is masked whole, not around the shorter one.
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+
+
 def redact_text(text: str) -> str:
     """Mask secrets inside free text, XML, JSON or form-encoded payloads."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    for value in _known_values:
-        if value in text:
-            text = text.replace(value, MASK)
+    known = _known_pattern(_known_values)
+    # Masking can join what surrounds a secret into another one (`k` + `***`): mask until none
+    # is left. Each pass shortens the text (values have 4+ characters, the mask 3): it ends.
+    while known is not None and known.search(text):
+        text = known.sub(MASK, text)
     return text
 
 

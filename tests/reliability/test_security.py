@@ -582,3 +582,64 @@ def test_metrics_need_the_metrics_token(web: httpx.Client) -> None:
     assert wrong.status_code == 401
     right = web.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert right.status_code == 200 and METRICS_TOKEN not in right.text
+
+
+# --- redaction: whatever the shape, a known secret never comes out ---------------------------
+
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+secret_values = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=4, max_size=40
+).filter(lambda v: v.strip() == v and len(v.strip()) >= 4)
+surroundings = st.sampled_from(
+    [
+        "{}",
+        "password={}&user=x",
+        "<password>{}</password>",
+        '<ns1:password xmlns:ns1="urn:x">{}</ns1:password>',
+        '{{"client_secret": "{}", "n": 1}}',
+        "Authorization: Bearer {}",
+        "login failed for {} at 10:00",
+        "{}{}",
+        "prefix{}suffix",
+    ]
+)
+
+
+@settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(secret=secret_values, other=secret_values, shape=surroundings, noise=st.text(max_size=30))
+# Found while writing this test: masking `SECRETXYZ` in `kSECRETXYZ` made the secret `k***`,
+# and a secret holding a shorter one was masked around it (`ab***gh` of `abcdefgh`, below).
+@example(secret="SECRETXYZ", other="k***", shape="k{}", noise="")
+def test_a_known_secret_never_survives_redaction(
+    secret: str, other: str, shape: str, noise: str
+) -> None:
+    from chronoforce import redaction
+
+    saved = redaction._known_values
+    try:
+        redaction.register_secrets([secret, other])
+        text = noise + shape.replace("{}", secret, 1).replace("{}", other) + noise
+        out = redaction.redact_text(text)
+        assert secret not in out and other not in out, (text, out)
+        assert redaction.redact({"nested": [text.encode()]})["nested"][0] == out
+    finally:
+        redaction._known_values = saved
+
+
+def test_a_secret_holding_a_shorter_one_is_masked_whole() -> None:
+    from chronoforce import redaction
+
+    saved = redaction._known_values
+    try:
+        redaction.register_secrets(["cdef", "abcdefgh"])
+        assert redaction.redact_text("xxabcdefghyy") == "xx***yy"
+    finally:
+        redaction._known_values = saved
