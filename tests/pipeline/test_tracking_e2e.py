@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from pydantic import SecretStr
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from chronoforce.demo import demo_settings
 from chronoforce.domain.models import TrackingEvent
@@ -332,3 +334,62 @@ def test_thousand_changed_parcels_cost_near_the_collection_bound_and_unchanged_c
     finally:
         runtime.close()
         sf.stop()
+
+
+# --- the CLI, against both sandboxes -----------------------------------------------------------
+
+
+def test_poll_once_and_track_through_the_cli(world: dict[str, Any], tmp_path: Path) -> None:
+    from chronoforce.cli import app
+    from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD
+    from chronoforce.sandbox.salesforce import DEMO_CLIENT_SECRET
+
+    org, carrier, runtime = world["org"], world["carrier"], world["runtime"]
+    (order_id,) = label(world, ["delivered"])
+    settings = runtime.settings
+    config = tmp_path / "chronoforce.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": settings.database_url,
+                "chronopost": {"base_url": settings.chronopost.base_url,
+                               "account_number": DEMO_ACCOUNT},
+                "salesforce": {"instance_url": settings.salesforce.instance_url,
+                               "login_url": settings.salesforce.login_url,
+                               "client_id": settings.salesforce.client_id,
+                               "ca_file": str(settings.salesforce.ca_file)},
+                "tracking": TRACKING,
+                "logging": {"level": "warning", "format": "json"},
+            }
+        )
+    )  # fmt: skip
+    env = {
+        "CHRONOFORCE_CHRONOPOST_PASSWORD": DEMO_PASSWORD,
+        "CHRONOFORCE_SF_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "COLUMNS": "200",
+    }
+    cli = CliRunner()
+    carrier.advance_clock(dt.timedelta(hours=22))  # TA at 21 h
+    with runtime.store.session() as session:  # due now (the CLI runs on the wall clock)
+        shipment = session.scalars(select(Shipment).where(Shipment.sf_id == order_id)).one()
+        shipment.next_poll_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        skybill = next(p.skybill_number for p in shipment.parcels if p.live)
+        order_number = shipment.order_number
+
+    polled = cli.invoke(app, ["--config", str(config), "poll", "--once", "--json"], env=env)
+    assert polled.exit_code == 0, polled.output
+    summary = json.loads(polled.output)
+    assert (summary["carrier_calls"], summary["changed"]) == (1, 1)
+    assert summary["salesforce_writes"] >= 2  # the Order and the tracking events
+    assert by_id(org, "Order")[order_id]["Chronopost_Status__c"] == "out_for_delivery"
+
+    carrier.advance_clock(dt.timedelta(hours=2))  # D at 23 h
+    tracked = cli.invoke(app, ["--config", str(config), "track", skybill, "--json"], env=env)
+    assert tracked.exit_code == 0, tracked.output
+    data = json.loads(tracked.output)
+    assert data["status"] == "delivered"
+    assert [e["code"] for e in data["events"]] == [c for c, _ in SCENARIOS["delivered"]]
+
+    shown = cli.invoke(app, ["--config", str(config), "track", "--order", order_number], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "delivered" in shown.output and skybill in shown.output
