@@ -152,3 +152,17 @@ def test_new_client_prints_hashes_the_configuration_accepts() -> None:
     assert config.clients[0].id == "salesforce-prod"
     with pytest.raises(Exception, match=r"api\.clients"):
         api_config({"clients": [{"id": "x", "client_hash": "plain secret"}]})
+
+
+def test_rates_and_relay_points_by_postal_code_need_no_salesforce(
+    cli_world: dict[str, Any],
+) -> None:
+    env = {k: v for k, v in cli_world["env"].items() if k != "CHRONOFORCE_SF_CLIENT_SECRET"}
+    rates = CliRunner().invoke(app, ["rates", "--to", "13001", "--json"], env=env)
+    assert rates.exit_code == 0, rates.output
+    assert as_json(rates)["products"]
+    points = CliRunner().invoke(app, ["relay-points", "--postal-code", "13001"], env=env)
+    assert points.exit_code == 0, points.output
+    # An order id does need Salesforce: a clear refusal, not a traceback.
+    order = CliRunner().invoke(app, ["rates", cli_world["orders"][0]], env=env)
+    assert order.exit_code == 1 and "CHRONOFORCE_SF_CLIENT_SECRET" in order.output

@@ -7,6 +7,7 @@ or the domain's typed errors; it must never answer for an order it could not rea
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +26,7 @@ from chronoforce.salesforce.mapping import (
     soql_for_trigger,
 )
 from chronoforce.salesforce.soql import record_id
+from chronoforce.store.db import Store
 from chronoforce.web.api_config import ApiConfig
 from chronoforce.web.api_models import (
     ApiError,
@@ -65,13 +67,20 @@ def order_facts(order: MappedOrder, recipient: Party | None = None) -> RoutingFa
 
 
 class ApiService:
-    """The API's use cases over one runtime (shared by every request; thread-safe)."""
+    """The API's use cases over one runtime (shared by every request; thread-safe).
+
+    Without a runtime given, the carrier and the store are opened on first use and the full
+    runtime (Salesforce included) only when an operation needs an order: quoting a postal code
+    or listing relay points needs no Salesforce credentials.
+    """
 
     def __init__(self, settings: Settings, config: ApiConfig, runtime: Any = None) -> None:
         self.settings = settings
         self.config = config
-        self._runtime = runtime
-        self._own_runtime = False
+        self._runtime = runtime if getattr(runtime, "carrier", None) is not None else None
+        self._carrier: Any = None
+        self._store: Store | None = None
+        self._runtime_built = False
         self._lock = threading.Lock()
         self._quoter: Quoter | None = None
 
@@ -80,26 +89,55 @@ class ApiService:
     @property
     def runtime(self) -> Any:
         with self._lock:
-            if self._runtime is None or getattr(self._runtime, "carrier", None) is None:
+            if self._runtime is None:
                 from chronoforce.pipeline.runtime import build_runtime
 
-                self._runtime = build_runtime(self.settings)
-                self._own_runtime = True
+                self._runtime = build_runtime(self.settings, carrier=self._carrier)
+                self._runtime_built = True
             return self._runtime
 
     @property
+    def carrier(self) -> Any:
+        if self._runtime is not None:
+            return self._runtime.carrier
+        with self._lock:
+            if self._carrier is None:
+                from chronoforce.chronopost import ChronopostClient
+
+                self._carrier = ChronopostClient.from_settings(self.settings)
+            return self._carrier
+
+    @property
+    def store(self) -> Store:
+        if self._runtime is not None:
+            store: Store = self._runtime.store
+            return store
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.settings.database_url)
+            return self._store
+
+    def now(self) -> dt.datetime:
+        if self._runtime is not None:
+            now: dt.datetime = self._runtime.now()
+            return now
+        return dt.datetime.now(dt.UTC)
+
+    def _prepared(self, name: str) -> Any:
+        """What the runtime's label preparation holds (rules, shipper), if there is a runtime."""
+        labels = getattr(self._runtime, "labels", None)
+        return getattr(getattr(labels, "prepare", None), name, None)
+
+    @property
     def rules(self) -> RoutingRules:
-        prepare = getattr(self.runtime.labels, "prepare", None)
-        rules = getattr(prepare, "rules", None)
-        return (
-            rules
-            if isinstance(rules, RoutingRules)
-            else RoutingRules.from_mapping(self.settings.routing)
-        )
+        rules = self._prepared("rules")
+        if isinstance(rules, RoutingRules):
+            return rules
+        return RoutingRules.from_mapping(self.settings.routing)
 
     @property
     def shipper(self) -> Party:
-        shipper = getattr(getattr(self.runtime.labels, "prepare", None), "shipper", None)
+        shipper = self._prepared("shipper")
         return shipper if isinstance(shipper, Party) else shipper_party(self.settings)
 
     @property
@@ -109,19 +147,23 @@ class ApiService:
     @property
     def quoter(self) -> Quoter:
         if self._quoter is None:
-            runtime = self.runtime
             self._quoter = Quoter(
-                carrier=runtime.carrier,
-                cache=RateCacheTable(runtime.store, self.config.rate_cache_ttl_s),
+                carrier=self.carrier,
+                cache=RateCacheTable(self.store, self.config.rate_cache_ttl_s),
                 rules=self.rules,
                 band_kg=self.config.weight_band_kg,
-                now=runtime.now,
+                now=self.now,
             )
         return self._quoter
 
     def close(self) -> None:
-        if self._own_runtime and self._runtime is not None:
-            self._runtime.close()
+        """Close what this service opened itself (a runtime handed in is its owner's)."""
+        if self._runtime_built and self._runtime is not None:
+            self._runtime.close()  # with the carrier it was given
+        elif self._carrier is not None:
+            self._carrier.close()
+        if self._store is not None:
+            self._store.dispose()
 
     # --- orders --------------------------------------------------------------------------
 
@@ -225,7 +267,7 @@ class ApiService:
                 record_id=near_order or "",
                 field="postal_code",
             )
-        points = self.runtime.carrier.relay_points(postal_code, country.upper(), city, limit=limit)
+        points = self.carrier.relay_points(postal_code, country.upper(), city, limit=limit)
         return RelayPointsAnswer(
             postal_code=postal_code,
             country=country.upper(),
