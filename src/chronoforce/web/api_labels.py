@@ -472,6 +472,7 @@ def cancel(service: ApiService, shipment_id: int) -> CancelAnswer:
         try:
             runtime.carrier.cancel(number)
         except CarrierValidationError as exc:
+            _mark_cancelled(service, shipment_id, done, final=False)  # those went through
             raise ApiError(
                 409, exc.code, f"Chronopost refused to cancel {number}: {exc.message}",
                 record_id=sf_id,
