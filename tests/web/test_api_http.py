@@ -555,6 +555,26 @@ def test_return_label_is_attached_to_the_case_and_the_order(api_world: ApiWorld)
     assert again.json()["skybill_numbers"] == body["skybill_numbers"]
 
 
+def test_a_return_is_tracked_as_returning_then_returned(api_world: ApiWorld) -> None:
+    order_id = api_world.take_order()
+    made = api_world.http.post(
+        f"/api/v1/orders/{order_id}/return-label", json={}, headers=api_world.headers()
+    ).json()
+    [skybill] = made["skybill_numbers"]
+    runtime = api_world.runtime
+
+    def track(hours: float) -> str:
+        api_world.carrier.advance_clock(dt.timedelta(hours=hours))
+        runtime.tracking.ingest(runtime.carrier.track(skybill))
+        with runtime.store.session() as session:
+            return session.get_one(Shipment, made["shipment_id"]).status
+
+    assert track(13) == "returning"  # picked up from the customer, on its way back
+    assert track(12) == "returned"  # "delivered" to us
+    runtime.flush()
+    assert api_world.order(order_id)["Chronopost_Status__c"] == "returned"
+
+
 def test_return_label_refusals(api_world: ApiWorld) -> None:
     http, headers = api_world.http, api_world.headers()
     order_id = api_world.good_orders[0]

@@ -35,6 +35,28 @@ from chronoforce.store.models import Shipment
 log = get_logger(component="tracking")
 
 
+# A return label's parcels travel back to us (web/api_labels.py, intent "return"): their
+# delivery is our `returned`, every step on the way `returning`.
+_RETURN_LEG = frozenset(
+    {
+        ShipmentStatus.PICKED_UP,
+        ShipmentStatus.IN_TRANSIT,
+        ShipmentStatus.OUT_FOR_DELIVERY,
+        ShipmentStatus.AVAILABLE_FOR_PICKUP,
+        ShipmentStatus.DELIVERY_ATTEMPTED,
+    }
+)
+
+
+def for_intent(status: ShipmentStatus, intent: str) -> ShipmentStatus:
+    """The carrier's status as the shipment's intent reads it (a return's delivery: returned)."""
+    if intent != "return":
+        return status
+    if status is ShipmentStatus.DELIVERED:
+        return ShipmentStatus.RETURNED
+    return ShipmentStatus.RETURNING if status in _RETURN_LEG else status
+
+
 @dataclass
 class IngestReport:
     received: int = 0
@@ -106,7 +128,11 @@ class Tracking:
         found = shipment_tracking(parcels, self.config.extra_codes)
         if found is None or found.fingerprint == shipment.tracking_fingerprint:
             return False
-        status, last, previous = found.status, found.last_event, shipment.status
+        status, last, previous = (
+            for_intent(found.status, shipment.intent),
+            found.last_event,
+            shipment.status,
+        )
         shipment.status = status.value
         shipment.tracking_fingerprint = found.fingerprint
         shipment.last_event_code = last.code
