@@ -643,3 +643,56 @@ def test_a_secret_holding_a_shorter_one_is_masked_whole() -> None:
         assert redaction.redact_text("xxabcdefghyy") == "xx***yy"
     finally:
         redaction._known_values = saved
+
+
+def test_a_ship_request_event_with_a_forged_record_id_is_dropped_not_queried(
+    tmp_path: Path,
+) -> None:
+    """Anyone who may publish Chronopost_Ship_Request__e chooses its Record_Id__c: a forged one
+    must neither reach SOQL nor block the events after it (replay id stuck forever)."""
+    from chronoforce.config import SalesforceConfig
+    from chronoforce.demo import demo_settings
+    from chronoforce.pipeline.runtime import build_runtime
+    from chronoforce.sandbox.chronopost import ChronopostSandbox
+    from chronoforce.sandbox.salesforce import SalesforceSandbox
+    from chronoforce.sandbox.salesforce.pubsub import PubSubServer
+    from chronoforce.sandbox.tls import ensure_tls
+    from chronoforce.store.models import Watermark
+
+    tls = ensure_tls(tmp_path / "tls")
+    carrier = ChronopostSandbox(db_path=":memory:")
+    org = SalesforceSandbox(db_path=":memory:")
+    order_id = org.seed(orders=3, seed=7)["Order"][1]
+    queries: list[str] = []
+    real_query = org.org.query
+
+    def recording(soql: str, *args: Any, **kwargs: Any) -> Any:
+        queries.append(soql)
+        return real_query(soql, *args, **kwargs)
+
+    org.org.query = recording
+    cp = carrier.start()
+    sf = BackgroundServer(org.app, tls=tls).start()
+    grpc = PubSubServer(org, tls=tls).start()
+    base = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert)
+    config = base.salesforce.model_dump()
+    settings = base.model_copy(
+        update={"salesforce": SalesforceConfig(**{**config, "pubsub_endpoint": grpc.target})}
+    )
+    runtime = build_runtime(settings)
+    try:
+        with runtime.store.session() as session:  # only events can find orders here
+            session.add(Watermark(source="delta:Order", value="2999-01-01T00:00:00.000Z"))
+        assert runtime.detect() == []
+        events = runtime.salesforce.connection.sf.Chronopost_Ship_Request__e
+        events.create({"Record_Id__c": EVIL_ID, "Reason__c": "forged"})
+        events.create({"Record_Id__c": order_id, "Reason__c": "real"})
+        ids = runtime.detect()
+        assert len(ids) == 1, "the real request after the forged one is taken"
+        assert not any("OR Name" in q for q in queries), queries
+        assert runtime.detect() == [], "the replay id moved past both events"
+    finally:
+        runtime.close()
+        grpc.stop()
+        sf.stop()
+        cp.stop()

@@ -50,7 +50,7 @@ from chronoforce.salesforce.mapping import (
     map_record,
     soql_for_trigger,
 )
-from chronoforce.salesforce.soql import in_list
+from chronoforce.salesforce.soql import in_list, is_record_id
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment, Watermark
 
@@ -174,7 +174,12 @@ class Runtime:
         try:
             for event in subscription:
                 found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
-                record_ids.extend(i for i in found if i)
+                # Whoever may publish the event picks Record_Id__c: a value that is no id would
+                # make Salesforce refuse the whole query, on every try (detection stuck).
+                forged = [i for i in found if i and not is_record_id(i)]
+                if forged:
+                    log.warning("event ignored: not a record id", replay=event.replay_id.hex())
+                record_ids.extend(i for i in found if i and is_record_id(i))
                 last = event.replay_id
             last = subscription.latest_replay_id or last
         finally:

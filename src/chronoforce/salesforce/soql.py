@@ -81,6 +81,11 @@ def record_id(value: str) -> str:
     return value
 
 
+def is_record_id(value: object) -> bool:
+    """Whether `value` is a well-formed 15/18-character Salesforce id (to filter, not raise)."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
+
+
 def field_name(value: str) -> str:
     """An API name (`Account.AccountNumber`, `Order__r.Name`) fit to place in a query."""
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
