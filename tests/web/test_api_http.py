@@ -413,16 +413,17 @@ def test_relay_points_bad_input_and_unknown_order(api_world: ApiWorld) -> None:
 # --- pickups ------------------------------------------------------------------------------
 
 
-def _next_weekday() -> dt.date:
-    day = dt.date.today() + dt.timedelta(days=1)
+def _next_weekday(world: ApiWorld) -> dt.date:
+    # After the sandbox's day (other tests move its clock forward), on a weekday.
+    day = max(dt.date.today(), world.carrier.now().date()) + dt.timedelta(days=1)
     while day.weekday() >= 5:
         day += dt.timedelta(days=1)
     return day
 
 
-def _pickup() -> dict[str, str]:
+def _pickup(world: ApiWorld) -> dict[str, str]:
     return {
-        "date": _next_weekday().isoformat(),
+        "date": _next_weekday(world).isoformat(),
         "ready_time": "14:00",
         "closing_time": "18:00",
         "instructions": "Quai 3, sonner",
@@ -434,7 +435,7 @@ def test_pickup_makes_the_label_with_pickup_data_and_writes_the_confirmation(
 ) -> None:
     order_id = api_world.take_order()
     answer = api_world.http.post(
-        f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
+        f"/api/v1/orders/{order_id}/pickup", json=_pickup(api_world), headers=api_world.headers()
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -453,7 +454,7 @@ def test_pickup_for_labeled_parcels_books_one_without_a_new_label(api_world: Api
     skybills = [p.skybill_number for p in _parcels(api_world, shipment_id)]
     live = api_world.carrier.live_labels()
     answer = api_world.http.post(
-        f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
+        f"/api/v1/orders/{order_id}/pickup", json=_pickup(api_world), headers=api_world.headers()
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -469,7 +470,7 @@ def test_pickup_for_labeled_parcels_books_one_without_a_new_label(api_world: Api
 def test_pickup_chronopost_refuses_is_a_400_with_its_code(api_world: ApiWorld) -> None:
     order_id = api_world.take_order()
     _label_now(api_world, order_id)
-    past = {**_pickup(), "date": "2020-01-06"}
+    past = {**_pickup(api_world), "date": "2020-01-06"}
     answer = api_world.http.post(
         f"/api/v1/orders/{order_id}/pickup", json=past, headers=api_world.headers()
     )
@@ -484,15 +485,19 @@ def test_pickup_bad_input_and_unknown_order(api_world: ApiWorld) -> None:
     order_id = api_world.good_orders[0]
     window = http.post(
         f"/api/v1/orders/{order_id}/pickup",
-        json={**_pickup(), "closing_time": "09:00"},
+        json={**_pickup(api_world), "closing_time": "09:00"},
         headers=headers,
     )
     assert window.status_code == 422 and "closing_time" in window.json()["detail"][0]["msg"]
     date = http.post(
-        f"/api/v1/orders/{order_id}/pickup", json={**_pickup(), "date": "soon"}, headers=headers
+        f"/api/v1/orders/{order_id}/pickup",
+        json={**_pickup(api_world), "date": "soon"},
+        headers=headers,
     )
     assert date.status_code == 422 and date.json()["detail"][0]["loc"] == ["body", "date"]
-    unknown = http.post("/api/v1/orders/801000000000999AAA/pickup", json=_pickup(), headers=headers)
+    unknown = http.post(
+        "/api/v1/orders/801000000000999AAA/pickup", json=_pickup(api_world), headers=headers
+    )
     assert unknown.status_code == 404
 
 
@@ -503,7 +508,9 @@ def test_pickup_when_chronopost_fails_is_a_503_and_nothing_is_lost(api_world: Ap
     )
     try:
         answer = api_world.http.post(
-            f"/api/v1/orders/{order_id}/pickup", json=_pickup(), headers=api_world.headers()
+            f"/api/v1/orders/{order_id}/pickup",
+            json=_pickup(api_world),
+            headers=api_world.headers(),
         )
     finally:
         api_world.carrier.clear_faults()
