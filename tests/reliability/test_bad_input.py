@@ -238,6 +238,56 @@ def test_generated_records_give_a_request_or_a_typed_error_naming_the_field(
     OUTCOMES["labelable"] = OUTCOMES.get("labelable", 0) + 1
 
 
+@st.composite
+def shipment_records(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The same orders seen from a Shipment (the other trigger object): its own ship-to
+    fields, the order behind its `Order__c` lookup."""
+    order, items = draw(order_records())
+    record: dict[str, Any] = {
+        "Id": draw(st.sampled_from(["0OB000000000001AAA", "0OB000000000002"])),
+        "ShipmentNumber": "0000000001",
+        "Order__c": order.get("Id"),
+        "Order__r": order,
+        "ShipToName": draw(st.sampled_from(["Léa Martin", "Müller GmbH", None])),
+        "ShipToStreet": order.get("ShippingStreet"),
+        "ShipToPostalCode": order.get("ShippingPostalCode"),
+        "ShipToCity": order.get("ShippingCity"),
+        "ShipToCountry": order.get("ShippingCountry"),
+        "Chronopost_Product__c": order.get("Chronopost_Product__c"),
+    }
+    for name in draw(st.lists(st.sampled_from(sorted(record)), max_size=2, unique=True)):
+        record[name] = draw(anything)
+    return record, items
+
+
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(shipment_records())
+def test_generated_shipment_records_give_a_request_or_a_typed_error_naming_the_field(
+    preparation: Preparation, generated: tuple[dict[str, Any], list[dict[str, Any]]]
+) -> None:
+    from dataclasses import replace
+
+    record, items = generated
+    by_shipment = replace(
+        preparation, mapping=MappingConfig.from_settings({"trigger_object": "Shipment"})
+    )
+    source = json.loads(json.dumps({"record": record, "items": items, "shipment_id": ""}))
+    shipment = Shipment(sf_object="Shipment", sf_id=str(record.get("Id") or "")[:18], source=source)
+    try:
+        prepared = by_shipment(shipment)
+    except ChronoforceError as error:
+        assert isinstance(error, PermanentError), f"bad input is never transient: {error!r}"
+        assert error.field, f"{type(error).__name__} names no field: {error}"
+        return
+    assert prepared.request.parcels and prepared.request.product_code
+
+
 def test_the_generated_records_reach_every_outcome() -> None:
     """The property above is only worth something if its records got past every layer."""
     if not OUTCOMES:
