@@ -33,9 +33,23 @@ def pytest_configure(config: pytest.Config) -> None:
     secrets_registry.install()
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    for name, content in report.sections:
-        secrets_registry.check(content, f"{report.nodeid} ({name})")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test whose captured output (stdout, stderr, log) holds a secret fails, naming it."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    hits = [
+        str(hit)
+        for name, content in report.sections
+        for hit in secrets_registry.check(content, f"{report.nodeid} ({name})")
+    ]
+    if hits and report.outcome != "failed" and report.nodeid not in _FAILED_FOR_A_LEAK:
+        _FAILED_FOR_A_LEAK.add(report.nodeid)  # once: later phases repeat the same sections
+        report.outcome = "failed"
+        report.longrepr = "secret leaked: " + "; ".join(dict.fromkeys(hits))
+
+
+_FAILED_FOR_A_LEAK: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
