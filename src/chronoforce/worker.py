@@ -48,6 +48,7 @@ class WorkerConfig(BaseModel):
     breaker_max_open_s: float = Field(60.0, gt=0)
     salesforce_pause_s: float = Field(600.0, gt=0)  # after REQUEST_LIMIT_EXCEEDED / reserve
     global_carrier_limits: bool = True  # cluster-wide carrier concurrency and calls/s
+    retry_scale: float = Field(1.0, gt=0, le=10)  # label backoffs × this (0.25: a quick demo)
 
 
 def worker_config(raw: Mapping[str, Any]) -> WorkerConfig:
@@ -69,6 +70,7 @@ def harden(runtime: Any, config: WorkerConfig) -> None:
     settings: Settings = runtime.settings
     store = runtime.store
     labels = runtime.labels
+    labels.retry_scale = config.retry_scale
     labels.breaker = CircuitBreaker(
         store,
         failures_to_open=config.breaker_failures,

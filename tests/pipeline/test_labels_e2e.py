@@ -304,3 +304,76 @@ def test_an_open_breaker_defers_the_label_without_calling_or_spending_an_attempt
         assert row.attempts == 0 and row.state == "pending"
         assert row.last_error.startswith("CIRCUIT_OPEN")
         assert cluster.utc(row.next_attempt_at) > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+
+
+def test_run_serves_the_web_app_beside_the_pipeline(world: dict[str, Any]) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    from chronoforce.config import WebConfig
+    from chronoforce.labels_cli import WebThread
+
+    runtime = world["runtime"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runtime.settings = runtime.settings.model_copy(update={"web": WebConfig(port=port)})
+    answer = None
+    with WebThread(runtime):
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)  # the server is still binding its port
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    assert answer is not None and answer.status_code == 200, answer and answer.text
+    assert answer.json()["checks"]["queue"] == "ok"
+    assert health.json()["status"] == "ok"
+
+
+def test_a_label_from_a_stalled_attempt_landing_after_recovery_is_cancelled_by_verify(
+    world: dict[str, Any],
+) -> None:
+    """The replaced attempt's call reaches the carrier only after the recovery lookup: the
+    label made then is found by the later verification lookup and cancelled."""
+    import datetime as dt
+
+    from chronoforce.pipeline.runner import due_verifications
+
+    carrier, runtime = world["carrier"], world["runtime"]
+    labels = runtime.labels
+    target = None
+    for shipment_id in runtime.detect():
+        with runtime.store.session() as session:
+            shipment = session.get_one(Shipment, shipment_id)
+            session.expunge(shipment)
+        try:
+            prepared = labels.prepare(shipment)
+        except Exception:
+            continue
+        target = shipment
+        break
+    assert target is not None
+    with runtime.store.session() as session:
+        session.get_one(Shipment, target.id).state = "calling"  # an attempt's outcome unknown
+    assert labels.process(target.id) == "labeled"
+    runtime.carrier.create_shipment(prepared.request)  # the stalled attempt lands now
+    assert carrier.live_labels() == 2
+    now = dt.datetime.now(dt.UTC)
+    assert due_verifications(runtime.store, now) == []  # not before 2 × lease
+    assert due_verifications(runtime.store, now + 2 * labels.lease) == [target.id]
+    with runtime.store.session() as session:
+        session.get_one(Shipment, target.id).verify_at = now
+    assert labels.verify(target.id) == "verified"
+    assert carrier.live_labels() == 1
+    with runtime.store.session() as session:
+        row = session.get_one(Shipment, target.id)
+        assert row.verify_at is None and row.state == "labeled"
+        live = session.scalars(select(Parcel).where(Parcel.shipment_id == target.id, Parcel.live))
+        assert {p.skybill_number for p in live} == {
+            p.skybill for p in carrier.parcels() if not p.cancelled_at
+        }

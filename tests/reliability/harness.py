@@ -68,7 +68,6 @@ class Cluster:
     _servers: list[Any] = field(default_factory=list)
     _store: Store | None = None
     _logs: int = 0
-    _advanced: bool = False
 
     def start(self) -> Cluster:
         tls = ensure_tls(self.tmp / "tls")
@@ -197,15 +196,37 @@ class Cluster:
             pending = session.scalar(
                 select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
             )
-        return not pending
+            verifying = session.scalar(
+                select(func.count()).select_from(Shipment).where(Shipment.verify_at.is_not(None))
+            )
+        return not pending and not verifying
+
+    def progress(self) -> dict[str, Any]:
+        """What is left, for a failure message."""
+        with self.store.session() as session:
+            outbox = dict(
+                session.execute(
+                    select(Outbox.sf_object, func.count())
+                    .where(Outbox.state == "pending")
+                    .group_by(Outbox.sf_object)
+                ).all()
+            )
+            stuck = [
+                (s.id, s.state, s.attempts, str(s.next_attempt_at), s.last_error[:80])
+                for s in session.scalars(select(Shipment).where(Shipment.state.not_in(TERMINAL)))
+            ][:10]
+        return {
+            "states": self.states(),
+            "pending_writes": outbox,
+            "stuck": stuck,
+            "tracked": self.tracked(),
+        }
 
     def make_due_for_tracking(self, limit: int = 60) -> int:
         """Steer the scenario: the first `limit` labeled shipments are due for a tracking poll
-        now (again, even if a killed poller still holds them), and the carrier's clock has
-        moved on once so their parcels have events to report."""
-        if not self._advanced:
-            self.carrier.advance_clock(dt.timedelta(hours=30))
-            self._advanced = True
+        now (again, even if a killed poller still holds them). The carrier reports a `DC`
+        event from the label's creation on; its clock stays put, so an orphan label is still
+        cancellable (a picked-up parcel could not be)."""
         with self.store.session() as session:
             ids = list(
                 session.scalars(

@@ -46,6 +46,7 @@ def _breaker_state(cluster: Any) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)  # bounded by its own deadlines; the 30 s outage is the floor
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
@@ -61,6 +62,7 @@ def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
             "breaker_open_s": 2.0,
             "breaker_max_open_s": 6.0,
             "salesforce_pause_s": 3.0,
+            "retry_scale": 0.25,  # the same policy, four times faster: the test stays short
         },
     ).start()
     try:
@@ -101,7 +103,7 @@ def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
         assert during - labeled_before <= 2 * WORKERS * 4, "labels kept being made in the outage"
         assert closed, "the breaker closed again after the outage"
         assert paused, "Salesforce writes paused when the budget ran out"
-        assert settled, (cluster.states(), cluster.worker_log()[-4000:])
+        assert settled, (cluster.progress(), cluster.worker_log()[-3000:])
         assert codes == [0] * WORKERS, codes
         end = cluster.end_state()
         problems = end.problems()

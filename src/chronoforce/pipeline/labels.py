@@ -175,6 +175,7 @@ class LabelPipeline:
     slots: Any = None  # cluster-wide cap on concurrent carrier calls (cluster.Slots)
     limiter: Any = None  # cluster-wide calls per second (tracking.RateLimiter)
     stopping: Callable[[], bool] = lambda: False  # SIGTERM: release rather than start a call
+    retry_scale: float = 1.0  # every backoff times this (worker.retry_scale)
 
     def process(self, shipment_id: int) -> str:
         """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`
@@ -189,6 +190,7 @@ class LabelPipeline:
             shipment = session.get_one(Shipment, shipment_id)
             session.expunge(shipment)
         bound = log.bind(shipment_id=shipment_id, sf_id=shipment.sf_id)
+        recovering = shipment.state == "calling"
         try:
             if self.breaker is not None:
                 self.breaker.before_call()
@@ -212,7 +214,7 @@ class LabelPipeline:
             return self._retry(shipment, exc)
         except LeaseLost:
             return "skipped"
-        if not self._store_result(shipment, prepared, result):
+        if not self._store_result(shipment, prepared, result, verify=recovering):
             bound.warning("lease lost during the call: labels cancelled")
             return "skipped"
         bound.info("label created", skybills=list(result.skybill_numbers))
@@ -273,7 +275,9 @@ class LabelPipeline:
             busy.retry_after = 1.0
             raise busy from exc
 
-    def _store_result(self, shipment: Shipment, prepared: Prepared, result: LabelResult) -> bool:
+    def _store_result(
+        self, shipment: Shipment, prepared: Prepared, result: LabelResult, *, verify: bool = False
+    ) -> bool:
         """Store the labels, unless another worker took the shipment over meanwhile (our
         process stalled past the lease): then these labels are orphans and are cancelled."""
         now = self.now()
@@ -283,6 +287,9 @@ class LabelPipeline:
             stale = row.lease_owner != self.worker_id or generation != shipment.generation
             if not stale:
                 self._store_parcels(session, row, prepared, result, now)
+                # An earlier attempt's call may still land at the carrier after our lookup (a
+                # stalled or killed worker): look again once it surely has, see `verify`.
+                row.verify_at = now + 2 * self.lease if verify else None
         if stale:
             self._cancel_stale(shipment, result)
         return not stale
@@ -393,6 +400,47 @@ class LabelPipeline:
                 },
             )
 
+    def verify(self, shipment_id: int) -> str:
+        """After a recovered label: cancel any other live label found under our reference.
+
+        The recovery lookup ran before the new call; a call from the attempt it replaced can
+        still have made a label after that lookup. Run `2 × lease` later, this catches it."""
+        with self.store.session() as session:
+            if not take_lease(
+                session, shipment_id, self.worker_id, self.now(), self.lease, ("labeled",)
+            ):
+                return "skipped"
+            shipment = session.get_one(Shipment, shipment_id)
+            session.expunge(shipment)
+        reference = shipment.shipper_ref
+        try:
+            if shipment.verify_at is not None and reference:
+                found = _live_skybills(
+                    self._carrier(lambda: self.carrier.find_by_reference(reference))
+                )
+                with self.store.session() as session:
+                    ours = set(
+                        session.scalars(
+                            select(Parcel.skybill_number).where(
+                                Parcel.shipment_id == shipment.id, Parcel.live
+                            )
+                        )
+                    )
+                for skybill in found:
+                    if skybill not in ours:
+                        self._cancel_orphan(shipment, skybill)
+        except ChronoforceError as exc:
+            with self.store.session() as session:
+                release_lease(session, shipment.id, self.worker_id)
+                row = session.get_one(Shipment, shipment.id)
+                row.verify_at = self.now() + self.lease  # look again a little later
+                row.last_error = str(exc)[:500]
+            return "retry"
+        with self.store.session() as session:
+            release_lease(session, shipment.id, self.worker_id)
+            session.get_one(Shipment, shipment.id).verify_at = None
+        return "verified"
+
     def _cancel_stale(self, shipment: Shipment, result: LabelResult) -> None:
         for skybill in result.skybill_numbers:
             try:
@@ -451,7 +499,7 @@ class LabelPipeline:
             # next attempt looks the parcels up by reference before calling again.
             if row.state != "calling":
                 row.state = "retry"
-            delay = retry_delay(error, row.attempts)
+            delay = retry_delay(error, row.attempts) * self.retry_scale
             row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
         return "retry"
 

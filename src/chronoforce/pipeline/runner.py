@@ -4,7 +4,7 @@ Whichever process wins a job's `cluster_state` turn runs it (cluster.Turns), so 
 run` on one machine and any number of `chronoforce worker` processes share the same loop. Workers
 (huey consumer threads) label shipments; this loop only decides *what* is due. The sweep
 re-enqueues workable shipments nobody holds, so a task lost with a killed worker delays work by
-`requeue_after` at most. It never calls the carrier itself.
+`requeue_after` at most, and runs the due post-recovery lookups (`LabelPipeline.verify`).
 """
 
 from __future__ import annotations
@@ -60,6 +60,17 @@ def due_shipments(
         return list(session.scalars(statement))
 
 
+def due_verifications(store: Store, now: dt.datetime, limit: int = 50) -> list[int]:
+    with store.session() as session:
+        statement = (
+            select(Shipment.id)
+            .where(Shipment.state == "labeled", Shipment.verify_at <= now)
+            .order_by(Shipment.verify_at)
+            .limit(limit)
+        )
+        return list(session.scalars(statement))
+
+
 def mark_queued(store: Store, ids: list[int], now: dt.datetime) -> None:
     for start in range(0, len(ids), 500):
         with store.session() as session:
@@ -75,7 +86,9 @@ def work_left(store: Store, now: dt.datetime) -> dict[str, int]:
     """What still has to happen: labels to make and Salesforce writes to send."""
     with store.session() as session:
         labels = session.scalar(
-            select(func.count()).select_from(Shipment).where(Shipment.state.in_(WORKABLE))
+            select(func.count())
+            .select_from(Shipment)
+            .where(or_(Shipment.state.in_(WORKABLE), Shipment.verify_at.is_not(None)))
         )
         writes = session.scalar(
             select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
@@ -132,12 +145,17 @@ class Runner:
         return len(ids)
 
     def sweep(self) -> int:
-        """Queue every due shipment nobody holds and nobody queued lately."""
+        """Queue every due shipment nobody holds and nobody queued lately; verify recovered
+        labels whose time has come."""
         now = self.now()
         ids = due_shipments(
             self.store, now, queued_before=now - dt.timedelta(seconds=self.requeue_after)
         )
         self._enqueue(ids)
+        verify = getattr(getattr(self.runtime, "labels", None), "verify", None)
+        if verify is not None:
+            for shipment_id in due_verifications(self.store, now):
+                verify(shipment_id)
         return len(ids)
 
     def flush(self) -> Any:

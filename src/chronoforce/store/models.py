@@ -81,6 +81,7 @@ class Shipment(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column()
     queued_at: Mapped[dt.datetime | None] = mapped_column()  # last put on the queue (sweeper)
+    verify_at: Mapped[dt.datetime | None] = mapped_column()  # look the parcels up again then
     last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_cluster_state")),
     )
     op.add_column("shipment", sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("shipment", sa.Column("verify_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column(
         "shipment",
         sa.Column("last_error", sa.String(length=500), nullable=False, server_default=""),
@@ -48,5 +49,6 @@ def downgrade() -> None:
         batch.drop_column("last_error")
     with op.batch_alter_table("shipment") as batch:
         batch.drop_column("last_error")
+        batch.drop_column("verify_at")
         batch.drop_column("queued_at")
     op.drop_table("cluster_state")
