@@ -213,7 +213,7 @@ def test_the_scan_finds_a_registered_secret_wherever_it_is_planted(tmp_path: Pat
 ORDERS = 24
 
 
-def _world(base: Path) -> Iterator[dict[str, Any]]:
+def _world(base: Path, lease_seconds: float = 120.0) -> Iterator[dict[str, Any]]:
     from chronoforce.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import ChronopostSandbox
@@ -234,7 +234,9 @@ def _world(base: Path) -> Iterator[dict[str, Any]]:
     org.org.query = recording  # the sandbox's SOQL entry point: what Salesforce would receive
     cp = carrier.start()
     sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
-    runtime = build_runtime(demo_settings(base, cp.url, sf.url, tls.ca_cert))
+    settings = demo_settings(base, cp.url, sf.url, tls.ca_cert)
+    pipeline = settings.pipeline.model_copy(update={"lease_seconds": lease_seconds})
+    runtime = build_runtime(settings.model_copy(update={"pipeline": pipeline}))
     try:
         yield {"carrier": carrier, "org": org, "runtime": runtime, "queries": queries}
     finally:
@@ -245,7 +247,8 @@ def _world(base: Path) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture()
 def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    yield from _world(tmp_path)
+    # A short lease: a recovered label is looked up again 2 x lease later, within the run.
+    yield from _world(tmp_path, lease_seconds=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +262,7 @@ def test_a_run_with_carrier_faults_and_expired_sessions_leaves_no_secret_anywher
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     reliability_summary: list[Any],
+    request: pytest.FixtureRequest,
 ) -> None:
     from chronoforce.labels_cli import run_until
     from chronoforce.pipeline.labels import MAX_TRANSIENT_ATTEMPTS
@@ -297,7 +301,12 @@ def test_a_run_with_carrier_faults_and_expired_sessions_leaves_no_secret_anywher
     assert payloads and outbox, "the run left exception payloads and outbox rows to scan"
     assert any("<password>" in p for p in payloads), "the SOAP request is kept, password masked"
     captured = capsys.readouterr()
+    # The suite's log file (tests/conftest.py) got this run's lines, as production renders them.
+    log_file = request.config._tmp_path_factory.getbasetemp() / "chronoforce-session.jsonl"  # type: ignore[attr-defined]
+    logged = log_file.read_text("utf-8", "replace")
+    assert '"event": "label created"' in logged and '"label retry"' in logged
     places = [
+        *secrets_registry.find(logged, f"log file {log_file}"),
         *secrets_registry.scan_sqlite(tmp_path / "chronoforce.db"),
         *secrets_registry.scan_sandbox(org),
         *secrets_registry.scan_sandbox(carrier),
