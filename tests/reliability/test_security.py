@@ -705,3 +705,32 @@ def test_a_ship_request_event_with_a_forged_record_id_is_dropped_not_queried(
         grpc.stop()
         sf.stop()
         cp.stop()
+
+
+def test_salesforce_text_shown_in_the_console_is_escaped(
+    web: httpx.Client, shared_world: dict[str, Any]
+) -> None:
+    """Stored XSS: a ship-to city typed in Salesforce reaches the console's exception pages."""
+    script = "<script>alert('cf')</script>"
+    with shared_world["runtime"].store.session() as session:
+        row = ExceptionRow(
+            key="xss:label.create:ADDRESS_INVALID",
+            sf_object="Order",
+            sf_id="801000000000777AAA",
+            operation="label.create",
+            kind="address",
+            code="ADDRESS_INVALID",
+            field="city",
+            message=f"recipient: city {script} is unknown",
+            request_payload=f"<city>{script}</city>",
+        )
+        session.add(row)
+        session.flush()
+        row_id = row.id
+    web.cookies.clear()
+    assert _login(web, CONSOLE_PASSWORD).status_code == 303
+    for page in (f"/exceptions/{row_id}", "/exceptions"):
+        html = web.get(page).text
+        assert "801000000000777AAA" in html, page
+        assert script not in html, f"{page} renders Salesforce text as HTML"
+    web.cookies.clear()
