@@ -102,13 +102,26 @@ def redact(value: Any) -> Any:
     """Redact a structure recursively: secret keys masked, strings scanned."""
     if isinstance(value, str):
         return redact_text(value)
-    if isinstance(value, bytes):
-        return redact_text(value.decode("utf-8", "replace"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return redact_text(bytes(value).decode("utf-8", "replace"))
     if isinstance(value, Mapping):
         return {
-            k: (MASK if isinstance(k, str) and is_secret_key(k) and v else redact(v))
+            (redact_text(k) if isinstance(k, str) else k): (
+                MASK if isinstance(k, str) and is_secret_key(k) and v else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return type(value)(redact(v) for v in value)
-    return value
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return MASK if str(value) in _known_values else value  # a numeric password
+    # Anything else (an exception, a model…) is rendered through its repr by the loggers: keep
+    # the object unless that text holds a secret.
+    try:
+        shown = repr(value)
+    except Exception:  # a broken __repr__: the renderer will fail on it too, not our concern
+        return value
+    masked = redact_text(shown)
+    return value if masked == shown else masked

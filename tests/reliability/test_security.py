@@ -734,3 +734,47 @@ def test_salesforce_text_shown_in_the_console_is_escaped(
         assert "801000000000777AAA" in html, page
         assert script not in html, f"{page} renders Salesforce text as HTML"
     web.cookies.clear()
+
+
+class _Boom(Exception):
+    pass
+
+
+def _structures(secret: str) -> st.SearchStrategy[Any]:
+    leaf = st.one_of(
+        st.just(secret),
+        st.text(max_size=10).map(lambda t: t + secret),
+        st.just(secret.encode()),
+        st.just(bytearray(secret.encode())),
+        st.just(_Boom(f"login refused for {secret}")),
+        st.integers(),
+        st.none(),
+    )
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.lists(inner, max_size=3).map(tuple),
+            st.dictionaries(st.one_of(st.text(max_size=8), st.just(secret)), inner, max_size=3),
+        ),
+        max_leaves=8,
+    )
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(data=st.data())
+def test_a_known_secret_never_survives_redaction_of_any_structure(data: st.DataObject) -> None:
+    """What a log call may bind: nested dicts (secret keys too), bytes, exceptions, numbers."""
+    from chronoforce import redaction
+
+    secret = data.draw(secret_values, label="secret")
+    value = data.draw(_structures(secret), label="value")
+    saved = redaction._known_values
+    try:
+        redaction.register_secrets([secret, "255562"])
+        out = redaction.redact(value)
+        rendered = json.dumps(out, default=repr, ensure_ascii=False)  # as JSONRenderer does
+        assert secret not in rendered, rendered
+        assert redaction.redact({"n": 255562}) == {"n": redaction.MASK}
+    finally:
+        redaction._known_values = saved
