@@ -261,14 +261,16 @@ class Flusher:
         report = FlushReport()
         now = self.now()
         with self.store.session() as session:
-            # Load the rows in one query per chunk; each session.get below then finds its row
-            # in the session instead of asking the database once per row.
+            # The rows in one query per chunk, not one query per row.
             wanted = [stale.id for target in outcomes for stale in members[target]]
-            for part in chunks(wanted, COLLECTION_SIZE):
-                session.scalars(select(Outbox).where(Outbox.id.in_(part))).all()
+            loaded = {
+                row.id: row
+                for part in chunks(wanted, COLLECTION_SIZE)
+                for row in session.scalars(select(Outbox).where(Outbox.id.in_(part)))
+            }
             for target, (success, errors, record_id) in outcomes.items():
                 for stale in members[target]:
-                    row = session.get(Outbox, stale.id)
+                    row = loaded.get(stale.id)
                     if row is None:
                         continue
                     if success:
@@ -333,12 +335,19 @@ class Flusher:
             report.add(self._send_file_batch(batch))
         return report
 
-    def _content_version(self, row: Outbox) -> dict[str, Any]:
+    def _labels(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
+        """Label bytes of every parcel the rows' files hold: one query per chunk, not per file."""
+        ids = sorted({int(i) for row in rows for i in row.payload["parcel_ids"]})
+        found: dict[int, bytes] = {}
         with self.store.session() as session:
-            parcels = session.scalars(
-                select(Parcel).where(Parcel.id.in_(row.payload["parcel_ids"])).order_by(Parcel.id)
-            ).all()
-            data = _merge_labels([p.label_bytes or b"" for p in parcels])
+            for part in chunks(ids, COLLECTION_SIZE):
+                statement = select(Parcel.id, Parcel.label_bytes).where(Parcel.id.in_(part))
+                found.update((i, data or b"") for i, data in session.execute(statement))
+        return found
+
+    def _content_version(self, row: Outbox, labels: Mapping[int, bytes]) -> dict[str, Any]:
+        parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
+        data = _merge_labels([labels[i] for i in parcel_ids])
         return {
             "attributes": {"type": "ContentVersion"},
             "Title": row.payload["title"],
@@ -366,10 +375,11 @@ class Flusher:
         existing = self._existing_versions(batch)
         report.calls += 1 if any(r.attempts > 1 for r in batch) else 0
         todo = [row for row in batch if row.dedup_key[:80] not in existing]
+        labels = self._labels(todo) if todo else {}
         versions: dict[int, tuple[bool, list[Any], str | None]] = {}
         if todo:
             results = self.salesforce.collection(
-                "create", "ContentVersion", [self._content_version(row) for row in todo]
+                "create", "ContentVersion", [self._content_version(row, labels) for row in todo]
             )
             report.calls += 1
             for row, result in zip(todo, results, strict=True):
