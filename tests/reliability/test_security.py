@@ -617,7 +617,7 @@ surroundings = st.sampled_from(
 
 
 @settings(
-    max_examples=400,
+    max_examples=200,
     derandomize=True,
     deadline=None,
     database=None,
@@ -761,7 +761,7 @@ def _structures(secret: str) -> st.SearchStrategy[Any]:
     )
 
 
-@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@settings(max_examples=100, derandomize=True, deadline=None, database=None)
 @given(data=st.data())
 def test_a_known_secret_never_survives_redaction_of_any_structure(data: st.DataObject) -> None:
     """What a log call may bind: nested dicts (secret keys too), bytes, exceptions, numbers."""
