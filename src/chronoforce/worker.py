@@ -83,8 +83,13 @@ def harden(runtime: Any, config: WorkerConfig) -> None:
         location = queue_location(settings.queue_url, settings.database_url)
         redis_url = location if is_redis(location) else ""
         call = settings.chronopost.connect_timeout_s + settings.chronopost.read_timeout_s
+        # Keyed by the queue's name too: deployments (and test runs) sharing a Redis stay apart.
         labels.slots = Slots(
-            store, "chronopost", settings.chronopost.concurrency, call + 5, redis_url
+            store,
+            f"{config.queue_name}:chronopost",
+            settings.chronopost.concurrency,
+            call + 5,
+            redis_url,
         )
         labels.limiter = RateLimiter(
             windows_for(store, redis_url),

@@ -42,6 +42,21 @@ def wait_for(predicate: Callable[[], Any], deadline_s: float, every: float = 0.5
         time.sleep(every)
 
 
+def steady(predicate: Callable[[], Any], hold_s: float) -> Callable[[], bool]:
+    """A predicate that is true once `predicate` has stayed true for `hold_s` (a poll round
+    claims its parcels before it queues their writes: one true reading is not the end)."""
+    since: list[float] = []
+
+    def check() -> bool:
+        if not predicate():
+            since.clear()
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= hold_s
+
+    return check
+
+
 @dataclass
 class Cluster:
     tmp: Path
@@ -172,6 +187,14 @@ class Cluster:
             self._store.dispose()
         for server in self._servers:
             server.stop()
+        if self.queue_url:
+            import redis
+            from huey import RedisHuey
+
+            RedisHuey(self.queue_name, url=self.queue_url).flush()  # only this run's keys
+            redis.Redis.from_url(self.queue_url).delete(
+                f"chronoforce:slots:{self.queue_name}:chronopost"
+            )
 
     def worker_log(self) -> str:
         return "\n".join(
@@ -243,6 +266,25 @@ class Cluster:
                 .execution_options(synchronize_session=False)
             )
         return len(ids)
+
+    def polled(self, limit: int = 60) -> bool:
+        """Every steered shipment was polled since (its next poll moved into the future)."""
+        now = dt.datetime.now(dt.UTC)
+        with self.store.session() as session:
+            ids = list(
+                session.scalars(
+                    select(Shipment.id)
+                    .where(Shipment.state == "labeled")
+                    .order_by(Shipment.id)
+                    .limit(limit)
+                )
+            )
+            waiting = session.scalar(
+                select(func.count())
+                .select_from(Shipment)
+                .where(Shipment.id.in_(ids), Shipment.next_poll_at <= now)
+            )
+        return not waiting
 
     def tracked(self) -> int:
         """Shipments with at least one stored tracking event."""

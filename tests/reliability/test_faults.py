@@ -97,7 +97,7 @@ def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
         )
         cluster.org.set_api_budget(max=10_000_000)
 
-        settled = harness.wait_for(cluster.settled, 150)
+        settled = harness.wait_for(harness.steady(cluster.settled, hold_s=4.0), 150)
         codes = cluster.terminate_all()
         assert opened, "the breaker opened during the outage"
         assert during - labeled_before <= 2 * WORKERS * 4, "labels kept being made in the outage"

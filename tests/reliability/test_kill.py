@@ -62,7 +62,13 @@ def test_random_sigkills_lose_nothing_and_label_nothing_twice(
         assert cluster.kills >= 5, f"only {cluster.kills} kills: the run ended too soon"
         settled = harness.wait_for(cluster.settled, 120)
         cluster.make_due_for_tracking(TRACKED)
-        tracked = harness.wait_for(lambda: cluster.tracked() > 0 and cluster.settled(), 60)
+        tracked = harness.wait_for(
+            harness.steady(
+                lambda: cluster.polled(TRACKED) and cluster.tracked() > 0 and cluster.settled(),
+                hold_s=4.0,
+            ),
+            60,
+        )
         codes = cluster.terminate_all()
         assert settled and tracked, (cluster.progress(), cluster.worker_log()[-3000:])
         assert codes == [0] * WORKERS, ("SIGTERM must end a worker cleanly", codes)
