@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -28,16 +29,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cursor.close()
+
+
+BUSY_TIMEOUT_S = 30
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class _WriterQueue:
+    """SQLite lets one writer in at a time, and one kept waiting polls in sleeps of up to 100 ms
+    (its busy handler) instead of being woken. Writers of this process therefore queue on a lock
+    taken at the transaction's first write and given back at its end, and are woken at once;
+    the database's own lock still keeps writers of other processes apart."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "commit", self._end)
+        event.listen(engine, "rollback", self._end)
+        event.listen(engine.pool, "reset", self._reset)  # a connection returned mid-write
+
+    def _before(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn.info.get("cf_writing") or not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        # Bounded like the database's busy timeout: past it, the database's own lock decides.
+        if self._lock.acquire(timeout=BUSY_TIMEOUT_S):
+            conn.info["cf_writing"] = True
+
+    def _end(self, conn: Any) -> None:
+        self._give_back(conn.info)
+
+    def _reset(self, _dbapi: Any, record: Any, *_: Any) -> None:
+        self._give_back(record.info)
+
+    def _give_back(self, info: dict[str, Any]) -> None:
+        if info.pop("cf_writing", False):
+            self._lock.release()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if make_url(url).database not in (None, "", ":memory:"):
+            _WriterQueue().install(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
