@@ -91,10 +91,12 @@ def harden(runtime: Any, config: WorkerConfig) -> None:
             call + 5,
             redis_url,
         )
+        per_second = max(1, int(settings.chronopost.calls_per_second))
         labels.limiter = RateLimiter(
             windows_for(store, redis_url),
             f"{settings.chronopost.account_number}:labels:s",
-            max(1, int(settings.chronopost.calls_per_second)),
+            per_second,
+            batch=max(1, per_second // 10),  # a tenth of a second's calls per round trip
         )
     budget = getattr(getattr(runtime.salesforce, "connection", None), "session", None)
     if budget is not None and hasattr(budget, "budget"):

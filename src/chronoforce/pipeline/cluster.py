@@ -100,6 +100,28 @@ def rows(store: Store) -> list[ClusterState]:
 # --- a cluster-wide cap on concurrent calls ----------------------------------------------------
 
 
+class LocalSlots:
+    """At most `limit` concurrent holders in this process: the gate when no shared one is set
+    (`worker.global_carrier_limits: false`), so label threads may outnumber carrier calls."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._semaphore = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def held(self, deadline: float | None = None) -> Iterator[None]:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._semaphore.acquire(timeout=timeout):
+            raise TimeoutError("no free carrier slot in this process")
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+    def close(self) -> None:
+        """Nothing shared to give back."""
+
+
 class Slots:
     """At most `limit` holders at once across the cluster; a holder's slot expires after `hold`.
 
@@ -115,12 +137,20 @@ class Slots:
         hold: float,
         redis_url: str = "",
         sleep: Callable[[float], None] = time.sleep,
+        reuse: int = 20,
     ) -> None:
         self.store, self.key, self.limit, self.hold = store, key, limit, hold
-        self.redis_url, self.sleep = redis_url, sleep
+        self.redis_url, self.sleep, self.reuse = redis_url, sleep, reuse
         self._redis: Any = None
         self._ready = False
         self._lock = threading.Lock()
+        # This process never holds more than `limit` slots, so its own threads wait here, woken
+        # at once, instead of polling the shared store for a slot that cannot be free.
+        self._local = threading.BoundedSemaphore(limit)
+        self._waiting = 0
+        # Shared slots handed from a finishing thread to a waiting one without a round trip:
+        # (token, uses, monotonic time its shared expiry passes).
+        self._idle: list[tuple[str, int, float]] = []
 
     def _client(self) -> Any:
         if self._redis is None:
@@ -150,17 +180,72 @@ class Slots:
 
     @contextmanager
     def held(self, deadline: float | None = None) -> Iterator[None]:
-        """Wait for a slot (until `deadline`, monotonic), hold it for the block."""
+        """Wait for a slot (until `deadline`, monotonic), hold it for the block.
+
+        A thread that finishes while others of this process wait hands its shared slot to the
+        next one (at most `reuse` times, and only while its expiry still covers a call), so a
+        burst costs the shared store one acquire and one release per `reuse` calls; then the
+        slot goes back, and other processes get their turn at it."""
+        with self._lock:
+            self._waiting += 1
+        try:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._local.acquire(timeout=timeout):
+                raise TimeoutError(f"no free {self.key} slot")
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        try:
+            token, uses, expires = self._take_idle() or self._shared(deadline)
+            try:
+                yield
+            finally:
+                self._give_back(token, uses + 1, expires)
+        finally:
+            self._local.release()
+
+    def _take_idle(self) -> tuple[str, int, float] | None:
+        """A kept slot whose expiry still covers a call; older ones go back to the store."""
+        stale: list[str] = []
+        found = None
+        with self._lock:
+            while self._idle and found is None:
+                token, uses, expires = self._idle.pop()
+                if expires - time.monotonic() > self.hold / 2:
+                    found = (token, uses, expires)
+                else:
+                    stale.append(token)
+        for token in stale:
+            self.release(token)
+        return found
+
+    def _shared(self, deadline: float | None) -> tuple[str, int, float]:
         while True:
+            kept = self._take_idle()
+            if kept is not None:
+                return kept
             token = self.try_acquire()
             if token is not None:
-                break
+                return token, 0, time.monotonic() + self.hold
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"no free {self.key} slot")
             self.sleep(0.02 + random.random() * 0.05)
-        try:
-            yield
-        finally:
+
+    def _give_back(self, token: str, uses: int, expires: float) -> None:
+        with self._lock:
+            keep = self._waiting > 0 and uses < self.reuse
+            # Kept only while the slot outlives another whole call (`hold` covers one).
+            keep = keep and expires - time.monotonic() > self.hold / 2
+            if keep:
+                self._idle.append((token, uses, expires))
+                return
+        self.release(token)
+
+    def close(self) -> None:
+        """Give back the slots kept for waiters that never came (shutdown)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for token, _, _ in idle:
             self.release(token)
 
     @property
@@ -197,9 +282,9 @@ class Slots:
                 self._ready = True
         now = utcnow()
         start = random.randrange(self.limit)
-        for step in range(self.limit):
-            name = f"slot:{self.key}:{(start + step) % self.limit}"
-            with self.store.session() as session:
+        with self.store.session() as session:  # one transaction for the whole scan
+            for step in range(self.limit):
+                name = f"slot:{self.key}:{(start + step) % self.limit}"
                 result = session.execute(
                     update(ClusterState)
                     .where(

@@ -5,9 +5,10 @@ Counters live in the database or Redis, never only in memory; it never grants pa
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
@@ -79,7 +80,11 @@ def windows_for(store: Store, url: str = "") -> Windows:
 
 @dataclass
 class RateLimiter:
-    """At most `limit` calls per `period` seconds for `key`, shared by every process."""
+    """At most `limit` calls per `period` seconds for `key`, shared by every process.
+
+    With `batch` > 1 a process takes that many of a window's calls from the shared counter at
+    once and hands them to its threads (one round trip per `batch` calls); what it does not use
+    by the window's end is lost to the others, so the shared limit still holds."""
 
     windows: Windows
     key: str
@@ -87,6 +92,9 @@ class RateLimiter:
     period: float = 1.0
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    batch: int = 1
+    _held: tuple[int, int] = (-1, 0)  # (window, calls taken but not yet handed out)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def window(self) -> int:
         return int(self.clock() // self.period)
@@ -94,10 +102,24 @@ class RateLimiter:
     def take(self, wanted: int) -> int:
         return self.windows.take(self.key, self.window(), wanted, self.limit)
 
+    def _one(self) -> bool:
+        if self.batch <= 1:
+            return bool(self.take(1))
+        with self._lock:
+            window = self.window()
+            held_window, left = self._held
+            if held_window != window or left <= 0:
+                left = self.windows.take(self.key, window, min(self.batch, self.limit), self.limit)
+            if left <= 0:
+                self._held = (window, 0)
+                return False
+            self._held = (window, left - 1)
+            return True
+
     def acquire(self, deadline: float | None = None) -> bool:
         """Wait for one call; False when `deadline` (clock time) passes first."""
         while True:
-            if self.take(1):
+            if self._one():
                 return True
             wake = (self.window() + 1) * self.period
             if deadline is not None and wake > deadline:
