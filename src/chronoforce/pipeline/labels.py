@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, insert, or_, select, update
 
 from chronoforce.domain.errors import (
     CarrierUnavailableError,
@@ -45,9 +45,20 @@ log = get_logger(component="labels")
 
 TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
 WORKABLE = ("pending", "retry", "calling", "changed")
+FRESH = ("pending", "retry")  # nothing is at the carrier for these
 BEFORE_PICKUP = (ShipmentStatus.PENDING.value, ShipmentStatus.LABEL_CREATED.value)
 MAX_TRANSIENT_ATTEMPTS = backoff_for(CarrierUnavailableError).max_attempts
 EXHAUSTED_PAUSE = dt.timedelta(hours=1)  # after the budget: one slow try an hour
+
+
+@dataclass(frozen=True)
+class StoredParcel:
+    """What the Salesforce writes need of a parcel just stored."""
+
+    id: int
+    skybill_number: str
+    label_format: str
+    size: int
 
 
 class LeaseLost(Exception):
@@ -179,9 +190,20 @@ class LabelPipeline:
 
     def process(self, shipment_id: int) -> str:
         """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`
-        (or `deferred` while the breaker is open, `released` when shutting down)."""
+        (or `deferred` while the breaker is open, `released` when shutting down).
+
+        A new or retried shipment (the common case) is read, prepared, then taken and marked
+        `calling` in one write; one interrupted mid-call or changed since its label is taken
+        first, since its recovery calls the carrier before anything is prepared."""
         if self.stopping():
             return "released"  # not even taken: the sweeper hands it to another worker
+        with self.store.session() as session:
+            shipment = session.get(Shipment, shipment_id)
+            if shipment is None or not self._takeable(shipment):
+                return "skipped"
+            session.expunge(shipment)
+        if shipment.state in FRESH:
+            return self._process_fresh(shipment)
         with self.store.session() as session:
             if not take_lease(
                 session, shipment_id, self.worker_id, self.now(), self.lease, WORKABLE
@@ -189,7 +211,41 @@ class LabelPipeline:
                 return "skipped"
             shipment = session.get_one(Shipment, shipment_id)
             session.expunge(shipment)
-        bound = log.bind(shipment_id=shipment_id, sf_id=shipment.sf_id)
+        return self._process_taken(shipment)
+
+    def _takeable(self, shipment: Shipment) -> bool:
+        expires = shipment.lease_expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+        return shipment.state in WORKABLE and (expires is None or expires < self.now())
+
+    def _process_fresh(self, shipment: Shipment) -> str:
+        """Nothing was sent for it yet: prepare without holding it; take it with `calling`."""
+        bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
+        try:
+            if self.breaker is not None:
+                self.breaker.before_call()
+            prepared = self.prepare(shipment)
+        except (CircuitOpenError, PermanentError, TransientError) as early:
+            # Recorded only by the worker that takes the shipment (another may hold it now).
+            with self.store.session() as session:
+                if not take_lease(
+                    session, shipment.id, self.worker_id, self.now(), self.lease, FRESH
+                ):
+                    return "skipped"
+            return self._outcome(shipment, early, bound)
+        if self.stopping():
+            return "released"
+        try:
+            result = self._call_carrier(shipment, prepared, take=True)
+        except ChronoforceError as exc:
+            return self._outcome(shipment, exc, bound)
+        except LeaseLost:
+            return "skipped"
+        return self._stored(shipment, prepared, result, bound, recovering=False)
+
+    def _process_taken(self, shipment: Shipment) -> str:
+        bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
         recovering = shipment.state == "calling"
         try:
             if self.breaker is not None:
@@ -204,16 +260,33 @@ class LabelPipeline:
             if self.stopping():
                 return self._release(shipment)
             result = self._call_carrier(shipment, prepared)
-        except CircuitOpenError as exc:
-            return self._defer(shipment, exc)
-        except PermanentError as exc:
-            bound.info("label failed", code=exc.code, field=exc.field)
-            return self._fail(shipment, exc)
-        except TransientError as exc:
-            bound.warning("label retry", code=exc.code)
-            return self._retry(shipment, exc)
+        except ChronoforceError as exc:
+            return self._outcome(shipment, exc, bound)
         except LeaseLost:
             return "skipped"
+        return self._stored(shipment, prepared, result, bound, recovering=recovering)
+
+    def _outcome(self, shipment: Shipment, error: ChronoforceError, bound: Any) -> str:
+        """What a failed step leaves behind (the shipment is held by this worker)."""
+        if isinstance(error, CircuitOpenError):
+            return self._defer(shipment, error)
+        if isinstance(error, PermanentError):
+            bound.info("label failed", code=error.code, field=error.field)
+            return self._fail(shipment, error)
+        if isinstance(error, TransientError):
+            bound.warning("label retry", code=error.code)
+            return self._retry(shipment, error)
+        raise error
+
+    def _stored(
+        self,
+        shipment: Shipment,
+        prepared: Prepared,
+        result: LabelResult,
+        bound: Any,
+        *,
+        recovering: bool,
+    ) -> str:
         if not self._store_result(shipment, prepared, result, verify=recovering):
             bound.warning("lease lost during the call: labels cancelled")
             return "skipped"
@@ -222,28 +295,69 @@ class LabelPipeline:
 
     # --- steps ---------------------------------------------------------------------------
 
-    def _call_carrier(self, shipment: Shipment, prepared: Prepared) -> LabelResult:
-        with self._gates():
-            # After the gates, so waiting for a slot never eats into the lease the call needs.
-            with self.store.session() as session:
-                row = session.get_one(Shipment, shipment.id, with_for_update=True)
-                if row.lease_owner != self.worker_id:
-                    raise LeaseLost(shipment.id)
-                row.state = "calling"
-                row.generation += 1
-                row.attempts += 1
-                row.lease_expires_at = self.now() + self.lease  # the whole call is covered
-                row.product_code = prepared.request.product_code
-                row.routing_reason = prepared.reason
-                row.request_fingerprint = fingerprint(prepared.request)
-                shipment.generation = row.generation
-            try:
-                with self._watch():
-                    return self.carrier.create_shipment(prepared.request)
-            except ChronoforceError as exc:
-                exc.with_context(record_id=shipment.sf_id, operation="label.create")
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
+    def _call_carrier(
+        self, shipment: Shipment, prepared: Prepared, *, take: bool = False
+    ) -> LabelResult:
+        """Mark the shipment `calling` (taking it too when `take`), then call through the gates.
+
+        The write comes before the gates, so a thread waiting for the database never holds a
+        carrier slot; its lease covers the longest wait for a slot as well as the call."""
+        wait = self.lease / 4
+        now = self.now()
+        holder = or_(Shipment.lease_expires_at.is_(None), Shipment.lease_expires_at < now)
+        statement = (
+            update(Shipment)
+            .where(
+                Shipment.id == shipment.id,
+                and_(Shipment.state.in_(FRESH), holder)
+                if take
+                else Shipment.lease_owner == self.worker_id,
+            )
+            .values(
+                state="calling",
+                generation=Shipment.generation + 1,
+                attempts=Shipment.attempts + 1,
+                lease_owner=self.worker_id,
+                lease_expires_at=now + self.lease + wait,
+                product_code=prepared.request.product_code,
+                routing_reason=prepared.reason,
+                request_fingerprint=fingerprint(prepared.request),
+            )
+            .returning(Shipment.generation, Shipment.attempts)
+            .execution_options(synchronize_session=False)
+        )
+        with self.store.session() as session:
+            taken = session.execute(statement).first()
+        if taken is None:
+            raise LeaseLost(shipment.id)
+        previous = shipment.state
+        shipment.generation, shipment.attempts, shipment.state = taken[0], taken[1], "calling"
+        try:
+            with self._gates(wait.total_seconds()), self._watch():
+                return self.carrier.create_shipment(prepared.request)
+        except CircuitOpenError:
+            # No call went out (busy or refused at the gate): undo the mark, so the next try
+            # is a plain one and not a recovery lookup.
+            self._unmark(shipment, previous)
+            raise
+        except ChronoforceError as exc:
+            exc.with_context(record_id=shipment.sf_id, operation="label.create")
+            raise
+
+    def _unmark(self, shipment: Shipment, previous: str) -> None:
+        with self.store.session() as session:
+            session.execute(
+                update(Shipment)
+                .where(
+                    Shipment.id == shipment.id,
+                    Shipment.lease_owner == self.worker_id,
+                    Shipment.generation == shipment.generation,
+                )
+                .values(state=previous, attempts=Shipment.attempts - 1)
+                .execution_options(synchronize_session=False)
+            )
+        shipment.state = previous
+        shipment.attempts -= 1
 
     def _carrier(self, call: Callable[[], T]) -> T:
         """One carrier call through the cluster's gates: slot, rate limit, breaker."""
@@ -254,9 +368,9 @@ class LabelPipeline:
         return self.breaker.watch() if self.breaker is not None else nullcontext()
 
     @contextmanager
-    def _gates(self) -> Iterator[None]:
+    def _gates(self, wait: float | None = None) -> Iterator[None]:
         """A cluster-wide slot and a share of the calls per second, or CARRIER_BUSY."""
-        wait = self.lease.total_seconds() / 4
+        wait = self.lease.total_seconds() / 4 if wait is None else wait
         slot = (
             self.slots.held(deadline=time.monotonic() + wait)
             if self.slots is not None
@@ -279,64 +393,77 @@ class LabelPipeline:
         self, shipment: Shipment, prepared: Prepared, result: LabelResult, *, verify: bool = False
     ) -> bool:
         """Store the labels, unless another worker took the shipment over meanwhile (our
-        process stalled past the lease): then these labels are orphans and are cancelled."""
+        process stalled past the lease): then these labels are orphans and are cancelled.
+
+        One transaction of plain statements: the shipment row (only while still ours, in this
+        generation), its parcels, its Salesforce writes, its open exceptions resolved."""
         now = self.now()
         with self.store.session() as session:
-            row = session.get_one(Shipment, shipment.id, with_for_update=True)
-            generation = row.generation
-            stale = row.lease_owner != self.worker_id or generation != shipment.generation
+            stored = session.execute(
+                update(Shipment)
+                .where(
+                    Shipment.id == shipment.id,
+                    Shipment.lease_owner == self.worker_id,
+                    Shipment.generation == shipment.generation,
+                )
+                .values(
+                    state="labeled",
+                    status=ShipmentStatus.LABEL_CREATED.value,
+                    reservation_number=result.reservation_number,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    next_attempt_at=None,
+                    last_error="",
+                    next_poll_at=now + dt.timedelta(hours=1),
+                    # An earlier attempt's call may still land at the carrier after our lookup
+                    # (a stalled or killed worker): look again once it surely has, see `verify`.
+                    verify_at=now + 2 * self.lease if verify else None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            stale = not getattr(stored, "rowcount", 0)
             if not stale:
-                self._store_parcels(session, row, prepared, result, now)
-                # An earlier attempt's call may still land at the carrier after our lookup (a
-                # stalled or killed worker): look again once it surely has, see `verify`.
-                row.verify_at = now + 2 * self.lease if verify else None
+                self._store_parcels(session, shipment, prepared, result)
         if stale:
             self._cancel_stale(shipment, result)
         return not stale
 
     def _store_parcels(
-        self,
-        session: Any,
-        row: Shipment,
-        prepared: Prepared,
-        result: LabelResult,
-        now: dt.datetime,
+        self, session: Any, shipment: Shipment, prepared: Prepared, result: LabelResult
     ) -> None:
-        generation = row.generation
-        parcels = [
-            Parcel(
-                shipment_id=row.id,
-                position=index,
-                generation=generation,
-                skybill_number=label.skybill_number,
-                weight_kg=prepared.request.parcels[
-                    min(index, len(prepared.request.parcels)) - 1
-                ].weight_kg,
-                label_format=label.label_format.value,
-                label_bytes=label.data,
-                live=True,
-            )
-            for index, label in enumerate(result.labels, start=1)
+        weights = prepared.request.parcels
+        labels = list(enumerate(result.labels, start=1))
+        rows: list[dict[str, Any]] = [
+            {
+                "shipment_id": shipment.id,
+                "position": index,
+                "generation": shipment.generation,
+                "skybill_number": label.skybill_number,
+                "weight_kg": weights[min(index, len(weights)) - 1].weight_kg,
+                "label_format": label.label_format.value,
+                "label_bytes": label.data,
+                "live": True,
+            }
+            for index, label in labels
         ]
-        session.add_all(parcels)
-        row.state = "labeled"
-        row.status = ShipmentStatus.LABEL_CREATED.value
-        row.reservation_number = result.reservation_number
-        row.lease_owner, row.lease_expires_at = None, None
-        row.next_attempt_at = None
-        row.last_error = ""
-        row.next_poll_at = now + dt.timedelta(hours=1)
-        session.flush()
-        self._queue_writeback(session, row, parcels, prepared)
-        for open_row in session.scalars(
-            select(ExceptionRow).where(
-                ExceptionRow.shipment_id == row.id, ExceptionRow.state != "resolved"
-            )
-        ):
-            open_row.state, open_row.resolution_note = "resolved", "label created on retry"
+        ids = list(
+            session.scalars(insert(Parcel).returning(Parcel.id, sort_by_parameter_order=True), rows)
+        )
+        stored = [
+            StoredParcel(i, label.skybill_number, label.label_format.value, len(label.data or b""))
+            for i, (_, label) in zip(ids, labels, strict=True)
+        ]
+        shipment.reservation_number = result.reservation_number
+        self._queue_writeback(session, shipment, stored, prepared)
+        session.execute(
+            update(ExceptionRow)
+            .where(ExceptionRow.shipment_id == shipment.id, ExceptionRow.state != "resolved")
+            .values(state="resolved", resolution_note="label created on retry")
+            .execution_options(synchronize_session=False)
+        )
 
     def _queue_writeback(
-        self, session: Any, row: Shipment, parcels: list[Parcel], prepared: Prepared
+        self, session: Any, row: Shipment, parcels: list[StoredParcel], prepared: Prepared
     ) -> None:
         numbers = [p.skybill_number for p in parcels]
         url = TRACKING_URL.format(numbers=",".join(numbers))
@@ -347,58 +474,63 @@ class LabelPipeline:
             "Chronopost_Status__c": ShipmentStatus.LABEL_CREATED.value,
             "Chronopost_Last_Error__c": None,
         }
+        rows: list[dict[str, Any]] = []
         if order_id:
-            writeback.enqueue(
-                session,
-                sf_object="Order",
-                operation="update",
-                sf_id=order_id,
-                shipment_id=row.id,
-                payload={
-                    **common,
-                    "Chronopost_Tracking_Number__c": ",".join(numbers)[:255],
-                    "Chronopost_Tracking_Url__c": url,
-                    **prepared.writeback.get("Order", {}),
-                },
+            rows.append(
+                writeback.outbox_row(
+                    sf_object="Order",
+                    operation="update",
+                    sf_id=order_id,
+                    shipment_id=row.id,
+                    payload={
+                        **common,
+                        "Chronopost_Tracking_Number__c": ",".join(numbers)[:255],
+                        "Chronopost_Tracking_Url__c": url,
+                        **prepared.writeback.get("Order", {}),
+                    },
+                )
             )
         if shipment_record:
-            writeback.enqueue(
-                session,
-                sf_object="Shipment",
-                operation="update",
-                sf_id=shipment_record,
-                shipment_id=row.id,
-                payload={
-                    **common,
-                    "TrackingNumber": numbers[0],
-                    "TrackingUrl": url,
-                    "Provider": "Chronopost",
-                    # On the Order this field is the product *asked for* (an input to routing),
-                    # so the product used is written on the Shipment only.
-                    "Chronopost_Product__c": prepared.request.product_code,
-                    "Chronopost_Skybill_Numbers__c": ",".join(numbers)[:255],
-                    "Chronopost_Reservation_Number__c": row.reservation_number[:50],
-                    **prepared.writeback.get("Shipment", {}),
-                },
+            rows.append(
+                writeback.outbox_row(
+                    sf_object="Shipment",
+                    operation="update",
+                    sf_id=shipment_record,
+                    shipment_id=row.id,
+                    payload={
+                        **common,
+                        "TrackingNumber": numbers[0],
+                        "TrackingUrl": url,
+                        "Provider": "Chronopost",
+                        # On the Order this field is the product *asked for* (an input to routing),
+                        # so the product used is written on the Shipment only.
+                        "Chronopost_Product__c": prepared.request.product_code,
+                        "Chronopost_Skybill_Numbers__c": ",".join(numbers)[:255],
+                        "Chronopost_Reservation_Number__c": row.reservation_number[:50],
+                        **prepared.writeback.get("Shipment", {}),
+                    },
+                )
             )
         first = order_id or shipment_record
         if first:
             suffix = "pdf" if parcels[0].label_format in ("PDF", "PPR", "SPD") else "zpl"
-            writeback.enqueue(
-                session,
-                sf_object="ContentVersion",
-                operation="file",
-                shipment_id=row.id,
-                dedup_key=f"file:{row.id}:{row.generation}",
-                payload={
-                    "parcel_ids": [p.id for p in parcels],
-                    "size": sum(len(p.label_bytes or b"") for p in parcels),
-                    "title": f"Chronopost label {row.order_number or row.sf_id}",
-                    "filename": f"chronopost-{numbers[0]}.{suffix}",
-                    "first_publish_location_id": first,
-                    "link_to": [x for x in (order_id, shipment_record) if x and x != first],
-                },
+            rows.append(
+                writeback.outbox_row(
+                    sf_object="ContentVersion",
+                    operation="file",
+                    shipment_id=row.id,
+                    dedup_key=f"file:{row.id}:{row.generation}",
+                    payload={
+                        "parcel_ids": [p.id for p in parcels],
+                        "size": sum(p.size for p in parcels),
+                        "title": f"Chronopost label {row.order_number or row.sf_id}",
+                        "filename": f"chronopost-{numbers[0]}.{suffix}",
+                        "first_publish_location_id": first,
+                        "link_to": [x for x in (order_id, shipment_record) if x and x != first],
+                    },
+                )
             )
+        writeback.enqueue_rows(session, rows)
 
     def verify(self, shipment_id: int) -> str:
         """After a recovered label: cancel any other live label found under our reference.

@@ -55,6 +55,35 @@ def payload_key(sf_object: str, target: str, payload: Mapping[str, Any]) -> str:
     return f"{sf_object}:{target}:{digest[:24]}"
 
 
+def outbox_row(
+    *,
+    sf_object: str,
+    operation: str,
+    payload: dict[str, Any],
+    sf_id: str = "",
+    external_id_field: str = "",
+    shipment_id: int | None = None,
+    dedup_key: str | None = None,
+) -> dict[str, Any]:
+    """One write to queue, as the outbox row's values (`enqueue_rows` inserts them)."""
+    target = sf_id or str(payload.get(external_id_field, "")) or "new"
+    return {
+        "dedup_key": dedup_key or payload_key(sf_object, f"{operation}:{target}", payload),
+        "shipment_id": shipment_id,
+        "sf_object": sf_object,
+        "sf_id": sf_id,
+        "operation": operation,
+        "external_id_field": external_id_field,
+        "payload": payload,
+    }
+
+
+def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Queue writes in the caller's transaction, in one statement; how many were new (the same
+    write already queued is not queued again)."""
+    return insert_ignore(session, Outbox, rows)
+
+
 def enqueue(
     session: Session,
     *,
@@ -67,25 +96,16 @@ def enqueue(
     dedup_key: str | None = None,
 ) -> bool:
     """Queue one write in the caller's transaction; False when the same write is already queued."""
-    target = sf_id or str(payload.get(external_id_field, "")) or "new"
-    key = dedup_key or payload_key(sf_object, f"{operation}:{target}", payload)
-    return bool(
-        insert_ignore(
-            session,
-            Outbox,
-            [
-                {
-                    "dedup_key": key,
-                    "shipment_id": shipment_id,
-                    "sf_object": sf_object,
-                    "sf_id": sf_id,
-                    "operation": operation,
-                    "external_id_field": external_id_field,
-                    "payload": payload,
-                }
-            ],
-        )
+    row = outbox_row(
+        sf_object=sf_object,
+        operation=operation,
+        payload=payload,
+        sf_id=sf_id,
+        external_id_field=external_id_field,
+        shipment_id=shipment_id,
+        dedup_key=dedup_key,
     )
+    return bool(enqueue_rows(session, [row]))
 
 
 @dataclass
