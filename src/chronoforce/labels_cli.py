@@ -49,6 +49,12 @@ class WebThread:
         self.thread.join(timeout=10)
 
 
+def label_threads(concurrency: int) -> int:
+    """Label threads for `concurrency` carrier calls: more threads than calls, so one thread's
+    database work (lease, storing the label) overlaps the others' calls and no slot waits."""
+    return concurrency + max(2, concurrency // 2)
+
+
 def run_until(
     runtime: Any,
     *,
@@ -68,7 +74,7 @@ def run_until(
     harden(runtime, config)
     huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)
     tasks = TaskSet(huey, lambda: runtime)
-    consumer = tasks.consumer(workers)
+    consumer = tasks.consumer(workers or label_threads(settings.chronopost.concurrency))
     consumer.start()
     serving = WebThread(runtime) if web else contextlib.nullcontext()
     try:
@@ -83,7 +89,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def run(
         ctx: typer.Context,
-        workers: Annotated[int, typer.Option(help="Carrier calls in parallel.")] = 0,
+        workers: Annotated[
+            int,
+            typer.Option(
+                help="Label threads (default: 1.5 × chronopost.concurrency; carrier calls in "
+                "flight never pass chronopost.concurrency)."
+            ),
+        ] = 0,
         until_idle: Annotated[bool, typer.Option(help="Stop once nothing is left to do.")] = False,
         max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
         web: Annotated[
@@ -96,7 +108,7 @@ def register(app: typer.Typer) -> None:
         try:
             run_until(
                 runtime,
-                workers=workers or runtime.settings.chronopost.concurrency,
+                workers=workers,
                 until_idle=until_idle,
                 max_seconds=max_seconds,
                 web=web,

@@ -33,7 +33,7 @@ API_NOTE = "note:salesforce_api"  # cluster_state row: the org's API usage last 
 class RuntimeLike(Protocol):
     store: Store
 
-    def detect(self) -> list[int]: ...
+    def detect(self, on_ids: Callable[[list[int]], None] | None = None) -> list[int]: ...
 
     def flush(self) -> Any: ...
 
@@ -96,6 +96,20 @@ def work_left(store: Store, now: dt.datetime) -> dict[str, int]:
     return {"labels": int(labels or 0), "writes": int(writes or 0)}
 
 
+def writes_due(store: Store, now: dt.datetime) -> bool:
+    """Some Salesforce write is waiting and due (not backing off)."""
+    with store.session() as session:
+        found = session.scalar(
+            select(Outbox.id)
+            .where(
+                Outbox.state == "pending",
+                or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+            )
+            .limit(1)
+        )
+    return found is not None
+
+
 def release_turns(store: Store, owner: str) -> None:
     """A stopping process gives its periodic turns back, so the next one need not wait."""
     with store.session() as session:
@@ -119,6 +133,8 @@ class Runner:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     stop_event: threading.Event = field(default_factory=threading.Event)
     owner: str = field(default_factory=lambda: f"r-{uuid.uuid4().hex[:8]}")
+    _ticked: dict[str, float] = field(default_factory=dict, init=False, repr=False)  # job → start
+    # of its last finished tick (monotonic)
 
     @property
     def store(self) -> Store:
@@ -140,9 +156,8 @@ class Runner:
         """Record new intents and queue them (not while Salesforce calls are paused)."""
         if cluster.paused_until(self.store, writeback.PAUSE, self.now()) is not None:
             return 0
-        ids = self.runtime.detect()
-        self._enqueue(ids)
-        return len(ids)
+        # Each page is queued as soon as it is recorded: labels start while later pages load.
+        return len(self.runtime.detect(self._enqueue))
 
     def sweep(self) -> int:
         """Queue every due shipment nobody holds and nobody queued lately; verify recovered
@@ -181,39 +196,81 @@ class Runner:
     # --- the loop ------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
-        turns = cluster.Turns(
-            self.store,
-            self.jobs(),
-            owner=self.owner,
-            on_error=_log_error,
-            stopped=self.stop_event.is_set,
-        )
+        """Each periodic job loops on a thread of its own, taking its cluster turns, so a long
+        one (detecting a burst of thousands of orders, a tracking round) never holds back the
+        others: labels made while detection still reads are written back on time."""
+        done = threading.Event()
+        self._ticked.clear()
+
+        def stopped() -> bool:
+            return self.stop_event.is_set() or done.is_set()
+
+        loops = [
+            threading.Thread(
+                target=self._loop, args=(name, job, stopped), name=f"cf-{name}", daemon=True
+            )
+            for name, job in self.jobs().items()
+        ]
         started = time.monotonic()
         idle_since: float | None = None
         try:
+            for loop in loops:
+                loop.start()
             while not self.stop_event.is_set():
                 clock = time.monotonic()
                 if max_seconds is not None and clock - started > max_seconds:
                     log.warning("runner stopped: time limit", seconds=max_seconds)
                     return
-                try:
-                    turns.tick()
-                except Exception as exc:  # the database went away: try again next tick
-                    _log_error("tick", exc)
                 if until_idle:
-                    left = work_left(self.store, self.now())
+                    try:
+                        left = work_left(self.store, self.now())
+                    except Exception as exc:  # the database went away: look again later
+                        _log_error("idle check", exc)
+                        left = {"labels": 1, "writes": 1}
                     if left["labels"] == 0 and left["writes"] == 0:
                         idle_since = idle_since or clock
-                        if clock - idle_since >= 0.5:
+                        # Idle once every job has had a full tick since: the first detection
+                        # runs on its own thread and may not have recorded anything yet.
+                        ticked = [self._ticked.get(name, -1.0) for name in self.jobs()]
+                        if clock - idle_since >= 0.5 and min(ticked) >= idle_since:
                             return
                     else:
                         idle_since = None
                 self.stop_event.wait(0.1)
         finally:
+            done.set()
+            for loop in loops:
+                loop.join(timeout=60)
             try:
                 release_turns(self.store, self.owner)
             except Exception as exc:
                 _log_error("release", exc)
+
+    def _loop(
+        self, name: str, job: tuple[float, Callable[[], Any]], stopped: Callable[[], bool]
+    ) -> None:
+        turns = cluster.Turns(
+            self.store, {name: job}, owner=self.owner, on_error=_log_error, stopped=stopped
+        )
+        looked = 0.0
+        while not stopped():
+            began = time.monotonic()
+            try:
+                ran = turns.tick()
+                if name == "flush" and not ran and began - looked >= 0.5:
+                    looked = began
+                    self._flush_if_idle()
+            except Exception as exc:  # the database went away: try again next tick
+                _log_error("tick", exc)
+            self._ticked[name] = began
+            self.stop_event.wait(0.1)
+
+    def _flush_if_idle(self) -> None:
+        """No label left to make but writes due: send them now, not at the period's end (no
+        label still to come could share their collections)."""
+        now = self.now()
+        if work_left(self.store, now)["labels"] == 0 and writes_due(self.store, now):
+            self.flush()
 
 
 def _log_error(job: str, exc: BaseException) -> None:

@@ -30,6 +30,7 @@ from chronoforce.domain.models import (
 from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
+from chronoforce.pipeline.cluster import LocalSlots
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
 from chronoforce.pipeline.tracking import (
     Poller,
@@ -55,6 +56,8 @@ from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment, Watermark
 
 log = get_logger(component="runtime")
+
+OnIds = Callable[[list[int]], None]  # handed each page's new shipment ids as it is recorded
 
 
 def shipper_party(settings: Settings) -> Party:
@@ -132,15 +135,18 @@ class Runtime:
     def watermark_source(self) -> str:
         return f"delta:{self.mapping.trigger_object}"
 
-    def detect(self) -> list[int]:
-        """Events first when the Pub/Sub API is configured; the SOQL delta read as fallback."""
+    def detect(self, on_ids: OnIds | None = None) -> list[int]:
+        """Events first when the Pub/Sub API is configured; the SOQL delta read as fallback.
+
+        `on_ids` gets each page's workable shipment ids as soon as that page is recorded, so
+        labelling starts while later pages are still being read (a burst of thousands)."""
         config = self.settings.salesforce
         ids: list[int] = []
         if config.pubsub_endpoint:
             from chronoforce.salesforce.pubsub import ReplayGapError
 
             try:
-                ids.extend(self.detect_events())
+                ids.extend(self.detect_events(on_ids))
             except ReplayGapError as gap:
                 log.warning("pubsub gap: falling back to the SOQL delta", reason=gap.reason)
                 self._set_replay(gap.resume_replay_id)
@@ -148,9 +154,9 @@ class Runtime:
             if time.monotonic() - self._last_delta < config.delta_every_s:
                 return ids
         self._last_delta = time.monotonic()
-        return ids + self.detect_delta()
+        return ids + self.detect_delta(on_ids)
 
-    def detect_events(self) -> list[int]:
+    def detect_events(self, on_ids: OnIds | None = None) -> list[int]:
         """Drain the ship-request / change events after the stored replay id."""
         from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
 
@@ -192,7 +198,10 @@ class Runtime:
             )
             if " WHERE " not in soql:
                 soql = soql.replace(" AND Id IN ", " WHERE Id IN ", 1)
-            ids.extend(self.record(list(self.salesforce.query_iter(soql)), None))
+            recorded = self.record(list(self.salesforce.query_iter(soql)), None)
+            if on_ids is not None and recorded:
+                on_ids(recorded)
+            ids.extend(recorded)
         self._set_replay(last)  # after the intents are recorded: at least once, never lost
         return ids
 
@@ -207,7 +216,7 @@ class Runtime:
             else:
                 mark.value = replay.hex()
 
-    def detect_delta(self) -> list[int]:
+    def detect_delta(self, on_ids: OnIds | None = None) -> list[int]:
         """Read changed trigger records since the watermark and record their intents."""
         if self._reader is None:
             self._reader = DeltaReader(self.salesforce, self.mapping)
@@ -216,7 +225,10 @@ class Runtime:
             watermark = mark.value if mark else None
         ids: list[int] = []
         for page in self._reader.read(watermark):
-            ids.extend(self.record(page.records, page.watermark))
+            recorded = self.record(page.records, page.watermark)
+            if on_ids is not None and recorded:
+                on_ids(recorded)
+            ids.extend(recorded)
         return ids
 
     def record(self, records: list[dict[str, Any]], watermark: str | None) -> list[int]:
@@ -307,7 +319,7 @@ class Runtime:
     def close(self) -> None:
         if self._poller is not None:
             self._poller.close()
-        for client in (self.carrier, self.salesforce, self._pubsub):
+        for client in (self.carrier, self.salesforce, self._pubsub, self.labels.slots):
             close = getattr(client, "close", None)
             if close is not None:
                 close()
@@ -356,5 +368,7 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         prepare=preparation,
         now=now,
         lease=dt.timedelta(seconds=settings.pipeline.lease_seconds),
+        # Carrier calls in flight, whatever the thread count; worker.harden shares it cluster-wide.
+        slots=LocalSlots(settings.chronopost.concurrency),
     )
     return Runtime(settings, store, carrier, salesforce, labels, mapping, now)
