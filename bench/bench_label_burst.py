@@ -52,40 +52,35 @@ LATENCY_S = 0.300
 TARGET = 0.85
 
 
-def settings_for(world: Sandboxes, workdir: Path, database_url: str, queue_url: str) -> Any:
+# The limit measured is the concurrency one (C calls of `latency` each); the per-second cap
+# (`chronopost.calls_per_second`, 50 by default) is set above it so that it does not bind first.
+CALLS_PER_SECOND = int(CONCURRENCY / LATENCY_S * 1.5)
+
+
+def settings_for(
+    world: Sandboxes, workdir: Path, database_url: str, queue_url: str, queue_name: str
+) -> Any:
     from chronoforce.demo import demo_settings
 
     settings = demo_settings(workdir, world.chronopost_url, world.salesforce_url, world.ca_file)
-    chronopost = settings.chronopost.model_copy(update={"concurrency": CONCURRENCY})
+    chronopost = settings.chronopost.model_copy(
+        update={"concurrency": CONCURRENCY, "calls_per_second": CALLS_PER_SECOND}
+    )
     return settings.model_copy(
-        update={"database_url": database_url, "queue_url": queue_url, "chronopost": chronopost}
+        update={
+            "database_url": database_url,
+            "queue_url": queue_url,
+            "chronopost": chronopost,
+            "worker": {**settings.worker, "queue_name": queue_name},
+        }
     )
 
 
-def make_queue(queue_url: str, database_url: str) -> Any:
-    """huey as `run` builds it, but under a name of our own so no other consumer takes our tasks."""
-    from huey import RedisHuey
+def run_pipeline(runtime: Any) -> None:
+    """`chronoforce run --until-idle --no-web`: the same function, with the cluster's gates."""
+    from chronoforce.labels_cli import run_until
 
-    from chronoforce.queue import make_huey
-
-    if queue_url.startswith("redis://"):
-        return RedisHuey(f"cf-bench-{uuid.uuid4().hex[:8]}", url=queue_url, results=False)
-    return make_huey(queue_url, database_url)
-
-
-def run_pipeline(runtime: Any, huey: Any) -> None:
-    """What `chronoforce run --until-idle` does (labels_cli.run_until), on the given huey."""
-    from chronoforce.pipeline.runner import Runner
-    from chronoforce.queue import TaskSet
-
-    tasks = TaskSet(huey, lambda: runtime)
-    consumer = tasks.consumer(CONCURRENCY)
-    consumer.start()
-    try:
-        Runner(runtime, tasks.label).run(until_idle=True, max_seconds=CAP_S)
-    finally:
-        consumer.stop(graceful=True)
-        runtime.flush()
+    run_until(runtime, workers=0, until_idle=True, max_seconds=CAP_S)
 
 
 class WorkerExitedError(Exception):
@@ -108,6 +103,7 @@ def worker_config(
             "base_url": world.chronopost_url,
             "account_number": DEMO_ACCOUNT,
             "concurrency": CONCURRENCY,
+            "calls_per_second": CALLS_PER_SECOND,
         },
         "salesforce": {
             "instance_url": world.salesforce_url,
@@ -202,16 +198,19 @@ def burst(
     from sqlalchemy import func, select
 
     from chronoforce.pipeline.runtime import build_runtime
+    from chronoforce.queue import make_huey
     from chronoforce.store.models import Shipment
 
-    runtime = build_runtime(settings_for(world, workdir, database_url, queue_url))
-    huey = make_queue(queue_url, database_url)
+    # A queue name of our own: no other consumer on a shared Redis takes our tasks.
+    queue_name = f"cf-bench-{uuid.uuid4().hex[:8]}"
+    runtime = build_runtime(settings_for(world, workdir, database_url, queue_url, queue_name))
+    huey = make_huey(queue_url, database_url, name=queue_name)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         list(runtime.salesforce.query_iter("SELECT Id FROM User LIMIT 1"))  # log in first
         world.sf_admin("POST", "reset")
         if workers:
-            config = worker_config(world, workdir, database_url, queue_url, huey.name)
+            config = worker_config(world, workdir, database_url, queue_url, queue_name)
             processes = start_workers(config, workers)
             wait_until(lambda: all(redis_connected(p.pid) for p in processes), "the workers")
         created = world.seed(ORDERS)
@@ -221,7 +220,7 @@ def burst(
         if workers:
             run_workers(processes, runtime.store, created.get("Order", ORDERS))
         else:
-            run_pipeline(runtime, huey)
+            run_pipeline(runtime)
         wall = time.time() - started
         cpu = time.process_time() + cpu_of(processes) - cpu
         sandbox_cpu = world.cpu_seconds() - sandbox_cpu

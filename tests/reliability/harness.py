@@ -76,6 +76,7 @@ class Cluster:
         }
     )
     seed: int = 11
+    carrier_latency_s: float | None = None  # seconds per Chronopost answer
     carrier: ChronopostSandbox = field(init=False)
     org: SalesforceSandbox = field(init=False)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -86,7 +87,7 @@ class Cluster:
 
     def start(self) -> Cluster:
         tls = ensure_tls(self.tmp / "tls")
-        self.carrier = ChronopostSandbox(db_path=":memory:")
+        self.carrier = ChronopostSandbox(db_path=":memory:", latency=self.carrier_latency_s)
         self.org = SalesforceSandbox(db_path=":memory:")
         self.org.seed(orders=self.orders, seed=self.seed)
         cp = self.carrier.start()

@@ -32,6 +32,7 @@ harness = _harness()
 ORDERS = 500
 WORKERS = 3
 KILLS = 10  # a restarted worker needs seconds to start: more kills only stall the run
+CARRIER_LATENCY_S = 0.6
 TRACKED = 60  # shipments whose parcels are polled for events during the kills
 
 
@@ -44,7 +45,14 @@ def test_random_sigkills_lose_nothing_and_label_nothing_twice(
 ) -> None:
     rng = random.Random(20261201)
     cluster = harness.Cluster(
-        tmp_path, pg_url, redis_url, f"cf-kill-{uuid.uuid4().hex[:8]}", ORDERS
+        tmp_path,
+        pg_url,
+        redis_url,
+        f"cf-kill-{uuid.uuid4().hex[:8]}",
+        ORDERS,
+        # A carrier that takes its time, so the run lasts long enough for the kills to land in
+        # the middle of the work (12 threads: ~20 labels/s at most).
+        carrier_latency_s=CARRIER_LATENCY_S,
     ).start()
     try:
         for _ in range(WORKERS):
