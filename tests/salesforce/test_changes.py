@@ -6,8 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 from chronoforce.domain.errors import MappingError
-from chronoforce.salesforce.changes import DeltaReader
+from chronoforce.salesforce.changes import DeltaReader, parse_modstamp
 from chronoforce.salesforce.mapping import MappedOrder, MappingConfig, map_records
+from chronoforce.salesforce.soql import soql_datetime
 
 
 def _ids(pages):
@@ -52,6 +53,36 @@ def test_a_restarted_reader_redelivers_only_records_inside_the_overlap_window(cl
         r["Id"] for r in client.query_iter(f"SELECT Id FROM Order WHERE SystemModstamp = {mark}")
     }
     assert set(again) == newest and newest <= set(ids)
+
+
+def test_the_overlap_window_is_read_again_only_every_overlap_every(client, orders):
+    """Each read starts at the watermark; one every `overlap_every` looks back `overlap` for
+    rows committed late, so waiting orders are not downloaded again on every read."""
+    orders(client, 3)
+    queries: list[str] = []
+
+    class Recording:
+        def query_iter(self, soql):
+            queries.append(soql)
+            return client.query_iter(soql)
+
+    now = [0.0]
+    reader = DeltaReader(
+        Recording(),
+        MappingConfig(),
+        overlap=dt.timedelta(seconds=60),
+        overlap_every=dt.timedelta(seconds=30),
+        clock=lambda: now[0],
+    )
+    _, mark = _drain(reader, None)
+    for at in (1.0, 10.0, 31.5, 40.0):
+        now[0] = at
+        assert _drain(reader, mark)[0] == []  # nothing new, nothing repeated
+    back = soql_datetime(parse_modstamp(mark) - dt.timedelta(seconds=60))
+    starts = [q.split("SystemModstamp ")[1].split(" ORDER")[0] for q in queries[1:]]
+    # After a read it finished, it starts strictly after the watermark: the orders made with
+    # the same stamp were all delivered, and are not downloaded again while they wait.
+    assert starts == [f">= {back}", f"> {mark}", f">= {back}", f"> {mark}"]
 
 
 def test_full_scan_streams_orders_changed_since_a_date(client, orders):

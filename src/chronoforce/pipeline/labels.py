@@ -127,22 +127,24 @@ def record_intents(
                 session.add(Watermark(source=source, value=value))
             elif value > mark.value:
                 mark.value = value
+        # The rows of the page in one query per chunk, not one per record.
+        found: dict[tuple[str, str, str], Shipment] = {}
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            statement = select(Shipment).where(
+                Shipment.sf_id.in_({r["sf_id"] for r in chunk}),
+                Shipment.sf_object.in_({r["sf_object"] for r in chunk}),
+            )
+            for loaded in session.scalars(statement):
+                found[(loaded.sf_object, loaded.sf_id, loaded.intent)] = loaded
         ids: list[int] = []
         for row_values in rows:
-            sf_object, sf_id, intent = (
-                row_values["sf_object"],
-                row_values["sf_id"],
-                row_values["intent"],
-            )
-            shipment = session.scalar(
-                select(Shipment).where(
-                    Shipment.sf_object == sf_object,
-                    Shipment.sf_id == sf_id,
-                    Shipment.intent == intent,
-                )
-            )
+            key = (row_values["sf_object"], row_values["sf_id"], row_values["intent"])
+            shipment = found.get(key)
             if shipment is None:
                 continue
+            if row_values["sf_modstamp"] and shipment.sf_modstamp != row_values["sf_modstamp"]:
+                shipment.sf_modstamp = row_values["sf_modstamp"]  # this version is recorded
             _notice_change(session, shipment, row_values["source"])
             if shipment.state in ("pending", "retry", "changed"):
                 ids.append(shipment.id)

@@ -233,6 +233,7 @@ class Runtime:
 
     def record(self, records: list[dict[str, Any]], watermark: str | None) -> list[int]:
         """Intents for a page of raw records (items and linked Shipment fetched in batch)."""
+        records = self._unrecorded(records)
         if not records:
             if watermark:
                 record_intents(self.store, [], (self.watermark_source, watermark))
@@ -256,6 +257,23 @@ class Runtime:
         ]
         mark = (self.watermark_source, watermark) if watermark else None
         return record_intents(self.store, intents, mark)
+
+    def _unrecorded(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop the records whose version (SystemModstamp) is recorded already: the overlap
+        window reads them again, and so does every other worker whose detection turn follows
+        (each one's memory of what it delivered is its own). Their items and linked shipments
+        are then never fetched again."""
+        stamps = {str(r.get("Id")): str(r.get("SystemModstamp") or "") for r in records}
+        if not all(stamps.values()):
+            return records
+        with self.store.session() as session:
+            statement = select(Shipment.sf_id, Shipment.sf_modstamp).where(
+                Shipment.sf_object == self.mapping.trigger_object,
+                Shipment.sf_id.in_(list(stamps)),
+                Shipment.intent == "outbound",
+            )
+            known = {sf_id: stamp for sf_id, stamp in session.execute(statement)}
+        return [r for r in records if known.get(str(r.get("Id"))) != stamps[str(r.get("Id"))]]
 
     def _content_key(self, record: dict[str, Any], by_order: Any) -> str:
         """What the label depends on (mapped content, not timestamps): a change means re-ship."""

@@ -276,11 +276,16 @@ def selected_fields(mapping: MappingConfig) -> list[str]:
 
 
 def soql_for_trigger(
-    mapping: MappingConfig, since: str | None = None, *, limit: int | None = None
+    mapping: MappingConfig,
+    since: str | None = None,
+    *,
+    limit: int | None = None,
+    after: bool = False,
 ) -> str:
     """SELECT … FROM the trigger object WHERE the condition [AND modstamp >= since], oldest first.
 
-    `since` is a SOQL dateTime literal (`soql.soql_datetime`) or a date (`2024-05-01`).
+    `since` is a SOQL dateTime literal (`soql.soql_datetime`) or a date (`2024-05-01`); with
+    `after`, only records stamped strictly later (`>`).
     """
     columns = selected_fields(mapping)
     items = mapping.items
@@ -288,7 +293,7 @@ def soql_for_trigger(
         columns.append(f"(SELECT Id, {items.quantity}, {items.weight} FROM {items.relationship})")
     where = [f"({mapping.trigger_condition})"] if mapping.trigger_condition.strip() else []
     if since:
-        where.append(f"{mapping.modstamp_field} >= {_since_literal(since)}")
+        where.append(f"{mapping.modstamp_field} {'>' if after else '>='} {_since_literal(since)}")
     text = f"SELECT {', '.join(columns)} FROM {mapping.trigger_object}"
     if where:
         text += " WHERE " + " AND ".join(where)

@@ -62,7 +62,7 @@ class _WriterQueue:
     def _end(self, conn: Any) -> None:
         self._give_back(conn.info)
 
-    def _reset(self, _dbapi: Any, record: Any, *_: Any) -> None:
+    def _reset(self, _dbapi: Any, record: Any, _state: Any) -> None:
         self._give_back(record.info)
 
     def _give_back(self, info: dict[str, Any]) -> None:
