@@ -16,9 +16,9 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import (
@@ -280,23 +280,34 @@ class Flusher:
     ) -> FlushReport:
         report = FlushReport()
         now = self.now()
+        sent = [
+            {"b_id": stale.id, "b_result": {"id": record_id}}
+            for target, (success, _, record_id) in outcomes.items()
+            if success
+            for stale in members[target]
+        ]
+        refused = {target: o for target, o in outcomes.items() if not o[0]}
         with self.store.session() as session:
-            # The rows in one query per chunk, not one query per row.
-            wanted = [stale.id for target in outcomes for stale in members[target]]
+            if sent:
+                # One executemany of plain UPDATEs: no rows loaded, the write lock held briefly.
+                table = cast(Table, Outbox.__table__)
+                session.connection().execute(
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .values(state="sent", sent_at=now, result=bindparam("b_result")),
+                    sent,
+                )
+                report.sent += len(sent)
+            wanted = [stale.id for target in refused for stale in members[target]]
             loaded = {
                 row.id: row
                 for part in chunks(wanted, COLLECTION_SIZE)
                 for row in session.scalars(select(Outbox).where(Outbox.id.in_(part)))
             }
-            for target, (success, errors, record_id) in outcomes.items():
+            for target, (_, errors, _) in refused.items():
                 for stale in members[target]:
                     row = loaded.get(stale.id)
                     if row is None:
-                        continue
-                    if success:
-                        row.state, row.sent_at = "sent", now
-                        row.result = {"id": record_id}
-                        report.sent += 1
                         continue
                     codes = {_status_code(e) for e in errors}
                     row.result = {"errors": [_error_dict(e) for e in errors]}
