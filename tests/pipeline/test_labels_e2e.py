@@ -377,3 +377,20 @@ def test_a_label_from_a_stalled_attempt_landing_after_recovery_is_cancelled_by_v
         assert {p.skybill_number for p in live} == {
             p.skybill for p in carrier.parcels() if not p.cancelled_at
         }
+
+
+def test_a_second_worker_reading_the_same_orders_fetches_nothing_more(
+    world: dict[str, Any],
+) -> None:
+    """Another worker's detection turn reads orders this one recorded: its reader has no memory
+    of them, but their versions are recorded, so neither their items nor their linked
+    shipments are fetched again, and nothing is queued twice."""
+    org, runtime = world["org"], world["runtime"]
+    assert len(runtime.detect()) == ORDERS
+    second = build_runtime(runtime.settings)
+    try:
+        org.reset_stats()
+        assert second.detect() == []
+        assert org.stats()["query"] == 1  # the delta read itself, nothing per page
+    finally:
+        second.close()
