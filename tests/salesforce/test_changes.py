@@ -89,6 +89,7 @@ def test_full_scan_streams_orders_changed_since_a_date(client, orders):
     ids = orders(client, 3)
     reader = DeltaReader(client, MappingConfig())
     assert sorted(_ids(reader.full_scan(dt.date(2000, 1, 1)))) == sorted(ids)
+    assert reader._seen == {}  # a scan of 200,000 orders must not remember each one (RSS)
     assert _ids(DeltaReader(client, MappingConfig()).full_scan(dt.date(2999, 1, 1))) == []
 
 

@@ -109,17 +109,20 @@ class DeltaReader:
             literal = soql_datetime(since if since.tzinfo else since.replace(tzinfo=dt.UTC))
         elif isinstance(since, dt.date):
             literal = soql_datetime(dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC))
-        yield from self._pages(soql_for_trigger(self.mapping, literal), None)
+        # A scan delivers each record once: remembering them would grow with the org.
+        yield from self._pages(soql_for_trigger(self.mapping, literal), None, remember=False)
 
-    def _pages(self, query: str, watermark: str | None) -> Iterator[ChangePage]:
+    def _pages(
+        self, query: str, watermark: str | None, *, remember: bool = True
+    ) -> Iterator[ChangePage]:
         self._mark = watermark_of(watermark) if watermark else None
         records = iter(self.client.query_iter(query))
         while chunk := list(islice(records, self.page_size)):
-            changes = [c for c in (self._change(r) for r in chunk) if c is not None]
+            changes = [c for c in (self._change(r, remember) for r in chunk) if c is not None]
             # A page of only repeats still moves the watermark: yield it too.
             yield ChangePage(changes=changes, watermark=self._mark)
 
-    def _change(self, record: Mapping[str, Any]) -> Change | None:
+    def _change(self, record: Mapping[str, Any], remember: bool = True) -> Change | None:
         raw = value_at(record, self.mapping.modstamp_field)
         sf_id = str(record.get("Id") or "")
         if not raw or not sf_id:
@@ -131,7 +134,8 @@ class DeltaReader:
         key = (sf_id, modstamp)
         if key in self._seen:
             return None
-        self._seen[key] = stamp
+        if remember:
+            self._seen[key] = stamp
         return Change(sf_id=sf_id, modstamp=modstamp, record=dict(record))
 
     def _forget_before(self, mark: str | None) -> None:
