@@ -225,8 +225,7 @@ class LabelPipeline:
         """Nothing was sent for it yet: prepare without holding it; take it with `calling`."""
         bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
         try:
-            if self.breaker is not None:
-                self.breaker.before_call()
+            probe = self._before_call()
             prepared = self.prepare(shipment)
         except (CircuitOpenError, PermanentError, TransientError) as early:
             # Recorded only by the worker that takes the shipment (another may hold it now).
@@ -241,7 +240,7 @@ class LabelPipeline:
         try:
             result = self._call_carrier(shipment, prepared, take=True)
         except ChronoforceError as exc:
-            return self._outcome(shipment, exc, bound)
+            return self._outcome(shipment, exc, bound, probe=probe)
         except LeaseLost:
             return "skipped"
         return self._stored(shipment, prepared, result, bound, recovering=False)
@@ -249,9 +248,9 @@ class LabelPipeline:
     def _process_taken(self, shipment: Shipment) -> str:
         bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
         recovering = shipment.state == "calling"
+        probe = False
         try:
-            if self.breaker is not None:
-                self.breaker.before_call()
+            probe = self._before_call()
             if shipment.state == "calling":
                 recovered = self._recover(shipment)
                 if recovered is not None:
@@ -263,12 +262,21 @@ class LabelPipeline:
                 return self._release(shipment)
             result = self._call_carrier(shipment, prepared)
         except ChronoforceError as exc:
-            return self._outcome(shipment, exc, bound)
+            return self._outcome(shipment, exc, bound, probe=probe)
         except LeaseLost:
             return "skipped"
         return self._stored(shipment, prepared, result, bound, recovering=recovering)
 
-    def _outcome(self, shipment: Shipment, error: ChronoforceError, bound: Any) -> str:
+    def _before_call(self) -> bool:
+        """Pass the breaker or raise CircuitOpenError; True when this call is its probe."""
+        if self.breaker is None:
+            return False
+        self.breaker.before_call()
+        return bool(self.breaker.state()[0] != "closed")
+
+    def _outcome(
+        self, shipment: Shipment, error: ChronoforceError, bound: Any, *, probe: bool = False
+    ) -> str:
         """What a failed step leaves behind (the shipment is held by this worker)."""
         if isinstance(error, CircuitOpenError):
             return self._defer(shipment, error)
@@ -277,7 +285,7 @@ class LabelPipeline:
             return self._fail(shipment, error)
         if isinstance(error, TransientError):
             bound.warning("label retry", code=error.code)
-            return self._retry(shipment, error)
+            return self._retry(shipment, error, spend=not probe)
         raise error
 
     def _stored(
@@ -513,23 +521,16 @@ class LabelPipeline:
                     },
                 )
             )
-        first = order_id or shipment_record
-        if first:
-            suffix = "pdf" if parcels[0].label_format in ("PDF", "PPR", "SPD") else "zpl"
+        if order_id or shipment_record:
             rows.append(
-                writeback.outbox_row(
-                    sf_object="ContentVersion",
-                    operation="file",
+                writeback.label_file_row(
                     shipment_id=row.id,
-                    dedup_key=f"file:{row.id}:{row.generation}",
-                    payload={
-                        "parcel_ids": [p.id for p in parcels],
-                        "size": sum(p.size for p in parcels),
-                        "title": f"Chronopost label {row.order_number or row.sf_id}",
-                        "filename": f"chronopost-{numbers[0]}.{suffix}",
-                        "first_publish_location_id": first,
-                        "link_to": [x for x in (order_id, shipment_record) if x and x != first],
-                    },
+                    generation=row.generation,
+                    parcels=[(p.id, p.size) for p in parcels],
+                    label_format=parcels[0].label_format,
+                    title=f"Chronopost label {row.order_number or row.sf_id}",
+                    name=f"chronopost-{numbers[0]}",
+                    attach_to=[order_id, shipment_record],
                 )
             )
         writeback.enqueue_rows(session, rows)
@@ -612,9 +613,14 @@ class LabelPipeline:
             )
         return "exception"
 
-    def _retry(self, shipment: Shipment, error: TransientError) -> str:
+    def _retry(self, shipment: Shipment, error: TransientError, *, spend: bool = True) -> str:
+        """Try again later. A failed probe of a failing carrier (`spend` False) gives its attempt
+        back: a long outage is the carrier's, and must not use up the one order that happened
+        to be the probe each time."""
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment.id)
+            if not spend and row.attempts > 0:
+                row.attempts -= 1
             row.lease_owner, row.lease_expires_at = None, None
             row.last_error = str(error)[:500]
             row.queued_at = None  # the sweeper queues it again as soon as it is due

@@ -78,6 +78,40 @@ def outbox_row(
     }
 
 
+PDF_FORMATS = ("PDF", "PPR", "SPD")  # Chronopost label modes that are PDF documents
+
+
+def label_file_row(
+    *,
+    shipment_id: int,
+    generation: int,
+    parcels: Sequence[tuple[int, int]],
+    label_format: str,
+    title: str,
+    name: str,
+    attach_to: Sequence[str],
+) -> dict[str, Any]:
+    """The outbox row of one label file (all of a shipment's parcels, one generation):
+    `parcels` as (parcel id, label size); first in `attach_to` is where Salesforce files it,
+    the others get links. Made once per shipment and generation (`dedup_key`)."""
+    first, *others = [x for x in attach_to if x]
+    suffix = "pdf" if label_format in PDF_FORMATS else "zpl"
+    return outbox_row(
+        sf_object="ContentVersion",
+        operation="file",
+        shipment_id=shipment_id,
+        dedup_key=f"file:{shipment_id}:{generation}",
+        payload={
+            "parcel_ids": [parcel_id for parcel_id, _ in parcels],
+            "size": sum(size for _, size in parcels),
+            "title": title,
+            "filename": f"{name}.{suffix}",
+            "first_publish_location_id": first,
+            "link_to": [x for x in others if x != first],
+        },
+    )
+
+
 def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     """Queue writes in the caller's transaction, in one statement; how many were new (the same
     write already queued is not queued again)."""

@@ -416,22 +416,19 @@ def _queue_return_writeback(
                 "Chronopost_Order__c": row.sf_id if row.sf_object == "Order" else None,
             },
         )
-    first = case_id or row.sf_id
-    suffix = "pdf" if parcels[0].label_format in ("PDF", "PPR", "SPD") else "zpl"
-    writeback.enqueue(
+    writeback.enqueue_rows(
         session,
-        sf_object="ContentVersion",
-        operation="file",
-        shipment_id=row.id,
-        dedup_key=f"file:{row.id}:{row.generation}",
-        payload={
-            "parcel_ids": [p.id for p in parcels],
-            "size": sum(len(p.label_bytes or b"") for p in parcels),
-            "title": f"Chronopost return label {row.order_number or row.sf_id}",
-            "filename": f"chronopost-return-{parcels[0].skybill_number}.{suffix}",
-            "first_publish_location_id": first,
-            "link_to": [x for x in (row.sf_id,) if x != first],
-        },
+        [
+            writeback.label_file_row(
+                shipment_id=row.id,
+                generation=row.generation,
+                parcels=[(p.id, len(p.label_bytes or b"")) for p in parcels],
+                label_format=parcels[0].label_format,
+                title=f"Chronopost return label {row.order_number or row.sf_id}",
+                name=f"chronopost-return-{parcels[0].skybill_number}",
+                attach_to=[case_id or row.sf_id, row.sf_id],
+            )
+        ],
     )
 
 
