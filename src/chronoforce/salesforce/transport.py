@@ -1,8 +1,14 @@
 """The HTTP session every Salesforce call goes through: TLS trust, timeouts, call counts, capture.
 
 It reads `Sforce-Limit-Info` after every response and hands each call, with redacted bodies, to
-an optional `on_call` hook. It never retries and never interprets errors (connection.py does),
-and it must never hand out a token or secret: bodies and URLs are redacted before capture.
+an optional `on_call` hook. It never interprets errors (connection.py does), and it must never
+hand out a token or secret: bodies and URLs are redacted before capture.
+
+The one retry it makes is below HTTP: a pooled keep-alive connection the server closed while it
+sat idle fails the next request on it with "Remote end closed connection without response"
+before any answer. urllib3 then opens a new connection and sends once more, for a request that
+could not have been acted on twice (a connect failure, or a GET/HEAD); a write or a read
+timeout is never sent again here (the pipeline retries those, knowing what a write did).
 """
 
 from __future__ import annotations
@@ -13,10 +19,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from chronoforce import metrics
 from chronoforce.redaction import redact_text
@@ -62,6 +74,38 @@ def call_kind(method: str, url: str) -> str:
     return "record"
 
 
+class _StaleConnectionRetry(Retry):
+    """One new connection for a request the server never answered; never after a read timeout."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        retry = self.new(read=False) if isinstance(error, ReadTimeoutError) else self
+        # With read=False a timed-out request is re-raised: the server may be working on it.
+        return Retry.increment(retry, method, url, response, error, _pool, _stacktrace)
+
+
+def stale_connection_retry() -> Retry:
+    return _StaleConnectionRetry(
+        total=1,
+        connect=1,
+        read=1,
+        status=0,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        backoff_factor=0,
+        raise_on_redirect=False,
+        raise_on_status=False,
+    )
+
+
 def _capture(body: Any) -> str:
     if body is None:
         return ""
@@ -90,6 +134,9 @@ class SalesforceSession(requests.Session):
         self.timeout = timeout
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        adapter = HTTPAdapter(max_retries=stale_connection_retry())
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def request(  # same call as requests, with a default timeout
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
