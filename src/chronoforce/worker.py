@@ -96,7 +96,7 @@ def harden(runtime: Any, config: WorkerConfig) -> None:
             windows_for(store, redis_url),
             f"{settings.chronopost.account_number}:labels:s",
             per_second,
-            batch=max(1, per_second // 10),  # a tenth of a second's calls per round trip
+            batch=max(1, per_second // 4),  # a quarter second's calls per round trip
         )
     budget = getattr(getattr(runtime.salesforce, "connection", None), "session", None)
     if budget is not None and hasattr(budget, "budget"):

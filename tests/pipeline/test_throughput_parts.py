@@ -185,3 +185,36 @@ def test_detection_queues_each_page_as_soon_as_it_is_recorded(tmp_path: Path) ->
     assert runtime.queued_at[1] < runtime.page_done[1]  # page 1 queued before page 2 was read
     assert runtime.queued_at[3] < runtime.page_done[2]
     store.dispose()
+
+
+def test_what_is_left_is_a_workable_shipment_a_verification_or_a_pending_write(
+    store: Store,
+) -> None:
+    """`run --until-idle` asks this every quarter second: one indexed row, no count."""
+    import datetime as dt
+
+    from chronoforce.pipeline.runner import labels_left, writes_left
+    from chronoforce.store.models import Outbox, Shipment
+
+    with store.session() as session:
+        session.add(Shipment(sf_object="Order", sf_id="801000000000001AAA", state="labeled"))
+    assert not labels_left(store) and not writes_left(store)
+    for state, verify_at, left in (
+        ("retry", None, True),
+        ("labeled", dt.datetime.now(dt.UTC), True),  # a recovered label still to verify
+        ("exception", None, False),
+    ):
+        with store.session() as session:
+            row = session.scalars(select(Shipment)).one()
+            row.state, row.verify_at = state, verify_at
+        assert labels_left(store) is left, state
+    with store.session() as session:
+        outbox = Outbox(
+            dedup_key="k", sf_object="Order", sf_id="801000000000001AAA", operation="update",
+            payload={}, next_attempt_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        )  # fmt: skip
+        session.add(outbox)
+    assert writes_left(store), "a write backing off is still a write left"
+    with store.session() as session:
+        session.scalars(select(Outbox)).one().state = "sent"
+    assert not writes_left(store)

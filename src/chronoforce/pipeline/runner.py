@@ -27,6 +27,7 @@ from chronoforce.store.models import ClusterState, Outbox, Shipment
 log = get_logger(component="runner")
 
 WORKABLE = ("pending", "retry", "calling", "changed")
+IDLE_CHECK_S = 0.25  # how often `run --until-idle` looks whether anything is left
 API_NOTE = "note:salesforce_api"  # cluster_state row: the org's API usage last seen
 
 
@@ -94,6 +95,24 @@ def work_left(store: Store, now: dt.datetime) -> dict[str, int]:
             select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
         )
     return {"labels": int(labels or 0), "writes": int(writes or 0)}
+
+
+def labels_left(store: Store) -> bool:
+    """Some label is still to make or to verify (cheaper than counting: `run` asks often)."""
+    with store.session() as session:
+        found = session.scalar(select(Shipment.id).where(Shipment.state.in_(WORKABLE)).limit(1))
+        if found is None:
+            found = session.scalar(
+                select(Shipment.id).where(Shipment.verify_at.is_not(None)).limit(1)
+            )
+    return found is not None
+
+
+def writes_left(store: Store) -> bool:
+    """Some Salesforce write is waiting, due or backing off."""
+    with store.session() as session:
+        found = session.scalar(select(Outbox.id).where(Outbox.state == "pending").limit(1))
+    return found is not None
 
 
 def writes_due(store: Store, now: dt.datetime) -> bool:
@@ -213,6 +232,7 @@ class Runner:
         ]
         started = time.monotonic()
         idle_since: float | None = None
+        looked = 0.0
         try:
             for loop in loops:
                 loop.start()
@@ -221,13 +241,14 @@ class Runner:
                 if max_seconds is not None and clock - started > max_seconds:
                     log.warning("runner stopped: time limit", seconds=max_seconds)
                     return
-                if until_idle:
+                if until_idle and clock - looked >= IDLE_CHECK_S:
+                    looked = clock
                     try:
-                        left = work_left(self.store, self.now())
+                        busy = labels_left(self.store) or writes_left(self.store)
                     except Exception as exc:  # the database went away: look again later
                         _log_error("idle check", exc)
-                        left = {"labels": 1, "writes": 1}
-                    if left["labels"] == 0 and left["writes"] == 0:
+                        busy = True
+                    if not busy:
                         idle_since = idle_since or clock
                         # Idle once every job has had a full tick since: the first detection
                         # runs on its own thread and may not have recorded anything yet.
@@ -269,7 +290,7 @@ class Runner:
         """No label left to make but writes due: send them now, not at the period's end (no
         label still to come could share their collections)."""
         now = self.now()
-        if work_left(self.store, now)["labels"] == 0 and writes_due(self.store, now):
+        if not labels_left(self.store) and writes_due(self.store, now):
             self.flush()
 
 
