@@ -27,8 +27,11 @@ def store(backend: Any) -> Iterator[Store]:
     s.dispose()
 
 
-def _hammer(slots: Any, threads: int, calls: int, hold_s: float) -> tuple[int, int]:
-    """`threads` threads each make `calls` "calls" through the slots; the most seen at once."""
+def _hammer(
+    slots: Any, threads: int, calls: int, hold_s: float, after_s: float = 0.0
+) -> tuple[int, int]:
+    """`threads` threads each make `calls` "calls" through the slots; the most seen at once.
+    `after_s`: work between two calls (storing a label), outside the slot."""
     lock = threading.Lock()
     state = {"now": 0, "most": 0, "done": 0}
 
@@ -42,6 +45,7 @@ def _hammer(slots: Any, threads: int, calls: int, hold_s: float) -> tuple[int, i
                 with lock:
                     state["now"] -= 1
                     state["done"] += 1
+            time.sleep(after_s)
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
     for worker in workers:
@@ -218,3 +222,54 @@ def test_what_is_left_is_a_workable_shipment_a_verification_or_a_pending_write(
     with store.session() as session:
         session.scalars(select(Outbox)).one().state = "sent"
     assert not writes_left(store)
+
+
+def test_a_slot_goes_to_a_thread_of_this_process_waiting_on_the_shared_store(
+    store: Store, backend: Any
+) -> None:
+    """Another process holds half the slots: this one's threads pass its local cap and wait on
+    the shared store. A finishing thread hands its slot to one of them, not back to the store."""
+    key = f"shared-{backend.queue_name}"
+    other = cluster.Slots(store, key, 4, hold=30, redis_url=backend.queue_url)
+    theirs = [other.try_acquire(), other.try_acquire()]
+    assert all(theirs)
+    ours = cluster.Slots(store, key, 4, hold=30, redis_url=backend.queue_url)
+    calls = {"acquire": 0, "release": 0}
+    plain_acquire, plain_release = ours.try_acquire, ours.release
+
+    def acquire() -> str | None:
+        calls["acquire"] += 1
+        return plain_acquire()
+
+    def release(token: str) -> None:
+        calls["release"] += 1
+        plain_release(token)
+
+    ours.try_acquire, ours.release = acquire, release  # type: ignore[method-assign]
+    most, done = _hammer(ours, threads=4, calls=10, hold_s=0.02, after_s=0.005)
+    assert done == 40 and most == 2, "never more than the two slots the other left"
+    # 40 calls on 2 slots handed over (20 uses each at most): a few round trips, not one or
+    # more per call as when every slot went back to the store and waiters polled for it.
+    assert calls["release"] <= 8, calls
+    ours.close()
+    for token in theirs:
+        other.release(str(token))
+
+
+def test_a_newcomer_whose_clock_read_came_first_does_not_pass_the_limit(
+    backend: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads read the clock, the later one reaches the store first: with slots ranked by
+    expiry the earlier reading ranked ahead of it and both got in. The count decides."""
+    if not backend.queue_url.startswith("redis://"):
+        pytest.skip("the database slots are rows taken one conditional UPDATE at a time")
+    slots = cluster.Slots(
+        store, f"clock-{backend.queue_name}", 1, hold=30, redis_url=backend.queue_url
+    )
+    now = time.time()
+    monkeypatch.setattr(cluster.time, "time", lambda: now + 1.0)
+    first = slots.try_acquire()
+    monkeypatch.setattr(cluster.time, "time", lambda: now)
+    assert first is not None
+    assert slots.try_acquire() is None
+    slots.release(first)

@@ -122,6 +122,18 @@ class LocalSlots:
         """Nothing shared to give back."""
 
 
+# KEYS[1] the slots' sorted set (scored by expiry); ARGV: now, expiry, token, limit, ttl.
+_REDIS_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
 class Slots:
     """At most `limit` holders at once across the cluster; a holder's slot expires after `hold`.
 
@@ -136,12 +148,12 @@ class Slots:
         limit: int,
         hold: float,
         redis_url: str = "",
-        sleep: Callable[[float], None] = time.sleep,
         reuse: int = 20,
     ) -> None:
         self.store, self.key, self.limit, self.hold = store, key, limit, hold
-        self.redis_url, self.sleep, self.reuse = redis_url, sleep, reuse
+        self.redis_url, self.reuse = redis_url, reuse
         self._redis: Any = None
+        self._script: Any = None
         self._ready = False
         self._lock = threading.Lock()
         # This process never holds more than `limit` slots, so its own threads wait here, woken
@@ -151,6 +163,7 @@ class Slots:
         # Shared slots handed from a finishing thread to a waiting one without a round trip:
         # (token, uses, monotonic time its shared expiry passes).
         self._idle: list[tuple[str, int, float]] = []
+        self._handed = threading.Condition(self._lock)
 
     def _client(self) -> Any:
         if self._redis is None:
@@ -185,39 +198,49 @@ class Slots:
         A thread that finishes while others of this process wait hands its shared slot to the
         next one (at most `reuse` times, and only while its expiry still covers a call), so a
         burst costs the shared store one acquire and one release per `reuse` calls; then the
-        slot goes back, and other processes get their turn at it."""
+        slot goes back, and other processes get their turn at it. Waiting counts from the
+        local semaphore to the shared slot: when other processes hold the rest, this process's
+        threads wait on the shared store too, and a slot handed over wakes one at once."""
         with self._lock:
             self._waiting += 1
+        local = False
         try:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self._local.acquire(timeout=timeout):
                 raise TimeoutError(f"no free {self.key} slot")
+            local = True
+            token, uses, expires = self._shared(deadline)
+        except BaseException:
+            if local:
+                self._local.release()
+            raise
         finally:
             with self._lock:
                 self._waiting -= 1
         try:
-            token, uses, expires = self._take_idle() or self._shared(deadline)
-            try:
-                yield
-            finally:
-                self._give_back(token, uses + 1, expires)
+            yield
         finally:
-            self._local.release()
+            try:
+                self._give_back(token, uses + 1, expires)
+            finally:
+                self._local.release()
 
     def _take_idle(self) -> tuple[str, int, float] | None:
         """A kept slot whose expiry still covers a call; older ones go back to the store."""
-        stale: list[str] = []
-        found = None
         with self._lock:
-            while self._idle and found is None:
-                token, uses, expires = self._idle.pop()
-                if expires - time.monotonic() > self.hold / 2:
-                    found = (token, uses, expires)
-                else:
-                    stale.append(token)
+            found, stale = self._pop_idle()
         for token in stale:
             self.release(token)
         return found
+
+    def _pop_idle(self) -> tuple[tuple[str, int, float] | None, list[str]]:
+        stale: list[str] = []
+        while self._idle:  # under self._lock
+            token, uses, expires = self._idle.pop()
+            if expires - time.monotonic() > self.hold / 2:
+                return (token, uses, expires), stale
+            stale.append(token)
+        return None, stale
 
     def _shared(self, deadline: float | None) -> tuple[str, int, float]:
         while True:
@@ -229,7 +252,10 @@ class Slots:
                 return token, 0, time.monotonic() + self.hold
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"no free {self.key} slot")
-            self.sleep(0.02 + random.random() * 0.05)
+            # Until the next look at the shared store, or a slot handed over here.
+            with self._lock:
+                if not self._idle:
+                    self._handed.wait(0.02 + random.random() * 0.05)
 
     def _give_back(self, token: str, uses: int, expires: float) -> None:
         with self._lock:
@@ -238,6 +264,7 @@ class Slots:
             keep = keep and expires - time.monotonic() > self.hold / 2
             if keep:
                 self._idle.append((token, uses, expires))
+                self._handed.notify()
                 return
         self.release(token)
 
@@ -253,19 +280,17 @@ class Slots:
         return f"chronoforce:slots:{self.key}"
 
     def _redis_acquire(self, token: str) -> bool:
-        now = time.time()
+        # One script, so the count and the add are one step: holders that died let go first,
+        # then the token gets in only below the limit. (Adding first and checking the rank
+        # after let a newcomer whose clock read was earlier rank ahead of one already in.)
         client = self._client()
-        pipe = client.pipeline()
-        pipe.zremrangebyscore(self._zkey, "-inf", now)  # holders that died let go here
-        pipe.zadd(self._zkey, {token: now + self.hold})
-        pipe.zrank(self._zkey, token)
-        pipe.expire(self._zkey, int(self.hold) + 60)
-        rank = pipe.execute()[2]
-        # Ranks are by expiry: a newcomer ranks last, so it only gets in below the limit.
-        if rank is not None and int(rank) < self.limit:
-            return True
-        client.zrem(self._zkey, token)
-        return False
+        if self._script is None:
+            self._script = client.register_script(_REDIS_ACQUIRE)
+        now = time.time()
+        ttl = int(self.hold) + 60
+        return bool(
+            self._script(keys=[self._zkey], args=[now, now + self.hold, token, self.limit, ttl])
+        )
 
     def _db_acquire(self, token: str) -> str | None:
         with self._lock:
