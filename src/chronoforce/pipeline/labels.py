@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from chronoforce.domain.errors import (
     CarrierUnavailableError,
@@ -98,6 +98,65 @@ def shipper_ref(order_number: str, intent: str, sf_id: str) -> str:
 
 def fingerprint(request: ShipmentRequest) -> str:
     return hashlib.sha256(repr(request).encode()).hexdigest()
+
+
+# The statements of the label path, built once and run on the session's connection with
+# their parameters: building a statement and running it through the ORM session cost ~8x the
+# database work (bench/bench_label_burst.py), for statements that never load an object.
+def _mark(take: bool) -> Any:
+    owned = (
+        and_(
+            Shipment.state.in_(FRESH),
+            or_(
+                Shipment.lease_expires_at.is_(None), Shipment.lease_expires_at < bindparam("b_now")
+            ),
+        )
+        if take
+        else Shipment.lease_owner == bindparam("b_owner")
+    )
+    return (
+        update(Shipment)
+        .where(Shipment.id == bindparam("b_id"), owned)
+        .values(
+            state="calling",
+            generation=Shipment.generation + 1,
+            attempts=Shipment.attempts + 1,
+            lease_owner=bindparam("b_owner"),
+            lease_expires_at=bindparam("b_expires"),
+            product_code=bindparam("b_product"),
+            routing_reason=bindparam("b_reason"),
+            request_fingerprint=bindparam("b_fingerprint"),
+        )
+        .returning(Shipment.generation, Shipment.attempts)
+    )
+
+
+_MARK = {True: _mark(take=True), False: _mark(take=False)}
+_LABELED = (
+    update(Shipment)
+    .where(
+        Shipment.id == bindparam("b_id"),
+        Shipment.lease_owner == bindparam("b_owner"),
+        Shipment.generation == bindparam("b_generation"),
+    )
+    .values(
+        state="labeled",
+        status=ShipmentStatus.LABEL_CREATED.value,
+        reservation_number=bindparam("b_reservation"),
+        lease_owner=None,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        last_error="",
+        next_poll_at=bindparam("b_poll"),
+        verify_at=bindparam("b_verify"),
+    )
+)
+_PARCELS = insert(Parcel).returning(Parcel.id, sort_by_parameter_order=True)
+_RESOLVE = (
+    update(ExceptionRow)
+    .where(ExceptionRow.shipment_id == bindparam("b_id"), ExceptionRow.state != "resolved")
+    .values(state="resolved", resolution_note="label created on retry")
+)
 
 
 def record_intents(
@@ -314,30 +373,19 @@ class LabelPipeline:
         carrier slot; its lease covers the longest wait for a slot as well as the call."""
         wait = self.lease / 4
         now = self.now()
-        holder = or_(Shipment.lease_expires_at.is_(None), Shipment.lease_expires_at < now)
-        statement = (
-            update(Shipment)
-            .where(
-                Shipment.id == shipment.id,
-                and_(Shipment.state.in_(FRESH), holder)
-                if take
-                else Shipment.lease_owner == self.worker_id,
-            )
-            .values(
-                state="calling",
-                generation=Shipment.generation + 1,
-                attempts=Shipment.attempts + 1,
-                lease_owner=self.worker_id,
-                lease_expires_at=now + self.lease + wait,
-                product_code=prepared.request.product_code,
-                routing_reason=prepared.reason,
-                request_fingerprint=fingerprint(prepared.request),
-            )
-            .returning(Shipment.generation, Shipment.attempts)
-            .execution_options(synchronize_session=False)
-        )
+        params = {
+            "b_id": shipment.id,
+            "b_now": now,
+            "b_owner": self.worker_id,
+            "b_expires": now + self.lease + wait,
+            "b_product": prepared.request.product_code,
+            "b_reason": prepared.reason,
+            "b_fingerprint": fingerprint(prepared.request),
+        }
+        if not take:
+            del params["b_now"]
         with self.store.session() as session:
-            taken = session.execute(statement).first()
+            taken = session.connection().execute(_MARK[take], params).first()
         if taken is None:
             raise LeaseLost(shipment.id)
         previous = shipment.state
@@ -409,27 +457,18 @@ class LabelPipeline:
         generation), its parcels, its Salesforce writes, its open exceptions resolved."""
         now = self.now()
         with self.store.session() as session:
-            stored = session.execute(
-                update(Shipment)
-                .where(
-                    Shipment.id == shipment.id,
-                    Shipment.lease_owner == self.worker_id,
-                    Shipment.generation == shipment.generation,
-                )
-                .values(
-                    state="labeled",
-                    status=ShipmentStatus.LABEL_CREATED.value,
-                    reservation_number=result.reservation_number,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    next_attempt_at=None,
-                    last_error="",
-                    next_poll_at=now + dt.timedelta(hours=1),
+            stored = session.connection().execute(
+                _LABELED,
+                {
+                    "b_id": shipment.id,
+                    "b_owner": self.worker_id,
+                    "b_generation": shipment.generation,
+                    "b_reservation": result.reservation_number,
+                    "b_poll": now + dt.timedelta(hours=1),
                     # An earlier attempt's call may still land at the carrier after our lookup
                     # (a stalled or killed worker): look again once it surely has, see `verify`.
-                    verify_at=now + 2 * self.lease if verify else None,
-                )
-                .execution_options(synchronize_session=False)
+                    "b_verify": now + 2 * self.lease if verify else None,
+                },
             )
             stale = not getattr(stored, "rowcount", 0)
             if not stale:
@@ -456,21 +495,14 @@ class LabelPipeline:
             }
             for index, label in labels
         ]
-        ids = list(
-            session.scalars(insert(Parcel).returning(Parcel.id, sort_by_parameter_order=True), rows)
-        )
+        ids = list(session.connection().execute(_PARCELS, rows).scalars())
         stored = [
             StoredParcel(i, label.skybill_number, label.label_format.value, len(label.data or b""))
             for i, (_, label) in zip(ids, labels, strict=True)
         ]
         shipment.reservation_number = result.reservation_number
         self._queue_writeback(session, shipment, stored, prepared)
-        session.execute(
-            update(ExceptionRow)
-            .where(ExceptionRow.shipment_id == shipment.id, ExceptionRow.state != "resolved")
-            .values(state="resolved", resolution_note="label created on retry")
-            .execution_options(synchronize_session=False)
-        )
+        session.connection().execute(_RESOLVE, {"b_id": shipment.id})
 
     def _queue_writeback(
         self, session: Any, row: Shipment, parcels: list[StoredParcel], prepared: Prepared

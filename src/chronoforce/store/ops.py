@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import and_, inspect, or_, update
@@ -10,6 +11,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from chronoforce.store.models import Base, Shipment
+
+
+@functools.cache
+def _insert_many(dialect: str, model: type[Base]) -> Any:
+    """The executemany INSERT … ON CONFLICT DO NOTHING RETURNING key, built once per table."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    key = next(iter(inspect(model).primary_key))
+    return insert(model).on_conflict_do_nothing().returning(key)
 
 
 def insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
@@ -23,8 +32,7 @@ def insert_ignore(session: Session, model: type[Base], rows: list[dict[str, Any]
         # "insertmanyvalues" batches it). A multi-VALUES statement is compiled afresh on every
         # call, which dominated a 200,000-order backfill (bench/bench_scale.py). RETURNING
         # gives the new rows only, on both backends (executemany has no reliable rowcount).
-        key = next(iter(inspect(model).primary_key))
-        many = insert(model).on_conflict_do_nothing().returning(key)
+        many = _insert_many(dialect, model)
         session.flush()  # what session.execute's autoflush did: pending rows go first
         return len(session.connection().execute(many, rows).all())
     statement = insert(model).values(rows).on_conflict_do_nothing()
