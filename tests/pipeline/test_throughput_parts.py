@@ -127,19 +127,21 @@ def test_batched_rate_grants_never_pass_the_limit(store: Store) -> None:
 
 
 def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path: Path) -> None:
-    """Many threads writing at once, with a short busy timeout: none gets 'database is
-    locked', and a rolled-back write gives the queue back."""
+    """Many threads writing at once, with no busy timeout at all: none gets 'database is
+    locked' (the next writer is let in only once the COMMIT has run, not when SQLAlchemy
+    announces it), and a rolled-back write gives the queue back."""
     store = Store(f"sqlite:///{tmp_path / 'w.db'}")
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
         try:
-            for k in range(20):
+            for k in range(60):
                 with store.session() as session:
-                    session.execute(text("PRAGMA busy_timeout=1"))  # the database would give up
+                    session.execute(text("PRAGMA busy_timeout=0"))  # the database gives up
                     session.add(Watermark(source=f"t{n}-{k}", value="x"))
                     session.flush()
-                    time.sleep(0.002)  # Python work inside the write transaction
+                    if k % 3 == 0:
+                        time.sleep(0.001)  # Python work inside the write transaction
         except BaseException as exc:
             errors.append(exc)
 
@@ -154,7 +156,7 @@ def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path: Path) 
         session.flush()
         raise RuntimeError("rolled back")
     with store.session() as session:  # not blocked: the failed writer gave the queue back
-        assert session.scalar(select(func.count()).select_from(Watermark)) == 160
+        assert session.scalar(select(func.count()).select_from(Watermark)) == 480
         session.add(ClusterState(name="y", state="turn"))
     store.dispose()
 

@@ -48,9 +48,30 @@ class _WriterQueue:
 
     def install(self, engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "commit", self._end)
-        event.listen(engine, "rollback", self._end)
-        event.listen(engine.pool, "reset", self._reset)  # a connection returned mid-write
+        # Given back once the database's COMMIT or ROLLBACK has run: the engine's "commit" and
+        # "rollback" events come before it, and a writer let in then finds the database still
+        # locked (SQLite's busy handler, sleeping, or "database is locked" with a short
+        # timeout). The pool's reset-on-return rolls back through the same dialect method.
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(connection: Any) -> None:
+            try:
+                commit(connection)
+            finally:
+                self._give_back(_info(connection))
+
+        def do_rollback(connection: Any) -> None:
+            try:
+                rollback(connection)
+            finally:
+                self._give_back(_info(connection))
+
+        setattr(dialect, "do_commit", do_commit)  # noqa: B010 - this engine's dialect only
+        setattr(dialect, "do_rollback", do_rollback)  # noqa: B010
+        # A connection closed or dropped mid-write gives the queue back too.
+        event.listen(engine.pool, "checkin", self._record_done)
+        event.listen(engine.pool, "invalidate", self._record_done)
 
     def _before(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if conn.info.get("cf_writing") or not statement.lstrip()[:7].upper().startswith(_WRITES):
@@ -59,15 +80,21 @@ class _WriterQueue:
         if self._lock.acquire(timeout=BUSY_TIMEOUT_S):
             conn.info["cf_writing"] = True
 
-    def _end(self, conn: Any) -> None:
-        self._give_back(conn.info)
+    def _record_done(self, _dbapi: Any, record: Any, *_: Any) -> None:
+        if record is not None:
+            self._give_back(record.info)
 
-    def _reset(self, _dbapi: Any, record: Any, _state: Any) -> None:
-        self._give_back(record.info)
-
-    def _give_back(self, info: dict[str, Any]) -> None:
-        if info.pop("cf_writing", False):
+    def _give_back(self, info: dict[str, Any] | None) -> None:
+        if info is not None and info.pop("cf_writing", False):
             self._lock.release()
+
+
+def _info(connection: Any) -> dict[str, Any] | None:
+    """The pool record's info of a pooled connection; None for the first connect's ad-hoc one."""
+    try:
+        return connection.info  # type: ignore[no-any-return]
+    except (AttributeError, NotImplementedError):
+        return None
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
