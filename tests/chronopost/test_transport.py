@@ -134,3 +134,23 @@ def test_label_sized_answers_keep_the_label_and_other_secrets_are_still_caught()
     masked = Redactor(DEMO_PASSWORD)(answer)  # its speed is measured by the codec benchmark
     assert "<sessionToken>***</sessionToken>" in masked and DEMO_PASSWORD not in masked
     assert label in masked  # the label itself is kept for diagnosis
+
+
+def test_a_read_whose_pooled_connection_was_closed_is_sent_once_more_a_label_is_not() -> None:
+    """No answer ("Server disconnected"): a keep-alive connection the server
+    closed as it sat idle. A tracking read goes again; a label is never sent twice here."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if len(seen) % 2 == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, text=ECHO.format(pw="x"))
+
+    with _client(httpx.MockTransport(answer)) as client:
+        events = client.track("XP1")
+        assert len(seen) == 2 and events == ()
+        with pytest.raises(CarrierUnavailableError) as caught:
+            client.create_shipment(make_request())
+    assert len(seen) == 3, "the label call went out once"
+    assert "RemoteProtocolError" in str(caught.value)

@@ -21,6 +21,17 @@ from chronoforce.domain.errors import (
 )
 from chronoforce.redaction import MASK, SECRET_KEY_PARTS, redact_text
 
+# Operations that only read (operation names of the official WSDLs): safe to send twice.
+READ_ONLY_OPERATIONS = frozenset(
+    {
+        "quickCost",
+        "calculateProducts",
+        "recherchePointChronopost",
+        "getReservedSkybillWithTypeAndMode",
+        "trackSkybillV2",
+        "trackWithSenderRef",
+    }
+)
 _HEADERS = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
 _MASKED_ELEMENT = f"<password>{MASK}</password>"
 
@@ -123,7 +134,15 @@ class SoapTransport:
         """The answer of a 2xx or of a SOAP fault; typed errors for anything else."""
         started = time.perf_counter()
         try:
-            response = self._http.post(url, content=body)
+            try:
+                response = self._http.post(url, content=body)
+            except httpx.RemoteProtocolError:
+                # A pooled keep-alive connection the server closed as it sat idle: no answer
+                # came. A read is sent once more (on a new connection); a label, pickup or
+                # cancel is not, since it may have been acted on (the pipeline looks it up).
+                if operation not in READ_ONLY_OPERATIONS:
+                    raise
+                response = self._http.post(url, content=body)
         except httpx.TimeoutException as exc:
             raise CarrierTimeoutError(
                 f"{operation}: no answer within the timeout ({type(exc).__name__})",
