@@ -306,6 +306,41 @@ def test_an_open_breaker_defers_the_label_without_calling_or_spending_an_attempt
         assert cluster.utc(row.next_attempt_at) > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
 
 
+def test_a_failed_probe_gives_its_attempt_back_and_reopens_the_breaker(
+    world: dict[str, Any],
+) -> None:
+    """A long outage is the carrier's: the order that happens to be the probe each time the
+    breaker half-opens must not spend its retry budget on it. A plain failure does spend one."""
+    import datetime as dt
+
+    from chronoforce.pipeline.breaker import CircuitBreaker
+    from chronoforce.sandbox.chronopost import Faults
+
+    carrier, runtime = world["carrier"], world["runtime"]
+    ids = runtime.detect()
+    carrier.set_faults(Faults(kind="http_503", operations=("shippingMultiParcelV5",)))
+    assert runtime.labels.process(ids[0]) == "retry"  # no breaker yet: a spent attempt
+    clock = {"now": dt.datetime.now(dt.UTC)}
+    breaker = CircuitBreaker(
+        runtime.store, failures_to_open=1, open_s=30, refresh_s=0, now=lambda: clock["now"]
+    )
+    runtime.labels.breaker = breaker
+    breaker.on_failure()  # open, for 30 s of the breaker's clock
+    clock["now"] += dt.timedelta(seconds=31)  # the pause is over: the next call is the probe
+    calls = len(carrier.requests())
+    assert runtime.labels.process(ids[1]) == "retry"
+    assert len(carrier.requests()) == calls + 1, "the probe did call the carrier"
+    with runtime.store.session() as session:
+        spent = session.get_one(Shipment, ids[0])
+        probe = session.get_one(Shipment, ids[1])
+        assert spent.attempts == 1
+        assert probe.attempts == 0, "the failed probe gave its attempt back"
+        assert probe.state == "calling"  # its outcome is unknown: looked up before a new call
+    state, until = breaker.state()
+    assert state == "open" and until is not None
+    assert until - clock["now"] >= dt.timedelta(seconds=59), "re-opened for twice as long"
+
+
 def test_run_serves_the_web_app_beside_the_pipeline(world: dict[str, Any]) -> None:
     import socket
     import time
