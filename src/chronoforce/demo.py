@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Settings
+from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 
 console = Console()
@@ -87,7 +88,7 @@ def summarize(runtime: Any, label_dir: Path) -> list[dict[str, Any]]:
                 select(Parcel).where(Parcel.shipment_id == shipment.id, Parcel.live)
             ).all()
             for parcel in parcels:
-                suffix = "pdf" if parcel.label_format in ("PDF", "PPR", "SPD") else "zpl"
+                suffix = "pdf" if parcel.label_format in PDF_FORMATS else "zpl"
                 (label_dir / f"{parcel.skybill_number}.{suffix}").write_bytes(
                     parcel.label_bytes or b""
                 )

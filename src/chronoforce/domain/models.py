@@ -43,8 +43,10 @@ class LabelFormat(StrEnum):
     Z2DPSG = "Z2DPSG"
 
     @property
-    def is_zpl(self) -> bool:
-        return self.value.startswith("Z") or self.value == "THEPSG"
+    def is_pdf(self) -> bool:
+        """PDF, PPR and SPD are PDF documents; the others are the thermal (ZPL) family, THE
+        included (shared/reference/chronopost/NOTES.md, label modes)."""
+        return self.value in ("PDF", "PPR", "SPD")
 
 
 class Civility(StrEnum):

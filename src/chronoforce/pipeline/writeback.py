@@ -29,6 +29,7 @@ from chronoforce.domain.errors import (
     backoff_for,
     retry_delay,
 )
+from chronoforce.domain.models import LabelFormat
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
@@ -78,7 +79,7 @@ def outbox_row(
     }
 
 
-PDF_FORMATS = ("PDF", "PPR", "SPD")  # Chronopost label modes that are PDF documents
+PDF_FORMATS = frozenset(f.value for f in LabelFormat if f.is_pdf)  # the rest is ZPL
 
 
 def label_file_row(

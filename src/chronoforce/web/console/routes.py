@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from chronoforce import metrics
 from chronoforce.config import Settings
 from chronoforce.logs import get_logger
+from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel
@@ -242,7 +243,7 @@ def label_download(state: State, user: User, parcel_id: int) -> Response:
                 data = handle.read()
         if parcel is None or not data:
             raise HTTPException(404, f"no label stored for parcel {parcel_id}")
-        pdf = parcel.label_format in ("PDF", "PPR", "SPD")
+        pdf = parcel.label_format in PDF_FORMATS
         name = f"chronopost-{parcel.skybill_number}.{'pdf' if pdf else 'zpl'}"
     return Response(
         data,
