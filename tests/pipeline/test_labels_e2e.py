@@ -280,6 +280,22 @@ def test_a_carrier_outage_spends_the_retry_budget_then_backs_off_without_spinnin
     # The sandbox may make the label and lose the answer: each try first cancels what the
     # last one left, so at most the latest orphan is live — and the next try cancels it.
     assert carrier.live_labels() <= 1
+    # The carrier is back and an operator retries the exception: due at once, still
+    # `calling`, so the try looks the parcels up first; one live label in the end.
+    from chronoforce.pipeline import exceptions
+
+    carrier.set_faults(Faults())
+    with runtime.store.session() as session:
+        assert exceptions.retry(session, open_rows[0].id) == target
+    assert target in due_shipments(runtime.store, dt.datetime.now(dt.UTC))
+    assert runtime.labels.process(target) == "labeled"
+    with runtime.store.session() as session:
+        live = session.scalars(
+            select(Parcel).where(Parcel.shipment_id == target, Parcel.live)
+        ).all()
+        assert len(live) == 1
+        assert session.get_one(ExceptionRow, open_rows[0].id).state == "resolved"
+    assert carrier.live_labels() == 1, "the orphan was adopted or cancelled, never doubled"
 
 
 def test_an_open_breaker_defers_the_label_without_calling_or_spending_an_attempt(

@@ -214,7 +214,10 @@ class Cluster:
         """Every order recorded and terminal, every Salesforce write sent."""
         states = self.states()
         print(f"{time.strftime('%H:%M:%S')} kills={self.kills} {states}", flush=True)
-        if sum(states.values()) < self.orders or set(states) - set(TERMINAL):
+        if sum(states.values()) < self.orders:
+            return False
+        if set(states) - set(TERMINAL):
+            self.retry_parked()
             return False
         with self.store.session() as session:
             pending = session.scalar(
@@ -224,6 +227,30 @@ class Cluster:
                 select(func.count()).select_from(Shipment).where(Shipment.verify_at.is_not(None))
             )
         return not pending and not verifying
+
+    def retry_parked(self) -> list[int]:
+        """What an operator does with an exception for review: retry it. A shipment whose tries
+        all failed with the last call's outcome unknown waits `calling` for an hour, with an
+        open exception row; the retry makes it due now (looking its parcels up first)."""
+        from chronoforce.pipeline import exceptions
+
+        now = dt.datetime.now(dt.UTC)
+        with self.store.session() as session:
+            parked = session.scalars(
+                select(ExceptionRow)
+                .join(Shipment, Shipment.id == ExceptionRow.shipment_id)
+                .where(
+                    ExceptionRow.state == "open",
+                    Shipment.state == "calling",
+                    Shipment.lease_owner.is_(None),
+                    Shipment.next_attempt_at > now + dt.timedelta(minutes=10),
+                )
+            ).all()
+            retried = [exceptions.retry(session, row.id, now) for row in parked]
+        done = [i for i in retried if i is not None]
+        if done:
+            print(f"{time.strftime('%H:%M:%S')} operator retries parked shipments {done}")
+        return done
 
     def progress(self) -> dict[str, Any]:
         """What is left, for a failure message."""

@@ -25,6 +25,7 @@ from chronoforce.domain.errors import (
     RoutingError,
 )
 from chronoforce.pipeline import writeback
+from chronoforce.pipeline.cluster import utc
 from chronoforce.redaction import redact_text
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
 
@@ -175,9 +176,16 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
             outbox.state, outbox.next_attempt_at = "pending", None
         return None
     shipment = session.get(Shipment, row.shipment_id) if row.shipment_id else None
-    if shipment is None or shipment.state not in ("exception", "retry"):
+    if shipment is None or shipment.state not in ("exception", "retry", "calling"):
         return None
-    shipment.state = "pending"
+    if shipment.state == "calling":
+        # Its tries ran out with the last call's outcome unknown: it stays `calling`, so the
+        # try asked for here looks its parcels up first. Not while a worker holds it.
+        lease = utc(shipment.lease_expires_at)
+        if lease is not None and lease > (now or dt.datetime.now(dt.UTC)):
+            return None
+    else:
+        shipment.state = "pending"
     shipment.attempts = 0
     shipment.next_attempt_at = None
     return shipment.id
