@@ -227,20 +227,18 @@ class Slots:
 
     def _take_idle(self) -> tuple[str, int, float] | None:
         """A kept slot whose expiry still covers a call; older ones go back to the store."""
+        stale: list[str] = []
+        found = None
         with self._lock:
-            found, stale = self._pop_idle()
+            while self._idle and found is None:
+                token, uses, expires = self._idle.pop()
+                if expires - time.monotonic() > self.hold / 2:
+                    found = (token, uses, expires)
+                else:
+                    stale.append(token)
         for token in stale:
             self.release(token)
         return found
-
-    def _pop_idle(self) -> tuple[tuple[str, int, float] | None, list[str]]:
-        stale: list[str] = []
-        while self._idle:  # under self._lock
-            token, uses, expires = self._idle.pop()
-            if expires - time.monotonic() > self.hold / 2:
-                return (token, uses, expires), stale
-            stale.append(token)
-        return None, stale
 
     def _shared(self, deadline: float | None) -> tuple[str, int, float]:
         while True:

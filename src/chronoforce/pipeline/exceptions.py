@@ -168,7 +168,8 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
     row = session.get(ExceptionRow, exception_id)
     if row is None:
         raise LookupError(f"no exception {exception_id}")
-    row.state, row.next_retry_at = "retrying", now or dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    row.state, row.next_retry_at = "retrying", now
     if row.operation.startswith("writeback:"):
         for outbox in session.scalars(
             select(Outbox).where(Outbox.shipment_id == row.shipment_id, Outbox.state == "failed")
@@ -182,7 +183,7 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
         # Its tries ran out with the last call's outcome unknown: it stays `calling`, so the
         # try asked for here looks its parcels up first. Not while a worker holds it.
         lease = utc(shipment.lease_expires_at)
-        if lease is not None and lease > (now or dt.datetime.now(dt.UTC)):
+        if lease is not None and lease > now:
             return None
     else:
         shipment.state = "pending"

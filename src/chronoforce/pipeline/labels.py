@@ -381,9 +381,7 @@ class LabelPipeline:
             "b_product": prepared.request.product_code,
             "b_reason": prepared.reason,
             "b_fingerprint": fingerprint(prepared.request),
-        }
-        if not take:
-            del params["b_now"]
+        }  # `b_now` is read by the taking variant only
         with self.store.session() as session:
             taken = session.connection().execute(_MARK[take], params).first()
         if taken is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster, writeback
@@ -81,20 +81,6 @@ def mark_queued(store: Store, ids: list[int], now: dt.datetime) -> None:
                 .values(queued_at=now)
                 .execution_options(synchronize_session=False)
             )
-
-
-def work_left(store: Store, now: dt.datetime) -> dict[str, int]:
-    """What still has to happen: labels to make and Salesforce writes to send."""
-    with store.session() as session:
-        labels = session.scalar(
-            select(func.count())
-            .select_from(Shipment)
-            .where(or_(Shipment.state.in_(WORKABLE), Shipment.verify_at.is_not(None)))
-        )
-        writes = session.scalar(
-            select(func.count()).select_from(Outbox).where(Outbox.state == "pending")
-        )
-    return {"labels": int(labels or 0), "writes": int(writes or 0)}
 
 
 def labels_left(store: Store) -> bool:

@@ -16,9 +16,9 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import (
@@ -79,6 +79,12 @@ def outbox_row(
     }
 
 
+# A sent row, by id (run as one executemany on the session's connection).
+_SENT = (
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_id"))
+    .values(state="sent", sent_at=bindparam("b_sent_at"), result=bindparam("b_result"))
+)
 PDF_FORMATS = frozenset(f.value for f in LabelFormat if f.is_pdf)  # the rest is ZPL
 
 
@@ -316,7 +322,7 @@ class Flusher:
         report = FlushReport()
         now = self.now()
         sent = [
-            {"b_id": stale.id, "b_result": {"id": record_id}}
+            {"b_id": stale.id, "b_sent_at": now, "b_result": {"id": record_id}}
             for target, (success, _, record_id) in outcomes.items()
             if success
             for stale in members[target]
@@ -325,13 +331,7 @@ class Flusher:
         with self.store.session() as session:
             if sent:
                 # One executemany of plain UPDATEs: no rows loaded, the write lock held briefly.
-                table = cast(Table, Outbox.__table__)
-                session.connection().execute(
-                    update(table)
-                    .where(table.c.id == bindparam("b_id"))
-                    .values(state="sent", sent_at=now, result=bindparam("b_result")),
-                    sent,
-                )
+                session.connection().execute(_SENT, sent)
                 report.sent += len(sent)
             wanted = [stale.id for target in refused for stale in members[target]]
             loaded = {
