@@ -119,7 +119,7 @@ def test_every_sandbox_scenario_reaches_its_status_in_salesforce(world: dict[str
     org, carrier, runtime = world["org"], world["carrier"], world["runtime"]
     chosen = label(world, list(FINAL))
     assert set(chosen.values()) == set(FINAL), "every scenario has a labelled order"
-    follow(runtime, carrier, hours=120, step=2.0)  # the absent retry waits for a working day
+    follow(runtime, carrier, hours=168, step=2.0)  # the absent retry waits for a working day
 
     orders = by_id(org, "Order")
     shipments = by_id(org, "Shipment")
