@@ -91,6 +91,11 @@ def test_an_address_held_for_review_is_shown_then_fixed_and_labeled(
     body = refused.json()
     assert (body["code"], body["field"], body["record_id"]) == ("FIELD_MISSING", "city", order_id)
     assert "city is missing" in body["message"]
+    # Asked again before the fix: the same refusal, from the review queue, no carrier call.
+    calls = api_world.carrier.live_labels()
+    again = api_world.http.post(f"/api/v1/orders/{order_id}/label", headers=api_world.headers())
+    assert again.status_code == 400 and again.json()["code"] == "FIELD_MISSING"
+    assert api_world.carrier.live_labels() == calls
 
     review = api_world.http.get(
         f"/api/v1/orders/{order_id}/address-review", headers=api_world.headers()

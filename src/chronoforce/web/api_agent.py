@@ -157,21 +157,27 @@ def post_label(request: Request, order_id: OrderId, _: Labels) -> LabelAnswer:
             409, "NOT_RECORDED", f"no shipment recorded for {order_id}", record_id=order_id
         )
     outcome = runtime.labels.process(recorded[0] if recorded else shipment.id)
-    if outcome == "exception":
+    if outcome in ("exception", "skipped"):
+        # The refusal it left now, or earlier: an order held for review is not retried here.
         problem = _open_exception(service, shipment.id)
         if problem is not None:
             raise ApiError(
                 400, problem.code, problem.message, record_id=order_id, field=problem.field
             )
+    if outcome == "exception":
         raise ApiError(400, "LABEL_REFUSED", f"no label for {order_id}", record_id=order_id)
-    if outcome in LATER:
+    if shipment.state == "cancelled":
+        raise ApiError(
+            409, "LABEL_CANCELLED", f"the label of {order_id} was cancelled; a new one is made "
+            "when the order is flagged to ship again", record_id=order_id,
+        )  # fmt: skip
+    runtime.flush()
+    after = _outbound(service, order_id)
+    if outcome in LATER or after is None or after.state != "labeled":
         raise ApiError(
             503, "LABEL_LATER", f"the label for {order_id} could not be made now ({outcome}); "
             "chronoforce retries it by itself", record_id=order_id,
         )  # fmt: skip
-    runtime.flush()
-    after = _outbound(service, order_id)
-    assert after is not None
     return LabelAnswer(
         order_id=order_id, shipment_id=after.id, created=True, status=after.status,
         skybill_numbers=_live_numbers(service, after.id),
