@@ -150,6 +150,8 @@ def test_the_integration_user_can_read_and_write_everything_the_code_touches(
     assert {"TrackingNumber", "TrackingUrl", "Provider"} <= found.written["Shipment"]
     assert {"ShippingPostalCode", "Chronopost_Tracking_Number__c"} <= found.written["Order"]
     assert integration_gaps(found, integration) == []
+    # Every field the mapping presets read exists (in the package or as a standard field).
+    assert found.unresolved == set()
 
 
 def test_a_field_the_code_starts_writing_without_its_grant_is_caught(integration: Grants) -> None:
@@ -271,3 +273,12 @@ def test_the_agent_may_call_the_controller_and_the_flow_actions_through_the_cred
     assert agent.classes == called
     assert agent.principals == {"Chronoforce-ChronoforceService"}
     assert not agent.user  # no system permission: the callouts carry chronoforce's own checks
+
+
+def test_a_mapping_field_the_package_lacks_is_reported() -> None:
+    schema = load_schema(default_metadata_dir())
+    found = touched_module.Touched()
+    soql = "SELECT Id, Chronopost_Insured_Value__c, ShipToContact.Phone FROM Order"
+    touched_module._add_select(found, schema, soql, strict=True)
+    assert found.unresolved == {"Order.Chronopost_Insured_Value__c"}
+    assert found.read["Contact"] == {"Phone"}

@@ -31,6 +31,7 @@ class Touched:
     read: dict[str, set[str]] = field(default_factory=dict)  # object → fields
     written: dict[str, set[str]] = field(default_factory=dict)
     written_objects: set[str] = field(default_factory=set)
+    unresolved: set[str] = field(default_factory=set)  # mapping paths no schema field matches
 
     def objects(self) -> set[str]:
         return set(self.read) | set(self.written) | self.written_objects
@@ -67,7 +68,9 @@ def _resolve(schema: dict[str, SObject], obj: str, path: str) -> tuple[str, str]
     return current.name, last
 
 
-def _add_select(touched: Touched, schema: dict[str, SObject], soql: str) -> None:
+def _add_select(
+    touched: Touched, schema: dict[str, SObject], soql: str, strict: bool = False
+) -> None:
     for match in _SELECT.finditer(soql):
         obj = match["object"]
         if obj not in schema:
@@ -80,6 +83,8 @@ def _add_select(touched: Touched, schema: dict[str, SObject], soql: str) -> None
             found = _resolve(schema, obj, item)
             if found:
                 touched.read.setdefault(found[0], set()).add(found[1])
+            elif strict:
+                touched.unresolved.add(f"{obj}.{item}")
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:
@@ -127,8 +132,8 @@ def derive() -> Touched:
     touched = Touched()
     for trigger in ("Order", "Shipment"):
         mapping = MappingConfig.model_validate({"trigger_object": trigger})
-        _add_select(touched, schema, soql_for_trigger(mapping))
-        _add_select(touched, schema, items_soql(mapping, ["801000000000001AAA"]))
+        _add_select(touched, schema, soql_for_trigger(mapping), strict=True)
+        _add_select(touched, schema, items_soql(mapping, ["801000000000001AAA"]), strict=True)
     scoped: list[tuple[set[str], set[str]]] = []  # (objects named, payload keys) per scope
     for _, tree in _sources():
         constants = _constants(tree)
