@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean sfinstall sfcheck sfconvert sfapex sflwc sfformat
+.PHONY: install demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,7 +40,6 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
-	rm -rf $(SF)/node_modules $(SF)/toolchain/node_modules build/sf-home build/sf-mdapi
 
 # Salesforce's own tools check the metadata package (salesforce/): the Salesforce CLI converts
 # it, prettier-plugin-apex parses every Apex class and trigger, sfdx-lwc-jest runs the Lightning
@@ -55,6 +54,8 @@ SF_ENV := PATH="$(SF_NODE):$(CURDIR)/$(SF)/node_modules/.bin:$$PATH" HOME="$(CUR
 	SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true SF_SKIP_NEW_VERSION_CHECK=true \
 	SF_DISABLE_AUTOUPDATE=true NODE_OPTIONS=--no-deprecation
 NPM_CI := npm ci --prefer-offline --no-audit --no-fund
+
+.PHONY: sfinstall sfcheck sfconvert sfapex sflwc sfformat sfclean
 
 $(SF_NODE_STAMP): $(SF)/toolchain/package-lock.json
 	cd $(SF)/toolchain && $(NPM_CI)
@@ -86,3 +87,6 @@ sfcheck: sfconvert sfapex sflwc
 # Rewrites the Apex files in prettier-plugin-apex's style (what sfapex checks).
 sfformat: sfinstall
 	cd $(SF) && $(SF_ENV) prettier --write "force-app/**/*.{cls,trigger}"
+
+sfclean:
+	rm -rf $(SF)/node_modules $(SF)/toolchain/node_modules build/sf-home build/sf-mdapi
