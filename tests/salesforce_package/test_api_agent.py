@@ -118,7 +118,7 @@ def test_an_address_held_for_review_is_shown_then_fixed_and_labeled(
 
     fixed = api_world.http.post(
         f"/api/v1/orders/{order_id}/address",
-        json={"values": {"ShippingCity": good_city}},
+        json={"values": {"ShippingCity": good_city, "ShippingStreet": fields["ShippingStreet"]}},
         headers=api_world.headers(),
     )
     assert fixed.status_code == 200, fixed.text

@@ -83,7 +83,7 @@ class AddressFix(BaseModel):
 class AddressFixed(BaseModel):
     order_id: str
     shipment_id: int
-    fields: list[str]
+    fields: list[str] = Field(description="the Salesforce fields written")
 
 
 def _service(request: Request) -> ApiService:
@@ -280,11 +280,15 @@ def post_address(
     request: Request, order_id: OrderId, fix: AddressFix, caller: Labels
 ) -> AddressFixed:
     """The console's fix: refused (400) when the corrected address still fails the check."""
-    from chronoforce.web.console.actions import ActionError, fix_address
+    from chronoforce.web.console.actions import ActionError, address_fields, fix_address
 
     service = _service(request)
     shipment, problem = _review_row(service, order_id)
     runtime = service.runtime
+    before = {f.sf_field: f.value for f in address_fields(shipment, runtime.mapping)}
+    changed = sorted(
+        k for k, v in fix.values.items() if k in before and v.strip() != before[k]
+    )  # what fix_address writes: the editable fields whose value changes
     try:
         with runtime.store.session() as session:
             fix_address(session, problem.id, fix.values, runtime.mapping, f"api:{caller.client_id}")
@@ -293,4 +297,4 @@ def post_address(
             400, "ADDRESS_REFUSED", str(exc), record_id=order_id, field=problem.field
         ) from exc
     runtime.flush()
-    return AddressFixed(order_id=order_id, shipment_id=shipment.id, fields=sorted(fix.values))
+    return AddressFixed(order_id=order_id, shipment_id=shipment.id, fields=changed)
