@@ -23,6 +23,8 @@ export const RETURN_DELIVERY =
 
 export default class ChronoforcePanel extends LightningElement {
     @api recordId;
+    // chronoforce's mapping.trigger_object: the actions name that record (Order, or Shipment).
+    @api triggerObject = 'Order';
 
     panel;
     loadError;
@@ -99,10 +101,21 @@ export default class ChronoforcePanel extends LightningElement {
         return fileUrl(this.panel && this.panel.proofOfDelivery);
     }
     get orderId() {
-        return this.panel && this.panel.orderId;
+        if (!this.panel) {
+            return undefined;
+        }
+        return this.triggerObject === 'Shipment' ? this.panel.shipmentId : this.panel.orderId;
     }
     get noOrder() {
         return !this.orderId;
+    }
+    get noOrderReason() {
+        if (!this.loaded || !this.noOrder) {
+            return '';
+        }
+        return this.triggerObject === 'Shipment'
+            ? 'No Shipment is linked to this record: chronoforce ships Shipments here.'
+            : 'No Order is linked to this record.';
     }
     get cancel() {
         return cancelWindow(this.panel);

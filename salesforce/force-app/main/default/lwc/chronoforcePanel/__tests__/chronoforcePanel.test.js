@@ -74,9 +74,12 @@ async function flush() {
     }
 }
 
-async function mount(panel) {
+async function mount(panel, triggerObject) {
     const element = createElement('c-chronoforce-panel', { is: ChronoforcePanel });
     element.recordId = panel.recordId;
+    if (triggerObject) {
+        element.triggerObject = triggerObject;
+    }
     document.body.appendChild(element);
     getPanel.emit(panel);
     await flush();
@@ -543,5 +546,37 @@ describe('address review', () => {
         expect(text(element, '.refusal-code')).toBe('ADDRESS_REFUSED');
         expect(text(element, '.refusal-field')).toBe(' (field ShippingPostalCode)');
         expect($(element, '.review-form')).not.toBeNull();
+    });
+});
+
+describe('orgs that ship Shipments (triggerObject = Shipment)', () => {
+    const SHIPMENT = '0OB000000000001AAA';
+
+    it('on a Shipment page, the actions name the Shipment', async () => {
+        const element = await mount(
+            panelOf({ recordId: SHIPMENT, objectName: 'Shipment', shipmentId: SHIPMENT }),
+            'Shipment'
+        );
+        createLabel.mockResolvedValue({ order_id: SHIPMENT, shipment_id: 3, created: true, status: 'label_created', skybill_numbers: ['XY3FR'] });
+        await click(element, '.create-label');
+        expect(createLabel).toHaveBeenCalledWith({ orderId: SHIPMENT });
+        expect($(element, '.no-order')).toBeNull();
+    });
+
+    it('on an Order page without a linked Shipment, the actions are off and say why', async () => {
+        const element = await mount(panelOf({}), 'Shipment');
+        expect($(element, '.create-label').disabled).toBe(true);
+        expect($(element, '.rates').disabled).toBe(true);
+        expect(text(element, '.no-order')).toBe('No Shipment is linked to this record: chronoforce ships Shipments here.');
+    });
+
+    it('a Case names its Shipment', async () => {
+        const element = await mount(
+            panelOf({ recordId: CASE, objectName: 'Case', caseId: CASE, shipmentId: SHIPMENT }),
+            'Shipment'
+        );
+        rates.mockResolvedValue(RATES);
+        await click(element, '.rates');
+        expect(rates).toHaveBeenCalledWith({ orderId: SHIPMENT });
     });
 });
