@@ -80,3 +80,51 @@ def test_idle_detection_backs_off_and_a_change_brings_it_back(
     assert hits[0][0] - changed_at <= dt.timedelta(seconds=sim.runner.detect_idle_max)
     after = [at for at, _ in sim.found if at > hits[0][0]]
     assert after and after[0] - hits[0][0] == dt.timedelta(seconds=sim.runner.detect_every)
+
+
+def test_with_a_live_subscription_the_soql_delta_runs_rarely_and_takes_over_when_it_dies(
+    sandbox_world: dict[str, Any],
+) -> None:
+    from chronoforce.config import SalesforceConfig
+    from chronoforce.pipeline.runtime import build_runtime
+    from chronoforce.sandbox.salesforce.pubsub import PubSubServer
+
+    org, settings = sandbox_world["org"], sandbox_world["settings"]
+    grpc = PubSubServer(org, tls=sandbox_world["tls"]).start()
+    config = {**settings.salesforce.model_dump(), "pubsub_endpoint": grpc.target}
+    runtime = build_runtime(settings.model_copy(update={"salesforce": SalesforceConfig(**config)}))
+    clock = {"now": dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC)}
+    runtime.now = lambda: clock["now"]
+    runtime.events_idle_s = 0.05
+    try:
+        assert len(runtime.detect()) == 8  # the first detection reads the delta too
+        assert runtime.events_alive
+        org.reset_stats()
+        for _ in range(12):  # two idle hours, looked at every 10 minutes
+            clock["now"] += dt.timedelta(minutes=10)
+            assert runtime.detect() == []
+        deltas = org.stats()["query"]
+        assert deltas <= 5, deltas  # at a steady delta_every_s (300 s): 24
+        # An order asks to ship: the event finds it at once, no delta needed.
+        order_id = sandbox_world["seeded"]["Order"][0]
+        runtime.salesforce.collection(
+            "update", "Order", [{"Id": order_id, "ShippingStreet": "3 rue du Bac"}]
+        )
+        runtime.salesforce.connection.sf.Chronopost_Ship_Request__e.create(
+            {"Record_Id__c": order_id, "Reason__c": "test"}
+        )
+        clock["now"] += dt.timedelta(seconds=5)
+        assert runtime.detect() == [runtime.shipments([order_id])[0].id]
+        # The Pub/Sub service goes away: detection reads the SOQL delta, paced by the runner.
+        grpc.stop()
+        runtime.salesforce.collection(
+            "update", "Order", [{"Id": order_id, "ShippingStreet": "5 rue du Bac"}]
+        )
+        clock["now"] += dt.timedelta(seconds=5)
+        org.reset_stats()
+        assert runtime.detect() == [runtime.shipments([order_id])[0].id]
+        assert not runtime.events_alive
+        assert org.stats()["query"] >= 1
+    finally:
+        runtime.close()
+        grpc.stop()

@@ -28,7 +28,7 @@ from chronoforce.domain.errors import (
     RoutingError,
 )
 from chronoforce.pipeline import writeback
-from chronoforce.pipeline.cluster import utc
+from chronoforce.pipeline.cluster import utc, utcnow
 from chronoforce.redaction import redact_text
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
 
@@ -234,22 +234,35 @@ def rerequested(session: Session, shipment: Shipment, source: dict[str, Any]) ->
     """
     if shipment.state not in ("exception", "pending", "retry", "calling"):
         return False
+    if source.get("key") and source.get("key") != (shipment.source or {}).get("key"):
+        shipment.source = source
+    if shipment.state == "calling":
+        # Tries ran out with the last call's outcome unknown (one slow try an hour): asked
+        # again, it is due now, still looking its parcels up first. Not while a worker holds it.
+        lease = utc(shipment.lease_expires_at)
+        if shipment.next_attempt_at is None or (lease is not None and lease > utcnow()):
+            return False
+        shipment.next_attempt_at, shipment.attempts = None, 0
+        _retrying(session, shipment.id)
+        return False
     if shipment.state != "exception":
-        if source.get("key") and source.get("key") != (shipment.source or {}).get("key"):
-            shipment.source = source
         return False
     shipment.source = source
     shipment.state = "pending"
     shipment.attempts = 0
     shipment.next_attempt_at = None
     shipment.reread_at = None  # the copy just read is the current one
+    _retrying(session, shipment.id)
+    return True
+
+
+def _retrying(session: Session, shipment_id: int) -> None:
     for row in session.scalars(
         select(ExceptionRow).where(
-            ExceptionRow.shipment_id == shipment.id, ExceptionRow.state == "open"
+            ExceptionRow.shipment_id == shipment_id, ExceptionRow.state == "open"
         )
     ):
         row.state = "retrying"
-    return True
 
 
 def open_rows(session: Session, kind: str | None = None, state: str = "open") -> list[ExceptionRow]:
