@@ -131,3 +131,45 @@ def test_a_retry_that_fails_otherwise_supersedes_the_retried_exception(
     }
     assert mirrors[f"cf-{row.id}"]["State__c"] == "Resolved"
     assert mirrors[f"cf-{new.id}"]["State__c"] == "Open"
+
+
+def test_a_retried_write_that_goes_through_resolves_its_exception(
+    sandbox_world: dict[str, Any],
+) -> None:
+    """Row locks on every write until the budget is spent: an exception; the org is fine again
+    and the operator retries: the write is sent and its exception is not left `retrying`."""
+    import datetime as dt
+
+    from chronoforce.pipeline import writeback
+
+    org, runtime = sandbox_world["org"], sandbox_world["runtime"]
+    order_id = sandbox_world["seeded"]["Order"][0]
+    shipment_id = runtime.shipments([order_id])[0].id if runtime.detect() else 0
+    clock = {"now": dt.datetime.now(dt.UTC)}
+    runtime.now = lambda: clock["now"]
+    with runtime.store.session() as session:
+        writeback.enqueue(
+            session,
+            sf_object="Order",
+            operation="update",
+            sf_id=order_id,
+            shipment_id=shipment_id,
+            payload={"Chronopost_Last_Error__c": "written on retry"},
+        )
+    org.set_faults(lock_row_share=1.0)
+    for _ in range(writeback.MAX_ATTEMPTS + 1):
+        runtime.flush()
+        clock["now"] += dt.timedelta(hours=1)
+    with runtime.store.session() as session:
+        row = session.scalars(
+            select(ExceptionRow).where(ExceptionRow.operation == "writeback:Order")
+        ).one()
+        exception_id = row.id
+    org.set_faults(lock_row_share=0.0)
+    with runtime.store.session() as session:
+        assert exceptions.retry(session, exception_id) is None  # a write, not a label
+    runtime.flush()
+    assert _order(sandbox_world, order_id)["Chronopost_Last_Error__c"] == "written on retry"
+    with runtime.store.session() as session:
+        row = session.get_one(ExceptionRow, exception_id)
+        assert row.state == "resolved" and row.resolution_note == "written on retry"

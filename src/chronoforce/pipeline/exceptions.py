@@ -11,6 +11,7 @@ payload, because losing the error would lose the order.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,12 +99,17 @@ def record(
 
 
 def _supersede(session: Session, row: ExceptionRow, shipment_id: int, *, mirror: bool) -> None:
-    """The retry of an older exception of this shipment failed otherwise: that one is over."""
+    """The retry of an older exception of this shipment failed otherwise: that one is over.
+
+    Only one of the same kind of work (a label's, or a write's): a refused write says nothing
+    about a label still being retried."""
+    family = re.split(r"[.:]", row.operation, maxsplit=1)[0]
     older = session.scalars(
         select(ExceptionRow).where(
             ExceptionRow.shipment_id == shipment_id,
             ExceptionRow.state == "retrying",
             ExceptionRow.id != row.id,
+            ExceptionRow.operation.startswith(family),
         )
     ).all()
     for stale in older:
