@@ -211,7 +211,9 @@ def record_intents(
 
 
 def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> None:
-    """The order was asked to ship again with other content (address, weight, parcels)."""
+    """A new version of a recorded order: without a live label it is worked from that version
+    (`exceptions.rerequested`); labeled and unchanged, its label status is set back to
+    `Created`; changed before pickup, it is relabeled; after pickup, an exception says so."""
     new_key, old_key = source.get("key", ""), (shipment.source or {}).get("key", "")
     if shipment.state != "labeled":
         exceptions.rerequested(session, shipment, source)
