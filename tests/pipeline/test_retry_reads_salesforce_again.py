@@ -173,3 +173,28 @@ def test_a_retried_write_that_goes_through_resolves_its_exception(
     with runtime.store.session() as session:
         row = session.get_one(ExceptionRow, exception_id)
         assert row.state == "resolved" and row.resolution_note == "written on retry"
+
+
+def test_the_consoles_address_fix_holds_when_the_label_is_made_before_the_flush(
+    sandbox_world: dict[str, Any],
+) -> None:
+    """The fix is queued for Salesforce and the retry re-reads the record: the queued write is
+    laid over what Salesforce still says, so the label uses the fix."""
+    runtime = sandbox_world["runtime"]
+    order_id, shipment_id, row = _failed_on_city(sandbox_world)
+    with runtime.store.session() as session:
+        fixed = actions.fix_address(
+            session, row.id, {"ShippingCity": "Lyon", "ShippingPostalCode": "69002"},
+            runtime.mapping, "ops@example.com",
+        )  # fmt: skip
+    assert fixed == shipment_id
+    assert not _order(sandbox_world, order_id)["ShippingCity"]  # not flushed yet
+    assert runtime.labels.process(shipment_id) == "labeled"
+    runtime.flush()
+    assert _order(sandbox_world, order_id)["ShippingCity"] == "Lyon"
+    sent = [
+        p
+        for p in sandbox_world["carrier"].parcels()
+        if p.shipper_ref == _order(sandbox_world, order_id)["OrderNumber"]
+    ]
+    assert sent and sent[0].label_data["recipient"]["city"].upper() == "LYON"

@@ -700,7 +700,6 @@ class LabelPipeline:
                 select(Parcel).where(Parcel.shipment_id == shipment.id, Parcel.live)
             ).all()
             numbers = [p.skybill_number for p in live]
-            generations = sorted({p.generation for p in live})
         for number in numbers:
             # A failure raises: nothing re-created, retried later.
             self._carrier(partial(self.carrier.cancel, number))
@@ -708,15 +707,8 @@ class LabelPipeline:
                 parcel = session.scalar(select(Parcel).where(Parcel.skybill_number == number))
                 if parcel is not None:
                     parcel.live, parcel.cancelled_at = False, self.now()
-        if generations:
-            with self.store.session() as session:  # the voided label's file leaves the records
-                writeback.enqueue_rows(
-                    session,
-                    [
-                        writeback.unlink_file_row(shipment_id=shipment.id, generation=g)
-                        for g in generations
-                    ],
-                )
+        with self.store.session() as session:  # the voided label's file leaves the records
+            writeback.enqueue_rows(session, writeback.unlink_voided_rows(session, shipment.id))
 
     # --- recovery ------------------------------------------------------------------------
 

@@ -180,6 +180,18 @@ def unlink_file_row(*, shipment_id: int, generation: int) -> dict[str, Any]:
     )
 
 
+def unlink_voided_rows(session: Session, shipment_id: int) -> list[dict[str, Any]]:
+    """`unlink_file_row`s for each label generation of the shipment with no live parcel left
+    (queue them after voiding labels: a relabel, a cancel); queued again, they are no-ops."""
+    live: dict[int, bool] = {}
+    statement = select(Parcel.generation, Parcel.live).where(Parcel.shipment_id == shipment_id)
+    for generation, is_live in session.execute(statement):
+        live[generation] = live.get(generation, False) or bool(is_live)
+    return [
+        unlink_file_row(shipment_id=shipment_id, generation=g) for g in sorted(live) if not live[g]
+    ]
+
+
 def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     """Queue writes in the caller's transaction, in one statement; how many were new (the same
     write already queued is not queued again)."""
