@@ -37,6 +37,7 @@ class WorkerConfig(BaseModel):
     queue_name: str = Field("chronoforce", min_length=1, max_length=60)
     concurrency: int = Field(4, ge=1, le=256)  # label threads per worker process
     detect_every_s: float = Field(5.0, gt=0)
+    detect_idle_max_s: float = Field(60.0, gt=0)  # idle: detection waits double up to this
     poll_every_s: float = Field(30.0, gt=0)
     flush_every_s: float = Field(2.0, gt=0)
     sweep_every_s: float = Field(3.0, gt=0)
@@ -108,6 +109,7 @@ def runner_for(runtime: Any, tasks: TaskSet, config: WorkerConfig, **kwargs: Any
         runtime,
         tasks.label,
         detect_every=config.detect_every_s,
+        detect_idle_max=config.detect_idle_max_s,
         flush_every=config.flush_every_s,
         sweep_every=config.sweep_every_s,
         poll_every=config.poll_every_s,

@@ -48,3 +48,38 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         from huey import RedisHuey
 
         RedisHuey(backend.queue_name, url=redis_url).flush()  # only this name's keys
+
+
+@pytest.fixture()
+def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Both sandboxes over HTTP (Salesforce over HTTPS), a runtime on SQLite, 8 seeded orders."""
+    from chronoforce.demo import demo_settings
+    from chronoforce.pipeline.runtime import build_runtime
+    from chronoforce.sandbox.chronopost import ChronopostSandbox
+    from chronoforce.sandbox.salesforce import SalesforceSandbox
+    from chronoforce.sandbox.server import BackgroundServer
+    from chronoforce.sandbox.tls import ensure_tls
+
+    tls = ensure_tls(tmp_path / "tls")
+    carrier = ChronopostSandbox(db_path=":memory:")
+    org = SalesforceSandbox(db_path=":memory:")
+    seeded = org.seed(orders=8, seed=7)
+    cp = carrier.start()
+    sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
+    settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert).model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'chronoforce.db'}"}
+    )
+    runtime = build_runtime(settings)
+    try:
+        yield {
+            "carrier": carrier,
+            "org": org,
+            "runtime": runtime,
+            "seeded": seeded,
+            "tls": tls,
+            "settings": settings,
+        }
+    finally:
+        runtime.close()
+        sf.stop()
+        cp.stop()

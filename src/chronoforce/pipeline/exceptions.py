@@ -1,13 +1,17 @@
 """Exceptions: failures kept for review and retry, mirrored as integration errors in Salesforce.
 
 One row per (record, operation, code): a repeated failure bumps `attempts` and `last_seen` rather
-than piling up rows. Payloads are stored redacted and bounded; nothing here ever raises on a bad
+than piling up rows; a retried one that fails otherwise is superseded (resolved, naming the new
+row). A retry reads the record from Salesforce again before preparing (`Shipment.reread_at`), so
+"fix it in Salesforce, then retry" works; so does setting the order back to `Requested`
+(`rerequested`). Payloads are stored redacted and bounded; nothing here ever raises on a bad
 payload, because losing the error would lose the order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +29,7 @@ from chronoforce.domain.errors import (
     RoutingError,
 )
 from chronoforce.pipeline import writeback
-from chronoforce.pipeline.cluster import utc
+from chronoforce.pipeline.cluster import utc, utcnow
 from chronoforce.redaction import redact_text
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
 
@@ -89,7 +93,37 @@ def record(
     session.flush()
     if write_to_salesforce and sf_id:
         _mirror(session, row, shipment)
+    if shipment is not None:
+        _supersede(session, row, shipment.id, mirror=write_to_salesforce)
     return row
+
+
+def _supersede(session: Session, row: ExceptionRow, shipment_id: int, *, mirror: bool) -> None:
+    """The retry of an older exception of this shipment failed otherwise: that one is over.
+
+    Only one of the same kind of work (a label's, or a write's): a refused write says nothing
+    about a label still being retried."""
+    family = re.split(r"[.:]", row.operation, maxsplit=1)[0]
+    older = session.scalars(
+        select(ExceptionRow).where(
+            ExceptionRow.shipment_id == shipment_id,
+            ExceptionRow.state == "retrying",
+            ExceptionRow.id != row.id,
+            ExceptionRow.operation.startswith(family),
+        )
+    ).all()
+    for stale in older:
+        stale.state = "resolved"
+        stale.resolution_note = f"superseded by exception {row.id} ({row.code})"
+        if mirror and stale.sf_id:
+            writeback.enqueue(
+                session,
+                sf_object=ERROR_OBJECT,
+                operation="upsert",
+                external_id_field="External_Key__c",
+                payload={"External_Key__c": f"cf-{stale.id}", "State__c": "Resolved"},
+                shipment_id=shipment_id,
+            )
 
 
 def _mirror(session: Session, row: ExceptionRow, shipment: Shipment | None) -> None:
@@ -164,7 +198,10 @@ def resolve(session: Session, exception_id: int, note: str) -> ExceptionRow:
 
 
 def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -> int | None:
-    """Put the failed work back in line; returns the shipment id to enqueue, if any."""
+    """Put the failed work back in line; returns the shipment id to enqueue, if any.
+
+    A label is prepared from the record as Salesforce has it *then*, not from the copy taken at
+    detection: `reread_at` asks the next preparation to read it (and its items) again."""
     row = session.get(ExceptionRow, exception_id)
     if row is None:
         raise LookupError(f"no exception {exception_id}")
@@ -189,7 +226,49 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
         shipment.state = "pending"
     shipment.attempts = 0
     shipment.next_attempt_at = None
+    shipment.reread_at = now
     return shipment.id
+
+
+def rerequested(session: Session, shipment: Shipment, source: dict[str, Any]) -> bool:
+    """A new version of an order without a live label was detected (set back to `Requested`,
+    or changed before its label was made): work from that version; True if put back in line.
+
+    An order whose label failed is tried again with the new record, its open exceptions then
+    `retrying` (resolved by the label, superseded by another failure). A pending or backing-off
+    one just takes the new content. `calling` keeps its state: its parcels are looked up first.
+    """
+    if shipment.state not in ("exception", "pending", "retry", "calling"):
+        return False
+    if source.get("key") and source.get("key") != (shipment.source or {}).get("key"):
+        shipment.source = source
+    if shipment.state == "calling":
+        # Tries ran out with the last call's outcome unknown (one slow try an hour): asked
+        # again, it is due now, still looking its parcels up first. Not while a worker holds it.
+        lease = utc(shipment.lease_expires_at)
+        if shipment.next_attempt_at is None or (lease is not None and lease > utcnow()):
+            return False
+        shipment.next_attempt_at, shipment.attempts = None, 0
+        _retrying(session, shipment.id)
+        return False
+    if shipment.state != "exception":
+        return False
+    shipment.source = source
+    shipment.state = "pending"
+    shipment.attempts = 0
+    shipment.next_attempt_at = None
+    shipment.reread_at = None  # the copy just read is the current one
+    _retrying(session, shipment.id)
+    return True
+
+
+def _retrying(session: Session, shipment_id: int) -> None:
+    for row in session.scalars(
+        select(ExceptionRow).where(
+            ExceptionRow.shipment_id == shipment_id, ExceptionRow.state == "open"
+        )
+    ):
+        row.state = "retrying"
 
 
 def open_rows(session: Session, kind: str | None = None, state: str = "open") -> list[ExceptionRow]:

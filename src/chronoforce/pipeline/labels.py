@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 log = get_logger(component="labels")
 
-TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
+TRACKING_URL = writeback.TRACKING_URL
 WORKABLE = ("pending", "retry", "calling", "changed")
 FRESH = ("pending", "retry")  # nothing is at the carrier for these
 BEFORE_PICKUP = (ShipmentStatus.PENDING.value, ShipmentStatus.LABEL_CREATED.value)
@@ -211,9 +211,26 @@ def record_intents(
 
 
 def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> None:
-    """The order was asked to ship again with other content (address, weight, parcels)."""
+    """A new version of a recorded order: without a live label it is worked from that version
+    (`exceptions.rerequested`); labeled and unchanged, its label status is set back to
+    `Created`; changed before pickup, it is relabeled; after pickup, an exception says so."""
     new_key, old_key = source.get("key", ""), (shipment.source or {}).get("key", "")
-    if not new_key or not old_key or new_key == old_key or shipment.state != "labeled":
+    if shipment.state != "labeled":
+        exceptions.rerequested(session, shipment, source)
+        return
+    if new_key and new_key == old_key:
+        # Set to `Requested` again without a change: the label stands, and the record says so.
+        version = str(shipment.sf_modstamp or (source.get("record") or {}).get("SystemModstamp"))
+        row = writeback.label_status_row(
+            shipment_id=shipment.id,
+            sf_object=shipment.sf_object,
+            sf_id=shipment.sf_id,
+            status="Created",
+            version=version,
+        )
+        writeback.enqueue_rows(session, [row])
+        return
+    if not new_key or not old_key:
         return
     shipment.source = source
     if shipment.status in BEFORE_PICKUP:
@@ -506,7 +523,8 @@ class LabelPipeline:
         self, session: Any, row: Shipment, parcels: list[StoredParcel], prepared: Prepared
     ) -> None:
         numbers = [p.skybill_number for p in parcels]
-        url = TRACKING_URL.format(numbers=",".join(numbers))
+        url = writeback.tracking_url(numbers)
+        tracking_number = writeback.tracking_number(numbers)
         shipment_record = str(row.source.get("shipment_id") or "")
         order_id = row.sf_id if row.sf_object == "Order" else str(row.source.get("order_id") or "")
         common = {
@@ -524,7 +542,7 @@ class LabelPipeline:
                     shipment_id=row.id,
                     payload={
                         **common,
-                        "Chronopost_Tracking_Number__c": ",".join(numbers)[:255],
+                        "Chronopost_Tracking_Number__c": tracking_number,
                         "Chronopost_Tracking_Url__c": url,
                         **prepared.writeback.get("Order", {}),
                     },
@@ -539,13 +557,15 @@ class LabelPipeline:
                     shipment_id=row.id,
                     payload={
                         **common,
-                        "TrackingNumber": numbers[0],
+                        # Every parcel, not the first only: a multi-parcel shipment's
+                        # other skybills must be findable from the standard field too.
+                        "TrackingNumber": tracking_number,
                         "TrackingUrl": url,
                         "Provider": "Chronopost",
                         # On the Order this field is the product *asked for* (an input to routing),
                         # so the product used is written on the Shipment only.
                         "Chronopost_Product__c": prepared.request.product_code,
-                        "Chronopost_Skybill_Numbers__c": ",".join(numbers)[:255],
+                        "Chronopost_Skybill_Numbers__c": tracking_number,
                         "Chronopost_Reservation_Number__c": row.reservation_number[:50],
                         **prepared.writeback.get("Shipment", {}),
                     },
@@ -687,6 +707,8 @@ class LabelPipeline:
                 parcel = session.scalar(select(Parcel).where(Parcel.skybill_number == number))
                 if parcel is not None:
                     parcel.live, parcel.cancelled_at = False, self.now()
+        with self.store.session() as session:  # the voided label's file leaves the records
+            writeback.enqueue_rows(session, writeback.unlink_voided_rows(session, shipment.id))
 
     # --- recovery ------------------------------------------------------------------------
 

@@ -5,6 +5,11 @@ run` on one machine and any number of `chronoforce worker` processes share the s
 (huey consumer threads) label shipments; this loop only decides *what* is due. The sweep
 re-enqueues workable shipments nobody holds, so a task lost with a killed worker delays work by
 `requeue_after` at most, and runs the due post-recovery lookups (`LabelPipeline.verify`).
+
+Detection paces itself: each detection that finds nothing doubles the wait before the cluster's
+next one (the `periodic:detect` turn is held that long), up to `detect_idle_max`; the first
+change brings it back to `detect_every`. With a live Pub/Sub subscription (free of API calls)
+it stays at `detect_every`, and the runtime slows the SOQL safety net instead.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy import or_, select, update
 
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster, writeback
+from chronoforce.pipeline.cadence import next_interval
 from chronoforce.store.db import Store
 from chronoforce.store.models import ClusterState, Outbox, Shipment
 
@@ -29,6 +35,7 @@ log = get_logger(component="runner")
 WORKABLE = ("pending", "retry", "calling", "changed")
 IDLE_CHECK_S = 0.25  # how often `run --until-idle` looks whether anything is left
 API_NOTE = "note:salesforce_api"  # cluster_state row: the org's API usage last seen
+DETECT_TURN = "periodic:detect"  # cluster_state row of the detect job's turn (cluster.Turns)
 
 
 class RuntimeLike(Protocol):
@@ -131,6 +138,7 @@ class Runner:
     runtime: RuntimeLike
     enqueue: Callable[[int], Any]
     detect_every: float = 5.0
+    detect_idle_max: float = 60.0  # the longest wait between idle detections (cadence.py)
     flush_every: float = 2.0
     sweep_every: float = 3.0
     poll_every: float | None = 30.0  # None: no tracking polls from this loop
@@ -162,7 +170,29 @@ class Runner:
         if cluster.paused_until(self.store, writeback.PAUSE, self.now()) is not None:
             return 0
         # Each page is queued as soon as it is recorded: labels start while later pages load.
-        return len(self.runtime.detect(self._enqueue))
+        found = len(self.runtime.detect(self._enqueue))
+        self.pace_detection(changed=found > 0)
+        return found
+
+    def pace_detection(self, *, changed: bool) -> float:
+        """Hold the cluster's detect turn for the next wait (cadence.next_interval); returns it.
+
+        The wait lives in the turn's row, so every process of the cluster backs off together
+        and one process's change brings all of them back to full speed."""
+        alive = bool(getattr(self.runtime, "events_alive", False))
+        with self.store.session() as session:
+            row = session.get(ClusterState, DETECT_TURN)
+            if row is None:
+                return self.detect_every
+            data = dict(row.data or {})
+            previous = float(data.get("interval") or self.detect_every)
+            interval = next_interval(
+                previous, changed or alive, self.detect_every, self.detect_idle_max
+            )
+            row.data = {**data, "interval": interval}
+            if row.owner == self.owner:
+                row.expires_at = self.now() + dt.timedelta(seconds=interval)
+        return interval
 
     def sweep(self) -> int:
         """Queue every due shipment nobody holds and nobody queued lately; verify recovered

@@ -1,23 +1,24 @@
 """Everything one chronoforce process needs, built once from the settings.
 
 Wires the adapters (Chronopost, Salesforce, store) into the use cases: detection turns changed
-Salesforce records into shipment intents; preparation turns a shipment row into a carrier request.
+Salesforce records into shipment intents; preparation turns a shipment row into a carrier request
+— from the record read again from Salesforce when a retry asked for it (`reread_at`), so a fix
+made in Salesforce is what the retried label uses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import normalize_party, require_sendable
-from chronoforce.domain.errors import MappingError
+from chronoforce.domain.errors import MappingError, TransientError
 from chronoforce.domain.models import (
     Address,
     Civility,
@@ -30,6 +31,7 @@ from chronoforce.domain.models import (
 from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
+from chronoforce.pipeline.cadence import Backoff
 from chronoforce.pipeline.cluster import LocalSlots
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
 from chronoforce.pipeline.tracking import (
@@ -53,11 +55,12 @@ from chronoforce.salesforce.mapping import (
 )
 from chronoforce.salesforce.soql import in_list, is_record_id
 from chronoforce.store.db import Store
-from chronoforce.store.models import Shipment, Watermark
+from chronoforce.store.models import Outbox, Shipment, Watermark
 
 log = get_logger(component="runtime")
 
 OnIds = Callable[[list[int]], None]  # handed each page's new shipment ids as it is recorded
+PUBSUB_IDLE_DELTA_S = 3600.0  # with a live subscription and nothing changing: one delta an hour
 
 
 def shipper_party(settings: Settings) -> Party:
@@ -78,8 +81,12 @@ class Preparation:
     shipper: Party
     label_format: LabelFormat
     now: Callable[[], dt.datetime]
+    # Reads the record again and stores it (Runtime.refresh_source); None: the stored copy only.
+    reread: Callable[[Shipment], dict[str, Any]] | None = None
 
     def __call__(self, shipment: Shipment) -> Prepared:
+        if shipment.reread_at is not None and self.reread is not None:
+            shipment.source = self.reread(shipment)
         source = shipment.source or {}
         order = map_record(source.get("record", {}), source.get("items", []), self.mapping)
         recipient = require_sendable(order.recipient, "recipient")
@@ -127,7 +134,9 @@ class Runtime:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     _reader: DeltaReader | None = None
     _pubsub: Any = None
-    _last_delta: float = 0.0
+    _delta: Backoff | None = None  # with Pub/Sub: when the safety-net SOQL delta runs next
+    events_alive: bool = False  # the last Pub/Sub subscription worked (the runner's cadence)
+    events_idle_s: float = 0.3  # a subscription ends after this long without an event
     _tracking: Any = None  # Tracking, built on first use (pipeline/tracking)
     _poller: Any = None
 
@@ -142,19 +151,41 @@ class Runtime:
         labelling starts while later pages are still being read (a burst of thousands)."""
         config = self.settings.salesforce
         ids: list[int] = []
-        if config.pubsub_endpoint:
-            from chronoforce.salesforce.pubsub import ReplayGapError
+        if not config.pubsub_endpoint:
+            return self.detect_delta(on_ids)
+        from chronoforce.salesforce.pubsub import ReplayGapError
 
-            try:
-                ids.extend(self.detect_events(on_ids))
-            except ReplayGapError as gap:
-                log.warning("pubsub gap: falling back to the SOQL delta", reason=gap.reason)
-                self._set_replay(gap.resume_replay_id)
-                self._last_delta = 0.0
-            if time.monotonic() - self._last_delta < config.delta_every_s:
-                return ids
-        self._last_delta = time.monotonic()
-        return ids + self.detect_delta(on_ids)
+        delta = self._delta_schedule()
+        try:
+            ids.extend(self.detect_events(on_ids))
+            self.events_alive = True
+        except ReplayGapError as gap:
+            log.warning("pubsub gap: falling back to the SOQL delta", reason=gap.reason)
+            self._set_replay(gap.resume_replay_id)
+            delta.wake()
+        except TransientError as exc:
+            # No live subscription: the SOQL delta is the detection now (the runner's pace).
+            log.warning("pubsub unavailable: reading the SOQL delta", code=exc.code)
+            self.events_alive = False
+            delta.wake()
+        if not delta.due():
+            if ids:
+                delta.hurry()  # orders are coming in: the safety net runs soon, then slows
+            return ids
+        found = self.detect_delta(on_ids)
+        # A live subscription finds every change: the delta only guards against what it may
+        # miss, so while nothing happens it runs ever more rarely (up to PUBSUB_IDLE_DELTA_S).
+        delta.ran(bool(ids or found))
+        return ids + found
+
+    def _seconds(self) -> float:
+        return self.now().timestamp()
+
+    def _delta_schedule(self) -> Backoff:
+        if self._delta is None:
+            every = self.settings.salesforce.delta_every_s
+            self._delta = Backoff(every, max(every, PUBSUB_IDLE_DELTA_S), clock=self._seconds)
+        return self._delta
 
     def detect_events(self, on_ids: OnIds | None = None) -> list[int]:
         """Drain the ship-request / change events after the stored replay id."""
@@ -173,7 +204,7 @@ class Runtime:
             mark = session.get(Watermark, f"pubsub:{config.pubsub_topic}")
             replay = bytes.fromhex(mark.value) if mark else None
         subscription = self._pubsub.subscribe(
-            config.pubsub_topic, replay_id=replay, start="EARLIEST", idle_timeout=0.3
+            config.pubsub_topic, replay_id=replay, start="EARLIEST", idle_timeout=self.events_idle_s
         )
         record_ids: list[str] = []
         last = replay
@@ -246,17 +277,76 @@ class Runtime:
                 sf_id=str(r["Id"]),
                 order_number=str(r.get("OrderNumber") or r.get("ShipmentNumber") or r["Id"]),
                 modstamp=str(r.get("SystemModstamp") or ""),
-                source={
-                    "key": self._content_key(r, by_order),
-                    "record": _plain(r),
-                    "items": [_plain(i) for i in items_for(r, self.mapping, by_order)],
-                    "shipment_id": linked.get(str(r["Id"]), ""),
-                },
+                source=self._source(r, by_order, linked),
             )
             for r in records
         ]
         mark = (self.watermark_source, watermark) if watermark else None
         return record_intents(self.store, intents, mark)
+
+    def _source(
+        self, record: dict[str, Any], by_order: Any, linked: dict[str, str]
+    ) -> dict[str, Any]:
+        """What a shipment row keeps of its record: the record, its items, its Shipment."""
+        return {
+            "key": self._content_key(record, by_order),
+            "record": _plain(record),
+            "items": [_plain(i) for i in items_for(record, self.mapping, by_order)],
+            "shipment_id": linked.get(str(record["Id"]), ""),
+        }
+
+    def refresh_source(self, shipment: Shipment) -> dict[str, Any]:
+        """Read the shipment's record (items, linked Shipment) from Salesforce again and store
+        it as the row's source: what a retry prepares from. Writes of ours still queued for
+        the record are laid over what was read (the console's address fix, not sent yet).
+
+        The trigger condition is left out: a failed order no longer says `Requested`."""
+        started = self.now()
+        mapping = self.mapping.model_copy(update={"trigger_condition": ""})
+        soql = soql_for_trigger(mapping).replace(
+            " ORDER BY ", f" WHERE Id IN {in_list([shipment.sf_id])} ORDER BY ", 1
+        )
+        found = [dict(r) for r in self.salesforce.query_iter(soql)]
+        if not found:
+            raise MappingError(
+                f"{shipment.sf_object} {shipment.sf_id} is no longer in Salesforce (deleted, "
+                "or not visible to the integration user)",
+                field="Id",
+                record_id=shipment.sf_id,
+            )
+        record = self._with_queued_writes(shipment, found[0], started)
+        by_order = fetch_items(self.salesforce.query_iter, self.mapping, [record])
+        source = self._source(record, by_order, self._linked_shipments([shipment.sf_id]))
+        modstamp = str(record.get("SystemModstamp") or "")
+        with self.store.session() as session:
+            session.execute(
+                update(Shipment)
+                .where(Shipment.id == shipment.id, Shipment.reread_at == shipment.reread_at)
+                .values(source=source, reread_at=None, sf_modstamp=modstamp)
+                .execution_options(synchronize_session=False)
+            )
+        shipment.reread_at = None
+        log.info("record read again for a retry", shipment_id=shipment.id, sf_id=shipment.sf_id)
+        return source
+
+    def _with_queued_writes(
+        self, shipment: Shipment, record: dict[str, Any], started: dt.datetime
+    ) -> dict[str, Any]:
+        """Our updates of the record not yet sent (or sent while it was read) win."""
+        with self.store.session() as session:
+            rows = session.scalars(
+                select(Outbox)
+                .where(
+                    Outbox.sf_object == shipment.sf_object,
+                    Outbox.sf_id == shipment.sf_id,
+                    Outbox.operation == "update",
+                    or_(Outbox.state == "pending", Outbox.sent_at >= started),
+                )
+                .order_by(Outbox.id)
+            ).all()
+            for row in rows:
+                record.update({k: v for k, v in row.payload.items() if k in record})
+        return record
 
     def _unrecorded(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Drop the records whose version (SystemModstamp) is recorded already: the overlap
@@ -389,4 +479,6 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         # Carrier calls in flight, whatever the thread count; worker.harden shares it cluster-wide.
         slots=LocalSlots(settings.chronopost.concurrency),
     )
-    return Runtime(settings, store, carrier, salesforce, labels, mapping, now)
+    runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now)
+    preparation.reread = runtime.refresh_source
+    return runtime

@@ -5,6 +5,10 @@ flush sends at most 200 records per sObject Collections call with allOrNone=fals
 org refuses becomes an exception for that record only; a locked row is retried later.
 REQUEST_LIMIT_EXCEEDED (or our own API reserve) pauses every flusher of the cluster
 (`cluster_state` row `pause:salesforce`) until the budget may have recovered.
+
+A voided label's file is unlinked from the records it was attached to (`unlink_file_row`): the
+warehouse no longer sees it next to the new one, while the file itself stays in the integration
+user's library as the record of what was printed (docs/salesforce-mapping.md says why).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
-from chronoforce.store.models import Outbox, Parcel
+from chronoforce.store.models import ExceptionRow, Outbox, Parcel
 from chronoforce.store.ops import insert_ignore
 
 COLLECTION_SIZE = 200
@@ -47,6 +51,14 @@ MAX_ATTEMPTS = backoff_for(SalesforceUnavailableError).max_attempts
 CLAIM_SECONDS = 120
 PAUSE = "pause:salesforce"  # cluster_state row: Salesforce writes stopped until its expiry
 FILE_KEY_FIELD = "Chronoforce_Key__c"  # external id on ContentVersion: a file is made once
+TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
+# Order.Chronopost_Tracking_Number__c and Shipment.Chronopost_Skybill_Numbers__c are Text(255)
+# (salesforce/force-app); Shipment.TrackingNumber is string(255) in the sandbox's standard
+# objects, its real length unconfirmed (REAL-ORG-FACTS.md §1.2), so 255 is assumed.
+TEXT_LIMIT = 255
+URL_LIMIT = 255  # a Salesforce URL field holds at most 255 characters (REAL-ORG-FACTS.md §1.2)
+USER_PREFIX = "005"  # the owner's (a User's) link to a file cannot be deleted
+GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 log = get_logger(component="writeback")
 
@@ -117,6 +129,67 @@ def label_file_row(
             "link_to": [x for x in others if x != first],
         },
     )
+
+
+def tracking_number(numbers: Sequence[str], limit: int = TEXT_LIMIT) -> str:
+    """Every skybill number, comma-separated; when they do not fit, as many as fit and `+N`
+    for the others (never a number cut in two)."""
+    text = ",".join(numbers)
+    if len(text) <= limit:
+        return text
+    for shown in range(len(numbers) - 1, 0, -1):
+        text = ",".join(numbers[:shown]) + f" +{len(numbers) - shown}"
+        if len(text) <= limit:
+            return text
+    return numbers[0][:limit] if numbers else ""
+
+
+def tracking_url(numbers: Sequence[str], limit: int = URL_LIMIT) -> str:
+    """Chronopost's tracking page for the parcels: all of them when the field holds the URL,
+    else as many as it holds (the first ones)."""
+    for shown in range(len(numbers), 0, -1):
+        url = TRACKING_URL.format(numbers=",".join(numbers[:shown]))
+        if len(url) <= limit:
+            return url
+    return TRACKING_URL.format(numbers="")
+
+
+def label_status_row(
+    *, shipment_id: int, sf_object: str, sf_id: str, status: str, version: str
+) -> dict[str, Any]:
+    """`Chronopost_Label_Status__c` back to what the label is, for one version of the record
+    (an unchanged order set to `Requested` again: the label stands). Once per version."""
+    return outbox_row(
+        sf_object=sf_object,
+        operation="update",
+        sf_id=sf_id,
+        shipment_id=shipment_id,
+        payload={"Chronopost_Label_Status__c": status},
+        dedup_key=f"status:{sf_object}:{sf_id}:{version}"[:200],
+    )
+
+
+def unlink_file_row(*, shipment_id: int, generation: int) -> dict[str, Any]:
+    """Detach the file of one voided label generation from every record it is linked to."""
+    return outbox_row(
+        sf_object="ContentDocumentLink",
+        operation="unlink_file",
+        shipment_id=shipment_id,
+        dedup_key=f"unlink:{shipment_id}:{generation}",
+        payload={"file_key": f"file:{shipment_id}:{generation}"[:80]},
+    )
+
+
+def unlink_voided_rows(session: Session, shipment_id: int) -> list[dict[str, Any]]:
+    """`unlink_file_row`s for each label generation of the shipment with no live parcel left
+    (queue them after voiding labels: a relabel, a cancel); queued again, they are no-ops."""
+    live: dict[int, bool] = {}
+    statement = select(Parcel.generation, Parcel.live).where(Parcel.shipment_id == shipment_id)
+    for generation, is_live in session.execute(statement):
+        live[generation] = live.get(generation, False) or bool(is_live)
+    return [
+        unlink_file_row(shipment_id=shipment_id, generation=g) for g in sorted(live) if not live[g]
+    ]
 
 
 def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> int:
@@ -229,6 +302,8 @@ class Flusher:
             try:
                 if operation == "file":
                     report.add(self._send_files(group))
+                elif operation == "unlink_file":
+                    report.add(self._unlink_files(group))
                 else:
                     report.add(self._send_records(operation, sf_object, ext_field, group))
             except TransientError as exc:
@@ -333,6 +408,7 @@ class Flusher:
                 # One executemany of plain UPDATEs: no rows loaded, the write lock held briefly.
                 session.connection().execute(_SENT, sent)
                 report.sent += len(sent)
+                _resolve_retried(session, members, outcomes)
             wanted = [stale.id for target in refused for stale in members[target]]
             loaded = {
                 row.id: row
@@ -355,6 +431,65 @@ class Flusher:
                         report.failed += 1
                         self._record_failure(session, row, errors)
         return report
+
+    # --- voided files ------------------------------------------------------------------
+
+    def _unlink_files(self, rows: Sequence[Outbox]) -> FlushReport:
+        """Delete the links of voided labels' files to records (not the owner's): one query
+        for the documents, one for their links, one delete collection per 200 links."""
+        report = FlushReport()
+        keys = sorted({str(row.payload.get("file_key", ""))[:80] for row in rows})
+        soql = (
+            f"SELECT Id, ContentDocumentId, {FILE_KEY_FIELD} FROM ContentVersion "
+            f"WHERE {FILE_KEY_FIELD} IN {in_list(keys)}"
+        )
+        document = {
+            r[FILE_KEY_FIELD]: r["ContentDocumentId"] for r in self.salesforce.query_iter(soql)
+        }
+        report.calls += 1
+        links: dict[str, list[str]] = defaultdict(list)
+        if document:
+            soql = (
+                "SELECT Id, ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
+                f"WHERE ContentDocumentId IN {in_list(sorted(set(document.values())))}"
+            )
+            for link in self.salesforce.query_iter(soql):
+                if not str(link["LinkedEntityId"]).startswith(USER_PREFIX):
+                    links[link["ContentDocumentId"]].append(link["Id"])
+            report.calls += 1
+        wanted = [i for d in sorted(set(document.values())) for i in links.get(d, [])]
+        failed: dict[str, list[Any]] = {}
+        for part in chunks(wanted, COLLECTION_SIZE):
+            results = self.salesforce.delete(list(part))
+            report.calls += 1
+            for link_id, result in zip(part, results, strict=True):
+                errors = list(result.errors)
+                if not result.success and not {_status_code(e) for e in errors} <= GONE_CODES:
+                    failed[link_id] = errors
+        outcomes: dict[str, tuple[bool, list[Any], str | None]] = {}
+        for row in rows:
+            key = str(row.payload.get("file_key", ""))[:80]
+            doc = document.get(key)
+            if doc is None and not self._skip_unsent_file(key):
+                continue  # the file is being sent right now: unlink it on the next flush
+            errors = [e for link in links.get(doc or "", []) for e in failed.get(link, [])]
+            outcomes[str(row.id)] = (not errors, errors, doc)
+        report.add(self._settle({str(row.id): [row] for row in rows}, outcomes))
+        return report
+
+    def _skip_unsent_file(self, key: str) -> bool:
+        """A voided label's file not made yet is never sent; False while a flusher holds it."""
+        now = self.now()
+        with self.store.session() as session:
+            row = session.scalar(select(Outbox).where(Outbox.dedup_key == key))
+            if row is None or row.state != "pending":
+                return True
+            claimed = row.attempts > 0 and row.next_attempt_at is not None
+            if claimed and _utc(row.next_attempt_at) > now:  # type: ignore[arg-type]
+                return False
+            row.state, row.sent_at = "sent", now
+            row.result = {"skipped": "the label was voided before its file was sent"}
+        return True
 
     def _record_failure(self, session: Session, row: Outbox, errors: list[Any]) -> None:
         first = _error_dict(errors[0]) if errors else {"statusCode": "UNKNOWN", "message": ""}
@@ -522,6 +657,33 @@ class Flusher:
             self.salesforce.collection("create", "ContentDocumentLink", link_batch)
             calls += 1
         return calls
+
+
+def _resolve_retried(
+    session: Session,
+    members: Mapping[str, list[Outbox]],
+    outcomes: Mapping[str, tuple[bool, list[Any], str | None]],
+) -> None:
+    """A refused write retried from the review queue went through: its exception is over."""
+    retried = {
+        row.shipment_id
+        for target, (success, _, _) in outcomes.items()
+        if success
+        for row in members[target]
+        if row.attempts > 1 and row.shipment_id is not None
+    }
+    if not retried:
+        return
+    session.execute(
+        update(ExceptionRow)
+        .where(
+            ExceptionRow.shipment_id.in_(sorted(retried)),
+            ExceptionRow.state == "retrying",
+            ExceptionRow.operation.like("writeback:%"),
+        )
+        .values(state="resolved", resolution_note="written on retry")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _merge_labels(parts: list[bytes]) -> bytes:

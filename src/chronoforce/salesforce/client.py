@@ -171,6 +171,24 @@ class SalesforceClient:
             results.extend(self._send(f"collection:{op}:{name}", path, method, chunk, all_or_none))
         return results
 
+    def delete(self, ids: Sequence[str]) -> list[RecordResult]:
+        """Delete records by id, 200 per call (DELETE composite/sobjects?ids=…, allOrNone
+        false); one result per id, in order."""
+        results: list[RecordResult] = []
+        for start in range(0, len(ids), COLLECTION_SIZE):
+            chunk = [soql.record_id(i) for i in ids[start : start + COLLECTION_SIZE]]
+            params = {"ids": ",".join(chunk), "allOrNone": "false"}
+            answer = self.connection.call(
+                "collection:delete", partial(_delete, params=params), write=True
+            )
+            if not isinstance(answer, list) or len(answer) != len(chunk):
+                raise SalesforceUnavailableError(
+                    f"delete answered {type(answer).__name__} for {len(chunk)} ids",
+                    operation="collection:delete",
+                )
+            results.extend(_record_result(raw) for raw in answer)
+        return results
+
     def _send(
         self,
         operation: str,
@@ -246,6 +264,10 @@ class SalesforceClient:
     def usage(self) -> ApiUsage | None:
         """The org's API usage from the last `Sforce-Limit-Info` header seen."""
         return self.connection.session.budget.usage
+
+
+def _delete(sf: Salesforce, *, params: dict[str, str]) -> Any:
+    return sf.restful("composite/sobjects", params=params, method="DELETE")
 
 
 def _query_more(sf: Salesforce, *, url: str, headers: dict[str, str]) -> Any:

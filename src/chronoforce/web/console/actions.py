@@ -1,8 +1,10 @@
 """The console's write actions: retry, resolve with a note, and edit-and-retry an address.
 
-An address fix corrects the source too: the changed fields go to Salesforce through the outbox
-(the same flush as every other write), the stored copy of the record is updated so the retried
-label uses them, then the shipment is put back in line. A fix that still fails the address check
+A retry, like `chronoforce exceptions retry`, makes the next preparation read the record from
+Salesforce again, so a fix made there is what the label uses. An address fix corrects the source
+too: the changed fields go to Salesforce through the outbox (the same flush as every other
+write) and into the stored copy; the re-read lays our queued writes over what it reads, so the
+fix holds even if the label is made before the flush. A fix that still fails the address check
 is refused with the check's message, and nothing is written.
 """
 

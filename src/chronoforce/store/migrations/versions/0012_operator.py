@@ -5,8 +5,8 @@ Revises: 0011
 Create Date: 2026-12-03
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0012"
 down_revision = "0011"
@@ -15,8 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Set by a retry: the next preparation reads the record from Salesforce again first.
+    op.add_column("shipment", sa.Column("reread_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("shipment") as batch:
+        batch.drop_column("reread_at")
