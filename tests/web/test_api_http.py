@@ -442,6 +442,7 @@ def test_pickup_makes_the_label_with_pickup_data_and_writes_the_confirmation(
     assert body["pickup_number"] and body["skybill_numbers"] and not body["relabeled"]
     sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
     assert "<esdValue>" in sent and "Quai 3, sonner" in sent and "14:00:00" in sent
+    api_world.runtime.flush()  # the runner's job: no request flushes the outbox
     order = api_world.order(order_id)
     assert order["Chronopost_Pickup_Number__c"] == body["pickup_number"]
     assert order["Chronopost_Pickup_Date__c"]
@@ -464,6 +465,7 @@ def test_pickup_for_labeled_parcels_books_one_without_a_new_label(api_world: Api
     [booked] = api_world.carrier.requests("creerEnlevementNational")[-1:]
     assert booked.error_code == 0 and ",".join(skybills) in booked.request
     assert "Quai 3, sonner" in booked.request
+    api_world.runtime.flush()
     assert api_world.order(order_id)["Chronopost_Pickup_Number__c"] == body["pickup_number"]
 
 
@@ -539,7 +541,8 @@ def test_return_label_is_attached_to_the_case_and_the_order(api_world: ApiWorld)
     sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
     assert "<modeRetour>2</modeRetour>" in sent
     assert f"<customerSkybillNumber>{body['returns_reference']}</customerSkybillNumber>" in sent
-    # The file: published on the Case, linked to the Order.
+    # The file: published on the Case, linked to the Order (once the runner flushed).
+    api_world.runtime.flush()
     version = next(
         v for v in api_world.org.records("ContentVersion") if v["FirstPublishLocationId"] == case_id
     )
@@ -656,6 +659,7 @@ def test_cancel_before_pickup_voids_the_labels(api_world: ApiWorld) -> None:
         "status": "cancelled",
     }
     assert all(api_world.carrier.parcel(s).cancelled_at is not None for s in skybills)
+    api_world.runtime.flush()
     order = api_world.order(order_id)
     assert (order["Chronopost_Label_Status__c"], order["Chronopost_Status__c"]) == (
         "Cancelled",
@@ -677,6 +681,7 @@ def test_cancel_by_order_id_finds_the_outbound_or_the_return(api_world: ApiWorld
     assert back.status_code == 200, back.text
     assert back.json()["shipment_id"] == made["shipment_id"]
     assert back.json()["cancelled"] == made["skybill_numbers"]
+    api_world.runtime.flush()
     assert api_world.order(order_id)["Chronopost_Return_Tracking_Number__c"] is None
     out = http.post(f"/api/v1/orders/{order_id}/cancel", headers=headers)
     assert out.status_code == 200 and out.json()["shipment_id"] == outbound

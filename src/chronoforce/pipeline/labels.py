@@ -4,20 +4,22 @@ detect → record intent → prepare (map, address, route) → call the carrier 
 outbox. The shipment row is the source of truth; the state `calling` is written *before* the
 carrier call, so a crash or timeout whose outcome is unknown is recovered by looking the parcels
 up by our reference — never by blindly printing a second live label. Every carrier call goes
-through the cluster's gates when set: the circuit breaker, the concurrency slots, the rate limit.
+through the cluster's gates (pipeline/gates.py): the circuit breaker, the concurrency slots, the
+rate limit. Each intent (outbound, return) has its own shipper reference, sent and looked up the
+same way; a recovery never cancels a parcel another of our shipments holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
@@ -31,15 +33,17 @@ from chronoforce.domain.errors import (
     backoff_for,
     retry_delay,
 )
-from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
+from chronoforce.domain.models import LabelResult, Pickup, ShipmentRequest, ShipmentStatus
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
+from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.ports import CarrierPort
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
 from chronoforce.store.ops import insert_ignore, release_lease, take_lease
 
 T = TypeVar("T")
+PARIS = ZoneInfo("Europe/Paris")
 
 log = get_logger(component="labels")
 
@@ -78,12 +82,23 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class StoredLabel:
+    """A label just stored, for the Salesforce writes of its intent."""
+
+    row: Shipment
+    parcels: list[StoredParcel]
+    prepared: Prepared
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A request ready for the carrier, and why this product was chosen."""
 
     request: ShipmentRequest
     reason: str
     writeback: dict[str, dict[str, Any]] = field(default_factory=dict)  # object → extra fields
+    # The Salesforce writes of another intent (a return's: pipeline/returns.py); None = outbound.
+    queue: Callable[[Any, StoredLabel], None] | None = None
 
 
 Preparer = Callable[[Shipment], Prepared]
@@ -243,19 +258,46 @@ class LabelPipeline:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     lease: dt.timedelta = dt.timedelta(minutes=5)
-    breaker: Any = None  # CircuitBreaker shared by the cluster (pipeline/breaker.py)
-    slots: Any = None  # cluster-wide cap on concurrent carrier calls (cluster.Slots)
-    limiter: Any = None  # cluster-wide calls per second (tracking.RateLimiter)
+    gates: Gates = field(default_factory=Gates)  # shared with every other carrier use case
+    preparers: dict[str, Preparer] = field(default_factory=dict)  # intent → its preparation
     stopping: Callable[[], bool] = lambda: False  # SIGTERM: release rather than start a call
     retry_scale: float = 1.0  # every backoff times this (worker.retry_scale)
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
 
-    def process(self, shipment_id: int) -> str:
+    # The gates' parts, as the worker sets them (worker.harden): one object for every use case.
+    @property
+    def breaker(self) -> Any:
+        return self.gates.breaker
+
+    @breaker.setter
+    def breaker(self, value: Any) -> None:
+        self.gates.breaker = value
+
+    @property
+    def slots(self) -> Any:
+        return self.gates.slots
+
+    @slots.setter
+    def slots(self, value: Any) -> None:
+        self.gates.slots = value
+
+    @property
+    def limiter(self) -> Any:
+        return self.gates.limiter
+
+    @limiter.setter
+    def limiter(self, value: Any) -> None:
+        self.gates.limiter = value
+
+    def process(self, shipment_id: int, errors: list[ChronoforceError] | None = None) -> str:
         """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`
-        (or `deferred` while the breaker is open, `released` when shutting down).
+        (or `deferred` while the breaker is open, `released` when shutting down). `errors`, when
+        given, receives the error that decided a failed outcome (the API answers with it).
 
         A new or retried shipment (the common case) is read, prepared, then taken and marked
         `calling` in one write; one interrupted mid-call or changed since its label is taken
         first, since its recovery calls the carrier before anything is prepared."""
+        self._local.errors = errors
         if self.stopping():
             return "released"  # not even taken: the sweeper hands it to another worker
         with self.store.session() as session:
@@ -285,7 +327,7 @@ class LabelPipeline:
         bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
         try:
             probe = self._before_call()
-            prepared = self.prepare(shipment)
+            prepared = self._prepare(shipment)
         except (CircuitOpenError, PermanentError, TransientError) as early:
             # Recorded only by the worker that takes the shipment (another may hold it now).
             with self.store.session() as session:
@@ -316,7 +358,7 @@ class LabelPipeline:
                     return recovered
             if shipment.state == "changed":
                 self._cancel_live(shipment)
-            prepared = self.prepare(shipment)
+            prepared = self._prepare(shipment)
             if self.stopping():
                 return self._release(shipment)
             result = self._call_carrier(shipment, prepared)
@@ -328,15 +370,32 @@ class LabelPipeline:
 
     def _before_call(self) -> bool:
         """Pass the breaker or raise CircuitOpenError; True when this call is its probe."""
-        if self.breaker is None:
-            return False
-        self.breaker.before_call()
-        return bool(self.breaker.state()[0] != "closed")
+        return self.gates.before_call()
+
+    def _prepare(self, shipment: Shipment) -> Prepared:
+        """The intent's preparation; the request carries the row's own shipper reference, the
+        one a recovery looks the parcels up by."""
+        prepared = self.preparers.get(shipment.intent or "outbound", self.prepare)(shipment)
+        request = prepared.request
+        if shipment.shipper_ref and request.references.shipper_ref != shipment.shipper_ref:
+            refs = replace(request.references, shipper_ref=shipment.shipper_ref)
+            request = replace(request, references=refs)
+        pickup = pickup_of((shipment.source or {}).get("pickup"))
+        if pickup is not None:  # asked through the API: the label books the driver too
+            request = replace(
+                request,
+                ship_date=max(request.ship_date, pickup.date),
+                options=replace(request.options, pickup=pickup),
+            )
+        return replace(prepared, request=request) if request is not prepared.request else prepared
 
     def _outcome(
         self, shipment: Shipment, error: ChronoforceError, bound: Any, *, probe: bool = False
     ) -> str:
         """What a failed step leaves behind (the shipment is held by this worker)."""
+        errors = getattr(self._local, "errors", None)
+        if errors is not None:
+            errors.append(error)
         if isinstance(error, CircuitOpenError):
             return self._defer(shipment, error)
         if isinstance(error, PermanentError):
@@ -389,7 +448,7 @@ class LabelPipeline:
         previous = shipment.state
         shipment.generation, shipment.attempts, shipment.state = taken[0], taken[1], "calling"
         try:
-            with self._gates(wait.total_seconds()), self._watch():
+            with self.gates.passage(wait.total_seconds()), self.gates.watch():
                 return self.carrier.create_shipment(prepared.request)
         except CircuitOpenError:
             # No call went out (busy or refused at the gate): undo the mark, so the next try
@@ -417,33 +476,8 @@ class LabelPipeline:
 
     def _carrier(self, call: Callable[[], T]) -> T:
         """One carrier call through the cluster's gates: slot, rate limit, breaker."""
-        with self._gates(), self._watch():
+        with self.gates.passage(self.lease.total_seconds() / 4), self.gates.watch():
             return call()
-
-    def _watch(self) -> Any:
-        return self.breaker.watch() if self.breaker is not None else nullcontext()
-
-    @contextmanager
-    def _gates(self, wait: float | None = None) -> Iterator[None]:
-        """A cluster-wide slot and a share of the calls per second, or CARRIER_BUSY."""
-        wait = self.lease.total_seconds() / 4 if wait is None else wait
-        slot = (
-            self.slots.held(deadline=time.monotonic() + wait)
-            if self.slots is not None
-            else nullcontext()
-        )
-        try:
-            with slot:
-                if self.limiter is not None and not self.limiter.acquire(time.time() + wait):
-                    raise TimeoutError("rate limit")
-                yield
-        except TimeoutError as exc:
-            busy = CircuitOpenError(
-                f"carrier capacity in use by the cluster ({exc}); trying again shortly",
-                code="CARRIER_BUSY",
-            )
-            busy.retry_after = 1.0
-            raise busy from exc
 
     def _store_result(
         self, shipment: Shipment, prepared: Prepared, result: LabelResult, *, verify: bool = False
@@ -499,8 +533,37 @@ class LabelPipeline:
             for i, (_, label) in zip(ids, labels, strict=True)
         ]
         shipment.reservation_number = result.reservation_number
-        self._queue_writeback(session, shipment, stored, prepared)
+        if result.pickup_number:
+            self._store_pickup(session, shipment, prepared, result)
+        if prepared.queue is not None:
+            prepared.queue(session, StoredLabel(shipment, stored, prepared))
+        else:
+            self._queue_writeback(session, shipment, stored, prepared)
         session.connection().execute(_RESOLVE, {"b_id": shipment.id})
+
+    def _store_pickup(
+        self, session: Any, shipment: Shipment, prepared: Prepared, result: LabelResult
+    ) -> None:
+        """The pickup booked with the label (`esdValue`): kept per day, written back."""
+        pickup = prepared.request.options.pickup
+        day = (pickup.date if pickup else prepared.request.ship_date).isoformat()
+        when = pickup_instant(result.pickup_date, pickup)
+        booked = {"number": result.pickup_number, "date": when.isoformat() if when else None}
+        source = dict(shipment.source or {})
+        source.pop("pickup", None)  # booked: a later label of this order books no driver
+        source["pickups"] = {**source.get("pickups", {}), day: booked}
+        session.connection().execute(
+            update(Shipment).where(Shipment.id == shipment.id).values(source=source)
+        )
+        shipment.source = source
+        writeback.enqueue(
+            session,
+            sf_object=shipment.sf_object,
+            operation="update",
+            sf_id=shipment.sf_id,
+            shipment_id=shipment.id,
+            payload=pickup_fields(result.pickup_number, when),
+        )
 
     def _queue_writeback(
         self, session: Any, row: Shipment, parcels: list[StoredParcel], prepared: Prepared
@@ -591,8 +654,9 @@ class LabelPipeline:
                             )
                         )
                     )
+                    theirs = _held_elsewhere(session, shipment.id, found)
                 for skybill in found:
-                    if skybill not in ours:
+                    if skybill not in ours and skybill not in theirs:
                         self._cancel_orphan(shipment, skybill)
         except ChronoforceError as exc:
             with self.store.session() as session:
@@ -705,6 +769,9 @@ class LabelPipeline:
                     select(Parcel.skybill_number).where(Parcel.shipment_id == shipment.id)
                 )
             )
+            # Another intent's parcel (a return made under the order number before references
+            # were per intent) is never this attempt's orphan: leave it alone.
+            known |= _held_elsewhere(session, shipment.id, skybills)
         orphans = [s for s in skybills if s not in known]
         if not orphans:
             return None  # nothing was created: call again
@@ -744,6 +811,51 @@ class LabelPipeline:
                 write_to_salesforce=state == "open",
             )
             exc_row.state = state
+
+
+def pickup_of(raw: Any) -> Pickup | None:
+    """The pickup asked for on a shipment row (`source["pickup"]`), if any."""
+    if not raw:
+        return None
+    return Pickup(
+        date=dt.date.fromisoformat(raw["date"]),
+        ready_time=dt.time.fromisoformat(raw["ready_time"]),
+        closing_time=dt.time.fromisoformat(raw["closing_time"]),
+        instructions=raw.get("instructions", ""),
+    )
+
+
+def pickup_instant(value: dt.datetime | None, pickup: Pickup | None) -> dt.datetime | None:
+    """The pickup time as an instant. Chronopost's offset-less times are Paris local time (as
+    chronopost/tracking.py reads event times), and so is the window asked for."""
+    if value is None and pickup is not None:
+        value = dt.datetime.combine(pickup.date, pickup.ready_time)
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=PARIS)
+    return value.astimezone(dt.UTC)
+
+
+def pickup_fields(number: str, when: dt.datetime | None) -> dict[str, Any]:
+    """The Order's pickup fields; the date an instant Salesforce stores as UTC."""
+    return {
+        "Chronopost_Pickup_Number__c": number[:50],
+        "Chronopost_Pickup_Date__c": when.isoformat().replace("+00:00", "Z") if when else None,
+    }
+
+
+def _held_elsewhere(session: Any, shipment_id: int, skybills: list[str]) -> set[str]:
+    """The skybill numbers among `skybills` that another of our shipments holds."""
+    if not skybills:
+        return set()
+    return set(
+        session.scalars(
+            select(Parcel.skybill_number).where(
+                Parcel.skybill_number.in_(skybills), Parcel.shipment_id != shipment_id
+            )
+        )
+    )
 
 
 def _live_skybills(found: Any) -> list[str]:
