@@ -59,7 +59,7 @@ def _check_consumer(
         _text(customer, "customerZipCode"),
     )
     if same and _text(shipper, "shipperName"):
-        raise _refuse("shipperName", "the consumer sends a return: not the account holder")
+        raise _refuse("shipperName", "the consumer sends a return, not the customerValue merchant")
     if mode_retour in ("1", "3") and not _text(shipper, "shipperEmail"):
         raise _refuse("shipperEmail", f"modeRetour {mode_retour} reaches the consumer by e-mail")
     phone = _text(shipper, "shipperMobilePhone") or _text(shipper, "shipperPhone")
