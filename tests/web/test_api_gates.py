@@ -101,6 +101,14 @@ def test_return_cancel_and_pickup_answer_503_and_call_nobody_while_the_breaker_i
             select(Shipment).where(Shipment.sf_id == unlabeled, Shipment.intent == "return")
         ).one()
         assert back.state == "pending" and back.next_attempt_at is not None
+        back_id = back.id
+    # Once Chronopost is back, a worker makes the return label asked for (the API's answer
+    # said 503; asking again now returns it).
+    assert world.runtime.labels.process(back_id) == "labeled"
+    again = world.http.post(
+        f"/api/v1/orders/{unlabeled}/return-label", json={}, headers=world.headers()
+    )
+    assert again.status_code == 200 and again.json()["created"] is False
 
 
 @pytest.fixture(scope="module")

@@ -456,7 +456,7 @@ class LabelPipeline:
             self._unmark(shipment, previous)
             raise
         except ChronoforceError as exc:
-            exc.with_context(record_id=shipment.sf_id, operation="label.create")
+            exc.with_context(record_id=shipment.sf_id, operation=_operation(shipment))
             raise
 
     def _unmark(self, shipment: Shipment, previous: str) -> None:
@@ -703,7 +703,7 @@ class LabelPipeline:
             row.lease_owner, row.lease_expires_at = None, None
             row.last_error = str(error)[:500]
             exceptions.record(
-                session, error, operation="label.create", shipment=row, now=self.now()
+                session, error, operation=_operation(row), shipment=row, now=self.now()
             )
         return "exception"
 
@@ -720,7 +720,7 @@ class LabelPipeline:
             row.queued_at = None  # the sweeper queues it again as soon as it is due
             if row.attempts >= backoff_for(error).max_attempts:
                 exceptions.record(
-                    session, error, operation="label.create", shipment=row, now=self.now()
+                    session, error, operation=_operation(row), shipment=row, now=self.now()
                 )
                 if row.state == "calling":
                     # The outcome of the last call is unknown: keep `calling`, so a later try
@@ -811,6 +811,12 @@ class LabelPipeline:
                 write_to_salesforce=state == "open",
             )
             exc_row.state = state
+
+
+def _operation(shipment: Shipment) -> str:
+    """What the exception row names: a return's failure is no outbound label's (the Order's
+    label status stays as it is)."""
+    return "return.create" if shipment.intent == "return" else "label.create"
 
 
 def pickup_of(raw: Any) -> Pickup | None:
