@@ -165,6 +165,23 @@ def test_changing_a_pickup_cancels_the_first_with_annuler_enlevements(world: Api
     assert world.order(order_id)["Chronopost_Pickup_Number__c"] == body["pickup_number"]
 
 
+def test_a_pickup_whose_answer_was_lost_is_never_booked_twice(world: ApiWorld) -> None:
+    http, headers = world.http, world.headers()
+    order_id = world.take_order()
+    _label(world, order_id)
+    day = _pickup_day(world)
+    world.carrier.set_faults(kind="http_503", rate=1.0, operations=["creerEnlevementNational"])
+    try:  # booked at Chronopost, the answer lost on the way back
+        lost = http.post(f"/api/v1/orders/{order_id}/pickup", json=_ask(day), headers=headers)
+    finally:
+        world.carrier.clear_faults()
+    assert lost.status_code == 503
+    again = http.post(f"/api/v1/orders/{order_id}/pickup", json=_ask(day), headers=headers)
+    assert again.status_code == 409 and again.json()["code"] == "PICKUP_ALREADY_BOOKED"
+    [first, second] = world.carrier.requests("creerEnlevementNational")[-2:]
+    assert first.injected == "http_503" and second.error_code == 25  # one driver booked
+
+
 def test_the_sandbox_refuses_a_second_pickup_under_the_same_reference_that_day(
     world: ApiWorld,
 ) -> None:

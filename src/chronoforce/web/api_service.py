@@ -136,11 +136,11 @@ class ApiService:
         if self._runtime_built and self._runtime is not None:
             self._runtime.close()  # with the carrier it was given
         elif self._side is not None:
-            carrier, _, gates = self._side
-            carrier.close()
-            gates.close()
+            self._side[0].close()
         if self._side is not None:
-            self._side[1].dispose()
+            _, store, gates = self._side
+            gates.close()
+            store.dispose()
 
     def _cancels(self) -> Cancels:
         runtime = self.runtime
