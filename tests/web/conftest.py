@@ -8,20 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from argon2 import PasswordHasher
 
-from chronoforce.demo import demo_settings
-from chronoforce.pipeline.runtime import Runtime, build_runtime
-from chronoforce.sandbox.chronopost import ChronopostSandbox
-from chronoforce.sandbox.salesforce import SalesforceSandbox
-from chronoforce.sandbox.server import BackgroundServer
-from chronoforce.sandbox.tls import ensure_tls
-from chronoforce.web.api_config import sha256_hex
-from chronoforce.web.api_service import ApiService
-from chronoforce.web.app import create_app
+if TYPE_CHECKING:  # imported when a world is made: a module-level logger binds at import
+    from chronoforce.pipeline.runtime import Runtime
+    from chronoforce.sandbox.chronopost import ChronopostSandbox
+    from chronoforce.sandbox.salesforce import SalesforceSandbox
+    from chronoforce.web.api_service import ApiService
 
 CLIENT_ID = "sf-org"
 CLIENT_SECRET = "a client secret for tests only"
@@ -73,6 +68,17 @@ def api_world_at(
 ) -> Iterator[ApiWorld]:
     """The world in `tmp`; `latency`: seconds per Chronopost answer; `concurrency`: the
     configured `chronopost.concurrency`."""
+    from argon2 import PasswordHasher
+
+    from chronoforce.demo import demo_settings
+    from chronoforce.pipeline.runtime import build_runtime
+    from chronoforce.sandbox.chronopost import ChronopostSandbox
+    from chronoforce.sandbox.salesforce import SalesforceSandbox
+    from chronoforce.sandbox.server import BackgroundServer
+    from chronoforce.sandbox.tls import ensure_tls
+    from chronoforce.web.api_config import sha256_hex
+    from chronoforce.web.app import create_app
+
     tls = ensure_tls(tmp / "tls")
     carrier = ChronopostSandbox(db_path=":memory:", latency=latency)
     org = SalesforceSandbox(db_path=":memory:")
