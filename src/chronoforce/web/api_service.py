@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from chronoforce.config import Settings
@@ -51,6 +51,10 @@ from chronoforce.web.api_models import (
     ReturnAnswer,
     ReturnRequest,
 )
+
+# How long a request waits for the cluster's carrier capacity before answering 503 CARRIER_BUSY
+# (Retry-After 1): a caller such as an Apex callout gives up after 10 s by default.
+API_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -92,15 +96,19 @@ class ApiService:
             return self._runtime
 
     def _carrier_side(self) -> tuple[Any, Any, Gates]:
-        """(carrier, store, gates): the runtime's when there is one, else opened here."""
+        """(carrier, store, gates): the runtime's when there is one, else opened here; the
+        gates are the shared ones, waited for at most API_WAIT_S."""
         if self._runtime is not None:
-            return self._runtime.carrier, self._runtime.store, self._runtime.labels.gates
-        with self._lock:
-            if self._side is None:
-                from chronoforce.worker import worker_config
+            side = (self._runtime.carrier, self._runtime.store, self._runtime.labels.gates)
+        else:
+            with self._lock:
+                if self._side is None:
+                    from chronoforce.worker import worker_config
 
-                self._side = carrier_side(self.settings, worker_config(self.settings.worker))
-            return self._side
+                    config = worker_config(self.settings.worker)
+                    self._side = carrier_side(self.settings, config)
+                side = self._side
+        return side[0], side[1], replace(side[2], wait_s=min(side[2].wait_s, API_WAIT_S))
 
     def now(self) -> dt.datetime:
         if self._runtime is not None:
@@ -144,10 +152,8 @@ class ApiService:
 
     def _cancels(self) -> Cancels:
         runtime = self.runtime
-        return Cancels(
-            runtime.store, runtime.carrier, runtime.labels.gates, runtime.now,
-            lease=runtime.labels.lease,
-        )  # fmt: skip
+        carrier, store, gates = self._carrier_side()
+        return Cancels(store, carrier, gates, runtime.now, lease=runtime.labels.lease)
 
     # --- orders --------------------------------------------------------------------------
 
@@ -315,9 +321,10 @@ class ApiService:
         shipment_id = outbound_shipment(
             runtime.store, runtime.mapping.trigger_object, read.order.sf_id
         )
+        carrier, store, gates = self._carrier_side()
         pickups = Pickups(
-            runtime.store, runtime.carrier, runtime.labels.gates, runtime.labels,
-            shipper_party(self.settings), runtime.now, lease=runtime.labels.lease,
+            store, carrier, gates, runtime.labels, shipper_party(self.settings), runtime.now,
+            lease=runtime.labels.lease,
         )  # fmt: skip
         pickup = Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
         booked = pickups.book(shipment_id, pickup, change=ask.change)
