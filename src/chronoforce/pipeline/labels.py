@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
@@ -33,17 +32,17 @@ from chronoforce.domain.errors import (
     backoff_for,
     retry_delay,
 )
-from chronoforce.domain.models import LabelResult, Pickup, ShipmentRequest, ShipmentStatus
+from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.gates import Gates
+from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_of
 from chronoforce.pipeline.ports import CarrierPort
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
 from chronoforce.store.ops import insert_ignore, release_lease, take_lease
 
 T = TypeVar("T")
-PARIS = ZoneInfo("Europe/Paris")
 
 log = get_logger(component="labels")
 
@@ -817,38 +816,6 @@ def _operation(shipment: Shipment) -> str:
     """What the exception row names: a return's failure is no outbound label's (the Order's
     label status stays as it is)."""
     return "return.create" if shipment.intent == "return" else "label.create"
-
-
-def pickup_of(raw: Any) -> Pickup | None:
-    """The pickup asked for on a shipment row (`source["pickup"]`), if any."""
-    if not raw:
-        return None
-    return Pickup(
-        date=dt.date.fromisoformat(raw["date"]),
-        ready_time=dt.time.fromisoformat(raw["ready_time"]),
-        closing_time=dt.time.fromisoformat(raw["closing_time"]),
-        instructions=raw.get("instructions", ""),
-    )
-
-
-def pickup_instant(value: dt.datetime | None, pickup: Pickup | None) -> dt.datetime | None:
-    """The pickup time as an instant. Chronopost's offset-less times are Paris local time (as
-    chronopost/tracking.py reads event times), and so is the window asked for."""
-    if value is None and pickup is not None:
-        value = dt.datetime.combine(pickup.date, pickup.ready_time)
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=PARIS)
-    return value.astimezone(dt.UTC)
-
-
-def pickup_fields(number: str, when: dt.datetime | None) -> dict[str, Any]:
-    """The Order's pickup fields; the date an instant Salesforce stores as UTC."""
-    return {
-        "Chronopost_Pickup_Number__c": number[:50],
-        "Chronopost_Pickup_Date__c": when.isoformat().replace("+00:00", "Z") if when else None,
-    }
 
 
 def _held_elsewhere(session: Any, shipment_id: int, skybills: list[str]) -> set[str]:

@@ -26,12 +26,8 @@ from chronoforce.domain.models import Party, Pickup
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.gates import Gates
-from chronoforce.pipeline.labels import (
-    BEFORE_PICKUP,
-    LabelPipeline,
-    pickup_fields,
-    pickup_instant,
-)
+from chronoforce.pipeline.labels import BEFORE_PICKUP, LabelPipeline
+from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_plain
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
 from chronoforce.store.ops import release_lease, take_lease
@@ -80,7 +76,7 @@ class Pickups:
                 return self._answer(row, day, booked[day], [n for n, _ in live], booked=False)
             labeled = row.state == "labeled" and bool(live)
             if not labeled:  # the label books the driver: the pipeline reads it from the row
-                row.source = {**(row.source or {}), "pickup": _plain(pickup)}
+                row.source = {**(row.source or {}), "pickup": pickup_plain(pickup)}
                 row.state = "retry" if row.state == "exception" else row.state
                 row.attempts, row.next_attempt_at = 0, None
         if not labeled:
@@ -240,12 +236,3 @@ def _reference(row: Shipment, booked_before: int) -> str:
     base = row.shipper_ref or row.order_number or row.sf_id
     suffix = f"-{booked_before + 1}" if booked_before else ""
     return base[: REFERENCE_MAX - len(suffix)] + suffix
-
-
-def _plain(pickup: Pickup) -> dict[str, str]:
-    return {
-        "date": pickup.date.isoformat(),
-        "ready_time": pickup.ready_time.isoformat(),
-        "closing_time": pickup.closing_time.isoformat(),
-        "instructions": pickup.instructions,
-    }
