@@ -20,10 +20,9 @@ from sqlalchemy import update
 
 from chronoforce.config import ConfigError, Settings
 from chronoforce.logs import get_logger
-from chronoforce.pipeline.breaker import CircuitBreaker
-from chronoforce.pipeline.cluster import Slots
+from chronoforce.pipeline.gates import share
 from chronoforce.pipeline.runner import Runner
-from chronoforce.queue import TaskSet, is_redis, make_huey, queue_location
+from chronoforce.queue import TaskSet, make_huey
 from chronoforce.store.models import Shipment
 
 log = get_logger(component="worker")
@@ -66,39 +65,8 @@ def worker_config(raw: Mapping[str, Any]) -> WorkerConfig:
 
 def harden(runtime: Any, config: WorkerConfig) -> None:
     """Attach the cluster's shared gates to a runtime: breaker, slots, rate limit, pause."""
-    from chronoforce.pipeline.tracking import RateLimiter, windows_for
-
-    settings: Settings = runtime.settings
-    store = runtime.store
-    labels = runtime.labels
-    labels.retry_scale = config.retry_scale
-    labels.breaker = CircuitBreaker(
-        store,
-        failures_to_open=config.breaker_failures,
-        window_s=config.breaker_window_s,
-        open_s=config.breaker_open_s,
-        max_open_s=config.breaker_max_open_s,
-        probe_timeout_s=settings.pipeline.lease_seconds,
-    )
-    if config.global_carrier_limits:
-        location = queue_location(settings.queue_url, settings.database_url)
-        redis_url = location if is_redis(location) else ""
-        call = settings.chronopost.connect_timeout_s + settings.chronopost.read_timeout_s
-        # Keyed by the queue's name too: deployments (and test runs) sharing a Redis stay apart.
-        labels.slots = Slots(
-            store,
-            f"{config.queue_name}:chronopost",
-            settings.chronopost.concurrency,
-            call + 5,
-            redis_url,
-        )
-        per_second = max(1, int(settings.chronopost.calls_per_second))
-        labels.limiter = RateLimiter(
-            windows_for(store, redis_url),
-            f"{settings.chronopost.account_number}:labels:s",
-            per_second,
-            batch=max(1, per_second // 4),  # a quarter second's calls per round trip
-        )
+    runtime.labels.retry_scale = config.retry_scale
+    share(runtime.labels.gates, runtime.settings, runtime.store, config)
     budget = getattr(getattr(runtime.salesforce, "connection", None), "session", None)
     if budget is not None and hasattr(budget, "budget"):
         budget.budget.retry_after_s = config.salesforce_pause_s

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from chronoforce.pipeline import cluster
+from chronoforce.pipeline.ratelimit import DatabaseWindows, RateLimiter
 from chronoforce.pipeline.runner import Runner
-from chronoforce.pipeline.tracking.ratelimit import DatabaseWindows, RateLimiter
 from chronoforce.store.db import Store
 from chronoforce.store.models import ClusterState, Watermark
 

@@ -11,114 +11,29 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from chronoforce.demo import demo_settings
-from chronoforce.pipeline.runtime import Runtime, build_runtime
-from chronoforce.sandbox.chronopost import DEMO_PASSWORD, ChronopostSandbox
-from chronoforce.sandbox.salesforce import SalesforceSandbox
-from chronoforce.sandbox.server import BackgroundServer
-from chronoforce.sandbox.tls import ensure_tls
+from chronoforce.sandbox.chronopost import DEMO_PASSWORD
 from chronoforce.store.models import ApiToken, Parcel, Shipment
 from chronoforce.web.api_config import sha256_hex
-from chronoforce.web.api_service import ApiService
-from chronoforce.web.app import create_app
-
-CLIENT_ID = "sf-org"
-CLIENT_SECRET = "a client secret for tests only"
-API_KEY = "cfk_test-key-with-every-scope-0123456789"
-RATES_ONLY_KEY = "cfk_test-key-rates-only-0123456789abcd"
-
-
-@dataclass
-class ApiWorld:
-    url: str
-    carrier: ChronopostSandbox
-    org: SalesforceSandbox
-    runtime: Runtime
-    good_orders: list[str]
-    http: httpx.Client
-    service: ApiService
-
-    def headers(self, key: str = API_KEY) -> dict[str, str]:
-        return {"X-API-Key": key}
-
-    def order(self, record_id: str) -> dict[str, Any]:
-        return next(o for o in self.org.records("Order") if o["Id"] == record_id)
-
-    def take_order(self) -> str:
-        """A well-formed French order no other test has used."""
-        return self.good_orders.pop()
-
-
-def _good_french_orders(org: SalesforceSandbox) -> list[str]:
-    contacts = {c["Id"]: c for c in org.records("Contact")}
-    good = []
-    for order in org.records("Order"):
-        contact = contacts.get(order.get("ShipToContactId") or "", {})
-        if (
-            order.get("ShippingCountryCode") == "FR"
-            and len(order.get("ShippingPostalCode") or "") == 5
-            and not (order.get("ShippingPostalCode") or "").startswith(("97", "98"))
-            and len(order.get("ShippingStreet") or "") <= 38
-            and (order.get("Chronopost_Weight_Kg__c") or 99) <= 20
-            and contact.get("Phone")
-        ):
-            good.append(order["Id"])
-    return good
+from tests.web.conftest import (
+    API_KEY,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    RATES_ONLY_KEY,
+    ApiWorld,
+    api_world_at,
+)
 
 
 @pytest.fixture(scope="module")
 def api_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
-    tmp: Path = tmp_path_factory.mktemp("api")
-    tls = ensure_tls(tmp / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
-    org = SalesforceSandbox(db_path=":memory:")
-    org.seed(orders=40, seed=11)
-    cp = carrier.start()
-    sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
-    hasher = PasswordHasher()
-    settings = demo_settings(tmp, cp.url, sf.url, tls.ca_cert).model_copy(
-        update={
-            "api": {
-                "rate_cache_ttl_s": 600,
-                "return_case_type": "Problem",
-                "clients": [
-                    {
-                        "id": CLIENT_ID,
-                        "client_hash": hasher.hash(CLIENT_SECRET),
-                        "key_sha256": sha256_hex(API_KEY),
-                    },
-                    {
-                        "id": "rates-only",
-                        "scopes": ["rates"],
-                        "key_sha256": sha256_hex(RATES_ONLY_KEY),
-                    },
-                ],
-            }
-        }
-    )
-    runtime = build_runtime(settings)
-    app = create_app(settings, runtime, drain_inbox=False)
-    web = BackgroundServer(app, options={"timeout_graceful_shutdown": 1}).start()
-    http = httpx.Client(base_url=web.url, timeout=30)
-    try:
-        yield ApiWorld(
-            web.url, carrier, org, runtime, _good_french_orders(org), http, app.state.api
-        )
-    finally:
-        http.close()
-        web.stop()
-        runtime.close()
-        sf.stop()
-        cp.stop()
+    with api_world_at(tmp_path_factory.mktemp("api")) as world:
+        yield world
 
 
 # --- OpenAPI and auth ---------------------------------------------------------------------
@@ -442,6 +357,7 @@ def test_pickup_makes_the_label_with_pickup_data_and_writes_the_confirmation(
     assert body["pickup_number"] and body["skybill_numbers"] and not body["relabeled"]
     sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
     assert "<esdValue>" in sent and "Quai 3, sonner" in sent and "14:00:00" in sent
+    api_world.runtime.flush()  # the runner's job: no request flushes the outbox
     order = api_world.order(order_id)
     assert order["Chronopost_Pickup_Number__c"] == body["pickup_number"]
     assert order["Chronopost_Pickup_Date__c"]
@@ -464,6 +380,7 @@ def test_pickup_for_labeled_parcels_books_one_without_a_new_label(api_world: Api
     [booked] = api_world.carrier.requests("creerEnlevementNational")[-1:]
     assert booked.error_code == 0 and ",".join(skybills) in booked.request
     assert "Quai 3, sonner" in booked.request
+    api_world.runtime.flush()
     assert api_world.order(order_id)["Chronopost_Pickup_Number__c"] == body["pickup_number"]
 
 
@@ -539,7 +456,8 @@ def test_return_label_is_attached_to_the_case_and_the_order(api_world: ApiWorld)
     sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
     assert "<modeRetour>2</modeRetour>" in sent
     assert f"<customerSkybillNumber>{body['returns_reference']}</customerSkybillNumber>" in sent
-    # The file: published on the Case, linked to the Order.
+    # The file: published on the Case, linked to the Order (once the runner flushed).
+    api_world.runtime.flush()
     version = next(
         v for v in api_world.org.records("ContentVersion") if v["FirstPublishLocationId"] == case_id
     )
@@ -656,6 +574,7 @@ def test_cancel_before_pickup_voids_the_labels(api_world: ApiWorld) -> None:
         "status": "cancelled",
     }
     assert all(api_world.carrier.parcel(s).cancelled_at is not None for s in skybills)
+    api_world.runtime.flush()
     order = api_world.order(order_id)
     assert (order["Chronopost_Label_Status__c"], order["Chronopost_Status__c"]) == (
         "Cancelled",
@@ -677,6 +596,7 @@ def test_cancel_by_order_id_finds_the_outbound_or_the_return(api_world: ApiWorld
     assert back.status_code == 200, back.text
     assert back.json()["shipment_id"] == made["shipment_id"]
     assert back.json()["cancelled"] == made["skybill_numbers"]
+    api_world.runtime.flush()
     assert api_world.order(order_id)["Chronopost_Return_Tracking_Number__c"] is None
     out = http.post(f"/api/v1/orders/{order_id}/cancel", headers=headers)
     assert out.status_code == 200 and out.json()["shipment_id"] == outbound

@@ -11,11 +11,11 @@ import yaml
 
 from chronoforce.config import load_settings
 from chronoforce.domain.models import Rate
+from chronoforce.pipeline.rates import RateCacheTable, band_of
 from chronoforce.store.db import Store
 from chronoforce.store.models import ApiToken
 from chronoforce.web.api_auth import _from_token, issue_token
 from chronoforce.web.api_config import ApiClient, api_config, new_client_credentials, sha256_hex
-from chronoforce.web.api_rates import RateCacheTable, band_of
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 RATES = [Rate("01", Decimal("12.30"), Decimal("14.76"), Decimal("2.46"))]
@@ -107,7 +107,7 @@ def test_a_full_api_section_loads_from_the_yaml_file(tmp_path: Path) -> None:
                     "access_ttl_s": 600,
                     "rate_cache_ttl_s": 300,
                     "weight_band_kg": 0.5,
-                    "return_product": "16",
+                    "return_product": "4U",
                     "return_case_type": "Return",
                     "cost_includes_vat": False,
                 }

@@ -180,6 +180,13 @@ class ChronopostClient:
         )
         return self._exchange(Service.SHIPPING, pickups.OPERATION, body, pickups.parse_pickup)
 
+    def cancel_pickups(self, numbers: tuple[str, ...]) -> dict[str, str]:
+        """Cancel pickups on demand by ESD number (annulerEnlevements); refusals raise."""
+        body = pickups.build_cancel_pickups(self.credentials, numbers)
+        return self._exchange(
+            Service.SHIPPING, pickups.CANCEL_OPERATION, body, pickups.parse_cancel_pickups
+        )
+
     # --- tracking --------------------------------------------------------------------------
 
     def track(self, skybill_number: str) -> tuple[TrackingEvent, ...]:

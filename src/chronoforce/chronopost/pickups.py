@@ -1,4 +1,5 @@
-"""Pickup on demand for parcels already labeled (creerEnlevementNational): request and answer.
+"""Pickups on demand: booking for parcels already labeled (creerEnlevementNational) and
+cancelling (annulerEnlevements): requests and answers.
 
 Through zeep (rarely called). The answer has its own error fields (`codeErreur`,
 `libelleErreur`), mapped through the same code table as every other operation. No I/O here;
@@ -111,3 +112,41 @@ def parse_pickup(content: bytes) -> PickupBooked:
             "pickup answer without an ESD number", code="CARRIER_BAD_XML", operation=OPERATION
         )
     return PickupBooked(number, info.datePassage, int(info.idEnlevement or 0))
+
+
+# --- cancelling pickups: annulerEnlevements ([D] §2.3.5; types as in ShippingServiceWS.xsd) ----
+
+CANCEL_OPERATION = "annulerEnlevements"
+ESD_NUMBER_MAX = 10  # esdNumber: "10 digits = ESDFullNumber" (field_limits.csv, [D] §2.3.5.a)
+
+
+def build_cancel_pickups(credentials: ChronopostCredentials, numbers: tuple[str, ...]) -> bytes:
+    """One request for every pickup to cancel (esdNumber repeats, one per pickup)."""
+    values: dict[str, Any] = {
+        "accountNumber": credentials.account_number.strip(),
+        "password": credentials.password,
+        "locale": LOCALE,
+        "esdNumber": [n.strip()[:ESD_NUMBER_MAX] for n in numbers],
+    }
+    return zeep_request(Service.SHIPPING, CANCEL_OPERATION, values)
+
+
+def parse_cancel_pickups(content: bytes) -> dict[str, str]:
+    """The status Chronopost gives each pickup (ESD number → text); a refusal raises."""
+    root = parse_envelope(content, CANCEL_OPERATION)
+    value = zeep_result(Service.SHIPPING, CANCEL_OPERATION, root)
+    if value is None:
+        raise CarrierUnavailableError(
+            f"no {CANCEL_OPERATION}Response/return in the answer", code="CARRIER_BAD_XML",
+            operation=CANCEL_OPERATION,
+        )  # fmt: skip
+    code = int(value.codeErreur or 0)
+    if code != 0:
+        raise error_for(code, value.errorMessage or "", CANCEL_OPERATION)
+    entries = getattr(value.statut, "entry", None) or []
+    return {str(_plain(e.key)): str(_plain(e.value)) for e in entries}
+
+
+def _plain(value: Any) -> Any:
+    """xsd:anyType decodes as an lxml element or a text: its text either way."""
+    return getattr(value, "text", value) if value is not None else ""

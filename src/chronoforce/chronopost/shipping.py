@@ -173,7 +173,7 @@ def shipment_tree(request: ShipmentRequest, credentials: ChronopostCredentials) 
             [
                 ("customerSkybillNumber", refs.returns_reference),
                 ("recipientRef", refs.customer_id),
-                ("shipperRef", refs.order_number),
+                ("shipperRef", refs.shipper_ref or refs.order_number),
                 ("idRelais", options.relay_point_id),
             ],
         ),
@@ -186,7 +186,10 @@ def shipment_tree(request: ShipmentRequest, credentials: ChronopostCredentials) 
         # withReservation 0: labels come back inline; the reservation number still identifies them.
         ("skybillParamsValue", [("mode", options.label_format.value), ("withReservation", "0")]),
         ("password", credentials.password),
-        ("modeRetour", MODE_RETOUR_RETURN if options.is_return else MODE_RETOUR_NONE),
+        (
+            "modeRetour",
+            options.mode_retour or (MODE_RETOUR_RETURN if options.is_return else MODE_RETOUR_NONE),
+        ),
         ("numberOfParcel", str(len(request.parcels))),
         ("version", VERSION),
         ("multiParcel", "Y" if len(request.parcels) > 1 else "N"),

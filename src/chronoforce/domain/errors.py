@@ -15,6 +15,9 @@
         ├── SalesforceUnavailableError HTTP 5xx, UNABLE_TO_LOCK_ROW, connection error
         ├── SessionExpiredError        INVALID_SESSION_ID: re-authenticate, then retry
         └── RateLimitedError           REQUEST_LIMIT_EXCEEDED or our own API reserve reached
+    RefusedError                       a use case refused the request as asked: nothing was sent
+    ├── NotFoundError                  no such order, shipment or Case
+    └── ConflictError                  the state forbids it now (being made, past pickup)
 
 Each error names the Salesforce record and field it concerns when known, and carries the request
 and response payloads of the call that failed — already redacted by the adapter that raised it.
@@ -131,6 +134,23 @@ class SessionExpiredError(TransientError):
 
 class RateLimitedError(TransientError):
     default_code = "REQUEST_LIMIT_EXCEEDED"
+
+
+class RefusedError(ChronoforceError):
+    """A use case refused what was asked before calling anyone: nothing changed anywhere.
+    Neither permanent nor transient: the asker reads the reason and decides."""
+
+    default_code = "REFUSED"
+
+
+class NotFoundError(RefusedError):
+    default_code = "NOT_FOUND"
+
+
+class ConflictError(RefusedError):
+    """The shipment's state forbids it now: being made by a worker, or past pickup."""
+
+    default_code = "CONFLICT"
 
 
 # --- retries ---------------------------------------------------------------------------------

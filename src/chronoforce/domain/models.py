@@ -108,11 +108,14 @@ class Parcel:
 
 @dataclass(frozen=True, slots=True)
 class References:
-    """Our references carried by the label: the order number is the shipper reference."""
+    """Our references carried by the label. `shipper_ref` is the shipment's own reference at
+    Chronopost (one per intent: the order number, `R-<order number>` for its return), the one
+    a recovery looks parcels up by; empty means the order number."""
 
     order_number: str
     customer_id: str = ""
     returns_reference: str = ""
+    shipper_ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,7 @@ class ShipmentOptions:
     relay_point_id: str = ""
     pickup: Pickup | None = None
     is_return: bool = False
+    mode_retour: str = ""  # how Chronopost hands the label over (1, 2, 3); "" = the default
     declared_value: Decimal | None = None
     insured_value: Decimal | None = None
     label_format: LabelFormat = LabelFormat.PDF

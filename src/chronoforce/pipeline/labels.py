@@ -4,18 +4,19 @@ detect → record intent → prepare (map, address, route) → call the carrier 
 outbox. The shipment row is the source of truth; the state `calling` is written *before* the
 carrier call, so a crash or timeout whose outcome is unknown is recovered by looking the parcels
 up by our reference — never by blindly printing a second live label. Every carrier call goes
-through the cluster's gates when set: the circuit breaker, the concurrency slots, the rate limit.
+through the cluster's gates (pipeline/gates.py): the circuit breaker, the concurrency slots, the
+rate limit. Each intent (outbound, return) has its own shipper reference, sent and looked up the
+same way; a recovery never cancels a parcel another of our shipments holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,6 +35,8 @@ from chronoforce.domain.errors import (
 from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
+from chronoforce.pipeline.gates import Gates
+from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_of
 from chronoforce.pipeline.ports import CarrierPort
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
@@ -78,12 +81,23 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class StoredLabel:
+    """A label just stored, for the Salesforce writes of its intent."""
+
+    row: Shipment
+    parcels: list[StoredParcel]
+    prepared: Prepared
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A request ready for the carrier, and why this product was chosen."""
 
     request: ShipmentRequest
     reason: str
     writeback: dict[str, dict[str, Any]] = field(default_factory=dict)  # object → extra fields
+    # The Salesforce writes of another intent (a return's: pipeline/returns.py); None = outbound.
+    queue: Callable[[Any, StoredLabel], None] | None = None
 
 
 Preparer = Callable[[Shipment], Prepared]
@@ -260,19 +274,46 @@ class LabelPipeline:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     lease: dt.timedelta = dt.timedelta(minutes=5)
-    breaker: Any = None  # CircuitBreaker shared by the cluster (pipeline/breaker.py)
-    slots: Any = None  # cluster-wide cap on concurrent carrier calls (cluster.Slots)
-    limiter: Any = None  # cluster-wide calls per second (tracking.RateLimiter)
+    gates: Gates = field(default_factory=Gates)  # shared with every other carrier use case
+    preparers: dict[str, Preparer] = field(default_factory=dict)  # intent → its preparation
     stopping: Callable[[], bool] = lambda: False  # SIGTERM: release rather than start a call
     retry_scale: float = 1.0  # every backoff times this (worker.retry_scale)
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
 
-    def process(self, shipment_id: int) -> str:
+    # The gates' parts, as the worker sets them (worker.harden): one object for every use case.
+    @property
+    def breaker(self) -> Any:
+        return self.gates.breaker
+
+    @breaker.setter
+    def breaker(self, value: Any) -> None:
+        self.gates.breaker = value
+
+    @property
+    def slots(self) -> Any:
+        return self.gates.slots
+
+    @slots.setter
+    def slots(self, value: Any) -> None:
+        self.gates.slots = value
+
+    @property
+    def limiter(self) -> Any:
+        return self.gates.limiter
+
+    @limiter.setter
+    def limiter(self, value: Any) -> None:
+        self.gates.limiter = value
+
+    def process(self, shipment_id: int, errors: list[ChronoforceError] | None = None) -> str:
         """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`
-        (or `deferred` while the breaker is open, `released` when shutting down).
+        (or `deferred` while the breaker is open, `released` when shutting down). `errors`, when
+        given, receives the error that decided a failed outcome (the API answers with it).
 
         A new or retried shipment (the common case) is read, prepared, then taken and marked
         `calling` in one write; one interrupted mid-call or changed since its label is taken
         first, since its recovery calls the carrier before anything is prepared."""
+        self._local.errors = errors
         if self.stopping():
             return "released"  # not even taken: the sweeper hands it to another worker
         with self.store.session() as session:
@@ -302,7 +343,7 @@ class LabelPipeline:
         bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
         try:
             probe = self._before_call()
-            prepared = self.prepare(shipment)
+            prepared = self._prepare(shipment)
         except (CircuitOpenError, PermanentError, TransientError) as early:
             # Recorded only by the worker that takes the shipment (another may hold it now).
             with self.store.session() as session:
@@ -333,7 +374,7 @@ class LabelPipeline:
                     return recovered
             if shipment.state == "changed":
                 self._cancel_live(shipment)
-            prepared = self.prepare(shipment)
+            prepared = self._prepare(shipment)
             if self.stopping():
                 return self._release(shipment)
             result = self._call_carrier(shipment, prepared)
@@ -345,15 +386,32 @@ class LabelPipeline:
 
     def _before_call(self) -> bool:
         """Pass the breaker or raise CircuitOpenError; True when this call is its probe."""
-        if self.breaker is None:
-            return False
-        self.breaker.before_call()
-        return bool(self.breaker.state()[0] != "closed")
+        return self.gates.before_call()
+
+    def _prepare(self, shipment: Shipment) -> Prepared:
+        """The intent's preparation; the request carries the row's own shipper reference, the
+        one a recovery looks the parcels up by."""
+        prepared = self.preparers.get(shipment.intent or "outbound", self.prepare)(shipment)
+        request = prepared.request
+        if shipment.shipper_ref and request.references.shipper_ref != shipment.shipper_ref:
+            refs = replace(request.references, shipper_ref=shipment.shipper_ref)
+            request = replace(request, references=refs)
+        pickup = pickup_of((shipment.source or {}).get("pickup"))
+        if pickup is not None:  # asked through the API: the label books the driver too
+            request = replace(
+                request,
+                ship_date=max(request.ship_date, pickup.date),
+                options=replace(request.options, pickup=pickup),
+            )
+        return replace(prepared, request=request) if request is not prepared.request else prepared
 
     def _outcome(
         self, shipment: Shipment, error: ChronoforceError, bound: Any, *, probe: bool = False
     ) -> str:
         """What a failed step leaves behind (the shipment is held by this worker)."""
+        errors = getattr(self._local, "errors", None)
+        if errors is not None:
+            errors.append(error)
         if isinstance(error, CircuitOpenError):
             return self._defer(shipment, error)
         if isinstance(error, PermanentError):
@@ -406,7 +464,7 @@ class LabelPipeline:
         previous = shipment.state
         shipment.generation, shipment.attempts, shipment.state = taken[0], taken[1], "calling"
         try:
-            with self._gates(wait.total_seconds()), self._watch():
+            with self.gates.passage(wait.total_seconds()), self.gates.watch():
                 return self.carrier.create_shipment(prepared.request)
         except CircuitOpenError:
             # No call went out (busy or refused at the gate): undo the mark, so the next try
@@ -414,7 +472,7 @@ class LabelPipeline:
             self._unmark(shipment, previous)
             raise
         except ChronoforceError as exc:
-            exc.with_context(record_id=shipment.sf_id, operation="label.create")
+            exc.with_context(record_id=shipment.sf_id, operation=_operation(shipment))
             raise
 
     def _unmark(self, shipment: Shipment, previous: str) -> None:
@@ -434,33 +492,8 @@ class LabelPipeline:
 
     def _carrier(self, call: Callable[[], T]) -> T:
         """One carrier call through the cluster's gates: slot, rate limit, breaker."""
-        with self._gates(), self._watch():
+        with self.gates.passage(self.lease.total_seconds() / 4), self.gates.watch():
             return call()
-
-    def _watch(self) -> Any:
-        return self.breaker.watch() if self.breaker is not None else nullcontext()
-
-    @contextmanager
-    def _gates(self, wait: float | None = None) -> Iterator[None]:
-        """A cluster-wide slot and a share of the calls per second, or CARRIER_BUSY."""
-        wait = self.lease.total_seconds() / 4 if wait is None else wait
-        slot = (
-            self.slots.held(deadline=time.monotonic() + wait)
-            if self.slots is not None
-            else nullcontext()
-        )
-        try:
-            with slot:
-                if self.limiter is not None and not self.limiter.acquire(time.time() + wait):
-                    raise TimeoutError("rate limit")
-                yield
-        except TimeoutError as exc:
-            busy = CircuitOpenError(
-                f"carrier capacity in use by the cluster ({exc}); trying again shortly",
-                code="CARRIER_BUSY",
-            )
-            busy.retry_after = 1.0
-            raise busy from exc
 
     def _store_result(
         self, shipment: Shipment, prepared: Prepared, result: LabelResult, *, verify: bool = False
@@ -516,8 +549,37 @@ class LabelPipeline:
             for i, (_, label) in zip(ids, labels, strict=True)
         ]
         shipment.reservation_number = result.reservation_number
-        self._queue_writeback(session, shipment, stored, prepared)
+        if result.pickup_number:
+            self._store_pickup(session, shipment, prepared, result)
+        if prepared.queue is not None:
+            prepared.queue(session, StoredLabel(shipment, stored, prepared))
+        else:
+            self._queue_writeback(session, shipment, stored, prepared)
         session.connection().execute(_RESOLVE, {"b_id": shipment.id})
+
+    def _store_pickup(
+        self, session: Any, shipment: Shipment, prepared: Prepared, result: LabelResult
+    ) -> None:
+        """The pickup booked with the label (`esdValue`): kept per day, written back."""
+        pickup = prepared.request.options.pickup
+        day = (pickup.date if pickup else prepared.request.ship_date).isoformat()
+        when = pickup_instant(result.pickup_date, pickup)
+        booked = {"number": result.pickup_number, "date": when.isoformat() if when else None}
+        source = dict(shipment.source or {})
+        source.pop("pickup", None)  # booked: a later label of this order books no driver
+        source["pickups"] = {**source.get("pickups", {}), day: booked}
+        session.connection().execute(
+            update(Shipment).where(Shipment.id == shipment.id).values(source=source)
+        )
+        shipment.source = source
+        writeback.enqueue(
+            session,
+            sf_object=shipment.sf_object,
+            operation="update",
+            sf_id=shipment.sf_id,
+            shipment_id=shipment.id,
+            payload=pickup_fields(result.pickup_number, when),
+        )
 
     def _queue_writeback(
         self, session: Any, row: Shipment, parcels: list[StoredParcel], prepared: Prepared
@@ -611,8 +673,9 @@ class LabelPipeline:
                             )
                         )
                     )
+                    theirs = _held_elsewhere(session, shipment.id, found)
                 for skybill in found:
-                    if skybill not in ours:
+                    if skybill not in ours and skybill not in theirs:
                         self._cancel_orphan(shipment, skybill)
         except ChronoforceError as exc:
             with self.store.session() as session:
@@ -659,7 +722,7 @@ class LabelPipeline:
             row.lease_owner, row.lease_expires_at = None, None
             row.last_error = str(error)[:500]
             exceptions.record(
-                session, error, operation="label.create", shipment=row, now=self.now()
+                session, error, operation=_operation(row), shipment=row, now=self.now()
             )
         return "exception"
 
@@ -676,7 +739,7 @@ class LabelPipeline:
             row.queued_at = None  # the sweeper queues it again as soon as it is due
             if row.attempts >= backoff_for(error).max_attempts:
                 exceptions.record(
-                    session, error, operation="label.create", shipment=row, now=self.now()
+                    session, error, operation=_operation(row), shipment=row, now=self.now()
                 )
                 if row.state == "calling":
                     # The outcome of the last call is unknown: keep `calling`, so a later try
@@ -727,6 +790,9 @@ class LabelPipeline:
                     select(Parcel.skybill_number).where(Parcel.shipment_id == shipment.id)
                 )
             )
+            # Another intent's parcel (a return made under the order number before references
+            # were per intent) is never this attempt's orphan: leave it alone.
+            known |= _held_elsewhere(session, shipment.id, skybills)
         orphans = [s for s in skybills if s not in known]
         if not orphans:
             return None  # nothing was created: call again
@@ -766,6 +832,25 @@ class LabelPipeline:
                 write_to_salesforce=state == "open",
             )
             exc_row.state = state
+
+
+def _operation(shipment: Shipment) -> str:
+    """What the exception row names: a return's failure is no outbound label's (the Order's
+    label status stays as it is)."""
+    return "return.create" if shipment.intent == "return" else "label.create"
+
+
+def _held_elsewhere(session: Any, shipment_id: int, skybills: list[str]) -> set[str]:
+    """The skybill numbers among `skybills` that another of our shipments holds."""
+    if not skybills:
+        return set()
+    return set(
+        session.scalars(
+            select(Parcel.skybill_number).where(
+                Parcel.skybill_number.in_(skybills), Parcel.shipment_id != shipment_id
+            )
+        )
+    )
 
 
 def _live_skybills(found: Any) -> list[str]:

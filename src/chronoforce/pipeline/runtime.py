@@ -33,7 +33,10 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
 from chronoforce.pipeline.cadence import Backoff
 from chronoforce.pipeline.cluster import LocalSlots
+from chronoforce.pipeline.facts import order_facts
+from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
+from chronoforce.pipeline.returns import returns_preparation
 from chronoforce.pipeline.tracking import (
     Poller,
     PollReport,
@@ -107,20 +110,7 @@ class Preparation:
         return Prepared(request=request, reason=decision.reason)
 
     def _facts(self, order: MappedOrder, recipient: Party) -> RoutingFacts:
-        facts = order.facts
-        return RoutingFacts(
-            country=recipient.address.country,
-            postal_code=recipient.address.postal_code,
-            parcels=order.parcels,
-            order_value=facts.get("order_value"),
-            relay_point_id=order.relay_point_id,
-            priority=bool(facts.get("priority")),
-            customer_tier=str(facts.get("customer_tier") or ""),
-            saturday_delivery=order.saturday,
-            product_override=order.product_override,
-            override_field="Chronopost_Product__c",
-            facts=facts,
-        )
+        return order_facts(order, recipient)  # the one builder, shared with rates and returns
 
 
 @dataclass
@@ -427,7 +417,7 @@ class Runtime:
     def close(self) -> None:
         if self._poller is not None:
             self._poller.close()
-        for client in (self.carrier, self.salesforce, self._pubsub, self.labels.slots):
+        for client in (self.carrier, self.salesforce, self._pubsub, self.labels.gates):
             close = getattr(client, "close", None)
             if close is not None:
                 close()
@@ -477,7 +467,12 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         now=now,
         lease=dt.timedelta(seconds=settings.pipeline.lease_seconds),
         # Carrier calls in flight, whatever the thread count; worker.harden shares it cluster-wide.
-        slots=LocalSlots(settings.chronopost.concurrency),
+        # Every carrier use case (returns, cancels, pickups, rates) passes these same gates.
+        gates=Gates(
+            slots=LocalSlots(settings.chronopost.concurrency),
+            wait_s=settings.pipeline.lease_seconds / 4,
+        ),
+        preparers={"return": returns_preparation(settings, mapping, now)},
     )
     runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now)
     preparation.reread = runtime.refresh_source

@@ -1,12 +1,14 @@
 """The HTTP API Salesforce calls through a Named Credential: rates, relay points, pickups, returns.
 
 `/api/v1/…` endpoints, each guarded by a scope (web/api_auth.py), with typed models so the
-OpenAPI document at `/openapi.json` is exact. Handlers only translate HTTP to the use cases in
-api_service.py / api_labels.py; a failure is an ApiErrorBody with a 4xx/5xx, never a bare 500.
+OpenAPI document at `/openapi.json` is exact. Handlers only translate HTTP to the use cases that
+api_service.py wires (pipeline/); the domain's typed errors become an ApiErrorBody with a 4xx/5xx
+(503 with Retry-After while Chronopost is unavailable or the breaker is open), never a bare 500.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
@@ -16,8 +18,7 @@ from fastapi.responses import JSONResponse
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.redaction import redact_text
-from chronoforce.salesforce.soql import record_id
-from chronoforce.web import api_agent, api_auth, api_labels
+from chronoforce.web import api_agent, api_auth
 from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
 from chronoforce.web.api_config import api_config
 from chronoforce.web.api_models import (
@@ -123,7 +124,9 @@ def get_relay_points(
 def post_pickup(
     request: Request, order_id: OrderId, ask: PickupRequest, _: Pickups
 ) -> PickupAnswer:
-    return api_labels.book_pickup(_service(request), order_id, ask)
+    """Once per order and day: asking again answers the pickup booked, unless `change` (then
+    the booked pickups are cancelled with annulerEnlevements first). Times are Paris time."""
+    return _service(request).book_pickup(order_id, ask)
 
 
 @router.post(
@@ -138,7 +141,7 @@ def post_return_label(
     _: Returns,
     ask: Annotated[ReturnRequest | None, Body()] = None,
 ) -> ReturnAnswer:
-    return api_labels.return_label(_service(request), order_id, ask or ReturnRequest())
+    return _service(request).return_label(order_id, ask or ReturnRequest())
 
 
 @router.post(
@@ -149,24 +152,8 @@ def post_return_label(
 )
 def post_case_return_label(request: Request, case_id: OrderId, _: Returns) -> ReturnAnswer:
     service = _service(request)
-    soql = f"SELECT Id, Type, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
-    found = list(service.runtime.salesforce.query_iter(soql))
-    if not found:
-        raise ApiError(404, "CASE_NOT_FOUND", f"no Case {case_id} in Salesforce", record_id=case_id)
-    case = found[0]
-    wanted = service.config.return_case_type
-    if (case.get("Type") or "") != wanted:
-        raise ApiError(
-            400, "CASE_TYPE", f"Case {case_id} is of type {case.get('Type')!r}, not {wanted!r}",
-            record_id=case_id, field="Type",
-        )  # fmt: skip
-    order_id = str(case.get("Chronopost_Order__c") or "")
-    if not order_id:
-        raise ApiError(
-            400, "CASE_WITHOUT_ORDER", f"Case {case_id} names no order",
-            record_id=case_id, field="Chronopost_Order__c",
-        )  # fmt: skip
-    return api_labels.return_label(service, order_id, ReturnRequest(case_id=case_id))
+    order_id = service.case_order(case_id)
+    return service.return_label(order_id, ReturnRequest(case_id=case_id))
 
 
 @router.post(
@@ -180,7 +167,7 @@ def post_cancel(
     shipment_id: Annotated[int, Path(ge=1, le=2**53)],
     _: Cancels,
 ) -> CancelAnswer:
-    return api_labels.cancel(_service(request), shipment_id)
+    return _service(request).cancel(shipment_id)
 
 
 @router.post(
@@ -196,7 +183,7 @@ def post_order_cancel(
     intent: Annotated[Literal["outbound", "return"], Query()] = "outbound",
 ) -> CancelAnswer:
     """The same as /shipments/{id}/cancel, found by the Salesforce id Salesforce knows."""
-    return api_labels.cancel_order(_service(request), order_id, intent)
+    return _service(request).cancel_order(order_id, intent)
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -213,8 +200,14 @@ def _error(_: Request, exc: Exception) -> JSONResponse:
         field=exc.field, operation=exc.operation,
     )  # fmt: skip
     status = status_of(exc)
-    headers = {"Retry-After": "30"} if status == 503 else None
+    headers = {"Retry-After": _retry_after(exc)} if status == 503 else None
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _retry_after(error: ChronoforceError) -> str:
+    """Whole seconds until asking again is worth it: the breaker's own time when it says."""
+    seconds = getattr(error, "retry_after", None)
+    return str(max(1, math.ceil(seconds))) if seconds else "30"
 
 
 def install(app: FastAPI, settings: Settings, runtime: Any = None) -> None:

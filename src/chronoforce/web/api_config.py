@@ -15,6 +15,9 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chronoforce.config import ShipperConfig
+from chronoforce.pipeline.returns import LabelDelivery, ReturnProduct
+
 Scope = Literal["rates", "relay", "pickup", "returns", "cancel", "labels"]
 ALL_SCOPES: tuple[Scope, ...] = ("rates", "relay", "pickup", "returns", "cancel", "labels")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -57,7 +60,10 @@ class ApiConfig(BaseModel):
     rate_cache_ttl_s: int = Field(900, ge=0, le=86400)  # 0 turns the cache off
     # Rates are asked for the top of the weight band, so one cached answer fits the whole band.
     weight_band_kg: float = Field(1.0, gt=0, le=30)
-    return_product: str = Field("01", pattern=r"^[0-9A-Z]{1,2}$")  # Chrono 13 back to us
+    # Returns (pipeline/returns.py reads these keys too, at start-up of every process).
+    return_product: ReturnProduct = "4T"  # Chrono Reverse 13; 3T from Europe
+    return_delivery: LabelDelivery = LabelDelivery.CASE  # modeRetour 2: the PDF on the Case
+    return_address: ShipperConfig | None = None  # the warehouse; default chronopost.shipper
     return_case_type: str = "Return"  # Case.Type that may ask for a return label
     cost_includes_vat: bool = True  # what Order.Chronopost_Shipping_Cost__c holds
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 from chronoforce.domain.errors import (
     CarrierAccountError,
     ChronoforceError,
+    ConflictError,
+    NotFoundError,
     PermanentError,
     TransientError,
 )
@@ -167,6 +169,11 @@ class PickupRequest(_In):
     ready_time: dt.time = Field(description="parcels ready from (Europe/Paris)")
     closing_time: dt.time = Field(description="premises close at (Europe/Paris)")
     instructions: str = Field("", max_length=255, pattern=TEXT)
+    change: bool = Field(
+        False,
+        description="replace the order's booked pickups (cancelled first); without it, asking "
+        "again for the same day answers the pickup booked",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -182,6 +189,10 @@ class PickupAnswer(BaseModel):
     pickup_date: dt.datetime | None
     skybill_numbers: list[str]
     relabeled: bool = Field(description="an earlier label without pickup was cancelled")
+    booked: bool = Field(True, description="false: the day's pickup booked earlier")
+    cancelled_pickups: list[str] = Field(
+        default_factory=list, description="ESD numbers cancelled by this change"
+    )
 
 
 class ReturnRequest(_In):
@@ -206,10 +217,15 @@ class CancelAnswer(BaseModel):
 
 
 def status_of(error: Exception) -> int:
-    """The HTTP status of a failure: the order's data 400, our carrier account 502, later 503."""
+    """The HTTP status of a failure: unknown 404, not now 409, the order's data 400, our
+    carrier account 502, later 503 (with Retry-After)."""
     status = getattr(error, "status", None)  # ApiError, AuthError
     if isinstance(status, int):
         return status
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
     if isinstance(error, CarrierAccountError):
         return 502
     if isinstance(error, PermanentError):

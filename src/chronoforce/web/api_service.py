@@ -1,22 +1,32 @@
-"""What the API's endpoints do, over the process's runtime: read orders, quote, write a rate back.
+"""The API's use cases over the process's runtime: each endpoint's pipeline use case, wired once.
 
-One `ApiService` per app, built lazily from the runtime (carrier, Salesforce, store, mapping) on
-the first call, so health and webhooks serve without Salesforce credentials. It raises ApiError
-or the domain's typed errors; it must never answer for an order it could not read.
+One `ApiService` per app. The pipeline does the work (rates, relay search, returns, cancels,
+pickups: pipeline/), every carrier call through the runtime's shared gates; this module reads
+the order from Salesforce, hands it over and turns the answer into the API's models. It never
+calls the Chronopost client, the outbox flusher or the store's tables itself. Built lazily, so
+health and webhooks serve without Salesforce credentials: rates and relay points need only the
+carrier side; orders, returns, cancels and pickups the full runtime.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import normalize_party
-from chronoforce.domain.models import LabelFormat, Parcel, Party
+from chronoforce.domain.errors import NotFoundError, PermanentError
+from chronoforce.domain.models import Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
+from chronoforce.pipeline.cancel import Cancels
+from chronoforce.pipeline.facts import order_facts
+from chronoforce.pipeline.gates import Gates, carrier_side
+from chronoforce.pipeline.pickups import Pickups, outbound_shipment
+from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter, Route
+from chronoforce.pipeline.relays import RelaySearch
+from chronoforce.pipeline.returns import Returns
 from chronoforce.pipeline.runtime import shipper_party
 from chronoforce.salesforce.mapping import (
     MappedOrder,
@@ -26,10 +36,11 @@ from chronoforce.salesforce.mapping import (
     soql_for_trigger,
 )
 from chronoforce.salesforce.soql import record_id
-from chronoforce.store.db import Store
 from chronoforce.web.api_config import ApiConfig
 from chronoforce.web.api_models import (
-    ApiError,
+    CancelAnswer,
+    PickupAnswer,
+    PickupRequest,
     PointAddress,
     RateChoice,
     RatesAnswer,
@@ -37,49 +48,34 @@ from chronoforce.web.api_models import (
     RateWritten,
     RelayPointOut,
     RelayPointsAnswer,
+    ReturnAnswer,
+    ReturnRequest,
 )
-from chronoforce.web.api_rates import Quoter, RateCacheTable, Route
+
+# How long a request waits for the cluster's carrier capacity before answering 503 CARRIER_BUSY
+# (Retry-After 1): a caller such as an Apex callout gives up after 10 s by default.
+API_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
 class OrderRead:
     record: dict[str, Any]
+    items: list[Any]
     order: MappedOrder
-
-
-def order_facts(order: MappedOrder, recipient: Party | None = None) -> RoutingFacts:
-    """Routing facts of a mapped order, as the label pipeline's preparation builds them."""
-    address = (recipient or order.recipient).address
-    facts = order.facts
-    return RoutingFacts(
-        country=address.country,
-        postal_code=address.postal_code,
-        parcels=order.parcels,
-        order_value=facts.get("order_value"),
-        relay_point_id=order.relay_point_id,
-        priority=bool(facts.get("priority")),
-        customer_tier=str(facts.get("customer_tier") or ""),
-        saturday_delivery=order.saturday,
-        product_override=order.product_override,
-        override_field="Chronopost_Product__c",
-        facts=facts,
-    )
 
 
 class ApiService:
     """The API's use cases over one runtime (shared by every request; thread-safe).
 
-    Without a runtime given, the carrier and the store are opened on first use and the full
-    runtime (Salesforce included) only when an operation needs an order: quoting a postal code
-    or listing relay points needs no Salesforce credentials.
+    A runtime handed in (`chronoforce run`, tests) is used as it is, gates included; one built
+    here gets the cluster's shared gates, as a worker's does.
     """
 
     def __init__(self, settings: Settings, config: ApiConfig, runtime: Any = None) -> None:
         self.settings = settings
         self.config = config
         self._runtime = runtime if getattr(runtime, "carrier", None) is not None else None
-        self._carrier: Any = None
-        self._store: Store | None = None
+        self._side: tuple[Any, Any, Gates] | None = None
         self._runtime_built = False
         self._lock = threading.Lock()
         self._quoter: Quoter | None = None
@@ -91,31 +87,28 @@ class ApiService:
         with self._lock:
             if self._runtime is None:
                 from chronoforce.pipeline.runtime import build_runtime
+                from chronoforce.worker import harden, worker_config
 
-                self._runtime = build_runtime(self.settings, carrier=self._carrier)
-                self._runtime_built = True
+                carrier = self._side[0] if self._side is not None else None
+                runtime = build_runtime(self.settings, carrier=carrier)
+                harden(runtime, worker_config(self.settings.worker))
+                self._runtime, self._runtime_built = runtime, True
             return self._runtime
 
-    @property
-    def carrier(self) -> Any:
+    def _carrier_side(self) -> tuple[Any, Any, Gates]:
+        """(carrier, store, gates): the runtime's when there is one, else opened here; the
+        gates are the shared ones, waited for at most API_WAIT_S."""
         if self._runtime is not None:
-            return self._runtime.carrier
-        with self._lock:
-            if self._carrier is None:
-                from chronoforce.chronopost import ChronopostClient
+            side = (self._runtime.carrier, self._runtime.store, self._runtime.labels.gates)
+        else:
+            with self._lock:
+                if self._side is None:
+                    from chronoforce.worker import worker_config
 
-                self._carrier = ChronopostClient.from_settings(self.settings)
-            return self._carrier
-
-    @property
-    def store(self) -> Store:
-        if self._runtime is not None:
-            store: Store = self._runtime.store
-            return store
-        with self._lock:
-            if self._store is None:
-                self._store = Store(self.settings.database_url)
-            return self._store
+                    config = worker_config(self.settings.worker)
+                    self._side = carrier_side(self.settings, config)
+                side = self._side
+        return side[0], side[1], replace(side[2], wait_s=min(side[2].wait_s, API_WAIT_S))
 
     def now(self) -> dt.datetime:
         if self._runtime is not None:
@@ -123,36 +116,26 @@ class ApiService:
             return now
         return dt.datetime.now(dt.UTC)
 
-    def _prepared(self, name: str) -> Any:
-        """What the runtime's label preparation holds (rules, shipper), if there is a runtime."""
-        labels = getattr(self._runtime, "labels", None)
-        return getattr(getattr(labels, "prepare", None), name, None)
-
     @property
     def rules(self) -> RoutingRules:
-        rules = self._prepared("rules")
+        """The label preparation's rules when there is a runtime (one copy), else the settings'."""
+        prepare = getattr(getattr(self._runtime, "labels", None), "prepare", None)
+        rules = getattr(prepare, "rules", None)
         if isinstance(rules, RoutingRules):
             return rules
         return RoutingRules.from_mapping(self.settings.routing)
 
     @property
-    def shipper(self) -> Party:
-        shipper = self._prepared("shipper")
-        return shipper if isinstance(shipper, Party) else shipper_party(self.settings)
-
-    @property
-    def label_format(self) -> LabelFormat:
-        return LabelFormat(self.settings.chronopost.label_format)
-
-    @property
     def quoter(self) -> Quoter:
         if self._quoter is None:
+            carrier, store, gates = self._carrier_side()
             self._quoter = Quoter(
-                carrier=self.carrier,
-                cache=RateCacheTable(self.store, self.config.rate_cache_ttl_s),
+                carrier=carrier,
+                cache=RateCacheTable(store, self.config.rate_cache_ttl_s),
                 rules=self.rules,
                 band_kg=self.config.weight_band_kg,
                 now=self.now,
+                gates=gates,
             )
         return self._quoter
 
@@ -160,39 +143,68 @@ class ApiService:
         """Close what this service opened itself (a runtime handed in is its owner's)."""
         if self._runtime_built and self._runtime is not None:
             self._runtime.close()  # with the carrier it was given
-        elif self._carrier is not None:
-            self._carrier.close()
-        if self._store is not None:
-            self._store.dispose()
+        elif self._side is not None:
+            self._side[0].close()
+        if self._side is not None:
+            _, store, gates = self._side
+            gates.close()
+            store.dispose()
+
+    def _cancels(self) -> Cancels:
+        runtime = self.runtime
+        carrier, store, gates = self._carrier_side()
+        return Cancels(store, carrier, gates, runtime.now, lease=runtime.labels.lease)
 
     # --- orders --------------------------------------------------------------------------
 
     def read_order(self, order_id: str) -> OrderRead:
-        """The order as the label pipeline reads it; 404 when Salesforce does not know it."""
+        """The order as the label pipeline reads it; NotFoundError when Salesforce lacks it."""
         runtime = self.runtime
         mapping = runtime.mapping
         select = soql_for_trigger(mapping).split(" WHERE ")[0].split(" ORDER BY ")[0]
         soql = f"{select} WHERE Id = '{record_id(order_id)}'"
         records = list(runtime.salesforce.query_iter(soql))
         if not records:
-            raise ApiError(
-                404,
-                "ORDER_NOT_FOUND",
+            raise NotFoundError(
                 f"no {mapping.trigger_object} {order_id} in Salesforce",
+                code="ORDER_NOT_FOUND",
                 record_id=order_id,
             )
         by_order = fetch_items(runtime.salesforce.query_iter, mapping, records)
-        record = dict(records[0])
-        order = map_record(record, items_for(record, mapping, by_order), mapping)
-        return OrderRead(record, order)
+        record = _plain(dict(records[0]))
+        items = [_plain(i) for i in items_for(records[0], mapping, by_order)]
+        return OrderRead(record, items, map_record(record, items, mapping))
+
+    def case_order(self, case_id: str) -> str:
+        """The order a Case of the configured type is about (for its return label)."""
+        soql = f"SELECT Id, Type, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
+        found = list(self.runtime.salesforce.query_iter(soql))
+        if not found:
+            raise NotFoundError(
+                f"no Case {case_id} in Salesforce", code="CASE_NOT_FOUND", record_id=case_id
+            )
+        case = found[0]
+        wanted = self.config.return_case_type
+        if (case.get("Type") or "") != wanted:
+            raise PermanentError(
+                f"Case {case_id} is of type {case.get('Type')!r}, not {wanted!r}",
+                code="CASE_TYPE", record_id=case_id, field="Type",
+            )  # fmt: skip
+        order_id = str(case.get("Chronopost_Order__c") or "")
+        if not order_id:
+            raise PermanentError(
+                f"Case {case_id} names no order", code="CASE_WITHOUT_ORDER",
+                record_id=case_id, field="Chronopost_Order__c",
+            )  # fmt: skip
+        return order_id
 
     # --- rates ---------------------------------------------------------------------------
 
     def _departure(self) -> tuple[str, str]:
-        address = self.shipper.address
+        address = shipper_party(self.settings).address
         return address.country or "FR", address.postal_code
 
-    def rates(self, request: RatesRequest) -> RatesAnswer:
+    def _quote(self, request: RatesRequest) -> Quote:
         dep_country, dep_postal = self._departure()
         if request.order_id:
             read = self.read_order(request.order_id)
@@ -219,36 +231,19 @@ class ApiService:
         )
         return self.quoter.quote(where, facts)
 
+    def rates(self, request: RatesRequest) -> RatesAnswer:
+        return RatesAnswer.model_validate(asdict(self._quote(request)))
+
     def write_rate(self, order_id: str, choice: RateChoice) -> RateWritten:
         """Quote the order (the cache usually answers), then one update of the Order record."""
-        answer = self.rates(RatesRequest(order_id=order_id))
-        wanted = choice.product_code.upper()
-        quote = next(
-            (p for p in answer.products if p.product_code.lstrip("0") == wanted.lstrip("0")), None
-        )
-        if quote is None:
-            offered = ", ".join(p.product_code for p in answer.products) or "none"
-            raise ApiError(
-                400,
-                "PRODUCT_NOT_OFFERED",
-                f"Chronopost offers no product {wanted} for this order (offered: {offered})",
-                record_id=order_id,
-                field="product_code",
-            )
-        with_vat = self.config.cost_includes_vat
-        cost: Decimal = quote.amount_incl_vat if with_vat else quote.amount_excl_vat
+        quote = self._quote(RatesRequest(order_id=order_id))
         runtime = self.runtime
-        sobject = runtime.mapping.trigger_object
-        fields: dict[str, Any] = {"Id": order_id, "Chronopost_Product__c": quote.product_code}
-        fields["Chronopost_Shipping_Cost__c"] = float(cost)
-        [result] = runtime.salesforce.collection("update", sobject, [fields])
-        error = result.error(order_id, "api.rate")
-        if error is not None:
-            raise error
-        return RateWritten(
-            order_id=order_id, product_code=quote.product_code, shipping_cost=cost,
-            includes_vat=with_vat,
-        )  # fmt: skip
+        writer = RateWriter(
+            runtime.salesforce, runtime.mapping.trigger_object, self.config.cost_includes_vat
+        )
+        return RateWritten.model_validate(
+            asdict(writer.write(quote, order_id, choice.product_code))
+        )
 
     # --- relay points --------------------------------------------------------------------
 
@@ -260,14 +255,14 @@ class ApiService:
             address = normalize_party(order.recipient, "recipient").party.address
             postal_code, country, city = address.postal_code, address.country, address.city
         if not postal_code:
-            raise ApiError(
-                400,
-                "POSTAL_CODE_MISSING",
+            raise PermanentError(
                 f"order {near_order} has no shipping postal code",
+                code="POSTAL_CODE_MISSING",
                 record_id=near_order or "",
                 field="postal_code",
             )
-        points = self.carrier.relay_points(postal_code, country.upper(), city, limit=limit)
+        carrier, _, gates = self._carrier_side()
+        points = RelaySearch(carrier, gates).near(postal_code, country, city, limit)
         return RelayPointsAnswer(
             postal_code=postal_code,
             country=country.upper(),
@@ -288,3 +283,67 @@ class ApiService:
                 for p in points
             ],
         )
+
+    # --- returns, cancels, pickups -------------------------------------------------------
+
+    def return_label(self, order_id: str, ask: ReturnRequest) -> ReturnAnswer:
+        read = self.read_order(order_id)
+        runtime = self.runtime
+        made = Returns(runtime.store, runtime.labels, runtime.now).ask(
+            read.order, read.record, read.items, case_id=ask.case_id or "",
+            returns_reference=ask.returns_reference,
+        )  # fmt: skip
+        return ReturnAnswer(
+            order_id=made.sf_id,
+            case_id=made.case_id or None,
+            shipment_id=made.shipment_id,
+            skybill_numbers=made.skybill_numbers,
+            returns_reference=made.returns_reference,
+            status=made.status,
+            created=made.created,
+        )
+
+    def cancel(self, shipment_id: int) -> CancelAnswer:
+        done = self._cancels().cancel(shipment_id)
+        return CancelAnswer(
+            shipment_id=done.shipment_id, cancelled=done.cancelled, status=done.status
+        )
+
+    def cancel_order(self, order_id: str, intent: str) -> CancelAnswer:
+        cancels = self._cancels()
+        shipment_id = cancels.shipment_of(self.runtime.mapping.trigger_object, order_id, intent)
+        return self.cancel(shipment_id)
+
+    def book_pickup(self, order_id: str, ask: PickupRequest) -> PickupAnswer:
+        runtime = self.runtime
+        read = self.read_order(order_id)
+        runtime.record([read.record], None)
+        shipment_id = outbound_shipment(
+            runtime.store, runtime.mapping.trigger_object, read.order.sf_id
+        )
+        carrier, store, gates = self._carrier_side()
+        pickups = Pickups(
+            store, carrier, gates, runtime.labels, shipper_party(self.settings), runtime.now,
+            lease=runtime.labels.lease,
+        )  # fmt: skip
+        pickup = Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
+        booked = pickups.book(shipment_id, pickup, change=ask.change)
+        return PickupAnswer(
+            order_id=booked.sf_id,
+            shipment_id=booked.shipment_id,
+            pickup_number=booked.number,
+            pickup_date=booked.date,
+            skybill_numbers=booked.skybill_numbers,
+            relabeled=False,
+            booked=booked.booked,
+            cancelled_pickups=booked.cancelled,
+        )
+
+
+def _plain(record: Any) -> Any:
+    """A Salesforce record as plain JSON data (no OrderedDicts, no `attributes` noise)."""
+    if isinstance(record, dict):
+        return {k: _plain(v) for k, v in record.items() if k != "attributes"}
+    if isinstance(record, list):
+        return [_plain(v) for v in record]
+    return record

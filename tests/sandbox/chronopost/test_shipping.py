@@ -120,7 +120,9 @@ def test_return_label_swaps_sender_and_recipient(
     assert text.index("HautSide") < text.index("Chef Royale")  # FROM the customer TO the shipper
     stored = sandbox.parcel(parcel.skybillNumber)
     assert stored is not None and stored.is_return
-    assert ship(skybill={"productCode": "4T"}).resultMultiParcelValue[0].serviceMark == "RETOUR"
+    # A return product is sent as Chronopost documents a return: label mode PPR (returns.py).
+    back = ship(skybill={"productCode": "4T"}, mode="PPR", modeRetour="2")
+    assert back.resultMultiParcelValue[0].serviceMark == "RETOUR"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ SERVICES = {
             "getReservedSkybill",
             "getReservedSkybillWithTypeAndMode",
             "creerEnlevementNational",
+            "annulerEnlevements",
         },
     ),
     "tracking": (
@@ -69,7 +70,9 @@ def _embedded_schema(wsdl: Path) -> xmlschema.XMLSchema:
 
 def _shape(element: Any, seen: frozenset[str] = frozenset()) -> tuple[Any, ...]:
     """Everything a client sees of an element: name, type, occurrences, and its children's shapes."""
-    xsd_type = element.type
+    xsd_type = getattr(element, "type", None)
+    if xsd_type is None:  # the xs:any inside xs:anyType (annulerEnlevements' statut entries)
+        return ("any", None, element.min_occurs, element.max_occurs, False, ())
     type_name = xsd_type.name if xsd_type.name else None
     children: tuple[Any, ...] = ()
     if xsd_type.is_complex() and xsd_type.has_complex_content() and type_name not in seen:

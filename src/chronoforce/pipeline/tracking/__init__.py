@@ -7,9 +7,16 @@ does) or calls the carrier faster than the shared rate limit and call budget all
 
 Modules: config (the `tracking:` section), events (storage and status of stored events),
 ingest (the one path), salesforce_writes and cases (what a change queues), inbox (webhook
-events), ratelimit (shared limits), planner (when to look again), poller (the poll round).
+events), planner (when to look again), poller (the poll round).
 """
 
+from chronoforce.pipeline.ratelimit import (
+    DatabaseWindows,
+    RateLimiter,
+    RedisWindows,
+    Windows,
+    windows_for,
+)
 from chronoforce.pipeline.tracking.cases import Cases, link_cases, tell
 from chronoforce.pipeline.tracking.config import CaseConfig, TrackingConfig, tracking_config
 from chronoforce.pipeline.tracking.events import (
@@ -23,13 +30,6 @@ from chronoforce.pipeline.tracking.inbox import inbox_event, process_inbox, purg
 from chronoforce.pipeline.tracking.ingest import IngestReport, Tracking
 from chronoforce.pipeline.tracking.planner import URGENCY_WEIGHT, PollPlanner, policy_of
 from chronoforce.pipeline.tracking.poller import Poller, PollReport, TrackingCarrier
-from chronoforce.pipeline.tracking.ratelimit import (
-    DatabaseWindows,
-    RateLimiter,
-    RedisWindows,
-    Windows,
-    windows_for,
-)
 from chronoforce.pipeline.tracking.salesforce_writes import (
     EVENT_KEY_FIELD,
     EVENT_OBJECT,

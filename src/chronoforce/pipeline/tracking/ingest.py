@@ -35,7 +35,7 @@ from chronoforce.store.models import Shipment
 log = get_logger(component="tracking")
 
 
-# A return label's parcels travel back to us (web/api_labels.py, intent "return"): their
+# A return label's parcels travel back to us (pipeline/returns.py, intent "return"): their
 # delivery is our `returned`, every step on the way `returning`.
 _RETURN_LEG = frozenset(
     {

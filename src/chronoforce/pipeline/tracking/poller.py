@@ -23,11 +23,11 @@ from chronoforce.domain.errors import ChronoforceError, PermanentError, Transien
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
+from chronoforce.pipeline.ratelimit import RateLimiter, Windows, windows_for
 from chronoforce.pipeline.tracking.config import TrackingConfig
 from chronoforce.pipeline.tracking.events import chunks
 from chronoforce.pipeline.tracking.ingest import Tracking
 from chronoforce.pipeline.tracking.planner import HOUR, URGENCY
-from chronoforce.pipeline.tracking.ratelimit import RateLimiter, Windows, windows_for
 from chronoforce.store.models import Parcel, Shipment
 
 log = get_logger(component="tracking")

@@ -1,4 +1,5 @@
-"""The sandbox's admin HTTP API under `/_sandbox/`: faults, clock, request log, parcels, reset.
+"""The sandbox's admin HTTP API under `/_sandbox/`: faults, clock, request log, requests in
+flight (`/_sandbox/in-flight`: now and the high-water mark; DELETE resets it), parcels, reset.
 
 JSON in and out, for tests and benchmarks in another process. It must never expose account
 passwords (the request log is already redacted; accounts are listed by number only).
@@ -37,6 +38,7 @@ def _state(sb: ChronopostSandbox) -> dict[str, Any]:
         "live_labels": sb.live_labels(),
         "parcels": len(sb.parcels()),
         "requests": len(sb.requests()),
+        "in_flight": sb.in_flight.to_json(),
         "faults": sb.injector.faults.to_json(),
         "accounts": sorted(sb.accounts),
     }
@@ -107,6 +109,10 @@ def handle(
             return _faults(sb, method, payload)
         case ["requests"]:
             return _requests(sb, method, query)
+        case ["in-flight"]:
+            if method == "DELETE":
+                sb.in_flight.reset()
+            return _json(sb.in_flight.to_json())
         case ["parcels"]:
             return _json([p.summary() for p in sb.parcels()])
         case ["parcels", skybill]:

@@ -20,7 +20,7 @@ from chronoforce.sandbox.chronopost import admin, pickups, rates, relay, shippin
 from chronoforce.sandbox.chronopost.clock import SandboxClock
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.faults import FaultInjector, Faults
-from chronoforce.sandbox.chronopost.requestlog import RequestLog, RequestRecord
+from chronoforce.sandbox.chronopost.requestlog import InFlight, RequestLog, RequestRecord
 from chronoforce.sandbox.chronopost.soap import (
     CONTENT_TYPE,
     SoapFault,
@@ -65,6 +65,7 @@ OPERATIONS: dict[str, Operation] = {
     "calculateProducts": rates.calculate_products,
     "recherchePointChronopost": relay.recherche_point_chronopost,
     pickups.OPERATION: pickups.creer_enlevement_national,
+    pickups.CANCEL_OPERATION: pickups.annuler_enlevements,
 }
 MAX_BODY = 5 * 1024 * 1024
 
@@ -73,6 +74,10 @@ def write_error(operation: str, result: etree._Element, code: int, message: str)
     """errorCode/errorMessage plus the fields the schema requires around them."""
     if operation == pickups.OPERATION:  # its result says codeErreur / libelleErreur
         add_all(result, [("codeErreur", code), ("libelleErreur", message)])
+        return
+    if operation == pickups.CANCEL_OPERATION:  # codeErreur / errorMessage, statut required
+        add_all(result, [("codeErreur", code), ("errorMessage", message)])
+        add(result, "statut")
         return
     if operation == "quickCost":  # amounts come first and are required
         add_all(result, [("amount", 0.0), ("amountTTC", 0.0), ("amountTVA", 0.0)])
@@ -134,6 +139,7 @@ class ChronopostSandbox:
         self.context = Context(self.store, self.clock, self.accounts, seed)
         self.seed = seed
         self.log = RequestLog()
+        self.in_flight = InFlight()
         self.injector = FaultInjector()
         self._base_faults = faults or _latency_faults(latency, seed)
         self.injector.configure(self._base_faults)
@@ -184,6 +190,7 @@ class ChronopostSandbox:
         self.store.reset()
         self.clock.reset()
         self.log.clear()
+        self.in_flight.reset()
         self.clear_faults()
 
     def close(self) -> None:
@@ -222,6 +229,10 @@ class ChronopostSandbox:
         await send_bytes(send, 200, self._wsdl_cache[key], CONTENT_TYPE)
 
     async def _soap(self, service: str, receive: Receive, send: Send) -> None:
+        with self.in_flight:  # counted from the request read to the answer sent
+            await self._soap_counted(service, receive, send)
+
+    async def _soap_counted(self, service: str, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         body = await read_body(receive)
         outcome = self._answer(service, body)

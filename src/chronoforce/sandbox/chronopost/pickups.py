@@ -1,13 +1,17 @@
-"""Pickup on demand for parcels already labeled: the sandbox's creerEnlevementNational.
+"""Pickups on demand: the sandbox's creerEnlevementNational and annulerEnlevements.
 
-Checks what a driver needs (an account, a French pickup address, a time window in the future
-of the sandbox clock, a parcel count and weight) and answers an ESD number. Its result has its
-own shape — `codeErreur` / `libelleErreur`, not `errorCode` — which `write_error` in app.py
-follows. It must never book a pickup for another account's parcels.
+Booking checks what a driver needs (an account, a French pickup address, a time window in the
+future of the sandbox clock, a parcel count and weight) and answers an ESD number of 10
+characters; a second live pickup with the same refEsdClient on the same day is refused with
+esd error 25 DUPLICATE_REFERENCE ([D] §4.3.1). Cancelling takes the ESD numbers of the account's
+live pickups (27 ANNULATION_INVALID once cancelled, 28 ESD_NOT_FOUND otherwise). Results have
+their own shapes — `codeErreur` / `libelleErreur` and `codeErreur` / `errorMessage` — which
+`write_error` in app.py follows. It must never book or cancel another account's pickups.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -23,6 +27,12 @@ from chronoforce.sandbox.chronopost.tables import (
 )
 
 OPERATION = "creerEnlevementNational"
+CANCEL_OPERATION = "annulerEnlevements"
+# Error codes of the ESD table (error_codes.csv, service "esd", [D] §4.3.1).
+DUPLICATE_REFERENCE = (25, "DUPLICATE_REFERENCE: refEsdClient must be unique for one pickup date")
+ANNULATION_INVALID = (27, "ANNULATION_INVALID: the pickup cannot be cancelled")
+ESD_NOT_FOUND = (28, "ESD_NOT_FOUND")
+ESD_NUMBER_MAX = 10  # esdNumber: 10 characters, the ESDFullNumber (field_limits.csv)
 
 
 def _text(element: etree._Element | None, name: str) -> str:
@@ -93,7 +103,12 @@ def creer_enlevement_national(ctx: Context, op: etree._Element, result: etree._E
     start, _ = _window(ctx, op)
     address = _address(op)
     _parcels(ctx, op, account)
+    reference = _text(op, "referenceEsdClient")
+    if reference and _live_reference(ctx, account, reference, start):
+        raise BusinessError.of(DUPLICATE_REFERENCE)
     number = ctx.store.next_counter("pickup") + 1  # counters start at 0; ids at 1
+    esd = f"ESD{number:07d}"  # 10 characters; the documented format is unconfirmed
+    _remember(ctx, esd, {"account": account, "reference": reference, "day": f"{start:%Y-%m-%d}"})
     add(result, "codeErreur", 0)
     info = add(result, "infoEnlevement")
     add_all(
@@ -103,8 +118,64 @@ def creer_enlevement_national(ctx: Context, op: etree._Element, result: etree._E
             ("dateCreation", ctx.clock.now()),
             ("datePassage", start),
             ("idEnlevement", number),
-            ("numeroUniqueESD", f"ESD{number:08d}{start:%Y%m%d}"),
+            ("numeroUniqueESD", esd),
             ("refEsdClient", _text(op, "referenceEsdClient") or None),
             ("ville", _text(address, "ville")),
         ],
     )
+
+
+def _remember(ctx: Context, esd: str, pickup: dict[str, object]) -> None:
+    ctx.store.set_meta(f"pickup:{esd}", json.dumps(pickup))
+    index = json.loads(ctx.store.get_meta("pickups", "[]"))
+    ctx.store.set_meta("pickups", json.dumps([*index, esd]))
+
+
+def _pickup(ctx: Context, esd: str) -> dict[str, object] | None:
+    raw = ctx.store.get_meta(f"pickup:{esd}", "")
+    return json.loads(raw) if raw else None
+
+
+def _live_reference(ctx: Context, account: str, reference: str, start: datetime) -> bool:
+    """A live pickup of the account under this refEsdClient for that day already exists.
+    Whether a cancelled one still holds its reference is not documented: it does not here."""
+    day = f"{start:%Y-%m-%d}"
+    for esd in json.loads(ctx.store.get_meta("pickups", "[]")):
+        known = _pickup(ctx, esd) or {}
+        if (known.get("account"), known.get("reference"), known.get("day")) == (
+            account, reference, day,
+        ) and not known.get("cancelled"):  # fmt: skip
+            return True
+    return False
+
+
+def annuler_enlevements(ctx: Context, op: etree._Element, result: etree._Element) -> None:
+    """Cancel every pickup named (all or none): `statut` maps each ESD number to its status."""
+    account = ctx.authenticate(_text(op, "accountNumber"), _text(op, "password"))
+    if account is None:
+        raise BusinessError.of(SHIPPING_BAD_ACCOUNT)
+    numbers = [n.text.strip() for n in op.findall("esdNumber") if n.text and n.text.strip()]
+    if not numbers:
+        raise _empty("esdNumber")
+    found: list[tuple[str, dict[str, object]]] = []
+    for esd in numbers:
+        if len(esd) > ESD_NUMBER_MAX:
+            raise _invalid("esdNumber", f"{ESD_NUMBER_MAX} characters at most")
+        pickup = _pickup(ctx, esd)
+        if pickup is None or pickup.get("account") != account:
+            raise BusinessError.of(ESD_NOT_FOUND)
+        if pickup.get("cancelled"):
+            raise BusinessError.of(ANNULATION_INVALID)
+        found.append((esd, pickup))
+    for esd, pickup in found:
+        ctx.store.set_meta(f"pickup:{esd}", json.dumps({**pickup, "cancelled": True}))
+    add_all(result, [("codeErreur", 0), ("errorMessage", "")])
+    statut = add(result, "statut")
+    for esd, _ in found:
+        add_all(add(statut, "entry"), [("key", esd), ("value", "ANNULE")])
+
+
+def cancelled(ctx: Context, esd: str) -> bool | None:
+    """Whether the pickup is cancelled (None when the sandbox never booked it): for tests."""
+    pickup = _pickup(ctx, esd)
+    return None if pickup is None else bool(pickup.get("cancelled"))

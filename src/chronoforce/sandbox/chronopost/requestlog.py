@@ -1,4 +1,5 @@
-"""The sandbox's request log: what clients sent and what they got, readable by tests.
+"""The sandbox's request log: what clients sent and what they got, readable by tests; and the
+count of requests in flight with its high-water mark.
 
 Bounded and in memory. Bodies are stored with passwords replaced; it must never keep a secret.
 """
@@ -52,3 +53,31 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+
+
+class InFlight:
+    """SOAP requests being answered right now, and the most there ever were at once (the
+    high-water mark tests read to check a client's concurrency cap; reset clears it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.current = 0
+        self.high = 0
+
+    def __enter__(self) -> InFlight:
+        with self._lock:
+            self.current += 1
+            self.high = max(self.high, self.current)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.current -= 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.high = self.current
+
+    def to_json(self) -> dict[str, int]:
+        with self._lock:
+            return {"current": self.current, "high": self.high}

@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.chronopost import labels, scenarios
+from chronoforce.sandbox.chronopost import labels, returns, scenarios
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.relay import RELAY_POINTS
 from chronoforce.sandbox.chronopost.soap import add, add_all
@@ -242,7 +242,10 @@ def _parcel_requests(op: etree._Element, shipper: dict[str, Any]) -> list[Parcel
 def _label_data(
     request: ParcelRequest, shipper: dict[str, Any], skybill: str, is_return: bool
 ) -> dict[str, Any]:
-    sender, recipient = (request.recipient, shipper) if is_return else (shipper, request.recipient)
+    # A return product's request names the consumer as shipper already (returns.py); only the
+    # older "merchant → customer with modeRetour" form is drawn the other way round.
+    swap = is_return and not request.product.is_return
+    sender, recipient = (request.recipient, shipper) if swap else (shipper, request.recipient)
     return {
         "skybill": skybill,
         "product": request.product.code,
@@ -261,6 +264,7 @@ def _label_data(
 def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Element) -> None:
     """shippingMultiParcelV5 / V4: one skybill number and label per parcel, or an error."""
     account = _check_header(ctx, op)
+    returns.check_return(op)  # the rules of a return product (sandbox/chronopost/returns.py)
     mode = _label_mode(op)
     shipper = _check_shipper(op)
     requests = _parcel_requests(op, shipper)

@@ -42,8 +42,13 @@ PRODUCTS: dict[str, Product] = {
         Product("17", "Chrono Express", _INTL, 30, "EXP", "EE"),
         Product("37", "Chrono Premium", _INTL, 30, "PRM", "EP"),
         Product("44", "Chrono Classic", frozenset({"EU"}), 30, "CLA", "EC"),
-        # Sandbox return product (code unconfirmed): the recipient sends the parcel back.
-        Product("4T", "Chrono Retour", _FR, 30, "RET", "XU", is_return=True),
+        # Return products (products.csv, family "return"): the consumer sends the parcel back to
+        # the merchant in France. Weights, pictograms and prefixes are the sandbox's own.
+        Product("4R", "Chrono Reverse 9", _FR, 30, "RET", "XU", is_return=True),
+        Product("4S", "Chrono Reverse 10", _FR, 30, "RET", "XU", is_return=True),
+        Product("4T", "Chrono Reverse 13", _FR, 30, "RET", "XU", is_return=True),
+        Product("4U", "Chrono Reverse 18", _FR, 30, "RET", "XU", is_return=True),
+        Product("3T", "Chrono Retour Europe", _FR, 30, "RET", "XU", is_return=True),
     )
 }
 # Chronopost accepts "1" for "01" etc. (karrio's rate sample lists both spellings).

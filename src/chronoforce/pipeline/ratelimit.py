@@ -1,6 +1,8 @@
 """Carrier call limits shared by every worker: per-second rate and hourly budget windows.
 
-Counters live in the database or Redis, never only in memory; it never grants past the limit.
+One of the gates every carrier call passes (pipeline/gates.py); tracking also keeps its hourly
+budget with it. Counters live in the database or Redis, never only in memory; it never grants
+past the limit.
 """
 
 from __future__ import annotations
