@@ -7,7 +7,7 @@ import json
 import yaml
 from typer.testing import CliRunner
 
-from chronoforce.mapping_cli import app
+from chronoforce.cli.mapping import app
 from chronoforce.salesforce.mapping import MappingConfig, check_mapping
 
 

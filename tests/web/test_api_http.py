@@ -20,7 +20,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from chronoforce.demo import demo_settings
+from chronoforce.cli.demo import demo_settings
 from chronoforce.pipeline.runtime import Runtime, build_runtime
 from chronoforce.sandbox.chronopost import DEMO_PASSWORD, ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox

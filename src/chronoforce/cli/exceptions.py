@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from chronoforce.cli.common import console, print_json, settings_from
 from chronoforce.pipeline import exceptions
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow
@@ -15,12 +15,9 @@ from chronoforce.store.models import ExceptionRow
 app = typer.Typer(
     help="Failures kept for review: list, show, retry, resolve.", no_args_is_help=True
 )
-console = Console()
 
 
 def _store(ctx: typer.Context) -> Store:
-    from chronoforce.cli import settings_from
-
     return Store(settings_from(ctx).database_url)
 
 
@@ -56,8 +53,6 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List exceptions, newest first."""
-    from chronoforce.cli import print_json
-
     store = _store(ctx)
     with store.session() as session:
         rows = [as_dict(r) for r in exceptions.open_rows(session, kind, state)]
@@ -87,8 +82,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One exception with its redacted request and response payloads."""
-    from chronoforce.cli import print_json
-
     with _store(ctx).session() as session:
         row = session.get(ExceptionRow, exception_id)
         if row is None:

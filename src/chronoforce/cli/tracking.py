@@ -1,20 +1,20 @@
 """`chronoforce track`, `chronoforce poll` and `chronoforce web`: tracking from the command line.
 
-`register(app)` adds the commands to the root typer app (cli.py mounts it). Commands print a
+`register(app)` adds the commands to the root typer app (cli/main.py mounts it). Commands print a
 rich timeline for people and `--json` for machines; they never print a secret.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import or_, select
 
+from chronoforce.chronopost import ChronopostClient
+from chronoforce.cli.common import console, settings_from
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.status import map_event
@@ -26,34 +26,22 @@ from chronoforce.pipeline.tracking import (
     tracking_config,
     utc,
 )
+from chronoforce.salesforce.client import SalesforceClient
 from chronoforce.store.db import Store
 from chronoforce.store.models import Event, Parcel, Shipment
 
-console = Console()
-
 
 def _settings(ctx: typer.Context) -> Settings:
-    from chronoforce.cli import settings_from  # late: cli.py imports this module
-
     return settings_from(ctx)
 
 
-def _adapter(module: str, name: str, settings: Settings) -> Any:
-    """The Chronopost / Salesforce client built from the settings (`from_settings`)."""
-    try:
-        cls = getattr(importlib.import_module(module), name)
-        return cls.from_settings(settings)
-    except (ImportError, AttributeError) as exc:
-        typer.echo(f"{module}.{name} is not available: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def carrier_of(settings: Settings) -> Any:
-    return _adapter("chronoforce.chronopost", "ChronopostClient", settings)
+def carrier_of(settings: Settings) -> ChronopostClient:
+    return ChronopostClient.from_settings(settings)
 
 
 def salesforce_of(settings: Settings) -> Any:
-    return _adapter("chronoforce.salesforce.client", "SalesforceClient", settings)
+    # Any: SalesforceClient's typed results do not yet match pipeline.ports.SalesforcePort.
+    return SalesforceClient.from_settings(settings)
 
 
 def _status_name(code: str, extra_codes: dict[str, str]) -> str:
@@ -205,12 +193,19 @@ def web(
     port: Annotated[int | None, typer.Option("--port", help="Default: web.port (8700).")] = None,
 ) -> None:
     """Serve the HTTP app: GET /health and POST /webhooks/chronopost/tracking."""
-    from chronoforce.sandbox.server import serve_forever
+    # Imported here for start-up time: FastAPI and uvicorn load only when `web` serves.
+    import uvicorn
+
     from chronoforce.web.app import create_app
 
     settings = _settings(ctx)
-    serve_forever(
-        create_app(settings), host or settings.web.host, port or settings.web.port, log_level="info"
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.web.host,
+        port=port or settings.web.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=1,  # an idle keep-alive connection must not hold a stop
     )
 
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from chronoforce.cli.common import console
 from chronoforce.config import Settings
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.runner import WORKABLE
 from chronoforce.queue import make_huey, ping
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
-
-console = Console()
+from chronoforce.worker import worker_config
 
 
 def _age(value: dt.datetime | None, now: dt.datetime) -> float | None:
@@ -30,8 +29,6 @@ def _age(value: dt.datetime | None, now: dt.datetime) -> float | None:
 
 def collect(settings: Settings, store: Store | None = None) -> dict[str, Any]:
     """The status report as plain data (what `--json` prints)."""
-    from chronoforce.worker import worker_config
-
     own = store is None
     store = store or Store(settings.database_url)
     now = dt.datetime.now(dt.UTC)
