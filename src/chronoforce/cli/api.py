@@ -17,7 +17,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
-from chronoforce.cli.common import JsonOption, console, settings_from
+from chronoforce.cli.common import JsonOption, console, fail, settings_from
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.web.api_config import ALL_SCOPES, api_config, new_client_credentials
 from chronoforce.web.api_models import ApiError, PickupRequest, RatesRequest, ReturnRequest
@@ -158,12 +158,14 @@ def register(app: typer.Typer) -> None:
                 )  # fmt: skip
             console.print(table)
 
-        _run(
-            ctx,
-            lambda s: s.relay_points(postal_code, country, city, near_order, limit),
-            as_json,
-            show,
-        )
+        def call(service: Any) -> Any:
+            answer = service.relay_points(postal_code, country, city, near_order, limit)
+            if not answer.points:
+                near = f" (order {near_order})" if near_order else ""
+                fail(f"no relay point near {answer.country} {answer.postal_code}{near}")
+            return answer
+
+        _run(ctx, call, as_json, show)
 
     @app.command()
     def pickup(

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from chronoforce.cli.common import console, make_console, run_until, runtime_of
+from chronoforce.cli.common import console, fail, make_console, run_until, runtime_of
+from chronoforce.domain.errors import ChronoforceError
 from chronoforce.salesforce.changes import DeltaReader
 from chronoforce.salesforce.mapping import soql_for_trigger
-from chronoforce.salesforce.soql import record_id
+from chronoforce.salesforce.soql import is_record_id, record_id
 
 
 def register(app: typer.Typer) -> None:
@@ -76,16 +77,21 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         order_id: Annotated[str, typer.Argument(help="The Salesforce record id.")],
     ) -> None:
-        """Ship one order now, printing each step."""
+        """Ship one order now, printing each step (exit 1 unless every shipment is labeled)."""
+        if not is_record_id(order_id):
+            fail(f"not a Salesforce id: {order_id!r} (15 or 18 characters)", 2)
         runtime = runtime_of(ctx)
         try:
             soql = soql_for_trigger(runtime.mapping, None).split(" WHERE ")[0]
             soql += f" WHERE Id = '{record_id(order_id)}'"
-            records = list(runtime.salesforce.query_iter(soql))
+            sobject = runtime.mapping.trigger_object
+            try:
+                records = list(runtime.salesforce.query_iter(soql))
+            except ChronoforceError as exc:
+                fail(f"cannot read {sobject} {order_id}: {exc}")
             if not records:
-                console.print(f"no {runtime.mapping.trigger_object} {order_id}")
-                raise typer.Exit(1)
-            console.print(f"read {runtime.mapping.trigger_object} {order_id}")
+                fail(f"no {sobject} {order_id} in Salesforce (or not readable by chronoforce)")
+            console.print(f"read {sobject} {order_id}")
             ids = runtime.record(records, None) or [
                 s.id for s in runtime.shipments([records[0]["Id"]])
             ]
@@ -94,8 +100,16 @@ def register(app: typer.Typer) -> None:
                 console.print(f"shipment {shipment_id}: {outcome}")
             report = runtime.flush()
             console.print(f"written back: {report.sent} write(s) in {report.calls} call(s)")
+            unlabeled = [s for s in runtime.shipments([records[0]["Id"]]) if s.state != "labeled"]
         finally:
             runtime.close()
+        if unlabeled:
+            fail(
+                "not labeled: "
+                + ", ".join(f"shipment {s.id} is {s.state}" for s in unlabeled)
+                + (" (see `chronoforce exceptions list`)" if any(
+                    s.state == "exception" for s in unlabeled) else "")
+            )  # fmt: skip
 
     @app.command()
     def backfill(
@@ -103,9 +117,12 @@ def register(app: typer.Typer) -> None:
         since: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
     ) -> None:
         """Record every matching order changed since a date (resumable: intents are unique)."""
-        runtime = runtime_of(ctx)
         try:
             start = dt.date.fromisoformat(since)
+        except ValueError:
+            fail(f"--since {since!r} is not a day (YYYY-MM-DD)", 2)
+        runtime = runtime_of(ctx)
+        try:
             reader = DeltaReader(runtime.salesforce, runtime.mapping)
             total = 0
             with Progress(console=make_console()) as progress:

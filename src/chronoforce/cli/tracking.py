@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import or_, select
 
 from chronoforce.chronopost import ChronopostClient
-from chronoforce.cli.common import console, settings_from
+from chronoforce.cli.common import console, fail, settings_from
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.status import map_event
@@ -124,6 +124,7 @@ def track(
     if order and not shipments:
         typer.echo(f"no shipment for order {order}", err=True)
         raise typer.Exit(1)
+    problems: list[str] = []
     if not offline:
         carrier = carrier_of(settings)
         tracking = Tracking(store, config)
@@ -131,10 +132,16 @@ def track(
             try:
                 tracking.ingest(carrier.track(number), "cli")
             except ChronoforceError as exc:
-                typer.echo(f"{number}: {exc}", err=True)
+                problems.append(f"{number}: {exc}")
     shipments = _shipments_for(store, skybill, order)
     status = ", ".join(sorted({s.status for s in shipments})) if shipments else ""
     events = _timeline(store, skybills, config)
+    if not events:
+        what = f"order {order}" if order else f"skybill {skybill}"
+        known = "" if shipments else "; chronoforce has no shipment with it"
+        fail(f"no tracking event for {what}{known}" + (f" ({problems[0]})" if problems else ""))
+    for problem in problems:
+        typer.echo(problem, err=True)
     if as_json:
         typer.echo(
             json.dumps(

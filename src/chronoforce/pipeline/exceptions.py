@@ -33,18 +33,21 @@ PAYLOAD_LIMIT = 120_000  # below Salesforce's 131,072-character long text area
 ERROR_OBJECT = "Chronopost_Integration_Error__c"
 
 
+_KINDS: Sequence[tuple[type[ChronoforceError], str]] = (
+    (AddressError, "address"),
+    (MappingError, "mapping"),
+    (RoutingError, "routing"),
+    (CarrierTimeoutError, "timeout"),
+    (CarrierUnavailableError, "carrier_unavailable"),
+    (CarrierValidationError, "carrier_validation"),
+    (CarrierAccountError, "carrier_account"),
+)
+KINDS: tuple[str, ...] = (*(name for _, name in _KINDS), "salesforce", "other")
+
+
 def kind_of(error: ChronoforceError) -> str:
     """The review queue's filter: address, mapping, routing, carrier, timeout, salesforce."""
-    kinds: Sequence[tuple[type[ChronoforceError], str]] = (
-        (AddressError, "address"),
-        (MappingError, "mapping"),
-        (RoutingError, "routing"),
-        (CarrierTimeoutError, "timeout"),
-        (CarrierUnavailableError, "carrier_unavailable"),
-        (CarrierValidationError, "carrier_validation"),
-        (CarrierAccountError, "carrier_account"),
-    )
-    for cls, name in kinds:
+    for cls, name in _KINDS:
         if isinstance(error, cls):
             return name
     return "salesforce" if "alesforce" in type(error).__name__ else "other"
