@@ -71,7 +71,7 @@ def settings_for(
             "database_url": database_url,
             "queue_url": queue_url,
             "chronopost": chronopost,
-            "worker": {**settings.worker, "queue_name": queue_name},
+            "worker": settings.worker.model_copy(update={"queue_name": queue_name}),
         }
     )
 

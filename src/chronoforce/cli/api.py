@@ -19,7 +19,7 @@ from rich.table import Table
 
 from chronoforce.cli.common import JsonOption, console, fail, settings_from
 from chronoforce.domain.errors import ChronoforceError
-from chronoforce.web.api_config import ALL_SCOPES, api_config, new_client_credentials
+from chronoforce.web.api_config import ALL_SCOPES, new_client_credentials
 from chronoforce.web.api_models import ApiError, PickupRequest, RatesRequest, ReturnRequest
 
 api_app = typer.Typer(help="API clients: credentials for Salesforce's Named Credential.")
@@ -32,7 +32,7 @@ def _service(ctx: typer.Context) -> Iterator[Any]:
     from chronoforce.web.api_service import ApiService
 
     settings = settings_from(ctx)
-    service = ApiService(settings, api_config(settings.api))
+    service = ApiService(settings, settings.api)
     try:
         yield service
     finally:

@@ -16,11 +16,15 @@ from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from chronoforce.config import ConfigError, Settings, load_settings
+from chronoforce.config.sections import problems
+from chronoforce.domain.errors import ChronoforceError
 from chronoforce.logs import configure_logging, get_logger
 from chronoforce.queue import TaskSet, make_huey
+from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.worker import harden, release_unstarted, runner_for, worker_config
 
 # Tables are data: off a terminal (a pipe, a file, a test) rich would cut them at 80 columns and
@@ -64,13 +68,26 @@ def settings_from(ctx: typer.Context) -> Settings:
         root.obj = {}
     if "settings" not in root.obj:
         try:
-            root.obj["settings"] = load_settings(root.obj.get("config_file"))
+            root.obj["settings"] = checked(load_settings(root.obj.get("config_file")))
         except ConfigError as exc:
             typer.echo(f"configuration error: {exc}", err=True)
             raise typer.Exit(2) from exc
         cfg = root.obj["settings"].logging
         configure_logging(cfg.level, cfg.format)
     settings: Settings = root.obj["settings"]
+    return settings
+
+
+def checked(settings: Settings) -> Settings:
+    """`settings` once the field mapping, the Salesforce adapter's own model, also validates:
+    every command refuses a bad file at load, naming the key and the file."""
+    where = f"{settings.source}: invalid configuration"
+    try:
+        MappingConfig.from_settings(settings.mapping)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {problems(exc, 'mapping')}") from exc
+    except (TypeError, ValueError, ChronoforceError) as exc:  # a field spec of the wrong shape
+        raise ConfigError(f"{where}: key 'mapping': {exc}") from exc
     return settings
 
 
@@ -160,7 +177,7 @@ def run_until(
     flight finish within `worker.shutdown_grace_s`, leases of work not started are released.
     Returns False when a periodic job outlived the grace (its rows come back on their own)."""
     settings = runtime.settings
-    config = worker_config(settings.worker)
+    config = worker_config(settings.worker)  # a model_copy(update=…) may hold a mapping
     harden(runtime, config)
     huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)
     tasks = TaskSet(huey, lambda: runtime)

@@ -19,7 +19,6 @@ from chronoforce.pipeline.runner import WORKABLE
 from chronoforce.queue import make_huey, ping
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
-from chronoforce.worker import worker_config
 
 
 def _age(value: dt.datetime | None, now: dt.datetime) -> float | None:
@@ -34,7 +33,7 @@ def collect(settings: Settings, store: Store | None = None) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     try:
         report: dict[str, Any] = {"at": now.isoformat()}
-        report["queue"] = _queue(settings, worker_config(settings.worker).queue_name)
+        report["queue"] = _queue(settings, settings.worker.queue_name)
         with store.session() as session:
             states = dict(
                 session.execute(select(Shipment.state, func.count()).group_by(Shipment.state)).all()

@@ -23,7 +23,6 @@ from chronoforce.pipeline.tracking import (
     Tracking,
     flush,
     process_inbox,
-    tracking_config,
     utc,
 )
 from chronoforce.salesforce.client import SalesforceClient
@@ -118,7 +117,7 @@ def track(
         raise typer.Exit(2)
     settings = _settings(ctx)
     store = Store(settings.database_url)
-    config = tracking_config(settings.tracking)
+    config = settings.tracking
     shipments = _shipments_for(store, skybill, order)
     skybills = [skybill] if skybill else [p.skybill_number for s in shipments for p in s.parcels]
     if order and not shipments:
@@ -164,7 +163,7 @@ def poll(
         raise typer.Exit(2)
     settings = _settings(ctx)
     store = Store(settings.database_url)
-    tracking = Tracking(store, tracking_config(settings.tracking))
+    tracking = Tracking(store, settings.tracking)
     inbox = process_inbox(tracking)
     poller = Poller(tracking, carrier_of(settings), account=settings.chronopost.account_number)
     try:
