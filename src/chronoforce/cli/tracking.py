@@ -73,7 +73,7 @@ def _timeline(store: Store, skybills: list[str], config: Any) -> list[dict[str, 
 def _print_timeline(title: str, status: str, events: list[dict[str, Any]]) -> None:
     table = Table(title=f"{title} — status: [bold]{status or 'unknown'}[/bold]")
     for column in ("time (UTC)", "skybill", "code", "event", "place", "status"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("time (UTC)", "skybill", "status"))
     for e in events:
         table.add_row(
             e["time"][:16].replace("T", " "),
@@ -198,7 +198,18 @@ def web(
     host: Annotated[str | None, typer.Option("--host", help="Default: web.host.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Default: web.port (8700).")] = None,
 ) -> None:
-    """Serve the HTTP app: GET /health and POST /webhooks/chronopost/tracking."""
+    """Serve the HTTP app alone (`run` serves it beside the pipeline). Route groups:
+
+    /health (liveness) and /ready (database, migrations, queue)
+    /webhooks/chronopost/tracking: signed tracking pushes (docs/webhooks.md)
+    /api/v1 for Salesforce (docs/api.md): /rates, /relay-points, /oauth/token,
+    /orders/ID/rate, /orders/ID/pickup, /orders/ID/return-label,
+    /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel
+    the console (docs/console.md): / (overview), /login, /logout, /shipments,
+    /exceptions (retry, resolve, fix-address), /parcels/ID/label
+    /metrics: Prometheus, with the bearer token
+    /docs, /redoc, /openapi.json: the API's OpenAPI description
+    """
     # Imported here for start-up time: FastAPI and uvicorn load only when `web` serves.
     import uvicorn
 
