@@ -22,6 +22,8 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline.breaker import CircuitBreaker
 from chronoforce.pipeline.cluster import Slots
 from chronoforce.pipeline.runner import Runner
+from chronoforce.pipeline.runtime import build_runtime
+from chronoforce.pipeline.tracking import RateLimiter, windows_for
 from chronoforce.queue import TaskSet, is_redis, make_huey, queue_location
 from chronoforce.store.models import Shipment
 
@@ -35,8 +37,6 @@ def worker_config(raw: Mapping[str, Any] | WorkerConfig) -> WorkerConfig:
 
 def harden(runtime: Any, config: WorkerConfig) -> None:
     """Attach the cluster's shared gates to a runtime: breaker, slots, rate limit, pause."""
-    from chronoforce.pipeline.tracking import RateLimiter, windows_for
-
     settings: Settings = runtime.settings
     store = runtime.store
     labels = runtime.labels
@@ -104,8 +104,6 @@ def release_unstarted(runtime: Any) -> int:
 
 def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     """Consume until SIGTERM / SIGINT; the exit code."""
-    from chronoforce.pipeline.runtime import build_runtime
-
     config = worker_config(settings.worker)  # a model_copy(update=…) may hold a mapping
     runtime = build_runtime(settings)
     harden(runtime, config)

@@ -23,6 +23,7 @@ from chronoforce.config import ConfigError, Settings, load_settings
 from chronoforce.config.sections import problems
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.logs import configure_logging, get_logger
+from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.queue import TaskSet, make_huey
 from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.worker import harden, release_unstarted, runner_for, worker_config
@@ -97,8 +98,6 @@ def print_json(data: Any) -> None:
 
 def runtime_of(ctx: typer.Context) -> Any:
     """The pipeline's runtime built from this invocation's settings (the caller closes it)."""
-    from chronoforce.pipeline.runtime import build_runtime
-
     settings = settings_from(ctx)
     try:
         return build_runtime(settings)
