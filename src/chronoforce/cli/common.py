@@ -46,8 +46,8 @@ def make_console(stderr: bool = False) -> Console:
 
 
 class _LazyConsole:
-    """`console.print(...)` on a console made at the first print, so CliRunner's captured
-    stdout and $COLUMNS of that invocation apply (a console made at import time would not)."""
+    """`console.print(...)` on a console made for each print, so the stdout and $COLUMNS of
+    that invocation apply (CliRunner swaps both; a console made at import time would not)."""
 
     def print(self, *objects: Any, **options: Any) -> None:
         make_console().print(*objects, **options)

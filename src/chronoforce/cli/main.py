@@ -6,6 +6,7 @@ command with a clear message (exit 2), never a traceback. Shared helpers live in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,9 +85,13 @@ def config_show(
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(data, dict) and data:
+    """One row per leaf: `routing.rules.0.product`, as the configuration errors name keys."""
+    items: Iterable[tuple[Any, Any]] | None = data.items() if isinstance(data, dict) else None
+    if isinstance(data, list) and data and any(isinstance(v, dict | list) for v in data):
+        items = enumerate(data)
+    if items is not None and data:
         rows: list[tuple[str, Any]] = []
-        for key, value in data.items():
+        for key, value in items:
             rows.extend(_flatten(value, f"{prefix}{key}."))
         return rows
     return [(prefix.rstrip("."), data)]
