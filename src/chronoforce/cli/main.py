@@ -21,6 +21,7 @@ from chronoforce.cli import demo as demo_cli
 from chronoforce.cli import labels as labels_cli
 from chronoforce.cli import mapping as mapping_cli
 from chronoforce.cli import tracking as tracking_cli
+from chronoforce.cli import web as web_cli
 from chronoforce.cli import worker as worker_cli
 from chronoforce.cli.common import console, print_json, settings_from
 from chronoforce.cli.exceptions import app as exceptions_app
@@ -40,6 +41,7 @@ app.add_typer(address_cli.app, name="address")
 app.add_typer(mapping_cli.app, name="mapping")
 app.add_typer(console_cli.app, name="console")
 tracking_cli.register(app)
+web_cli.register(app)
 labels_cli.register(app)
 api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
