@@ -43,8 +43,10 @@ def test_ship_of_a_malformed_id_is_one_line(cli_world: CliWorld) -> None:
 
 
 def test_ship_of_an_id_the_org_does_not_have_is_one_line(cli_world: CliWorld) -> None:
-    line = one_line_refusal(invoke(cli_world, "ship", "801000000000000ZZZ"))
+    line = one_line_refusal(invoke(cli_world, "ship", "801000000000000ZZZ"))  # bad checksum
     assert "801000000000000ZZZ" in line
+    line = one_line_refusal(invoke(cli_world, "ship", "801000000000999"))  # no such record
+    assert "801000000000999" in line
 
 
 def test_ship_exits_non_zero_when_the_order_ended_as_an_exception(cli_world: CliWorld) -> None:
