@@ -213,5 +213,10 @@ def run_until(
         periodic.join(timeout=max(1.0, config.shutdown_grace_s))
         if stopping.is_set():
             log.info("run stopped", released=release_unstarted(runtime))
-        runtime.flush()
+            try:
+                runtime.flush()  # what is labeled reaches Salesforce now rather than next start
+            except Exception as exc:  # the outbox keeps the rows: the next run sends them
+                log.warning("flush at stop failed", error=str(exc)[:300])
+        else:
+            runtime.flush()
     return not periodic.is_alive()
