@@ -22,6 +22,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the import contract of docs/architecture.md (pyproject.toml)
 
 typecheck: install
 	$(BIN)/mypy
@@ -39,7 +40,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
 # Salesforce's own tools check the metadata package (salesforce/): the Salesforce CLI converts
 # it, prettier-plugin-apex parses every Apex class and trigger, sfdx-lwc-jest runs the Lightning

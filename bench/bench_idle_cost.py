@@ -90,8 +90,8 @@ def world(tmp: Path, pubsub: bool) -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def _runtime(tmp: Path, cp_url: str, sf_url: str, ca: Path, pubsub: str = "") -> Iterator[Any]:
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.config import SalesforceConfig
-    from chronoforce.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
 
     settings = demo_settings(tmp, cp_url, sf_url, ca)

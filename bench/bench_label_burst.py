@@ -60,7 +60,7 @@ CALLS_PER_SECOND = int(CONCURRENCY / LATENCY_S * 1.5)
 def settings_for(
     world: Sandboxes, workdir: Path, database_url: str, queue_url: str, queue_name: str
 ) -> Any:
-    from chronoforce.demo import demo_settings
+    from chronoforce.cli.demo import demo_settings
 
     settings = demo_settings(workdir, world.chronopost_url, world.salesforce_url, world.ca_file)
     chronopost = settings.chronopost.model_copy(
@@ -71,14 +71,14 @@ def settings_for(
             "database_url": database_url,
             "queue_url": queue_url,
             "chronopost": chronopost,
-            "worker": {**settings.worker, "queue_name": queue_name},
+            "worker": settings.worker.model_copy(update={"queue_name": queue_name}),
         }
     )
 
 
 def run_pipeline(runtime: Any) -> None:
     """`chronoforce run --until-idle --no-web`: the same function, with the cluster's gates."""
-    from chronoforce.labels_cli import run_until
+    from chronoforce.cli.common import run_until
 
     run_until(runtime, workers=0, until_idle=True, max_seconds=CAP_S)
 

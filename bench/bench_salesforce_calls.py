@@ -132,7 +132,7 @@ def tracking_phase(world: Sandboxes, runtime: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    from chronoforce.demo import demo_settings
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
 
     with tempfile.TemporaryDirectory() as tmp, sandboxes(0.0, Path(tmp)) as world:

@@ -61,7 +61,7 @@ def rss_mb() -> float:
 
 
 def backfill() -> dict[str, Any]:
-    from chronoforce.demo import demo_settings
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.salesforce.changes import DeltaReader
 

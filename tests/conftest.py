@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # --- secrets scan: no secret in any log line or stored payload of the whole suite ------------
 
 SESSION_LOG: Path | None = None  # the suite's log lines, JSON, in pytest's base temp dir
+SESSION_STREAM: Any = None  # its open stream
 
 
 @pytest.hookimpl(trylast=True)  # after the tmp_path plugin set up the base temp directory
@@ -27,10 +28,22 @@ def pytest_configure(config: pytest.Config) -> None:
     # rendered as in production (JSON, redaction processor), for the scan at the end.
     from chronoforce.logs import configure_logging
 
-    global SESSION_LOG
+    global SESSION_LOG, SESSION_STREAM
     SESSION_LOG = config._tmp_path_factory.getbasetemp() / "chronoforce-session.jsonl"
-    configure_logging("info", "json", stream=SESSION_LOG.open("a", encoding="utf-8", buffering=1))
+    SESSION_STREAM = SESSION_LOG.open("a", encoding="utf-8", buffering=1)
+    configure_logging("info", "json", stream=SESSION_STREAM)
     secrets_registry.install()
+
+
+@pytest.fixture(autouse=True)
+def _logs_back_to_the_session_file() -> Iterator[None]:
+    """Every logger follows the last `configure_logging` (chronoforce/logs.py), and each CLI
+    invocation configures it: afterwards the suite's log lines go back to the session file."""
+    yield
+    if SESSION_STREAM is not None:
+        from chronoforce.logs import configure_logging
+
+        configure_logging("info", "json", stream=SESSION_STREAM)
 
 
 @pytest.hookimpl(hookwrapper=True)

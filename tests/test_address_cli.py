@@ -1,7 +1,7 @@
 """`chronoforce address check`: one JSON object per CSV row, in order, or a table for people.
 
 Runs the real command through typer's CliRunner, mounted the way the root CLI mounts it, and as a
-separate process with `python -m chronoforce.address_cli`.
+separate process with `python -m chronoforce.cli.address`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from chronoforce import address_cli
+from chronoforce.cli import address as address_cli
 
 FIXTURE = Path(__file__).parent / "domain" / "data" / "addresses.csv"
 KEYS = [
@@ -185,7 +185,7 @@ def test_table_prints_markup_in_addresses_as_typed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["--json", "table"])
 def test_runs_as_a_module_in_its_own_process(mode: str) -> None:
-    args = [sys.executable, "-m", "chronoforce.address_cli", "check", str(FIXTURE)]
+    args = [sys.executable, "-m", "chronoforce.cli.address", "check", str(FIXTURE)]
     if mode == "--json":
         args.insert(4, "--json")
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)

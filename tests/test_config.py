@@ -113,3 +113,38 @@ def test_cli_help_and_db_upgrade_in_a_subprocess(tmp_path: Path) -> None:
         [exe, "db", "upgrade"], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
     )
     assert "database at revision" in up.stdout
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("worker:\n  concurency: 4\n", "worker.concurency"),
+        ("tracking:\n  calls_per_secnd: 4\n", "tracking.calls_per_secnd"),
+        ("routing:\n  rules:\n    - name: cheap\n      product: '99'\n", "'99'"),
+        ("console:\n  users:\n    - username: ops\n      password_hash: x\n", "password_hash"),
+        ("console:\n  users:\n    - username: ops\n      hash: plain\n", "console.users.0.hash"),
+        ("api:\n  clients:\n    - id: sf\n      key_sha256: nope\n", "api.clients.0.key_sha256"),
+        ("mapping:\n  wieght: Weight__c\n", "mapping.wieght"),
+        ("mapping:\n  weight: 12\n", "mapping"),
+    ],
+)
+def test_nested_sections_are_refused_at_load_naming_key_and_file(
+    tmp_path: Path, yaml_text: str, key: str
+) -> None:
+    cfg = tmp_path / "nested.yaml"
+    cfg.write_text(yaml_text)
+    result = CliRunner().invoke(app, ["--config", str(cfg), "config", "show"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert key in lines[0] and str(cfg) in lines[0], lines[0]
+
+
+def test_sections_are_typed_once_loaded(tmp_path: Path) -> None:
+    cfg = tmp_path / "typed.yaml"
+    cfg.write_text("worker:\n  concurrency: 3\ntracking:\n  calls_per_second: 2\n")
+    settings = load_settings(cfg, {})
+    assert settings.worker.concurrency == 3
+    assert settings.tracking.calls_per_second == 2
+    assert settings.routing.product("01") is not None  # the defaults, merged
+    assert settings.console.users == () and settings.api.clients == ()

@@ -4,7 +4,7 @@ Start any number of them, on any number of machines, against one PostgreSQL and 
 label tasks spread over every consumer, the periodic jobs (detect, poll, flush, sweep) run once
 per cluster, and the carrier's breaker, concurrency and rate limit and the Salesforce pause are
 shared. SIGTERM finishes the running carrier calls, releases what has not reached the carrier,
-and exits 0. The `worker:` configuration section is validated here; it never holds secrets.
+and exits 0. The `worker:` configuration section (config/sections.py) never holds secrets.
 """
 
 from __future__ import annotations
@@ -15,52 +15,22 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import update
 
-from chronoforce.config import ConfigError, Settings
+from chronoforce.config import Settings, WorkerConfig, section
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.gates import share
 from chronoforce.pipeline.runner import Runner
+from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.queue import TaskSet, make_huey
 from chronoforce.store.models import Shipment
 
 log = get_logger(component="worker")
 
 
-class WorkerConfig(BaseModel):
-    """The `worker:` section: periodic jobs, shared limits, shutdown (every key optional)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    queue_name: str = Field("chronoforce", min_length=1, max_length=60)
-    concurrency: int = Field(4, ge=1, le=256)  # label threads per worker process
-    detect_every_s: float = Field(5.0, gt=0)
-    detect_idle_max_s: float = Field(60.0, gt=0)  # idle: detection waits double up to this
-    poll_every_s: float = Field(30.0, gt=0)
-    flush_every_s: float = Field(2.0, gt=0)
-    sweep_every_s: float = Field(3.0, gt=0)
-    requeue_after_s: float = Field(60.0, gt=0)  # queued but not started: queue it again
-    shutdown_grace_s: float = Field(30.0, ge=0)  # SIGTERM: wait this long for running calls
-    breaker_failures: int = Field(5, ge=1)
-    breaker_window_s: float = Field(10.0, gt=0)
-    breaker_open_s: float = Field(5.0, gt=0)
-    breaker_max_open_s: float = Field(60.0, gt=0)
-    salesforce_pause_s: float = Field(600.0, gt=0)  # after REQUEST_LIMIT_EXCEEDED / reserve
-    global_carrier_limits: bool = True  # cluster-wide carrier concurrency and calls/s
-    retry_scale: float = Field(1.0, gt=0, le=10)  # label backoffs × this (0.25: a quick demo)
-
-
-def worker_config(raw: Mapping[str, Any]) -> WorkerConfig:
-    """The validated section; errors name the key (`worker.<key>`)."""
-    try:
-        return WorkerConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"key 'worker.{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid worker configuration: {problems}") from exc
+def worker_config(raw: Mapping[str, Any] | WorkerConfig) -> WorkerConfig:
+    """The `worker:` section (typed at load: `Settings.worker`); errors name `worker.<key>`."""
+    return section(WorkerConfig, "worker", raw)
 
 
 def harden(runtime: Any, config: WorkerConfig) -> None:
@@ -104,9 +74,7 @@ def release_unstarted(runtime: Any) -> int:
 
 def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     """Consume until SIGTERM / SIGINT; the exit code."""
-    from chronoforce.pipeline.runtime import build_runtime
-
-    config = worker_config(settings.worker)
+    config = worker_config(settings.worker)  # a model_copy(update=…) may hold a mapping
     runtime = build_runtime(settings)
     harden(runtime, config)
     huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)

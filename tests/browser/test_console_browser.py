@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from chronoforce.demo import demo_settings
+from chronoforce.cli.demo import demo_settings
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox

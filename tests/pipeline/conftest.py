@@ -53,7 +53,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 @pytest.fixture()
 def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Both sandboxes over HTTP (Salesforce over HTTPS), a runtime on SQLite, 8 seeded orders."""
-    from chronoforce.demo import demo_settings
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import ChronopostSandbox
     from chronoforce.sandbox.salesforce import SalesforceSandbox

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chronoforce.cli.demo import demo_settings
 from chronoforce.config import SalesforceConfig
-from chronoforce.demo import demo_settings
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from chronoforce.demo import demo_settings
-from chronoforce.labels_cli import run_until
+from chronoforce.cli.common import run_until
+from chronoforce.cli.demo import demo_settings
 from chronoforce.pipeline.runtime import Runtime, build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox
@@ -363,8 +363,8 @@ def test_run_serves_the_web_app_beside_the_pipeline(world: dict[str, Any]) -> No
 
     import httpx
 
+    from chronoforce.cli.common import WebThread
     from chronoforce.config import WebConfig
-    from chronoforce.labels_cli import WebThread
 
     runtime = world["runtime"]
     with socket.socket() as probe:

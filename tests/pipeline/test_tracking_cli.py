@@ -10,11 +10,11 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
+from chronoforce.cli.tracking import register
 from chronoforce.domain.models import TrackingEvent
 from chronoforce.pipeline.tracking import Tracking
 from chronoforce.store.db import Store
 from chronoforce.store.models import Parcel, Shipment
-from chronoforce.tracking_cli import register
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 

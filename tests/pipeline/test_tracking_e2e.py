@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from chronoforce.demo import demo_settings
+from chronoforce.cli.demo import demo_settings
 from chronoforce.domain.models import TrackingEvent
 from chronoforce.pipeline.runtime import Runtime, build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from chronoforce.demo import demo_settings
+from chronoforce.cli.demo import demo_settings
 from chronoforce.domain.errors import ChronoforceError, PermanentError
 from chronoforce.domain.models import LabelFormat
 from chronoforce.domain.routing import RoutingRules
@@ -588,7 +588,7 @@ def run_batch(
     sandboxes: dict[str, Any], batch: list[dict[str, Any]], scaled: dict[str, Any] | None = None
 ) -> None:
     """Seed the batch, run the pipeline until idle, check every order's end state."""
-    from chronoforce.labels_cli import run_until
+    from chronoforce.cli.common import run_until
     from chronoforce.pipeline.runtime import build_runtime
 
     org = sandboxes["org"]

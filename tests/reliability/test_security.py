@@ -214,7 +214,7 @@ ORDERS = 24
 
 
 def _world(base: Path, lease_seconds: float = 120.0) -> Iterator[dict[str, Any]]:
-    from chronoforce.demo import demo_settings
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import ChronopostSandbox
     from chronoforce.sandbox.salesforce import SalesforceSandbox
@@ -264,7 +264,7 @@ def test_a_run_with_carrier_faults_and_expired_sessions_leaves_no_secret_anywher
     reliability_summary: list[Any],
     request: pytest.FixtureRequest,
 ) -> None:
-    from chronoforce.labels_cli import run_until
+    from chronoforce.cli.common import run_until
     from chronoforce.pipeline.labels import MAX_TRANSIENT_ATTEMPTS
     from chronoforce.sandbox.chronopost import Faults
 
@@ -659,8 +659,8 @@ def test_a_ship_request_event_with_a_forged_record_id_is_dropped_not_queried(
 ) -> None:
     """Anyone who may publish Chronopost_Ship_Request__e chooses its Record_Id__c: a forged one
     must neither reach SOQL nor block the events after it (replay id stuck forever)."""
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.config import SalesforceConfig
-    from chronoforce.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import ChronopostSandbox
     from chronoforce.sandbox.salesforce import SalesforceSandbox

@@ -7,8 +7,9 @@ import json
 import yaml
 from typer.testing import CliRunner
 
-from chronoforce.mapping_cli import app
-from chronoforce.salesforce.mapping import MappingConfig, check_mapping
+from chronoforce.cli.mapping import app
+from chronoforce.salesforce.mapping import MappingConfig
+from chronoforce.salesforce.mapping_check import check_mapping
 
 
 def test_default_order_and_shipment_mappings_match_the_org(client):

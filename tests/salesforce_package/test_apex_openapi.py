@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chronoforce.demo import demo_settings
+from chronoforce.cli.demo import demo_settings
 from chronoforce.web.app import create_app
 from tests.salesforce_package import apex_shapes
 

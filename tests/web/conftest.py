@@ -70,7 +70,7 @@ def api_world_at(
     configured `chronopost.concurrency`."""
     from argon2 import PasswordHasher
 
-    from chronoforce.demo import demo_settings
+    from chronoforce.cli.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import ChronopostSandbox
     from chronoforce.sandbox.salesforce import SalesforceSandbox

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from chronoforce import metrics
 from chronoforce.chronopost import ChronopostClient
+from chronoforce.cli.demo import demo_settings
 from chronoforce.config import Secrets, Settings
-from chronoforce.demo import demo_settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.salesforce.client import SalesforceClient
 from chronoforce.sandbox.chronopost import ChronopostSandbox

@@ -10,7 +10,15 @@ import datetime as dt
 import threading
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ClockError", "FixedClock", "ManualClock", "SystemClock", "as_utc"]
+__all__ = [
+    "SYSTEM_CLOCK",
+    "Clock",
+    "ClockError",
+    "FixedClock",
+    "ManualClock",
+    "SystemClock",
+    "as_utc",
+]
 
 
 class ClockError(ValueError):
@@ -93,3 +101,7 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock({self.now().isoformat()})"
+
+
+# The clock used where none is passed in (column defaults, a use case built without one).
+SYSTEM_CLOCK: Clock = SystemClock()

@@ -267,8 +267,11 @@ class RoutingRules(_Model):
         return next((p for p in self.products if _product_key(p.code) == key), None)
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any] | None) -> RoutingRules:
-        """The defaults with `raw` applied: products merged by code, `rules` replaced whole."""
+    def from_mapping(cls, raw: Mapping[str, Any] | RoutingRules | None) -> RoutingRules:
+        """The defaults with `raw` applied: products merged by code, `rules` replaced whole
+        (rules already built, e.g. `Settings.routing`, are returned as they are)."""
+        if isinstance(raw, RoutingRules):
+            return raw
         if not raw:
             return DEFAULT_RULES
         data = DEFAULT_RULES.model_dump()

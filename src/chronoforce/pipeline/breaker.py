@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, or_, update
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import CarrierUnavailableError, CircuitOpenError, PermanentError
 from chronoforce.logs import get_logger
-from chronoforce.pipeline.cluster import utc, utcnow
+from chronoforce.pipeline.cluster import utc
 from chronoforce.store.db import Store
 from chronoforce.store.models import ClusterState
 from chronoforce.store.ops import insert_ignore
@@ -42,7 +43,7 @@ class CircuitBreaker:
     max_open_s: float = 60.0
     probe_timeout_s: float = 40.0  # a probe that never reports is taken over after this
     refresh_s: float = 0.5  # how old the shared state may be when read from this process
-    now: Callable[[], dt.datetime] = utcnow
+    now: Callable[[], dt.datetime] = SYSTEM_CLOCK.now
     owner: str = field(default_factory=lambda: f"b-{uuid.uuid4().hex[:8]}")
     _seen: deque[tuple[float, bool]] = field(default_factory=deque)
     _cache: tuple[float, str, dt.datetime | None, str | None] | None = None

@@ -20,15 +20,12 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.store.db import Store
 from chronoforce.store.models import ClusterState
 from chronoforce.store.ops import insert_ignore
 
 Now = Callable[[], dt.datetime]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -47,7 +44,7 @@ def take_turn(
     store: Store, name: str, owner: str, period: dt.timedelta, now: dt.datetime | None = None
 ) -> bool:
     """True for exactly one caller per `period` across every process sharing `store`."""
-    now = now or utcnow()
+    now = now or SYSTEM_CLOCK.now()
     _ensure(store, name, "turn")
     with store.session() as session:
         result = session.execute(
@@ -75,7 +72,7 @@ def pause(store: Store, name: str, until: dt.datetime, reason: str) -> None:
 
 def paused_until(store: Store, name: str, now: dt.datetime | None = None) -> dt.datetime | None:
     """When the pause on `name` ends, or None when it is not paused."""
-    now = now or utcnow()
+    now = now or SYSTEM_CLOCK.now()
     with store.session() as session:
         row = session.get(ClusterState, name)
         until = utc(row.expires_at) if row is not None and row.state == "paused" else None
@@ -87,7 +84,7 @@ def note(store: Store, name: str, data: dict[str, Any]) -> None:
     _ensure(store, name, "note")
     with store.session() as session:
         row = session.get_one(ClusterState, name)
-        row.data, row.updated_at = data, utcnow()
+        row.data, row.updated_at = data, SYSTEM_CLOCK.now()
 
 
 def rows(store: Store) -> list[ClusterState]:
@@ -303,7 +300,7 @@ class Slots:
                         ],
                     )
                 self._ready = True
-        now = utcnow()
+        now = SYSTEM_CLOCK.now()
         start = random.randrange(self.limit)
         with self.store.session() as session:  # one transaction for the whole scan
             for step in range(self.limit):

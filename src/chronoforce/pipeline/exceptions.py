@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import (
     AddressError,
     CarrierAccountError,
@@ -29,7 +30,7 @@ from chronoforce.domain.errors import (
     RoutingError,
 )
 from chronoforce.pipeline import writeback
-from chronoforce.pipeline.cluster import utc, utcnow
+from chronoforce.pipeline.cluster import utc
 from chronoforce.redaction import redact_text
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
 
@@ -37,18 +38,21 @@ PAYLOAD_LIMIT = 120_000  # below Salesforce's 131,072-character long text area
 ERROR_OBJECT = "Chronopost_Integration_Error__c"
 
 
+_KINDS: Sequence[tuple[type[ChronoforceError], str]] = (
+    (AddressError, "address"),
+    (MappingError, "mapping"),
+    (RoutingError, "routing"),
+    (CarrierTimeoutError, "timeout"),
+    (CarrierUnavailableError, "carrier_unavailable"),
+    (CarrierValidationError, "carrier_validation"),
+    (CarrierAccountError, "carrier_account"),
+)
+KINDS: tuple[str, ...] = (*(name for _, name in _KINDS), "salesforce", "other")
+
+
 def kind_of(error: ChronoforceError) -> str:
     """The review queue's filter: address, mapping, routing, carrier, timeout, salesforce."""
-    kinds: Sequence[tuple[type[ChronoforceError], str]] = (
-        (AddressError, "address"),
-        (MappingError, "mapping"),
-        (RoutingError, "routing"),
-        (CarrierTimeoutError, "timeout"),
-        (CarrierUnavailableError, "carrier_unavailable"),
-        (CarrierValidationError, "carrier_validation"),
-        (CarrierAccountError, "carrier_account"),
-    )
-    for cls, name in kinds:
+    for cls, name in _KINDS:
         if isinstance(error, cls):
             return name
     return "salesforce" if "alesforce" in type(error).__name__ else "other"
@@ -230,7 +234,9 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
     return shipment.id
 
 
-def rerequested(session: Session, shipment: Shipment, source: dict[str, Any]) -> bool:
+def rerequested(
+    session: Session, shipment: Shipment, source: dict[str, Any], now: dt.datetime | None = None
+) -> bool:
     """A new version of an order without a live label was detected (set back to `Requested`,
     or changed before its label was made): work from that version; True if put back in line.
 
@@ -246,7 +252,9 @@ def rerequested(session: Session, shipment: Shipment, source: dict[str, Any]) ->
         # Tries ran out with the last call's outcome unknown (one slow try an hour): asked
         # again, it is due now, still looking its parcels up first. Not while a worker holds it.
         lease = utc(shipment.lease_expires_at)
-        if shipment.next_attempt_at is None or (lease is not None and lease > utcnow()):
+        if shipment.next_attempt_at is None or (
+            lease is not None and lease > (now or SYSTEM_CLOCK.now())
+        ):
             return False
         shipment.next_attempt_at, shipment.attempts = None, 0
         _retrying(session, shipment.id)

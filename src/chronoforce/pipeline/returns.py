@@ -79,10 +79,11 @@ class ReturnsConfig(BaseModel):
     return_address: ShipperConfig | None = None  # the warehouse; default chronopost.shipper
 
 
-def returns_config(raw: Mapping[str, Any]) -> ReturnsConfig:
-    """Validate the return keys of `Settings.api`; errors name the key."""
+def returns_config(raw: Mapping[str, Any] | BaseModel) -> ReturnsConfig:
+    """Validate the return keys of `Settings.api` (typed at load, or a mapping)."""
+    data = raw.model_dump() if isinstance(raw, BaseModel) else dict(raw)
     try:
-        return ReturnsConfig.model_validate(dict(raw))
+        return ReturnsConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"key 'api.{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in exc.errors()

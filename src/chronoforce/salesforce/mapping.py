@@ -569,10 +569,3 @@ def map_records(
             yield map_record(record, items_for(record, mapping, by_order), mapping)
         except MappingError as error:
             yield error
-
-
-def check_mapping(client: Any, mapping: MappingConfig) -> list[Any]:
-    """Every mapped field compared with the org's describe: see `mapping_check.check_mapping`."""
-    from chronoforce.salesforce.mapping_check import check_mapping as check
-
-    return check(client, mapping)

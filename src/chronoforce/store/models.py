@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -33,8 +35,8 @@ NAMING = {
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrement needs INTEGER
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+# Column defaults: the system clock of domain/clock.py (a use case passes its own times).
+utcnow = SYSTEM_CLOCK.now
 
 
 class Base(DeclarativeBase):

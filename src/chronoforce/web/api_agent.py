@@ -119,13 +119,15 @@ def _live_numbers(service: ApiService, shipment_id: int) -> list[str]:
 
 
 def _open_exception(service: ApiService, shipment_id: int, kind: str = "") -> ExceptionRow | None:
-    with service.store.session() as session:
+    with service.runtime.store.session() as session:
         query = select(ExceptionRow).where(
             ExceptionRow.shipment_id == shipment_id, ExceptionRow.state == "open"
         )
         if kind:
             query = query.where(ExceptionRow.kind == kind)
-        row = session.scalars(query.order_by(ExceptionRow.last_seen.desc())).first()
+        row: ExceptionRow | None = session.scalars(
+            query.order_by(ExceptionRow.last_seen.desc())
+        ).first()
         if row is not None:
             session.expunge(row)
         return row

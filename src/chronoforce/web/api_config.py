@@ -1,90 +1,27 @@
 """The `api:` section of chronoforce.yaml: API clients (hashes only), token and rate-cache TTLs.
 
-Validated here, like `tracking:` in pipeline/tracking.py, with errors naming the key. It holds
-digests of client secrets and API keys, never the secrets themselves (the YAML file refuses them).
+The models live with the rest of the configuration (config/sections.py), validated at load with
+errors naming the key. It holds digests of client secrets and API keys, never the secrets
+themselves (the YAML file refuses them); this module makes new ones.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from argon2 import PasswordHasher
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chronoforce.config import ShipperConfig
-from chronoforce.pipeline.returns import LabelDelivery, ReturnProduct
+from chronoforce.config import ALL_SCOPES, ApiClient, ApiConfig, Scope, section
 
-Scope = Literal["rates", "relay", "pickup", "returns", "cancel", "labels"]
-ALL_SCOPES: tuple[Scope, ...] = ("rates", "relay", "pickup", "returns", "cancel", "labels")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+__all__ = ["ALL_SCOPES", "ApiClient", "ApiConfig", "Scope", "api_config", "new_client_credentials"]
 
 
-class ApiClient(BaseModel):
-    """One caller (e.g. a Salesforce org's Named Credential) and what it may do.
-
-    `client_hash` is the argon2 hash of its OAuth2 client secret; `key_sha256` the SHA-256 hex
-    digest of its static API key. Either or both; `chronoforce api new-client` makes them.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
-    scopes: tuple[Scope, ...] = ALL_SCOPES
-    client_hash: str = ""
-    key_sha256: str = ""
-
-    @field_validator("client_hash")
-    @classmethod
-    def _argon2(cls, value: str) -> str:
-        if value and not value.startswith("$argon2"):
-            raise ValueError("expected an argon2 hash ($argon2id$…), never the secret itself")
-        return value
-
-    @field_validator("key_sha256")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if value and not _SHA256.match(value.lower()):
-            raise ValueError("expected the 64 hex digits of the key's SHA-256 digest")
-        return value.lower()
-
-
-class ApiConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    clients: tuple[ApiClient, ...] = ()
-    access_ttl_s: int = Field(3600, ge=60, le=86400)
-    rate_cache_ttl_s: int = Field(900, ge=0, le=86400)  # 0 turns the cache off
-    # Rates are asked for the top of the weight band, so one cached answer fits the whole band.
-    weight_band_kg: float = Field(1.0, gt=0, le=30)
-    # Returns (pipeline/returns.py reads these keys too, at start-up of every process).
-    return_product: ReturnProduct = "4T"  # Chrono Reverse 13; 3T from Europe
-    return_delivery: LabelDelivery = LabelDelivery.CASE  # modeRetour 2: the PDF on the Case
-    return_address: ShipperConfig | None = None  # the warehouse; default chronopost.shipper
-    return_case_type: str = "Return"  # Case.Type that may ask for a return label
-    cost_includes_vat: bool = True  # what Order.Chronopost_Shipping_Cost__c holds
-
-
-def api_config(raw: Mapping[str, Any]) -> ApiConfig:
-    """Validate `Settings.api`; errors name the key, like the rest of the configuration."""
-    from chronoforce.config import ConfigError
-
-    try:
-        config = ApiConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"key 'api.{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"invalid api configuration: {problems}") from exc
-    ids = [c.id for c in config.clients]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(
-            f"invalid api configuration: key 'api.clients': an id appears twice {ids}"
-        )
-    return config
+def api_config(raw: Mapping[str, Any] | ApiConfig) -> ApiConfig:
+    """`Settings.api` (typed at load) or a mapping; errors name `api.<key>`."""
+    return section(ApiConfig, "api", raw)
 
 
 def sha256_hex(value: str) -> str:

@@ -1,4 +1,5 @@
-"""The FastAPI app factory: health, the tracking webhook, and the routers later issues add.
+"""The FastAPI app factory: /health and /ready, the tracking webhook, /api/v1, the console and
+/metrics (`chronoforce web --help` lists every route group).
 
 It only wires routers to a runtime (the store and the tracking use case); it holds no business
 rules and must never answer a webhook before the events are durably stored.

@@ -24,10 +24,6 @@ Now = Callable[[], dt.datetime]
 CHUNK = 500  # ids per IN list
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def utc(value: dt.datetime) -> dt.datetime:
     """Aware UTC; naive values are UTC already (SQLite hands them back without an offset)."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.tracking.config import TrackingConfig
@@ -25,7 +26,6 @@ from chronoforce.pipeline.tracking.events import (
     row_of,
     shipment_tracking,
     time_order,
-    utcnow,
 )
 from chronoforce.pipeline.tracking.planner import PollPlanner
 from chronoforce.pipeline.tracking.salesforce_writes import SalesforceWrites
@@ -71,7 +71,7 @@ class Tracking:
 
     store: Store
     config: TrackingConfig = field(default_factory=TrackingConfig)
-    now: Now = utcnow
+    now: Now = SYSTEM_CLOCK.now
     planner: PollPlanner | None = None
 
     def __post_init__(self) -> None:

@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
 from chronoforce.domain.status import map_event
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.ports import SalesforcePort
 from chronoforce.pipeline.tracking.cases import Cases, link_cases
 from chronoforce.pipeline.tracking.config import TrackingConfig
-from chronoforce.pipeline.tracking.events import Now, iso, key_of, utcnow
+from chronoforce.pipeline.tracking.events import Now, iso, key_of
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
 
@@ -115,7 +116,9 @@ class SalesforceWrites:
         )
 
 
-def flush(store: Store, salesforce: SalesforcePort, now: Now = utcnow) -> writeback.FlushReport:
+def flush(
+    store: Store, salesforce: SalesforcePort, now: Now = SYSTEM_CLOCK.now
+) -> writeback.FlushReport:
     """Flush the outbox, link new Cases, and flush what waited for their ids."""
     flusher = writeback.Flusher(
         store, salesforce, on_failure=exceptions.on_writeback_failure, now=now

@@ -15,28 +15,24 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
-from rich.console import Console
 from rich.table import Table
 
+from chronoforce.cli.common import JsonOption, console, fail, settings_from
 from chronoforce.domain.errors import ChronoforceError
+from chronoforce.web.api_config import ALL_SCOPES, new_client_credentials
+from chronoforce.web.api_models import ApiError, PickupRequest, RatesRequest, ReturnRequest
 
-console = Console()
 api_app = typer.Typer(help="API clients: credentials for Salesforce's Named Credential.")
 M = TypeVar("M", bound=BaseModel)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @contextmanager
 def _service(ctx: typer.Context) -> Iterator[Any]:
-    from chronoforce.cli import settings_from
-
-    # Configure logging first: modules imported afterwards bind their loggers to stderr.
-    settings = settings_from(ctx)
-    from chronoforce.web.api_config import api_config
+    # Imported here for start-up time: the service loads the Chronopost and Salesforce clients.
     from chronoforce.web.api_service import ApiService
 
-    service = ApiService(settings, api_config(settings.api))
+    settings = settings_from(ctx)
+    service = ApiService(settings, settings.api)
     try:
         yield service
     finally:
@@ -46,8 +42,6 @@ def _service(ctx: typer.Context) -> Iterator[Any]:
 def _run(
     ctx: typer.Context, call: Callable[[Any], M], as_json: bool, show: Callable[[M], None]
 ) -> None:
-    from chronoforce.web.api_models import ApiError
-
     try:
         with _service(ctx) as service:
             answer = call(service)
@@ -106,14 +100,13 @@ def _show_rates(answer: Any) -> None:
 
 
 def _labels() -> Any:
-    from chronoforce.web import api_labels  # imported late: see _service
+    # Imported here for start-up time, like ApiService in _service.
+    from chronoforce.web import api_labels
 
     return api_labels
 
 
 def register(app: typer.Typer) -> None:
-    from chronoforce.web.api_models import PickupRequest, RatesRequest, ReturnRequest
-
     @app.command()
     def rates(
         ctx: typer.Context,
@@ -165,12 +158,14 @@ def register(app: typer.Typer) -> None:
                 )  # fmt: skip
             console.print(table)
 
-        _run(
-            ctx,
-            lambda s: s.relay_points(postal_code, country, city, near_order, limit),
-            as_json,
-            show,
-        )
+        def call(service: Any) -> Any:
+            answer = service.relay_points(postal_code, country, city, near_order, limit)
+            if not answer.points:
+                near = f" (order {near_order})" if near_order else ""
+                fail(f"no relay point near {answer.country} {answer.postal_code}{near}")
+            return answer
+
+        _run(ctx, call, as_json, show)
 
     @app.command()
     def pickup(
@@ -257,8 +252,6 @@ def new_client(
     as_json: JsonOption = False,
 ) -> None:
     """Make a client secret and an API key; prints them once, with the hashes for the YAML."""
-    from chronoforce.web.api_config import ALL_SCOPES, new_client_credentials
-
     made = new_client_credentials()
     if as_json:
         typer.echo(json.dumps({"id": client_id, **made}, indent=2))

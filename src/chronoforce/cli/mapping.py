@@ -11,11 +11,13 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from chronoforce.config import ConfigError, Settings, load_settings
+from chronoforce.cli.common import make_console, settings_from
 from chronoforce.domain.errors import ChronoforceError
+from chronoforce.salesforce.client import SalesforceClient
+from chronoforce.salesforce.mapping import MappingConfig
+from chronoforce.salesforce.mapping_check import check_mapping
 
 app = typer.Typer(help="The Salesforce field mapping.", no_args_is_help=True)
 
@@ -25,29 +27,13 @@ def mapping() -> None:
     """The Salesforce field mapping (`mapping:` in chronoforce.yaml)."""
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    root = ctx.find_root()
-    obj = root.obj if isinstance(root.obj, dict) else {}
-    if isinstance(obj.get("settings"), Settings):
-        return obj["settings"]  # type: ignore[no-any-return]  # set by the root callback
-    try:
-        return load_settings(obj.get("config_file"))
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
 @app.command("check")
 def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Compare every mapped field with the org's describe; exit 1 when anything is wrong."""
-    from chronoforce.salesforce.client import SalesforceClient
-    from chronoforce.salesforce.mapping import MappingConfig
-    from chronoforce.salesforce.mapping_check import check_mapping
-
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     try:
         mapping = MappingConfig.from_settings(settings.mapping)
     except ValidationError as exc:
@@ -69,6 +55,6 @@ def check(
             table.add_column(column)
         for p in problems:
             table.add_row(p.key, p.path, p.sobject, p.problem, p.message)
-        Console().print(table)
+        make_console().print(table)
     if problems:
         raise typer.Exit(1)

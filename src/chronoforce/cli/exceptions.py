@@ -5,22 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from chronoforce.cli.common import console, fail, print_json, settings_from
 from chronoforce.pipeline import exceptions
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow
 
+STATES = ("open", "retrying", "resolved", "all")  # the `state` column's values (store/models.py)
+
 app = typer.Typer(
     help="Failures kept for review: list, show, retry, resolve.", no_args_is_help=True
 )
-console = Console()
 
 
 def _store(ctx: typer.Context) -> Store:
-    from chronoforce.cli import settings_from
-
     return Store(settings_from(ctx).database_url)
 
 
@@ -56,13 +55,19 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List exceptions, newest first."""
-    from chronoforce.cli import print_json
-
+    if state not in STATES:
+        fail(f"unknown state {state!r}: one of {', '.join(STATES)}", 2)
+    if kind is not None and kind not in exceptions.KINDS:
+        fail(f"unknown kind {kind!r}: one of {', '.join(exceptions.KINDS)}", 2)
     store = _store(ctx)
     with store.session() as session:
         rows = [as_dict(r) for r in exceptions.open_rows(session, kind, state)]
     if as_json:
         print_json(rows)
+        return
+    if not rows:
+        which = "" if state == "all" else f"{state} "
+        typer.echo(f"no {which}exceptions" + (f" of kind {kind}" if kind else ""))
         return
     table = Table(title=f"exceptions ({state})")
     for column in ("id", "kind", "record", "field", "code", "message", "attempts"):
@@ -87,8 +92,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One exception with its redacted request and response payloads."""
-    from chronoforce.cli import print_json
-
     with _store(ctx).session() as session:
         row = session.get(ExceptionRow, exception_id)
         if row is None:
@@ -131,8 +134,11 @@ def resolve(
     exception_id: Annotated[int, typer.Argument(help="The exception's id.")],
     note: Annotated[str, typer.Option(help="Why it is resolved.")] = "resolved by hand",
 ) -> None:
-    """Mark an exception resolved, with a note."""
+    """Mark an exception resolved, with a note (a resolved one keeps its note)."""
     with _store(ctx).session() as session:
+        row = session.get(ExceptionRow, exception_id)
+        if row is not None and row.state == "resolved":
+            fail(f"exception {exception_id} is already resolved: {row.resolution_note!r}")
         try:
             exceptions.resolve(session, exception_id, note)
         except LookupError as exc:

@@ -21,6 +21,7 @@ def hash_password(
     ] = False,
 ) -> None:
     """Print an argon2id hash to put under `console.users[].hash` in chronoforce.yaml."""
+    # Imported here for start-up time: the console package loads FastAPI and its templates.
     from chronoforce.web.console.auth import hash_password as make_hash
 
     if stdin:

@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from chronoforce.cli.common import console, run_until
 from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Settings
+from chronoforce.logs import configure_logging
+from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 
-console = Console()
-
 
 def demo_settings(out: Path, chronopost_url: str, salesforce_url: str, ca_file: Path) -> Settings:
+    # The sandboxes are imported where they are used, for start-up time: every `chronoforce`
+    # command loads this module, only `demo` (and tests) need the servers.
     from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD
     from chronoforce.sandbox.salesforce import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -47,9 +49,7 @@ def demo_settings(out: Path, chronopost_url: str, salesforce_url: str, ca_file: 
 
 
 def run_demo(out: Path, orders: int = 50, workers: int = 8, max_seconds: float = 100.0) -> int:
-    from chronoforce.labels_cli import run_until
-    from chronoforce.logs import configure_logging
-    from chronoforce.pipeline.runtime import build_runtime
+    # Imported here for start-up time (see demo_settings).
     from chronoforce.sandbox.chronopost import ChronopostSandbox
     from chronoforce.sandbox.salesforce import SalesforceSandbox
     from chronoforce.sandbox.server import BackgroundServer

@@ -1,33 +1,32 @@
-"""The `chronoforce` command line: one typer app, with a sub-app per concern.
+"""The `chronoforce` command line: the root typer app, mounting one module per command group.
 
 Commands print rich tables for people and `--json` for machines; configuration errors end the
-command with a clear message (exit 2), never a traceback.
+command with a clear message (exit 2), never a traceback. Shared helpers live in `common.py`.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from chronoforce import (
-    __version__,
-    address_cli,
-    api_cli,
-    console_cli,
-    labels_cli,
-    mapping_cli,
-    tracking_cli,
-    worker_cli,
-)
-from chronoforce.config import ConfigError, Settings, load_settings
-from chronoforce.exceptions_cli import app as exceptions_app
-from chronoforce.logs import configure_logging
+from chronoforce import __version__
+from chronoforce.cli import address as address_cli
+from chronoforce.cli import api as api_cli
+from chronoforce.cli import console as console_cli
+from chronoforce.cli import demo as demo_cli
+from chronoforce.cli import labels as labels_cli
+from chronoforce.cli import mapping as mapping_cli
+from chronoforce.cli import tracking as tracking_cli
+from chronoforce.cli import web as web_cli
+from chronoforce.cli import worker as worker_cli
+from chronoforce.cli.common import console, print_json, settings_from
+from chronoforce.cli.exceptions import app as exceptions_app
 from chronoforce.sandbox.cli import app as sandbox_app
+from chronoforce.store.db import current_revision, make_engine, upgrade
 
 app = typer.Typer(
     help="chronoforce: Salesforce orders shipped through Chronopost.", no_args_is_help=True
@@ -42,32 +41,10 @@ app.add_typer(address_cli.app, name="address")
 app.add_typer(mapping_cli.app, name="mapping")
 app.add_typer(console_cli.app, name="console")
 tracking_cli.register(app)
+web_cli.register(app)
 labels_cli.register(app)
 api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
-
-console = Console()
-
-
-def settings_from(ctx: typer.Context) -> Settings:
-    """The settings of this invocation, loaded once (errors end the command cleanly)."""
-    root = ctx.find_root()
-    if not isinstance(root.obj, dict):
-        root.obj = {}
-    if "settings" not in root.obj:
-        try:
-            root.obj["settings"] = load_settings(root.obj.get("config_file"))
-        except ConfigError as exc:
-            typer.echo(f"configuration error: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        cfg = root.obj["settings"].logging
-        configure_logging(cfg.level, cfg.format)
-    settings: Settings = root.obj["settings"]
-    return settings
-
-
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 @app.callback()
@@ -110,9 +87,13 @@ def config_show(
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(data, dict) and data:
+    """One row per leaf: `routing.rules.0.product`, as the configuration errors name keys."""
+    items: Iterable[tuple[Any, Any]] | None = data.items() if isinstance(data, dict) else None
+    if isinstance(data, list) and data and any(isinstance(v, dict | list) for v in data):
+        items = enumerate(data)
+    if items is not None and data:
         rows: list[tuple[str, Any]] = []
-        for key, value in data.items():
+        for key, value in items:
             rows.extend(_flatten(value, f"{prefix}{key}."))
         return rows
     return [(prefix.rstrip("."), data)]
@@ -124,8 +105,6 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply the store's migrations (also done automatically at start-up)."""
-    from chronoforce.store.db import current_revision, make_engine, upgrade
-
     settings = settings_from(ctx)
     engine = make_engine(settings.database_url)
     upgrade(engine, revision)
@@ -141,9 +120,7 @@ def demo(
     orders: Annotated[int, typer.Option(help="Sample orders to seed.")] = 50,
 ) -> None:
     """End to end on the embedded default: sandboxes, SQLite, sample orders, labels written back."""
-    from chronoforce.demo import run_demo
-
-    raise typer.Exit(run_demo(out, orders=orders))
+    raise typer.Exit(demo_cli.run_demo(out, orders=orders))
 
 
 if __name__ == "__main__":

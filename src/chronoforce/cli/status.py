@@ -9,18 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from chronoforce.cli.common import console
 from chronoforce.config import Settings
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.runner import WORKABLE
 from chronoforce.queue import make_huey, ping
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
-
-console = Console()
 
 
 def _age(value: dt.datetime | None, now: dt.datetime) -> float | None:
@@ -30,14 +28,12 @@ def _age(value: dt.datetime | None, now: dt.datetime) -> float | None:
 
 def collect(settings: Settings, store: Store | None = None) -> dict[str, Any]:
     """The status report as plain data (what `--json` prints)."""
-    from chronoforce.worker import worker_config
-
     own = store is None
     store = store or Store(settings.database_url)
     now = dt.datetime.now(dt.UTC)
     try:
         report: dict[str, Any] = {"at": now.isoformat()}
-        report["queue"] = _queue(settings, worker_config(settings.worker).queue_name)
+        report["queue"] = _queue(settings, settings.worker.queue_name)
         with store.session() as session:
             states = dict(
                 session.execute(select(Shipment.state, func.count()).group_by(Shipment.state)).all()

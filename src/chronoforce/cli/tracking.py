@@ -1,20 +1,20 @@
-"""`chronoforce track`, `chronoforce poll` and `chronoforce web`: tracking from the command line.
+"""`chronoforce track` and `chronoforce poll`: tracking from the command line.
 
-`register(app)` adds the commands to the root typer app (cli.py mounts it). Commands print a
+`register(app)` adds the commands to the root typer app (cli/main.py mounts it). Commands print a
 rich timeline for people and `--json` for machines; they never print a secret.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import or_, select
 
+from chronoforce.chronopost import ChronopostClient
+from chronoforce.cli.common import console, fail, settings_from
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.status import map_event
@@ -23,37 +23,24 @@ from chronoforce.pipeline.tracking import (
     Tracking,
     flush,
     process_inbox,
-    tracking_config,
     utc,
 )
+from chronoforce.salesforce.client import SalesforceClient
 from chronoforce.store.db import Store
 from chronoforce.store.models import Event, Parcel, Shipment
 
-console = Console()
-
 
 def _settings(ctx: typer.Context) -> Settings:
-    from chronoforce.cli import settings_from  # late: cli.py imports this module
-
     return settings_from(ctx)
 
 
-def _adapter(module: str, name: str, settings: Settings) -> Any:
-    """The Chronopost / Salesforce client built from the settings (`from_settings`)."""
-    try:
-        cls = getattr(importlib.import_module(module), name)
-        return cls.from_settings(settings)
-    except (ImportError, AttributeError) as exc:
-        typer.echo(f"{module}.{name} is not available: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def carrier_of(settings: Settings) -> Any:
-    return _adapter("chronoforce.chronopost", "ChronopostClient", settings)
+def carrier_of(settings: Settings) -> ChronopostClient:
+    return ChronopostClient.from_settings(settings)
 
 
 def salesforce_of(settings: Settings) -> Any:
-    return _adapter("chronoforce.salesforce.client", "SalesforceClient", settings)
+    # Any: SalesforceClient's typed results do not yet match pipeline.ports.SalesforcePort.
+    return SalesforceClient.from_settings(settings)
 
 
 def _status_name(code: str, extra_codes: dict[str, str]) -> str:
@@ -86,7 +73,7 @@ def _timeline(store: Store, skybills: list[str], config: Any) -> list[dict[str, 
 def _print_timeline(title: str, status: str, events: list[dict[str, Any]]) -> None:
     table = Table(title=f"{title} — status: [bold]{status or 'unknown'}[/bold]")
     for column in ("time (UTC)", "skybill", "code", "event", "place", "status"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("time (UTC)", "skybill", "status"))
     for e in events:
         table.add_row(
             e["time"][:16].replace("T", " "),
@@ -130,12 +117,13 @@ def track(
         raise typer.Exit(2)
     settings = _settings(ctx)
     store = Store(settings.database_url)
-    config = tracking_config(settings.tracking)
+    config = settings.tracking
     shipments = _shipments_for(store, skybill, order)
     skybills = [skybill] if skybill else [p.skybill_number for s in shipments for p in s.parcels]
     if order and not shipments:
         typer.echo(f"no shipment for order {order}", err=True)
         raise typer.Exit(1)
+    problems: list[str] = []
     if not offline:
         carrier = carrier_of(settings)
         tracking = Tracking(store, config)
@@ -143,10 +131,16 @@ def track(
             try:
                 tracking.ingest(carrier.track(number), "cli")
             except ChronoforceError as exc:
-                typer.echo(f"{number}: {exc}", err=True)
+                problems.append(f"{number}: {exc}")
     shipments = _shipments_for(store, skybill, order)
     status = ", ".join(sorted({s.status for s in shipments})) if shipments else ""
     events = _timeline(store, skybills, config)
+    if not events:
+        what = f"order {order}" if order else f"skybill {skybill}"
+        known = "" if shipments else "; chronoforce has no shipment with it"
+        fail(f"no tracking event for {what}{known}" + (f" ({problems[0]})" if problems else ""))
+    for problem in problems:
+        typer.echo(problem, err=True)
     if as_json:
         typer.echo(
             json.dumps(
@@ -169,7 +163,7 @@ def poll(
         raise typer.Exit(2)
     settings = _settings(ctx)
     store = Store(settings.database_url)
-    tracking = Tracking(store, tracking_config(settings.tracking))
+    tracking = Tracking(store, settings.tracking)
     inbox = process_inbox(tracking)
     poller = Poller(tracking, carrier_of(settings), account=settings.chronopost.account_number)
     try:
@@ -199,23 +193,7 @@ def poll(
     console.print(table)
 
 
-def web(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option("--host", help="Default: web.host.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Default: web.port (8700).")] = None,
-) -> None:
-    """Serve the HTTP app: GET /health and POST /webhooks/chronopost/tracking."""
-    from chronoforce.sandbox.server import serve_forever
-    from chronoforce.web.app import create_app
-
-    settings = _settings(ctx)
-    serve_forever(
-        create_app(settings), host or settings.web.host, port or settings.web.port, log_level="info"
-    )
-
-
 def register(app: typer.Typer) -> None:
-    """Add `track`, `poll` and `web` to the root app."""
+    """Add `track` and `poll` to the root app."""
     app.command("track")(track)
     app.command("poll")(poll)
-    app.command("web")(web)

@@ -1,13 +1,15 @@
 """chronoforce's configuration: one YAML file plus CHRONOFORCE_* environment variables.
 
-Settings are loaded once into pydantic models. Secrets come only from the environment or a
-secrets directory — a secret in the YAML file is an error — and are never printed: `masked()`
-is what `chronoforce config show` prints.
+Settings are loaded once into pydantic models, every section typed and validated at load, so a
+mistake anywhere in the file stops the command with the key and the file named. Secrets come only
+from the environment or a secrets directory — a secret in the YAML file is an error — and are
+never printed: `masked()` is what `chronoforce config show` prints.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,33 +25,20 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chronoforce.redaction import MASK, register_secrets
+from chronoforce.config.sections import (
+    ApiConfig,
+    ConfigError,
+    ConsoleConfig,
+    ShipperConfig,
+    TrackingConfig,
+    WorkerConfig,
+    _Section,
+    problems,
+)
+from chronoforce.domain.routing import DEFAULT_RULES, RoutingRules
+from chronoforce.redaction import MASK, is_secret_key, register_secrets
 
 DEFAULT_CONFIG_FILE = Path("chronoforce.yaml")
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; the message names the key and the file."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ShipperConfig(_Section):
-    """Our own address, printed as sender on every label."""
-
-    name: str = "chronoforce demo shop"
-    name2: str = ""
-    line1: str = "3 avenue Gallieni"
-    line2: str = ""
-    postal_code: str = "94250"
-    city: str = "Gentilly"
-    country: str = "FR"
-    contact_name: str = "Expeditions"
-    civility: Literal["E", "L", "M"] = "M"
-    phone: str = "0145000000"
-    email: str = "expeditions@example.com"
 
 
 class ChronopostConfig(_Section):
@@ -137,15 +126,21 @@ class Settings(BaseModel):
     web: WebConfig = WebConfig()
     pipeline: PipelineConfig = PipelineConfig()
     logging: LoggingConfig = LoggingConfig()
+    # The field mapping is the Salesforce adapter's (salesforce/mapping.py, MappingConfig): it
+    # stays a mapping here, and the command line validates it at load (cli/common.py).
     mapping: dict[str, Any] = Field(default_factory=dict)
-    routing: dict[str, Any] = Field(default_factory=dict)
-    tracking: dict[str, Any] = Field(default_factory=dict)
-    # Sections validated by the module that owns them (like `tracking`):
-    api: dict[str, Any] = Field(default_factory=dict)  # web/api.py: rates API, clients, cache
-    console: dict[str, Any] = Field(default_factory=dict)  # web/console: users, sessions
-    worker: dict[str, Any] = Field(default_factory=dict)  # worker.py: periodic tasks, retries
+    routing: RoutingRules = DEFAULT_RULES  # domain/routing.py; the YAML merges onto the defaults
+    tracking: TrackingConfig = TrackingConfig()
+    api: ApiConfig = ApiConfig()  # rates API clients (hashes), token and cache TTLs
+    console: ConsoleConfig = ConsoleConfig()  # users (hashes), sessions, /metrics access
+    worker: WorkerConfig = WorkerConfig()  # periodic jobs, shared limits, shutdown
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: str = Field("defaults", exclude=True)
+
+    @field_validator("routing", mode="before")
+    @classmethod
+    def _routing_over_defaults(cls, value: Any) -> Any:
+        return RoutingRules.from_mapping(value) if isinstance(value, Mapping) else value
 
     @model_validator(mode="after")
     def _lease_outlives_carrier_calls(self) -> Settings:
@@ -193,8 +188,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _refuse_secrets(data: Any, path: Path, prefix: str = "") -> None:
-    from chronoforce.redaction import is_secret_key
-
+    if isinstance(data, list):  # e.g. console.users[]: a secret in a list item too
+        for index, item in enumerate(data):
+            _refuse_secrets(item, path, f"{prefix}{index}.")
     if isinstance(data, dict):
         for key, value in data.items():
             dotted = f"{prefix}{key}"
@@ -236,9 +232,6 @@ def load_settings(
         secrets = Secrets(_secrets_dir=secrets_dir) if secrets_dir else Secrets()
         settings = Settings.model_validate({**data, "secrets": secrets, "source": where})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{where}: invalid configuration: {problems}") from exc
+        raise ConfigError(f"{where}: invalid configuration: {problems(exc)}") from exc
     register_secrets(secrets.values())
     return settings

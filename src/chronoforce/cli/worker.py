@@ -6,6 +6,11 @@ from typing import Annotated
 
 import typer
 
+from chronoforce.cli.common import JsonOption, print_json, settings_from
+from chronoforce.cli.status import collect, render
+from chronoforce.config import ConfigError
+from chronoforce.worker import run_worker
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -17,10 +22,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Consume label tasks and share the periodic jobs with every other worker (SIGTERM
         stops it gracefully)."""
-        from chronoforce.cli import settings_from
-        from chronoforce.config import ConfigError
-        from chronoforce.worker import run_worker
-
         settings = settings_from(ctx)
         try:
             code = run_worker(settings, concurrency or None)
@@ -32,12 +33,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Queue depth, leases held, oldest pending work, API budget, circuit breaker."""
-        from chronoforce.cli import print_json, settings_from
-        from chronoforce.status import collect, render
-
         report = collect(settings_from(ctx))
         if as_json:
             print_json(report)

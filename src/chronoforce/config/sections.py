@@ -1,0 +1,235 @@
+"""The typed sections of chronoforce.yaml that belong to one part of the program: `worker:`,
+`tracking:`, `api:` and `console:`, validated with the rest of the file when it is loaded.
+
+They live here, below every layer that reads them, so loading the configuration imports no web,
+pipeline or worker code. None of them holds a secret: hashes only, and the file refuses secrets.
+`section()` is the one validator for a section given alone (tests, a caller's dict).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chronoforce.domain.models import ShipmentStatus
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the key and the file."""
+
+
+def problems(exc: ValidationError, prefix: str = "") -> str:
+    """Pydantic's errors as `key 'a.b': message; …`, keys dotted from the top of the file."""
+    return "; ".join(
+        "key '" + ".".join(str(p) for p in (prefix, *err["loc"]) if p != "") + f"': {err['msg']}"
+        for err in exc.errors()
+    )
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def section(model: type[S], key: str, raw: Mapping[str, Any] | S) -> S:
+    """`raw` validated as the `key:` section (already typed: returned as is); errors name
+    `key.<field>` like the loader's."""
+    if isinstance(raw, model):
+        return raw
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {key} configuration: {problems(exc, key)}") from exc
+
+
+# --- worker: ---------------------------------------------------------------------------------
+
+
+class WorkerConfig(_Section):
+    """The `worker:` section: periodic jobs, shared limits, shutdown (every key optional)."""
+
+    queue_name: str = Field("chronoforce", min_length=1, max_length=60)
+    concurrency: int = Field(4, ge=1, le=256)  # label threads per worker process
+    detect_every_s: float = Field(5.0, gt=0)
+    detect_idle_max_s: float = Field(60.0, gt=0)  # idle: detection waits double up to this
+    poll_every_s: float = Field(30.0, gt=0)
+    flush_every_s: float = Field(2.0, gt=0)
+    sweep_every_s: float = Field(3.0, gt=0)
+    requeue_after_s: float = Field(60.0, gt=0)  # queued but not started: queue it again
+    shutdown_grace_s: float = Field(30.0, ge=0)  # SIGTERM: wait this long for running calls
+    breaker_failures: int = Field(5, ge=1)
+    breaker_window_s: float = Field(10.0, gt=0)
+    breaker_open_s: float = Field(5.0, gt=0)
+    breaker_max_open_s: float = Field(60.0, gt=0)
+    salesforce_pause_s: float = Field(600.0, gt=0)  # after REQUEST_LIMIT_EXCEEDED / reserve
+    global_carrier_limits: bool = True  # cluster-wide carrier concurrency and calls/s
+    retry_scale: float = Field(1.0, gt=0, le=10)  # label backoffs × this (0.25: a quick demo)
+
+
+# --- tracking: -------------------------------------------------------------------------------
+
+
+class CaseConfig(_Section):
+    """Support Cases opened on exception statuses (one per order, reused while open)."""
+
+    enabled: bool = True
+    statuses: tuple[str, ...] = ("exception", "returning", "returned")
+    record_type_id: str = ""
+    owner_id: str = ""  # a queue id: where new Cases land
+    priority: str = "High"
+    origin: str = "Chronopost"
+    new_status: str = "New"
+    update_status: str = "Working"  # empty: leave the Case's Status alone on later events
+    close_on_delivery: bool = True
+    closed_status: str = "Closed"
+
+
+class TrackingConfig(_Section):
+    """`tracking:` in chronoforce.yaml: poll cadence, call budget, Case rules, webhook limits."""
+
+    calls_per_second: float | None = Field(10.0, gt=0)  # per account, shared by all workers
+    calls_per_hour: int | None = Field(None, gt=0)  # the carrier call budget; None = unbounded
+    concurrency: int = Field(8, ge=1, le=128)
+    batch_size: int = Field(500, ge=1)  # shipments per poll round
+    rate_limit_url: str = ""  # empty: the database; redis://… shares the limit through Redis
+    terminal_grace_hours: float = Field(24.0, ge=0)  # one last look after a terminal status
+    error_retry_minutes: float = Field(30.0, gt=0)
+    min_poll_minutes: float = Field(10.0, gt=0)  # never sooner, however much budget is left
+    extra_codes: dict[str, str] = Field(default_factory=dict)  # code → normalized status
+    # status → hours between polls, overriding domain/status.py's PollPolicy.delays
+    poll_hours: dict[ShipmentStatus, float] = Field(default_factory=dict)
+    # status → hours after the last event before the first look (planner.QUIET_HOURS)
+    quiet_hours: dict[ShipmentStatus, float] = Field(default_factory=dict)
+    order_status_map: dict[str, str] = Field(default_factory=dict)  # status → Order.Status
+    shipment_status_map: dict[str, str] = Field(default_factory=lambda: {"delivered": "Delivered"})
+    write_events: bool = True  # tracking-event records in Salesforce
+    case: CaseConfig = CaseConfig()
+    webhook_window_seconds: int = Field(300, ge=1)
+    webhook_max_bytes: int = Field(1_048_576, ge=1024)
+    webhook_max_events: int = Field(1000, ge=1)
+
+
+# --- addresses of ours ----------------------------------------------------------------------
+
+
+class ShipperConfig(_Section):
+    """Our own address, printed as sender on every label."""
+
+    name: str = "chronoforce demo shop"
+    name2: str = ""
+    line1: str = "3 avenue Gallieni"
+    line2: str = ""
+    postal_code: str = "94250"
+    city: str = "Gentilly"
+    country: str = "FR"
+    contact_name: str = "Expeditions"
+    civility: Literal["E", "L", "M"] = "M"
+    phone: str = "0145000000"
+    email: str = "expeditions@example.com"
+
+
+# --- api: ------------------------------------------------------------------------------------
+
+Scope = Literal["rates", "relay", "pickup", "returns", "cancel", "labels"]
+ALL_SCOPES: tuple[Scope, ...] = ("rates", "relay", "pickup", "returns", "cancel", "labels")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ApiClient(_Section):
+    """One caller (e.g. a Salesforce org's Named Credential) and what it may do.
+
+    `client_hash` is the argon2 hash of its OAuth2 client secret; `key_sha256` the SHA-256 hex
+    digest of its static API key. Either or both; `chronoforce api new-client` makes them.
+    """
+
+    id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    scopes: tuple[Scope, ...] = ALL_SCOPES
+    client_hash: str = ""
+    key_sha256: str = ""
+
+    @field_validator("client_hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if value and not value.startswith("$argon2"):
+            raise ValueError("expected an argon2 hash ($argon2id$…), never the secret itself")
+        return value
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if value and not _SHA256.match(value.lower()):
+            raise ValueError("expected the 64 hex digits of the key's SHA-256 digest")
+        return value.lower()
+
+
+class ApiConfig(_Section):
+    """`api:` in chronoforce.yaml: API clients (hashes only), token and rate-cache TTLs."""
+
+    clients: tuple[ApiClient, ...] = ()
+    access_ttl_s: int = Field(3600, ge=60, le=86400)
+    rate_cache_ttl_s: int = Field(900, ge=0, le=86400)  # 0 turns the cache off
+    # Rates are asked for the top of the weight band, so one cached answer fits the whole band.
+    weight_band_kg: float = Field(1.0, gt=0, le=30)
+    # Returns (pipeline/returns.py reads these keys too, as its own ReturnsConfig).
+    return_product: Literal["4R", "4S", "4T", "4U"] = "4T"  # Chrono Reverse 13; 3T from Europe
+    # How the label reaches the customer: e-mailed (modeRetour 1), at a post office (3), or
+    # not sent and the PDF attached to the Case (2).
+    return_delivery: Literal["email", "case", "post_office"] = "case"
+    return_address: ShipperConfig | None = None  # the warehouse; default chronopost.shipper
+    return_case_type: str = "Return"  # Case.Type that may ask for a return label
+    cost_includes_vat: bool = True  # what Order.Chronopost_Shipping_Cost__c holds
+
+    @field_validator("clients")
+    @classmethod
+    def _unique(cls, clients: tuple[ApiClient, ...]) -> tuple[ApiClient, ...]:
+        ids = [c.id for c in clients]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"an id appears twice {ids}")
+        return clients
+
+
+# --- console: --------------------------------------------------------------------------------
+
+
+class ConsoleUser(_Section):
+    username: str = Field(min_length=1, max_length=80)
+    # The key is `hash`, not `password_hash`: the loader refuses keys that look like secrets,
+    # and a KDF hash is safe to keep in the file.
+    hash: str
+
+    @field_validator("hash")
+    @classmethod
+    def _argon2(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError("expected an argon2 hash ($argon2id$…): `chronoforce console "
+                             "hash-password` makes one")  # fmt: skip
+        return value
+
+
+class ConsoleConfig(_Section):
+    """`console:` in chronoforce.yaml: users, sessions, login throttling, /metrics access."""
+
+    users: tuple[ConsoleUser, ...] = ()
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    login_attempts: int = Field(5, ge=1)  # failed logins allowed per user and address …
+    login_window_s: float = Field(300.0, gt=0)  # … in this many seconds, then 429
+    # /metrics: "token" needs `Authorization: Bearer $CHRONOFORCE_METRICS_TOKEN` (or a console
+    # login); "open" serves it to anyone who can reach the port (a private scrape network).
+    metrics: Literal["token", "open"] = "token"
+
+    @field_validator("users")
+    @classmethod
+    def _unique(cls, users: tuple[ConsoleUser, ...]) -> tuple[ConsoleUser, ...]:
+        names = [u.username for u in users]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"username listed twice: {', '.join(duplicates)}")
+        return users
+
+    def user(self, username: str) -> ConsoleUser | None:
+        return next((u for u in self.users if u.username == username), None)
