@@ -24,7 +24,9 @@ def web(
     /webhooks/chronopost/tracking: signed tracking pushes (docs/webhooks.md)
     /api/v1 for Salesforce (docs/api.md): /rates, /relay-points, /oauth/token,
     /orders/ID/rate, /orders/ID/pickup, /orders/ID/return-label,
-    /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel
+    /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel,
+    /orders/ID/label, /orders/ID/label/reprint, /orders/ID/address-review,
+    /orders/ID/address (the record page's actions)
     the console (docs/console.md): / (overview), /login, /logout, /shipments,
     /exceptions (retry, resolve, fix-address), /parcels/ID/label
     /metrics: Prometheus, with the bearer token
