@@ -91,6 +91,7 @@ def test_recovery_finds_parcels_by_order_number_and_sees_cancellation(
     created = client.create_shipment(make_request(parcels=3, order_number="SO-RECOVER-1"))
     found = client.find_by_reference("SO-RECOVER-1")
     assert {p.skybill_number for p in found} == set(created.skybill_numbers)
+    sandbox.advance_clock(dt.timedelta(minutes=10))  # cancelling opens 10 min after creation
     assert client.cancel(created.skybill_numbers[0]) == 0
     after = {p.skybill_number: p.cancelled for p in client.find_by_reference("SO-RECOVER-1")}
     assert after[created.skybill_numbers[0]] and not after[created.skybill_numbers[1]]
@@ -99,7 +100,7 @@ def test_recovery_finds_parcels_by_order_number_and_sees_cancellation(
 
 
 def test_cancelling_an_unknown_parcel_is_error_2_with_payloads(client: ChronopostClient) -> None:
-    with pytest.raises(CarrierValidationError) as caught:
+    with pytest.raises(CarrierAccountError) as caught:  # [D] §2.6.4.b: not this contract
         client.cancel("XP000000000FR")
     assert caught.value.code == "CHRONOPOST_2" and caught.value.operation == "cancelSkybill"
     assert "XP000000000FR" in caught.value.request_payload
@@ -195,7 +196,7 @@ def test_every_call_is_reported_once_redacted_with_status_and_duration(
     client: ChronopostClient, calls: Calls
 ) -> None:
     client.create_shipment(make_request())
-    with pytest.raises(CarrierValidationError):
+    with pytest.raises(CarrierAccountError):
         client.cancel("XP000000000FR")
     assert [c.operation for c in calls] == ["shippingMultiParcelV5", "cancelSkybill"]
     assert all(isinstance(c, CarrierCall) and c.http_status == 200 for c in calls)

@@ -200,13 +200,23 @@ class ChronopostClient:
             tracking.parse_by_reference,
         )
 
-    def cancel(self, skybill_number: str) -> int:
-        """Cancel a parcel's label; returns Chronopost's statusCode. Refusals raise."""
+    def cancel(
+        self,
+        skybill_number: str,
+        *,
+        created_at: dt.datetime | None = None,
+        now: dt.datetime | None = None,
+    ) -> int:
+        """Cancel a parcel's label; returns Chronopost's statusCode. Refusals raise.
+
+        With `created_at` (when the label was made), a refusal inside the cancel window is a
+        CancelTooEarlyError saying when it opens; "taken over" is a CancelConflictError.
+        """
         return self._exchange(
             Service.TRACKING,
             tracking.CANCEL_OPERATION,
             tracking.build_cancel(self.credentials, skybill_number),
-            tracking.parse_cancel,
+            lambda content: tracking.parse_cancel(content, created_at=created_at, now=now),
         )
 
     # --- rates and relay points ------------------------------------------------------------

@@ -256,7 +256,8 @@ class ChronopostSandbox:
 
     async def _inject(self, kind: str, outcome: Outcome, receive: Receive) -> Outcome:
         outcome.injected = kind
-        outcome.error_code = None
+        if kind != "extra_element":  # the real answer, its errorCode kept
+            outcome.error_code = None
         if kind == "timeout":
             gone = await _wait_for_disconnect(receive, self.injector.faults.hang_seconds)
             # A client still waiting after hang_seconds gets a gateway timeout, like a proxy.
@@ -271,14 +272,18 @@ class ChronopostSandbox:
             outcome.body = (outcome.body or fault("soap:Server", "x"))[
                 : max(len(outcome.body) // 2, 20)
             ]
-        elif kind == "system_error" and outcome.operation:
-            envelope, result = response(_namespace_of(outcome.operation), outcome.operation)
-            write_error(outcome.operation, result, *SYSTEM_ERROR)
-            outcome.status, outcome.body, outcome.error_code = (
-                200,
-                serialize(envelope),
-                SYSTEM_ERROR[0],
+        elif kind == "extra_element" and outcome.status == 200:
+            outcome.body = _with_extra_element(outcome.body)
+        elif kind in ("system_error", "business_error") and outcome.operation:
+            faults = self.injector.faults
+            code, message = (
+                SYSTEM_ERROR
+                if kind == "system_error"
+                else (faults.error_code, faults.error_message)
             )
+            envelope, result = response(_namespace_of(outcome.operation), outcome.operation)
+            write_error(outcome.operation, result, code, message)
+            outcome.status, outcome.body, outcome.error_code = 200, serialize(envelope), code
         return outcome
 
     def _record(self, service: str, outcome: Outcome, started: float) -> None:
@@ -304,6 +309,19 @@ def _latency_faults(latency: float | tuple[float, float] | None, seed: int) -> F
         return Faults(seed=seed)
     low, high = latency if isinstance(latency, tuple) else (latency, latency)
     return Faults(latency_ms=low * 1000, jitter_ms=(high - low) * 1000, seed=seed)
+
+
+EXTRA_ELEMENT = b"<sandboxNewField>not in any WSDL</sandboxNewField>"
+
+
+def _with_extra_element(body: bytes) -> bytes:
+    """The answer with an element no schema knows, first in `<return>` (or the result)."""
+    root = etree.fromstring(body)
+    result = next(root.iter("return", "{*}return"), None)
+    if result is None:
+        return body
+    result.insert(0, etree.fromstring(EXTRA_ELEMENT))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def _namespace_of(operation: str) -> str:
