@@ -154,6 +154,20 @@ def parse_by_reference(content: bytes) -> tuple[TrackedParcel, ...]:
     return tuple(parcels)
 
 
+def merge_parcels(answers: Iterable[tuple[TrackedParcel, ...]]) -> tuple[TrackedParcel, ...]:
+    """One parcel per skybill number over several hosts' answers, every event of each kept."""
+    merged: dict[str, dict[tuple[str, dt.datetime], TrackingEvent]] = {}
+    for parcels in answers:
+        for parcel in parcels:
+            events = merged.setdefault(parcel.skybill_number, {})
+            for event in parcel.events:
+                events.setdefault((event.code, event.time), event)
+    return tuple(
+        TrackedParcel(skybill, tuple(sorted(events.values(), key=lambda e: e.time)))
+        for skybill, events in merged.items()
+    )
+
+
 def build_cancel(credentials: ChronopostCredentials, skybill_number: str) -> bytes:
     values = {**_credentials(credentials), "skybillNumber": skybill_number}
     return zeep_request(Service.TRACKING, CANCEL_OPERATION, values)
