@@ -60,22 +60,53 @@ RETURN_MODES = frozenset({"2", "3"})
 PDF_MODES = frozenset({"PDF", "PPR", "SPD", "THE", "THEPSG"})
 ZPL_MODES = frozenset({"Z2D", "ZPL", "ZPL300", "ZPLPSG", "Z2DPSG"})
 
-# --- field limits (NOTES.md: roulier's Chronopost schema) ----------------------------------------
+# --- field limits (maximum characters; SPEC-FACTS §2.3 and field_limits.csv: [D] §2.3.2.b2-b9,
+# [S] §3.12.4; tests/sandbox/chronopost/test_field_limits.py checks every row is here) ---------
 
-MAX_LENGTHS = {
+MAX_LENGTHS = {  # shipper / customer / recipient + suffix
     "Name": 100,
     "Name2": 100,
     "Adress1": 38,
     "Adress2": 38,
     "ZipCode": 9,
     "City": 50,
+    "Civility": 1,
     "Country": 2,
+    "CountryName": 50,
     "ContactName": 100,
-    "Email": 50,
+    "Email": 80,  # [D]; the 50 of roulier's schema was an older reading
     "Phone": 17,
     "MobilePhone": 17,
+    "Type": 1,
 }
-REF_MAX_LENGTHS = {"shipperRef": 35, "recipientRef": 35, "customerSkybillNumber": 15}
+REF_MAX_LENGTHS = {"shipperRef": 35, "recipientRef": 35, "customerSkybillNumber": 15, "idRelais": 5}
+SKYBILL_MAX_LENGTHS = {
+    **{f"content{n}": 45 for n in range(1, 6)},
+    "productCode": 2,
+    "alternateProductCode": 2,
+    "service": 3,
+    "evtCode": 2,
+    "objectType": 3,
+    "weight": 5,
+    "weightUnit": 3,
+    "shipHour": 2,
+    "carrier": 1,
+    "codCurrency": 3,
+    "customsCurrency": 3,
+    "insuredCurrency": 3,
+}
+OTHER_MAX_LENGTHS = {  # header, label parameters and the request's own variables
+    "accountNumber": 8,
+    "idEmit": 5,
+    "subAccount": 3,
+    "duplicata": 1,
+    "withReservation": 1,
+    "password": 6,
+    "modeRetour": 1,
+    "version": 1,
+    "multiParcel": 1,
+    "printAsSender": 1,
+}
 SERVICES = frozenset({"0", "1", "6"})
 CIVILITIES = frozenset({"E", "L", "M"})
 SHIPPER_PREALERTS = frozenset({0, 11})
