@@ -13,6 +13,7 @@ import pytest
 
 from chronoforce.chronopost import CarrierCall, ChronopostClient
 from chronoforce.domain.errors import (
+    CancelTooEarlyError,
     CarrierAccountError,
     CarrierTimeoutError,
     CarrierUnavailableError,
@@ -100,8 +101,12 @@ def test_recovery_finds_parcels_by_order_number_and_sees_cancellation(
 
 
 def test_cancelling_an_unknown_parcel_is_error_2_with_payloads(client: ChronopostClient) -> None:
-    with pytest.raises(CarrierAccountError) as caught:  # [D] §2.6.4.b: not this contract
+    # Without the label's age, 2 may be "not yet in tracking" ([S] §3.14.5): retried, not final.
+    with pytest.raises(CancelTooEarlyError):
         client.cancel("XP000000000FR")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    with pytest.raises(CarrierAccountError) as caught:  # [D] §2.6.4.b: not this contract
+        client.cancel("XP000000000FR", created_at=long_ago)
     assert caught.value.code == "CHRONOPOST_2" and caught.value.operation == "cancelSkybill"
     assert "XP000000000FR" in caught.value.request_payload
     assert "<errorCode>2</errorCode>" in caught.value.response_payload
@@ -197,7 +202,7 @@ def test_every_call_is_reported_once_redacted_with_status_and_duration(
 ) -> None:
     client.create_shipment(make_request())
     with pytest.raises(CarrierAccountError):
-        client.cancel("XP000000000FR")
+        client.cancel("XP000000000FR", created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     assert [c.operation for c in calls] == ["shippingMultiParcelV5", "cancelSkybill"]
     assert all(isinstance(c, CarrierCall) and c.http_status == 200 for c in calls)
     assert [c.error_code for c in calls] == ["", "CHRONOPOST_2"]

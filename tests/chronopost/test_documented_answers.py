@@ -58,7 +58,7 @@ def test_a_parcel_chronopost_has_taken_over_cannot_be_cancelled_a_conflict(
 
 def test_errors_come_in_the_body_with_http_200(client: ChronopostClient, calls: Calls) -> None:
     with pytest.raises(CarrierAccountError):
-        client.cancel("XP000000000FR")
+        client.cancel("XP000000000FR", created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     assert calls[-1].http_status == 200 and calls[-1].error_code == "CHRONOPOST_2"
 
 
@@ -85,6 +85,15 @@ def test_relay_700_system_error_is_retried_and_1500_is_the_account(
     sandbox.set_faults(kind="business_error", error_code=1500, error_message="Wrong contract")
     with pytest.raises(CarrierAccountError):
         client.relay_points("75001")
+
+
+def test_the_relay_search_answers_its_own_system_error_700(
+    client: ChronopostClient, sandbox: ChronopostSandbox
+) -> None:
+    sandbox.set_faults(kind="system_error")
+    with pytest.raises(CarrierUnavailableError) as caught:
+        client.relay_points("75001")
+    assert caught.value.code == "CHRONOPOST_700"
 
 
 def test_shipping_30_is_the_contract_and_33_is_told_apart_by_its_message(

@@ -98,9 +98,14 @@ def test_rates_error_3_wrong_password_is_an_account_error(sample: Sample) -> Non
 
 def test_cancel_error_2_after_the_window_is_a_parcel_of_another_contract(sample: Sample) -> None:
     # [D] §2.6.4.b: 2 = the parcel does not belong to the contract (error_codes.csv: account)
+    made = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    answer = sample("shipment_ShipmentCancelErrorResponse")
     with pytest.raises(CarrierAccountError) as caught:
-        tracking.parse_cancel(sample("shipment_ShipmentCancelErrorResponse"))
+        tracking.parse_cancel(answer, created_at=made, now=made + dt.timedelta(hours=2))
     assert caught.value.code == "CHRONOPOST_2"
+    # Without the label's age it may be "not yet in tracking" ([S] §3.14.5): retried, not final.
+    with pytest.raises(CancelTooEarlyError):
+        tracking.parse_cancel(answer)
 
 
 def test_cancel_error_2_or_3_inside_the_window_is_too_early_and_says_when_it_opens(

@@ -305,23 +305,25 @@ def cancel_error_for(
 ) -> ChronoforceError:
     """A cancel's errorCode read with the label's age: too early, taken over, or as the table.
 
-    Without `created_at` nothing says the window is still closed, so 2 and 3 keep their
-    after-the-window meanings.
+    Inside the window (or, for code 2, when the label's age is unknown: [S] says a parcel just
+    made is "not yet registered in tracking"), 2 and 3 are CancelTooEarlyError: retried, never
+    taken as final. That matters: a recovery that took "refused" as final could make a second
+    label while the first is still live.
     """
     now = as_utc(now, name="now")
     opens = cancel_opens_at(created_at) if created_at is not None else None
-    inside = opens is not None and now < opens + CANCEL_GRACE
+    inside = (opens is None and code == 2) or (opens is not None and now < opens + CANCEL_GRACE)
     row = lookup(code, message, operation, in_cancel_window=inside)
     text = message.strip() or (row.meaning if row else "")
-    if row is not None and row.when == "window" and opens is not None:
-        error = CancelTooEarlyError(
-            f"Chronopost error {code}: {text}; cancelling opens at {opens.isoformat()}",
+    if row is not None and row.when == "window":
+        when = opens if opens is not None else now + CANCEL_OPENS_AFTER
+        return CancelTooEarlyError(
+            f"Chronopost error {code}: {text}; cancelling opens at {when.isoformat()}",
             code=f"CHRONOPOST_{code}",
             operation=operation,
-            opens_at=max(opens, now + CANCEL_RETRY_MIN),
+            opens_at=max(when, now + CANCEL_RETRY_MIN),
             now=now,
         )
-        return error
     return _error(row, code, message, operation)
 
 

@@ -34,7 +34,13 @@ from chronoforce.sandbox.chronopost.soap import (
     service_schema,
 )
 from chronoforce.sandbox.chronopost.store import Parcel, Store
-from chronoforce.sandbox.chronopost.tables import DEMO_ACCOUNT, DEMO_PASSWORD, SYSTEM_ERROR
+from chronoforce.sandbox.chronopost.tables import (
+    CANCEL_OPENS_AFTER,
+    DEMO_ACCOUNT,
+    DEMO_PASSWORD,
+    RELAY_SYSTEM_ERROR,
+    SYSTEM_ERROR,
+)
 from chronoforce.sandbox.server import BackgroundServer
 from chronoforce.sandbox.tls import TlsFiles
 from chronoforce.schemas import chronopost_wsdl
@@ -127,11 +133,14 @@ class ChronopostSandbox:
         latency: float | tuple[float, float] | None = None,
         accounts: Mapping[str, str] | None = None,
         faults: Faults | None = None,
+        cancel_window: timedelta = CANCEL_OPENS_AFTER,
     ) -> None:
         self.store = Store(db_path)
         self.clock = SandboxClock(self.store)
         self.accounts = {DEMO_ACCOUNT: DEMO_PASSWORD, **(accounts or {})}
-        self.context = Context(self.store, self.clock, self.accounts, seed)
+        # `cancel_window`: the documented ~10 minutes by default; a test that is not about the
+        # window may pass timedelta(0) rather than advance the clock.
+        self.context = Context(self.store, self.clock, self.accounts, seed, cancel_window)
         self.seed = seed
         self.log = RequestLog()
         self.injector = FaultInjector()
@@ -309,6 +318,11 @@ def _latency_faults(latency: float | tuple[float, float] | None, seed: int) -> F
         return Faults(seed=seed)
     low, high = latency if isinstance(latency, tuple) else (latency, latency)
     return Faults(latency_ms=low * 1000, jitter_ms=(high - low) * 1000, seed=seed)
+
+
+def _system_error(operation: str) -> tuple[int, str]:
+    """Each service's own "system error" ([D] §4.3: 700 for the relay search, 1 elsewhere)."""
+    return RELAY_SYSTEM_ERROR if operation.startswith("recherchePoint") else SYSTEM_ERROR
 
 
 EXTRA_ELEMENT = b"<sandboxNewField>not in any WSDL</sandboxNewField>"

@@ -45,8 +45,9 @@ class Faults:
     the requests (restricted to `operations` when given) suffers `kind`:
     timeout (no answer for `hang_seconds`), http_500 / http_503 (empty error page), soap_fault
     (a SOAP 1.1 server fault), malformed (a truncated XML body with HTTP 200), system_error
-    (Chronopost's business error 1 "System Error" in the body), extra_element (the real answer
-    with one element no WSDL knows, first in `<return>`: a service that grew a field),
+    (the service's system error in the body: 1 "System Error", 700 for the relay search),
+    extra_element (the real answer with one element no WSDL knows, first in `<return>`: a
+    service that grew a field),
     business_error (the in-body error `error_code` / `error_message`, HTTP 200: any documented
     code of error_codes.csv, e.g. relay 601 or 700, shipping 30). `mix` adds several kinds at
     once, each with its own share of the requests, e.g. ((timeout, 0.2), (http_500, 0.05)).

@@ -20,7 +20,6 @@ from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.soap import add, add_all
 from chronoforce.sandbox.chronopost.store import Parcel, StoredEvent
 from chronoforce.sandbox.chronopost.tables import (
-    CANCEL_OPENS_AFTER,
     CANCEL_TOO_EARLY,
     CANCEL_TOO_LATE,
     DELIVERED_CODES,
@@ -123,7 +122,7 @@ def cancel_skybill(ctx: Context, op: etree._Element, result: etree._Element) -> 
     parcel = _own_parcel(ctx, op, _account(ctx, op))
     now = ctx.clock.timestamp()
     if parcel.cancelled_at is None:
-        if now < parcel.created_at + CANCEL_OPENS_AFTER.total_seconds():
+        if now < parcel.created_at + ctx.cancel_window.total_seconds():
             raise BusinessError.of(CANCEL_TOO_EARLY)
         if taken_over(ctx, parcel, now):
             raise BusinessError.of(CANCEL_TOO_LATE)
