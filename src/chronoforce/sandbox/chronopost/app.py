@@ -284,11 +284,11 @@ class ChronopostSandbox:
         elif kind == "extra_element" and outcome.status == 200:
             outcome.body = _with_extra_element(outcome.body)
         elif kind in ("system_error", "business_error") and outcome.operation:
-            faults = self.injector.faults
+            chosen = self.injector.faults
             code, message = (
-                SYSTEM_ERROR
+                _system_error(outcome.operation)
                 if kind == "system_error"
-                else (faults.error_code, faults.error_message)
+                else (chosen.error_code, chosen.error_message)
             )
             envelope, result = response(_namespace_of(outcome.operation), outcome.operation)
             write_error(outcome.operation, result, code, message)
