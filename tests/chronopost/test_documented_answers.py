@@ -142,5 +142,6 @@ def test_answers_with_an_unexpected_element_are_read_leniently(
         made.skybill_numbers
     )
     assert client.track(made.skybill_numbers[0])  # the fast lxml path
+    assert client.create_shipment(make_request(order_number="SO-EXTRA-2")).skybill_numbers
     assert client.cancel(made.skybill_numbers[0]) == 0
     assert any(r.injected == "extra_element" for r in sandbox.requests())

@@ -28,6 +28,7 @@ from chronoforce.domain.status import (
     resolve_status,
     tracking_fingerprint,
 )
+from chronoforce.sandbox.chronopost.tables import SCENARIOS as SANDBOX_SCENARIOS
 
 # A few codes and what chronoforce makes of them (the full table: domain/data/chronopost_events.csv)
 READINGS = [
@@ -181,6 +182,20 @@ def test_delivered_returned_and_cancelled_are_terminal_and_exception_is_not() ->
     assert {s for s in S if is_terminal(s)} == {S.DELIVERED, S.RETURNED, S.CANCELLED}
     assert frozenset({S.DELIVERED, S.RETURNED, S.CANCELLED}) == TERMINAL_STATUSES
     assert not is_terminal(S.EXCEPTION)
+
+
+@pytest.mark.parametrize("name", sorted(SANDBOX_SCENARIOS))
+def test_every_sandbox_scenario_uses_only_known_codes_and_ends_where_its_labels_lead(
+    name: str,
+) -> None:
+    steps = SANDBOX_SCENARIOS[name]
+    resolution = resolve_status([ev(code, 3 * i) for i, (code, _) in enumerate(steps)])
+    assert resolution.unknown_codes == ()
+    ends = {"customs": S.EXCEPTION, "anomaly": S.EXCEPTION, "incidents": S.EXCEPTION,
+            "pickup_missed": S.IN_TRANSIT}  # fmt: skip
+    assert resolution.status is ends.get(name, resolution.status)
+    if name not in ends:
+        assert resolution.is_terminal, name
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
