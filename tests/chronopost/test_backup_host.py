@@ -146,3 +146,21 @@ def test_production_fails_over_to_the_documented_backup_and_a_sandbox_never_does
     assert backup_for("https://ws.chronopost.fr", "") == ""
     assert backup_for("http://127.0.0.1:8080", None) == ""
     assert backup_for("http://127.0.0.1:8080", "http://127.0.0.1:8081") == "http://127.0.0.1:8081"
+
+
+def test_the_backup_host_comes_from_the_chronopost_section_of_the_configuration() -> None:
+    from chronoforce.config import ChronopostConfig, Secrets, Settings
+
+    def endpoint(**chronopost: str) -> ChronopostEndpoint:
+        settings = Settings(
+            chronopost=ChronopostConfig(**chronopost), secrets=Secrets(chronopost_password="x")
+        )
+        with ChronopostClient.from_settings(settings) as client:
+            return client.endpoint
+
+    assert endpoint().backup_url == "https://ws2.chronopost.fr"  # production by default
+    assert endpoint(base_url="http://127.0.0.1:9").backup_url == ""
+    assert endpoint(base_url="http://127.0.0.1:9", backup_url="http://127.0.0.1:10").hosts == (
+        MAIN,
+        BACKUP,
+    )
