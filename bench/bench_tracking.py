@@ -47,10 +47,10 @@ MIX = {
     "address_incorrect": 0.02,
     "damaged": 0.02,
     "customs": 0.03,
-    "lost": 0.01,
+    "anomaly": 0.01,
     "return_to_sender": 0.03,
 }
-ABSENT_RETRY_H = 21.0  # the sandbox's "next working day" retry, about a day after IA
+ABSENT_RETRY_H = 21.0  # the sandbox's "next working day" retry, about a day after P
 
 
 def timelines(n: int, seed: int = 7) -> list[list[TrackingEvent]]:

@@ -13,6 +13,7 @@ import pytest
 
 from chronoforce.chronopost import CarrierCall, ChronopostClient
 from chronoforce.domain.errors import (
+    CancelTooEarlyError,
     CarrierAccountError,
     CarrierTimeoutError,
     CarrierUnavailableError,
@@ -91,6 +92,7 @@ def test_recovery_finds_parcels_by_order_number_and_sees_cancellation(
     created = client.create_shipment(make_request(parcels=3, order_number="SO-RECOVER-1"))
     found = client.find_by_reference("SO-RECOVER-1")
     assert {p.skybill_number for p in found} == set(created.skybill_numbers)
+    sandbox.advance_clock(dt.timedelta(minutes=10))  # cancelling opens 10 min after creation
     assert client.cancel(created.skybill_numbers[0]) == 0
     after = {p.skybill_number: p.cancelled for p in client.find_by_reference("SO-RECOVER-1")}
     assert after[created.skybill_numbers[0]] and not after[created.skybill_numbers[1]]
@@ -99,8 +101,12 @@ def test_recovery_finds_parcels_by_order_number_and_sees_cancellation(
 
 
 def test_cancelling_an_unknown_parcel_is_error_2_with_payloads(client: ChronopostClient) -> None:
-    with pytest.raises(CarrierValidationError) as caught:
+    # Without the label's age, 2 may be "not yet in tracking" ([S] §3.14.5): retried, not final.
+    with pytest.raises(CancelTooEarlyError):
         client.cancel("XP000000000FR")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    with pytest.raises(CarrierAccountError) as caught:  # [D] §2.6.4.b: not this contract
+        client.cancel("XP000000000FR", created_at=long_ago)
     assert caught.value.code == "CHRONOPOST_2" and caught.value.operation == "cancelSkybill"
     assert "XP000000000FR" in caught.value.request_payload
     assert "<errorCode>2</errorCode>" in caught.value.response_payload
@@ -195,8 +201,8 @@ def test_every_call_is_reported_once_redacted_with_status_and_duration(
     client: ChronopostClient, calls: Calls
 ) -> None:
     client.create_shipment(make_request())
-    with pytest.raises(CarrierValidationError):
-        client.cancel("XP000000000FR")
+    with pytest.raises(CarrierAccountError):
+        client.cancel("XP000000000FR", created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     assert [c.operation for c in calls] == ["shippingMultiParcelV5", "cancelSkybill"]
     assert all(isinstance(c, CarrierCall) and c.http_status == 200 for c in calls)
     assert [c.error_code for c in calls] == ["", "CHRONOPOST_2"]

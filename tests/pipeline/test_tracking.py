@@ -24,23 +24,28 @@ T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 # The agreed scenarios: codes in order (docs/sandbox-chronopost.md); final normalized status.
 SCENARIOS: dict[str, tuple[list[str], str]] = {
     "delivered": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "D"], "delivered"),
-    "absent": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "IA", "TA", "D"], "delivered"),
-    "relay": (["DC", "DB", "DY", "SC", "TS", "SD", "RP", "RC"], "delivered"),
-    "refused": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "RF", "RE", "RL"], "returned"),
-    "address_incorrect": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "AI", "RE", "RL"], "returned"),
-    "damaged": (["DC", "DB", "DY", "SC", "TS", "AV", "RE", "RL"], "returned"),
+    "absent": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "P", "TA", "D"], "delivered"),
+    "relay": (["DC", "DB", "DY", "SC", "TS", "SD", "RB", "MD", "RI"], "delivered"),
+    "refused": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "PR", "R"], "returned"),
+    "address_incorrect": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "IN", "R"], "returned"),
+    "damaged": (["DC", "DB", "DY", "SC", "TS", "KC", "R"], "returned"),
     "customs": (["DC", "DB", "DY", "SC", "TS", "DO"], "exception"),
-    "lost": (["DC", "DB", "DY", "SC", "TS", "PE"], "exception"),
-    "return_to_sender": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "RE", "RL"], "returned"),
+    "anomaly": (["DC", "DB", "DY", "SC", "TS", "PT"], "exception"),
+    "return_to_sender": (["DC", "DB", "DY", "SC", "TS", "SD", "TA", "N", "R"], "returned"),
+    "uncollected": (["DC", "DB", "DY", "SC", "TS", "SD", "RB", "MD", "IP", "FI", "R"], "returned"),
+    "delivered_damaged": (["DC", "PC", "SC", "TS", "SD", "TA", "DD"], "delivered"),
 }
 EXCEPTION_SCENARIOS = [
     "refused",
     "address_incorrect",
     "damaged",
     "customs",
-    "lost",
+    "anomaly",
     "return_to_sender",
+    "uncollected",
 ]
+# The first event of each that opens a Case (Case rules: pipeline/tracking/cases.py).
+FIRST_CASE_CODES = {"PR", "IN", "KC", "DO", "PT", "R", "FI"}
 
 
 # --- a Salesforce org in memory, speaking the port the outbox uses ------------------------------
@@ -280,7 +285,7 @@ def test_exception_scenarios_open_exactly_one_case_and_update_it(store: Store, n
     assert case["Chronopost_Tracking_Number__c"] == "XY00000000FR"
     assert case["Chronopost_Status__c"] == SCENARIOS[name][1]
     codes = SCENARIOS[name][0]
-    first_bad = next(i for i, c in enumerate(codes) if c in {"RF", "AI", "AV", "DO", "PE", "RE"})
+    first_bad = next(i for i, c in enumerate(codes) if c in FIRST_CASE_CODES)
     comments = org.of("CaseComment")
     assert len(comments) == len(codes) - first_bad - 1  # one per later status change
     assert all(c["ParentId"] == case["Id"] for c in comments)
@@ -291,12 +296,13 @@ def test_case_updates_decided_before_the_case_exists_are_sent_once_it_does(store
     labeled(store, 1)
     t = Tracking(store, now=Clock())
     events = scenario_events("XY00000000FR", "refused")
-    for e in events:  # RF, RE, RL all before the first flush
+    for e in events:  # PR, R both before the first flush
         t.ingest([e])
     sync(store, org)
     (case,) = org.of("Case")
     assert case["Status"] == "Working" and case["Chronopost_Status__c"] == "returned"
-    assert [c["CommentBody"].split()[1] for c in org.of("CaseComment")] == ["RE", "RL"]
+    assert case["Subject"].startswith("Chronopost exception (refused): order")
+    assert [c["CommentBody"].split()[1] for c in org.of("CaseComment")] == ["R"]
 
 
 def test_delivery_after_an_exception_comments_and_closes_the_case(store: Store) -> None:
@@ -330,11 +336,33 @@ def test_an_exception_reported_after_delivery_keeps_delivered_and_the_case_close
     assert shipment["Chronopost_Status__c"] == "delivered"
 
 
+def test_a_parcel_delivered_damaged_opens_a_case_that_stays_open(store: Store) -> None:
+    org = Org()
+    labeled(store, 1)
+    Tracking(store, now=Clock()).ingest(scenario_events("XY00000000FR", "delivered_damaged"))
+    sync(store, org)
+    (case,) = org.of("Case")
+    assert case["Chronopost_Status__c"] == "delivered" and case["Status"] == "New"
+    assert case["Subject"].startswith("Chronopost delivered (delivered damaged): order")
+    assert "(delivered_damaged)" in case["Description"]
+
+
+@pytest.mark.parametrize("name", ["absent", "relay", "delivered"])
+def test_an_absent_recipient_or_a_relay_pickup_opens_no_case(store: Store, name: str) -> None:
+    org = Org()
+    labeled(store, 1)
+    t = Tracking(store, now=Clock())
+    for e in scenario_events("XY00000000FR", name):
+        t.ingest([e])
+        sync(store, org)
+    assert org.of("Case") == []
+
+
 def test_cases_can_be_turned_off(store: Store) -> None:
     org = Org()
     labeled(store, 1)
     config = TrackingConfig.model_validate({"case": {"enabled": False}})
-    Tracking(store, config, now=Clock()).ingest(scenario_events("XY00000000FR", "lost"))
+    Tracking(store, config, now=Clock()).ingest(scenario_events("XY00000000FR", "anomaly"))
     sync(store, org)
     assert org.of("Case") == [] and org.of("Shipment")[0]["Chronopost_Status__c"] == "exception"
 

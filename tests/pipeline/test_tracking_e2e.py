@@ -48,10 +48,17 @@ FINAL = {
     "address_incorrect": "returned",
     "damaged": "returned",
     "customs": "exception",
-    "lost": "exception",
+    "anomaly": "exception",
     "return_to_sender": "returned",
 }
-CASE_SCENARIOS = {"refused", "address_incorrect", "damaged", "customs", "lost", "return_to_sender"}
+CASE_SCENARIOS = {
+    "refused",
+    "address_incorrect",
+    "damaged",
+    "customs",
+    "anomaly",
+    "return_to_sender",
+}
 
 
 @pytest.fixture()
@@ -159,16 +166,16 @@ def test_an_exception_opens_one_case_updated_by_later_events_and_closed_by_deliv
     org, carrier, runtime = world["org"], world["carrier"], world["runtime"]
     chosen = label(world, ["refused", "customs"])
     refused = next(k for k, v in chosen.items() if v == "refused")
-    follow(runtime, carrier, hours=24, step=1.0)  # RF at 23 h
+    follow(runtime, carrier, hours=26, step=1.0)  # PR at 23 h, seen by the next in-transit poll
     (case,) = cases_of(org, refused)
     assert case["Status"] == "New" and case["Chronopost_Status__c"] == "exception"
     assert case["Origin"] == "Web" and case["Priority"] == "High"
     assert comments_of(org, case["Id"]) == []
-    follow(runtime, carrier, hours=50, step=2.0)  # RE at 26 h, RL at 70 h
+    follow(runtime, carrier, hours=48, step=2.0)  # R at 70 h
     (case,) = cases_of(org, refused)
     assert case["Status"] == "Escalated" and case["Chronopost_Status__c"] == "returned"
     notes = comments_of(org, case["Id"])
-    assert [n.split()[1] for n in notes] == ["RE", "RL"]
+    assert [n.split()[1] for n in notes] == ["R"]
 
     # A customs hold that is then delivered (pushed over the webhook): comment and close.
     customs = next(k for k, v in chosen.items() if v == "customs")

@@ -7,7 +7,7 @@ retry, store or log anything itself: it returns or raises, with the call's paylo
 from __future__ import annotations
 
 from chronoforce.chronopost.client import CallHook, ChronopostClient
-from chronoforce.chronopost.codes import ERROR_CODES, error_for
+from chronoforce.chronopost.codes import ERROR_CODES, cancel_opens_at, error_for
 from chronoforce.chronopost.config import ChronopostCredentials, ChronopostEndpoint, Service
 from chronoforce.chronopost.shipping import ReservedLabel
 from chronoforce.chronopost.tracking import TrackedParcel
@@ -24,5 +24,6 @@ __all__ = [
     "ReservedLabel",
     "Service",
     "TrackedParcel",
+    "cancel_opens_at",
     "error_for",
 ]

@@ -19,7 +19,13 @@ import httpx
 
 from chronoforce import metrics
 from chronoforce.chronopost import pickups, rates, relay, shipping, tracking
-from chronoforce.chronopost.config import ChronopostCredentials, ChronopostEndpoint, Service
+from chronoforce.chronopost.config import (
+    MAIN,
+    ChronopostCredentials,
+    ChronopostEndpoint,
+    Service,
+    backup_for,
+)
 from chronoforce.chronopost.pickups import PickupBooked
 from chronoforce.chronopost.shipping import ReservedLabel
 from chronoforce.chronopost.tracking import TrackedParcel
@@ -86,6 +92,7 @@ class ChronopostClient:
             read_timeout=config.read_timeout_s,
             verify=str(config.ca_file) if config.ca_file else True,
             max_connections=config.concurrency,
+            backup_url=backup_for(config.base_url, config.backup_url),
         )
         credentials = ChronopostCredentials(
             config.account_number, secret.get_secret_value() if secret else "", config.sub_account
@@ -109,23 +116,35 @@ class ChronopostClient:
     # --- the exchange every operation goes through ---------------------------------------
 
     def _exchange(
-        self, service: Service, operation: str, body: bytes, parse: Callable[[bytes], T]
+        self,
+        service: Service,
+        operation: str,
+        body: bytes,
+        parse: Callable[[bytes], T],
+        host: str | None = None,
     ) -> T:
         reply: Reply | None = None
         started = time.perf_counter()
+        chosen = self._http.choose(host)
         try:
-            reply = self._http.post(self.endpoint.url(service), body, operation)
+            reply = self._http.send(service, body, operation, chosen)
             result = parse(reply.content)
         except ChronoforceError as exc:
             if isinstance(exc, HttpStatusError):
                 reply = exc.reply
-            call = self._record(operation, body, reply, started, exc.code)
+            call = self._record(operation, body, reply, started, exc.code, chosen)
             raise attach(exc, call) from exc.__cause__
-        self._record(operation, body, reply, started, "")
+        self._record(operation, body, reply, started, "", chosen)
         return result
 
     def _record(
-        self, operation: str, body: bytes, reply: Reply | None, started: float, error_code: str
+        self,
+        operation: str,
+        body: bytes,
+        reply: Reply | None,
+        started: float,
+        error_code: str,
+        host: str = MAIN,
     ) -> CarrierCall:
         call = CarrierCall(
             operation=operation,
@@ -134,6 +153,7 @@ class ChronopostClient:
             http_status=reply.status if reply is not None else 0,
             duration_s=reply.duration_s if reply is not None else time.perf_counter() - started,
             error_code=error_code,
+            host=host,
         )
         self._local.call = call
         metrics.observe_carrier_call(call)  # latency by operation, errors by code
@@ -199,21 +219,42 @@ class ChronopostClient:
         )
 
     def find_by_reference(self, shipper_ref: str) -> tuple[TrackedParcel, ...]:
-        """Parcels created under our shipper reference (the order number): crash recovery."""
-        return self._exchange(
-            Service.TRACKING,
-            tracking.BY_REFERENCE_OPERATION,
-            tracking.build_by_reference(self.credentials, shipper_ref),
-            tracking.parse_by_reference,
-        )
+        """Parcels created under our shipper reference (the order number): crash recovery.
 
-    def cancel(self, skybill_number: str) -> int:
-        """Cancel a parcel's label; returns Chronopost's statusCode. Refusals raise."""
+        Asks every host (main and backup): a label made through the backup while the main
+        host was down must be found, whichever host answers now. Any host failing fails the
+        lookup: "nothing was made" is never concluded from one host alone.
+        """
+        body = tracking.build_by_reference(self.credentials, shipper_ref)
+        answers = [
+            self._exchange(
+                Service.TRACKING,
+                tracking.BY_REFERENCE_OPERATION,
+                body,
+                tracking.parse_by_reference,
+                host=host,
+            )
+            for host in self.endpoint.hosts
+        ]
+        return tracking.merge_parcels(answers)
+
+    def cancel(
+        self,
+        skybill_number: str,
+        *,
+        created_at: dt.datetime | None = None,
+        now: dt.datetime | None = None,
+    ) -> int:
+        """Cancel a parcel's label; returns Chronopost's statusCode. Refusals raise.
+
+        With `created_at` (when the label was made), a refusal inside the cancel window is a
+        CancelTooEarlyError saying when it opens; "taken over" is a CancelConflictError.
+        """
         return self._exchange(
             Service.TRACKING,
             tracking.CANCEL_OPERATION,
             tracking.build_cancel(self.credentials, skybill_number),
-            tracking.parse_cancel,
+            lambda content: tracking.parse_cancel(content, created_at=created_at, now=now),
         )
 
     # --- rates and relay points ------------------------------------------------------------

@@ -42,12 +42,28 @@ _NAMESPACES = {
 }
 
 
+MAIN, BACKUP = "main", "backup"  # the two hosts an endpoint may have
+# Chronopost's documented backup host, to use only while ws.chronopost.fr fails ([D] §2.2.1).
+PRODUCTION_URL = "https://ws.chronopost.fr"
+DOCUMENTED_BACKUP_URL = "https://ws2.chronopost.fr"
+
+
+def backup_for(base_url: str, configured: str | None) -> str:
+    """The backup host: as configured; unset, the documented one for production only (a
+    sandbox or test URL never fails over to the real service)."""
+    if configured is not None:
+        return configured
+    return DOCUMENTED_BACKUP_URL if base_url.rstrip("/") == PRODUCTION_URL else ""
+
+
 @dataclass(frozen=True, slots=True)
 class ChronopostEndpoint:
     """Base URL (production: https://ws.chronopost.fr), timeouts in seconds, TLS trust.
 
     `verify` is True (system CAs), False (never in production) or the path of a CA bundle
-    (the sandbox's `ca.pem`).
+    (the sandbox's `ca.pem`). `backup_url` (production: DOCUMENTED_BACKUP_URL; "" = none) is
+    used only while the main host is down: after `failover_after` failed calls in a row, for
+    `failover_s` seconds (doubling while it stays down), then the main host is tried again.
     """
 
     base_url: str
@@ -55,9 +71,18 @@ class ChronopostEndpoint:
     read_timeout: float = 30.0
     verify: bool | str = True
     max_connections: int = 16
+    backup_url: str = ""
+    failover_after: int = 3
+    failover_s: float = 30.0
 
-    def url(self, service: Service) -> str:
-        return self.base_url.rstrip("/") + service.path
+    def url(self, service: Service, host: str = MAIN) -> str:
+        base = self.backup_url if host == BACKUP and self.backup_url else self.base_url
+        return base.rstrip("/") + service.path
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts a lookup that must miss nothing asks: main, and the backup when set."""
+        return (MAIN, BACKUP) if self.backup_url else (MAIN,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """SOAP 1.1 plumbing shared by every operation: write envelopes fast, read answers safely.
 
 Text is escaped here and nowhere else; answers are parsed without DTDs, entities or network.
-It must never do I/O, and never turn a Fault or broken XML into anything but a typed error.
+It must never do I/O, and never turn a Fault or broken XML into anything but a typed error:
+truncated XML is transient (the next answer comes whole), a well-formed answer of the wrong
+shape is a permanent CarrierAnswerError (the same answer would come back on every retry).
+Errors come in the body with HTTP 200 (`errorCode`, 0 = OK); codes.py says what each means.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from chronoforce.chronopost.codes import error_for
-from chronoforce.domain.errors import CarrierUnavailableError
+from chronoforce.chronopost.codes import error_for, is_empty_answer
+from chronoforce.domain.errors import CarrierAnswerError, CarrierUnavailableError
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _BODY = f"{{{SOAP_ENV}}}Body"
@@ -104,24 +107,30 @@ def result_of(root: etree._Element, namespace: str, operation: str) -> etree._El
     """The `<return>` element of `operationResponse`, after checking its errorCode."""
     result = root.find(f"{_BODY}/{{{namespace}}}{operation}Response/return")
     if result is None:
-        raise CarrierUnavailableError(
+        raise CarrierAnswerError(
             f"no {operation}Response/return in the answer",
-            code="CARRIER_BAD_XML",
+            code="CARRIER_BAD_ANSWER",
             operation=operation,
         )
     check_error(result, operation)
     return result
 
 
-def check_error(result: etree._Element, operation: str) -> None:
+def error_code(result: etree._Element, operation: str) -> int:
+    """The answer's errorCode (0 when absent); a non-number is an answer we cannot read."""
     raw = (result.findtext("errorCode") or "0").strip()
     try:
-        code = int(raw)
+        return int(raw)
     except ValueError as exc:
-        raise CarrierUnavailableError(
-            f"errorCode {raw!r} is not a number", code="CARRIER_BAD_XML", operation=operation
+        raise CarrierAnswerError(
+            f"errorCode {raw!r} is not a number", code="CARRIER_BAD_ANSWER", operation=operation
         ) from exc
-    if code != 0:
+
+
+def check_error(result: etree._Element, operation: str) -> None:
+    """Raise the typed error of a non-zero errorCode; "nothing found" codes (601) pass."""
+    code = error_code(result, operation)
+    if code != 0 and not is_empty_answer(code, operation):
         raise error_for(code, result.findtext("errorMessage") or "", operation)
 
 

@@ -1,7 +1,9 @@
 """Tracking service: events of a parcel (trackSkybillV2, hot path), parcels by our reference
-(trackWithSenderRef, for crash recovery) and cancellation (cancelSkybill).
+(trackWithSenderRef, for crash recovery) and cancellation (cancelSkybill, [S] §3.14).
 
-No I/O here. It must never invent an event: what Chronopost did not say is not returned.
+No I/O here. It must never invent an event: what Chronopost did not say is not returned. A
+cancel refusal is read with the label's age (codes.cancel_error_for): inside the cancel window
+it is "too early", after it "taken over" or "not this contract".
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from chronoforce.chronopost.codes import cancel_error_for
 from chronoforce.chronopost.config import ChronopostCredentials, Service
 from chronoforce.chronopost.soap import (
     element,
     envelope,
+    error_code,
     fields,
     parse_envelope,
     result_of,
     text,
 )
 from chronoforce.chronopost.wsdl import zeep_request, zeep_result
-from chronoforce.domain.errors import CarrierUnavailableError
+from chronoforce.domain.errors import CarrierAnswerError
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
 from chronoforce.domain.status import map_event
 
@@ -53,8 +57,8 @@ def event_time(value: str | dt.datetime | None, operation: str) -> dt.datetime:
     try:
         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value or "")
     except ValueError as exc:
-        raise CarrierUnavailableError(
-            f"event date {value!r} is not a date", code="CARRIER_BAD_XML", operation=operation
+        raise CarrierAnswerError(
+            f"event date {value!r} is not a date", code="CARRIER_BAD_ANSWER", operation=operation
         ) from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=PARIS)
 
@@ -150,13 +154,45 @@ def parse_by_reference(content: bytes) -> tuple[TrackedParcel, ...]:
     return tuple(parcels)
 
 
+def merge_parcels(answers: Iterable[tuple[TrackedParcel, ...]]) -> tuple[TrackedParcel, ...]:
+    """One parcel per skybill number over several hosts' answers, every event of each kept."""
+    merged: dict[str, dict[tuple[str, dt.datetime], TrackingEvent]] = {}
+    for parcels in answers:
+        for parcel in parcels:
+            events = merged.setdefault(parcel.skybill_number, {})
+            for event in parcel.events:
+                events.setdefault((event.code, event.time), event)
+    return tuple(
+        TrackedParcel(skybill, tuple(sorted(events.values(), key=lambda e: e.time)))
+        for skybill, events in merged.items()
+    )
+
+
 def build_cancel(credentials: ChronopostCredentials, skybill_number: str) -> bytes:
     values = {**_credentials(credentials), "skybillNumber": skybill_number}
     return zeep_request(Service.TRACKING, CANCEL_OPERATION, values)
 
 
-def parse_cancel(content: bytes) -> int:
-    """Chronopost's statusCode of an accepted cancellation (errorCode 0)."""
+def parse_cancel(
+    content: bytes, *, created_at: dt.datetime | None = None, now: dt.datetime | None = None
+) -> int:
+    """Chronopost's statusCode of an accepted cancellation (errorCode 0).
+
+    A refusal raises CancelTooEarlyError (inside the window after `created_at`, the label's
+    creation), CancelConflictError (taken over) or the table's error (codes.py).
+    """
     root = parse_envelope(content, CANCEL_OPERATION)
+    result = root.find(f"{_BODY}/{{{NAMESPACE}}}{CANCEL_OPERATION}Response/return")
+    if result is not None and (code := error_code(result, CANCEL_OPERATION)) != 0:
+        raise cancel_error_for(
+            code,
+            result.findtext("errorMessage") or "",
+            CANCEL_OPERATION,
+            created_at=created_at,
+            now=now or dt.datetime.now(dt.UTC),
+        )
     result_of(root, NAMESPACE, CANCEL_OPERATION)
     return int(zeep_result(Service.TRACKING, CANCEL_OPERATION, root).statusCode or 0)
+
+
+_BODY = "{http://schemas.xmlsoap.org/soap/envelope/}Body"

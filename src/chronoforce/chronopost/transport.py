@@ -1,18 +1,22 @@
-"""HTTP for the Chronopost adapter: one pooled httpx.Client per client, timeouts, TLS trust.
+"""HTTP for the Chronopost adapter: one pooled httpx.Client per client, timeouts, TLS trust,
+and the choice of host: the main one, or the documented backup while the main one is down.
 
 `transport=` takes any `httpx.BaseTransport`: the seam where tests plug in. Every exchange is
-returned as a CarrierCall with the password already masked; it must never log or keep a secret.
+returned as a CarrierCall with the password already masked; it must never log or keep a secret,
+and never send a call twice to two hosts (a label call may have been acted on).
 """
 
 from __future__ import annotations
 
 import ssl
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import httpx
 
-from chronoforce.chronopost.config import ChronopostEndpoint
+from chronoforce.chronopost.config import BACKUP, MAIN, ChronopostEndpoint, Service
 from chronoforce.chronopost.soap import escape
 from chronoforce.domain.errors import (
     CarrierTimeoutError,
@@ -50,6 +54,7 @@ class CarrierCall:
     http_status: int
     duration_s: float
     error_code: str = ""
+    host: str = MAIN  # "main" or "backup" (ChronopostEndpoint.backup_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,44 @@ class Reply:
     status: int
     content: bytes
     duration_s: float
+
+
+@dataclass
+class HostBreaker:
+    """Is the main host down? After `failures_to_open` failed calls in a row (no answer, or an
+    HTTP error page), yes for `open_s` seconds, doubling up to `max_open_s` while it stays down;
+    then one call tries the main host again (success closes, failure re-opens at once).
+
+    Per process, on purpose: it only chooses a host and never refuses a call, so workers need
+    not agree; each finds the main host down within a few calls. The pipeline's cluster-wide
+    breaker (pipeline/breaker.py) then sees the backup's answers, and opens only when both fail.
+    """
+
+    failures_to_open: int = 3
+    open_s: float = 30.0
+    max_open_s: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _failures: int = 0
+    _opens: int = 0
+    _open_until: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def is_open(self) -> bool:
+        with self._lock:
+            return self._open_until is not None and self.clock() < self._open_until
+
+    def record(self, ok: bool) -> None:
+        """The outcome of one call to the main host."""
+        with self._lock:
+            if ok:
+                self._failures, self._opens, self._open_until = 0, 0, None
+                return
+            self._failures += 1
+            probing = self._open_until is not None  # the open time ran out: this was the probe
+            if probing or self._failures >= self.failures_to_open:
+                self._opens += 1
+                wait = min(self.max_open_s, self.open_s * 2 ** (self._opens - 1))
+                self._open_until, self._failures = self.clock() + wait, 0
 
 
 class Redactor:
@@ -113,12 +156,17 @@ def _verify(verify: bool | str) -> bool | ssl.SSLContext:
 
 
 class SoapTransport:
-    """POSTs SOAP envelopes to the services under one base URL; maps wire failures to errors."""
+    """POSTs SOAP envelopes to the services of the main host (or the backup while the main one
+    is down); maps wire failures to errors."""
 
     def __init__(
-        self, endpoint: ChronopostEndpoint, transport: httpx.BaseTransport | None = None
+        self,
+        endpoint: ChronopostEndpoint,
+        transport: httpx.BaseTransport | None = None,
+        breaker: HostBreaker | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.breaker = breaker or HostBreaker(endpoint.failover_after, endpoint.failover_s)
         self._http = httpx.Client(
             timeout=httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout),
             verify=_verify(endpoint.verify),
@@ -129,6 +177,24 @@ class SoapTransport:
                 max_keepalive_connections=endpoint.max_connections,
             ),
         )
+
+    def choose(self, host: str | None = None) -> str:
+        """The host of the next call: `host` when given, else main unless it is down."""
+        if host is not None:
+            return host
+        return BACKUP if self.endpoint.backup_url and self.breaker.is_open() else MAIN
+
+    def send(self, service: Service, body: bytes, operation: str, host: str) -> Reply:
+        """POST to `service` on `host`; the main host's outcomes feed the host breaker."""
+        try:
+            reply = self.post(self.endpoint.url(service, host), body, operation)
+        except CarrierUnavailableError:
+            if host == MAIN:
+                self.breaker.record(False)
+            raise
+        if host == MAIN:
+            self.breaker.record(True)  # it answered (a SOAP fault too): the host is up
+        return reply
 
     def post(self, url: str, body: bytes, operation: str) -> Reply:
         """The answer of a 2xx or of a SOAP fault; typed errors for anything else."""

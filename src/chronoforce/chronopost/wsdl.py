@@ -2,6 +2,10 @@
 
 zeep serializes and decodes the rarely called operations (and is the yardstick the fast codec
 is tested against). It must never send anything: our transport does the HTTP.
+
+Answers are read leniently (zeep `strict=False`, any sequence order): an element the WSDL does
+not know is ignored, since Chronopost adds fields without notice. What still cannot be read is
+a CarrierAnswerError: permanent, with the payload kept, never retried as if the network failed.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from lxml import etree
 from zeep.wsdl.definitions import Binding
 
 from chronoforce.chronopost.config import Service
-from chronoforce.domain.errors import CarrierUnavailableError, CarrierValidationError
+from chronoforce.domain.errors import CarrierAnswerError, CarrierValidationError
 from chronoforce.schemas import chronopost_wsdl
 
 _lock = threading.Lock()
+# zeep ships py.typed but leaves its constructors unannotated.
+_LENIENT = zeep.Settings(strict=False, xsd_ignore_sequence_order=True)
 _clients: dict[Service, zeep.Client] = {}
 
 
@@ -28,8 +34,8 @@ def zeep_client(service: Service) -> zeep.Client:
         with _lock:
             client = _clients.get(service)
             if client is None:
-                # zeep ships py.typed but leaves its constructors unannotated.
-                client = zeep.Client(str(chronopost_wsdl(service.value)))  # type: ignore[no-untyped-call]
+                wsdl = str(chronopost_wsdl(service.value))
+                client = zeep.Client(wsdl, settings=_LENIENT)  # type: ignore[no-untyped-call]
                 _clients[service] = client
     return client
 
@@ -59,9 +65,10 @@ def zeep_result(service: Service, operation: str, root: etree._Element) -> Any:
     try:
         operation_ = _binding(service).get(operation)  # type: ignore[no-untyped-call]
         return operation_.process_reply(root)
-    except zeep.exceptions.Error as exc:
-        raise CarrierUnavailableError(
+    except (zeep.exceptions.Error, ValueError, TypeError) as exc:
+        # A value of the wrong type (text where a number is due) even read leniently.
+        raise CarrierAnswerError(
             f"answer to {operation} does not match the WSDL: {exc}",
-            code="CARRIER_BAD_XML",
+            code="CARRIER_BAD_ANSWER",
             operation=operation,
         ) from exc

@@ -79,6 +79,9 @@ class CaseConfig(_Section):
 
     enabled: bool = True
     statuses: tuple[str, ...] = ("exception", "returning", "returned")
+    # Event reasons (domain/data/chronopost_events.csv) that open a Case whatever the status:
+    # a parcel delivered damaged (DD) is delivered, and still a customer's problem.
+    reasons: tuple[str, ...] = ("delivered_damaged",)
     record_type_id: str = ""
     owner_id: str = ""  # a queue id: where new Cases land
     priority: str = "High"

@@ -43,6 +43,9 @@ DEFAULT_CONFIG_FILE = Path("chronoforce.yaml")
 
 class ChronopostConfig(_Section):
     base_url: str = "https://ws.chronopost.fr"
+    # Used only while base_url is down (chronopost/transport.py). Unset: Chronopost's documented
+    # https://ws2.chronopost.fr when base_url is production ([D] §2.2.1), else none. "": none.
+    backup_url: str | None = None
     account_number: str = "19869502"
     sub_account: str = ""
     connect_timeout_s: float = 5.0

@@ -6,12 +6,16 @@
     │   ├── MappingError               a Salesforce record lacks a field or holds a bad value
     │   ├── RoutingError               no Chronopost product fits the shipment
     │   ├── CarrierValidationError     Chronopost refused the request (errorCode in the body)
+    │   │   └── CarrierRefusedError    a business rule said no (route, date, product)
+    │   │       └── CancelConflictError  the parcel is taken over: too late to cancel (409)
     │   ├── CarrierAccountError        Chronopost refused our credentials or account
+    │   ├── CarrierAnswerError         an answer we cannot read (kept whole for review)
     │   └── SalesforceValidationError  a Salesforce write was refused (validation rule, bad value)
     └── TransientError                 may succeed later: retried, then exception
         ├── CarrierUnavailableError    timeout, connection, 5xx, SOAP fault, bad XML
         │   ├── CarrierTimeoutError
         │   └── CircuitOpenError       not called at all: the carrier's breaker is open
+        ├── CancelTooEarlyError        cancelling opens ~10 min after the label: retry then
         ├── SalesforceUnavailableError HTTP 5xx, UNABLE_TO_LOCK_ROW, connection error
         ├── SessionExpiredError        INVALID_SESSION_ID: re-authenticate, then retry
         └── RateLimitedError           REQUEST_LIMIT_EXCEEDED or our own API reserve reached
@@ -26,9 +30,10 @@ and response payloads of the call that failed — already redacted by the adapte
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ChronoforceError(Exception):
@@ -151,6 +156,51 @@ class ConflictError(RefusedError):
     """The shipment's state forbids it now: being made by a worker, or past pickup."""
 
     default_code = "CONFLICT"
+
+
+# --- Chronopost answers and the cancel window (chronopost/codes.py decides which) --------------
+
+
+class CarrierRefusedError(CarrierValidationError):
+    """A documented business rule refused the request (no routing, closed date, no price).
+
+    A CarrierValidationError so every existing handler keeps working; the message is
+    Chronopost's own, which says what to change.
+    """
+
+    default_code = "CARRIER_REFUSED"
+
+
+class CancelConflictError(CarrierRefusedError):
+    """Chronopost has taken the parcel over: it can no longer be cancelled (the web says 409)."""
+
+    default_code = "CANCEL_TAKEN_OVER"
+
+
+class CarrierAnswerError(PermanentError):
+    """Chronopost answered, but not in a shape we can read: failed once, the payload kept.
+
+    Never transient: the same answer would come back on every retry. For a label call, the
+    pipeline's recovery lookup (by our reference) finds what the call may have created.
+    """
+
+    default_code = "CARRIER_BAD_ANSWER"
+
+
+class CancelTooEarlyError(TransientError):
+    """Cancelling opens about ten minutes after the label is made ([D] §2.6.4): retry then.
+
+    `opens_at` is when to try again; `retry_after` says the same in seconds from `now`.
+    """
+
+    default_code = "CANCEL_TOO_EARLY"
+
+    def __init__(
+        self, message: str, *, opens_at: dt.datetime, now: dt.datetime, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.opens_at = opens_at
+        self.retry_after = max(1.0, (opens_at - now).total_seconds())
 
 
 # --- retries ---------------------------------------------------------------------------------

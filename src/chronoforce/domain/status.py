@@ -1,19 +1,23 @@
 """Normalized status model: Chronopost event codes → one status per parcel; when to look again.
 
-The code table is data (`data/chronopost_events.csv`, sources named there); configuration may
-extend or override it. Pure functions: no I/O beyond reading that packaged table at import. It
-must never drop an event it does not know (unknown codes are reported) and never let an older
-event undo a terminal status.
+The code table is data (`data/chronopost_events.csv`: all 149 codes of Chronopost's documentation
+§4.1 with their official category, each given a status and a reason); configuration may extend or
+override it. Pure functions: no I/O beyond reading that packaged table at import. It must never
+drop an event it does not know (unknown codes are reported) and never let an older event undo a
+terminal status.
 
 Decisions where the specification was silent:
 - An unknown code keeps the current status (it is not guessed as `in_transit`): the code may
   well be a new exception, and showing "in transit" for it would be a lie a person never
   reviews. It is reported in `StatusResolution.unknown_codes` so configuration can map it.
-- `exception` is not terminal: customs release parcels, addresses get fixed, lost parcels are
-  found; an exception usually ends in `delivered` or `returned`, so polling must go on.
+- An information code (category `information`, e.g. SM "recipient notified") is known but has
+  no status: it leaves the status as it is and is not reported as unknown.
+- `exception` is not terminal: customs release parcels, addresses get fixed, anomalies are
+  solved; an exception usually ends in `delivered` or `returned`, so polling must go on. This
+  holds for DR "destroyed" too (marked final by Chronopost): a person settles it through the Case.
 - Events are applied in time order (ties: the later stage first); a status never moves back to
   an earlier stage of the journey, except out of `exception` (a later event means the problem
-  was solved) and within the delivery stage (a later `TA` after `IA` is a new delivery round).
+  was solved) and within the delivery stage (a later `TA` after `P` is a new delivery round).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from chronoforce.domain.models import ShipmentStatus, TrackingEvent
 __all__ = [
     "DEFAULT_POLL_POLICY",
     "EVENT_TABLE",
+    "TABLE_FILE",
     "TERMINAL_STATUSES",
     "EventMapping",
     "PollPolicy",
@@ -93,18 +98,30 @@ class StatusTableError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EventMapping:
-    """What one Chronopost event code means; `status` is None for a code nobody mapped."""
+    """What one Chronopost event code means.
+
+    `status` is None for an information code (known, leaves the status alone) and for a code
+    nobody mapped (`source` "unknown"). `category` is Chronopost's own group (§4.1); `reason`
+    says in one word why this status (refused, absent, customs_hold…).
+    """
 
     code: str
     status: ShipmentStatus | None
     label_en: str = ""
     label_fr: str = ""
-    confirmed: bool = False  # from a primary source (see the data file's header)
+    confirmed: bool = False  # the code is in Chronopost's documented list
     source: Literal["table", "configuration", "unknown"] = "table"
+    category: str = ""
+    reason: str = ""
 
     @property
     def known(self) -> bool:
-        return self.status is not None
+        return self.source != "unknown"
+
+    @property
+    def information(self) -> bool:
+        """Known, but says nothing about where the parcel is (keeps the current status)."""
+        return self.known and self.status is None
 
 
 def _status_of(value: str, code: str, where: str) -> ShipmentStatus:
@@ -117,20 +134,26 @@ def _status_of(value: str, code: str, where: str) -> ShipmentStatus:
         ) from None
 
 
+TABLE_FILE = "data/chronopost_events.csv"
+
+
 def _load_table() -> Mapping[str, EventMapping]:
-    text = resources.files("chronoforce.domain").joinpath("data/chronopost_events.csv")
+    text = resources.files("chronoforce.domain").joinpath(TABLE_FILE)
     lines = [line for line in text.read_text("utf-8").splitlines() if not line.startswith("#")]
     table: dict[str, EventMapping] = {}
     for row in csv.DictReader(lines):
         code = row["code"].strip().upper()
         if code in table:
             raise StatusTableError(f"chronopost_events.csv: code {code!r} appears twice")
+        value = row["status"].strip()
         table[code] = EventMapping(
             code=code,
-            status=_status_of(row["status"], code, "chronopost_events.csv"),
+            status=_status_of(value, code, "chronopost_events.csv") if value else None,
             label_en=row["label_en"],
             label_fr=row["label_fr"],
-            confirmed=row["confirmed"].strip() == "yes",
+            confirmed=True,
+            category=row["category"].strip(),
+            reason=row["reason"].strip(),
         )
     return MappingProxyType(table)
 
@@ -155,6 +178,8 @@ def map_event(code: str, extra_codes: Mapping[str, str] | None = None) -> EventM
                 label_en=base.label_en if base else "",
                 label_fr=base.label_fr if base else "",
                 source="configuration",
+                category=base.category if base else "",
+                reason="configured",
             )
     return EVENT_TABLE.get(key) or EventMapping(code=key, status=None, source="unknown")
 
@@ -168,6 +193,7 @@ class StatusResolution:
     unknown_codes: tuple[str, ...] = ()  # in order of first appearance; never dropped
     status_event: TrackingEvent | None = None  # the event that set `status`
     ignored: tuple[TrackingEvent, ...] = field(default=())  # known events that came too late
+    reason: str = ""  # the reason of the event that set `status` (see EventMapping)
 
     @property
     def is_terminal(self) -> bool:
@@ -219,24 +245,27 @@ def resolve_status(
     """
     status, stage = initial, _STAGE.get(initial, 0)
     status_event: TrackingEvent | None = None
+    reason = ""
     unknown: dict[str, None] = {}
     ignored: list[TrackingEvent] = []
     ordered = _in_time_order(events, extra_codes)
     for event, meaning in ordered:
         if meaning.status is None:
-            unknown.setdefault(meaning.code)
+            if not meaning.known:
+                unknown.setdefault(meaning.code)
             continue
         step = _next(status, stage, meaning.status)
         if step is None:
             ignored.append(event)
             continue
-        (status, stage), status_event = step, event
+        (status, stage), status_event, reason = step, event, meaning.reason
     return StatusResolution(
         status=status,
         last_event=ordered[-1][0] if ordered else None,
         unknown_codes=tuple(unknown),
         status_event=status_event,
         ignored=tuple(ignored),
+        reason=reason,
     )
 
 

@@ -63,7 +63,8 @@ def test_announced_parcels_must_belong_to_the_account(
 ) -> None:
     with _client(base_url) as client, pytest.raises(CarrierValidationError) as refused:
         client.book_pickup(SHIPPER, _pickup(sandbox), PARCELS, ("XP000000000FR",), "ORDER-43")
-    assert refused.value.code == "CHRONOPOST_2"
+    assert refused.value.code == "CHRONOPOST_6"  # [D] §4.3.1 PICKUP_PACKAGES_ATTRIBUTE_WRONG
+    assert refused.value.field == "listeColisAnnonces"
     assert refused.value.operation == "creerEnlevementNational"
 
 
@@ -72,7 +73,7 @@ def test_a_pickup_in_the_past_or_with_bad_credentials_is_refused(
 ) -> None:
     with _client(base_url) as client, pytest.raises(CarrierValidationError) as past:
         client.book_pickup(SHIPPER, _pickup(sandbox, days=-3), PARCELS, (), "ORDER-44")
-    assert past.value.code == "CHRONOPOST_33" and "datePassage" in past.value.message
+    assert past.value.code == "CHRONOPOST_910" and past.value.field == "datePassage"
     with _client(base_url, "wrong") as client, pytest.raises(CarrierAccountError):
         client.book_pickup(SHIPPER, _pickup(sandbox), PARCELS, (), "ORDER-45")
     assert all("wrong" not in r.request for r in sandbox.requests())

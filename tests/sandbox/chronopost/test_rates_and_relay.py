@@ -44,12 +44,13 @@ def test_quick_cost_to_corsica_costs_more(official: Callable[[str], Any]) -> Non
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
+        # [D] §4.3.6: 3 bad password, 4 product not for this destination, 5 no price
         ({"password": "bad"}, 3),
-        ({"weight": "heavy"}, 4),
-        ({"weight": "45"}, 4),
-        ({"arrCode": "00000"}, 5),
-        ({"productCode": "44"}, 6),
-        ({"productCode": "86", "weight": "25"}, 6),
+        ({"weight": "heavy"}, 5),
+        ({"weight": "45"}, 5),
+        ({"arrCode": "00000"}, 4),
+        ({"productCode": "44"}, 4),
+        ({"productCode": "86", "weight": "25"}, 4),
     ],
 )
 def test_quick_cost_errors_come_in_the_body(

@@ -1,5 +1,10 @@
 """Support Cases: one per order, opened on an exception status, commented later, closed on delivery.
 
+Which events open one, by Chronopost's categories (domain/data/chronopost_events.csv): refused,
+address problem, customs hold, damaged, anomaly, failed delivery awaiting instructions
+(`exception`), a return (`returning`, `returned`), and a parcel delivered damaged (reason
+`delivered_damaged`, in `tracking.case.reasons`). Not an absent recipient (a notice is left and
+the round is tried again) nor a parcel waiting at a relay point: that is the journey going on.
 It only enqueues; it must never open a second Case for an order whose Case is still open.
 """
 
@@ -12,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
+from chronoforce.domain.status import map_event
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.tracking.config import CaseConfig
@@ -34,6 +40,7 @@ class Cases:
     shipment: Shipment
     config: CaseConfig
     order_id: str
+    extra_codes: dict[str, str] | None = None  # tracking.extra_codes: the reason of a code
 
     @property
     def order_key(self) -> str:
@@ -44,20 +51,25 @@ class Cases:
             select(TrackingCase).where(TrackingCase.order_key == self.order_key).with_for_update()
         )
         is_open = row is not None and row.state == "open"
+        meaning = map_event(last.code, self.extra_codes)
+        reason = meaning.reason if meaning.status is status else ""
         comment = (
             f"Chronopost {last.code} {last.label} — {last.place} "
             f"({iso(last.time)}, parcel {last.skybill_number}): status {status.value}"
+            + (f" ({reason})" if reason and reason != status.value else "")
         ).replace("  ", " ")
-        if status.value in self.config.statuses and not is_open:
-            self._open(row, status, last, shipment_record, comment)
+        opens = status.value in self.config.statuses or reason in self.config.reasons
+        if opens and not is_open:
+            self._open(row, status, last, shipment_record, comment, reason)
             return
         if not is_open or row is None:
             return
         fields: dict[str, Any] = {"Chronopost_Status__c": status.value}
-        if status is ShipmentStatus.DELIVERED and self.config.close_on_delivery:
+        closes = reason not in self.config.reasons  # delivered damaged is no happy end
+        if status is ShipmentStatus.DELIVERED and self.config.close_on_delivery and closes:
             fields["Status"] = self.config.closed_status
             row.state = "closed"
-        elif self.config.update_status and status.value in self.config.statuses:
+        elif self.config.update_status and opens:
             fields["Status"] = self.config.update_status
         row.status = status.value
         tell(self.session, row, fields, comment)
@@ -69,6 +81,7 @@ class Cases:
         last: TrackingEvent,
         shipment_record: str,
         comment: str,
+        reason: str = "",
     ) -> None:
         if row is None:
             row = TrackingCase(order_key=self.order_key, seq=0)
@@ -78,8 +91,9 @@ class Cases:
         row.case_id, row.state, row.status, row.pending = "", "open", status.value, []
         row.create_key = f"case:{self.order_key}:{row.seq}"
         reference = self.shipment.order_number or self.shipment.sf_id
+        why = f" ({reason.replace('_', ' ')})" if reason and reason != status.value else ""
         payload: dict[str, Any] = {
-            "Subject": f"Chronopost {status.value.replace('_', ' ')}: order {reference}"[:255],
+            "Subject": f"Chronopost {status.value.replace('_', ' ')}{why}: order {reference}"[:255],
             "Description": comment,
             "Status": self.config.new_status,
             "Origin": self.config.origin,

@@ -76,9 +76,13 @@ class SalesforceWrites:
             for event in fresh:
                 self._event_record(event)
         if self.config.case.enabled and status.value != previous:
-            Cases(self.session, self.shipment, self.config.case, self.order_id).on_status(
-                status, last, self.shipment_record
-            )
+            Cases(
+                self.session,
+                self.shipment,
+                self.config.case,
+                self.order_id,
+                self.config.extra_codes,
+            ).on_status(status, last, self.shipment_record)
 
     def _enqueue(self, sf_object: str, sf_id: str, payload: dict[str, Any]) -> None:
         writeback.enqueue(

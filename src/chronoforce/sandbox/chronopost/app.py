@@ -34,7 +34,13 @@ from chronoforce.sandbox.chronopost.soap import (
     service_schema,
 )
 from chronoforce.sandbox.chronopost.store import Parcel, Store
-from chronoforce.sandbox.chronopost.tables import DEMO_ACCOUNT, DEMO_PASSWORD, SYSTEM_ERROR
+from chronoforce.sandbox.chronopost.tables import (
+    CANCEL_OPENS_AFTER,
+    DEMO_ACCOUNT,
+    DEMO_PASSWORD,
+    RELAY_SYSTEM_ERROR,
+    SYSTEM_ERROR,
+)
 from chronoforce.sandbox.server import BackgroundServer
 from chronoforce.sandbox.tls import TlsFiles
 from chronoforce.schemas import chronopost_wsdl
@@ -132,11 +138,14 @@ class ChronopostSandbox:
         latency: float | tuple[float, float] | None = None,
         accounts: Mapping[str, str] | None = None,
         faults: Faults | None = None,
+        cancel_window: timedelta = CANCEL_OPENS_AFTER,
     ) -> None:
         self.store = Store(db_path)
         self.clock = SandboxClock(self.store)
         self.accounts = {DEMO_ACCOUNT: DEMO_PASSWORD, **(accounts or {})}
-        self.context = Context(self.store, self.clock, self.accounts, seed)
+        # `cancel_window`: the documented ~10 minutes by default; a test that is not about the
+        # window may pass timedelta(0) rather than advance the clock.
+        self.context = Context(self.store, self.clock, self.accounts, seed, cancel_window)
         self.seed = seed
         self.log = RequestLog()
         self.in_flight = InFlight()
@@ -267,7 +276,8 @@ class ChronopostSandbox:
 
     async def _inject(self, kind: str, outcome: Outcome, receive: Receive) -> Outcome:
         outcome.injected = kind
-        outcome.error_code = None
+        if kind != "extra_element":  # the real answer, its errorCode kept
+            outcome.error_code = None
         if kind == "timeout":
             gone = await _wait_for_disconnect(receive, self.injector.faults.hang_seconds)
             # A client still waiting after hang_seconds gets a gateway timeout, like a proxy.
@@ -282,14 +292,18 @@ class ChronopostSandbox:
             outcome.body = (outcome.body or fault("soap:Server", "x"))[
                 : max(len(outcome.body) // 2, 20)
             ]
-        elif kind == "system_error" and outcome.operation:
-            envelope, result = response(_namespace_of(outcome.operation), outcome.operation)
-            write_error(outcome.operation, result, *SYSTEM_ERROR)
-            outcome.status, outcome.body, outcome.error_code = (
-                200,
-                serialize(envelope),
-                SYSTEM_ERROR[0],
+        elif kind == "extra_element" and outcome.status == 200:
+            outcome.body = _with_extra_element(outcome.body)
+        elif kind in ("system_error", "business_error") and outcome.operation:
+            chosen = self.injector.faults
+            code, message = (
+                _system_error(outcome.operation)
+                if kind == "system_error"
+                else (chosen.error_code, chosen.error_message)
             )
+            envelope, result = response(_namespace_of(outcome.operation), outcome.operation)
+            write_error(outcome.operation, result, code, message)
+            outcome.status, outcome.body, outcome.error_code = 200, serialize(envelope), code
         return outcome
 
     def _record(self, service: str, outcome: Outcome, started: float) -> None:
@@ -315,6 +329,24 @@ def _latency_faults(latency: float | tuple[float, float] | None, seed: int) -> F
         return Faults(seed=seed)
     low, high = latency if isinstance(latency, tuple) else (latency, latency)
     return Faults(latency_ms=low * 1000, jitter_ms=(high - low) * 1000, seed=seed)
+
+
+def _system_error(operation: str) -> tuple[int, str]:
+    """Each service's own "system error" ([D] §4.3: 700 for the relay search, 1 elsewhere)."""
+    return RELAY_SYSTEM_ERROR if operation.startswith("recherchePoint") else SYSTEM_ERROR
+
+
+EXTRA_ELEMENT = b"<sandboxNewField>not in any WSDL</sandboxNewField>"
+
+
+def _with_extra_element(body: bytes) -> bytes:
+    """The answer with an element no schema knows, first in `<return>` (or the result)."""
+    root = etree.fromstring(body)
+    result = next(root.iter("return", "{*}return"), None)
+    if result is None:
+        return body
+    result.insert(0, etree.fromstring(EXTRA_ELEMENT))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def _namespace_of(operation: str) -> str:

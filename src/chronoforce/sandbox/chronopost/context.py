@@ -10,7 +10,7 @@ import hmac
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chronoforce.sandbox.chronopost.clock import SandboxClock
@@ -49,6 +49,8 @@ class Context:
     clock: SandboxClock
     accounts: Mapping[str, str]
     seed: int = 0
+    # Cancelling opens this long after a label ([D] §2.6.4: about 10 minutes; tables.py).
+    cancel_window: timedelta = timedelta(minutes=10)
     _offsets: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:

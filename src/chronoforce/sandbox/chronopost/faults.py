@@ -11,7 +11,16 @@ import threading
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-FaultKind = Literal["timeout", "http_500", "http_503", "soap_fault", "malformed", "system_error"]
+FaultKind = Literal[
+    "timeout",
+    "http_500",
+    "http_503",
+    "soap_fault",
+    "malformed",
+    "system_error",
+    "extra_element",
+    "business_error",
+]
 FAULT_KINDS: tuple[str, ...] = (
     "timeout",
     "http_500",
@@ -19,6 +28,8 @@ FAULT_KINDS: tuple[str, ...] = (
     "soap_fault",
     "malformed",
     "system_error",
+    "extra_element",
+    "business_error",
 )
 
 
@@ -34,7 +45,11 @@ class Faults:
     the requests (restricted to `operations` when given) suffers `kind`:
     timeout (no answer for `hang_seconds`), http_500 / http_503 (empty error page), soap_fault
     (a SOAP 1.1 server fault), malformed (a truncated XML body with HTTP 200), system_error
-    (Chronopost's business error 1 "System Error" in the body). `mix` adds several kinds at
+    (the service's system error in the body: 1 "System Error", 700 for the relay search),
+    extra_element (the real answer with one element no WSDL knows, first in `<return>`: a
+    service that grew a field),
+    business_error (the in-body error `error_code` / `error_message`, HTTP 200: any documented
+    code of error_codes.csv, e.g. relay 601 or 700, shipping 30). `mix` adds several kinds at
     once, each with its own share of the requests, e.g. ((timeout, 0.2), (http_500, 0.05)).
     """
 
@@ -46,6 +61,8 @@ class Faults:
     hang_seconds: float = 30.0
     seed: int = 0
     mix: tuple[tuple[FaultKind, float], ...] = ()
+    error_code: int = 1
+    error_message: str = "System Error"
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in FAULT_KINDS:

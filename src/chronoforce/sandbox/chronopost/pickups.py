@@ -20,10 +20,13 @@ from lxml import etree
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.soap import add, add_all
 from chronoforce.sandbox.chronopost.tables import (
-    EMPTY_DATA,
-    INVALID_DATA,
-    PARCEL_NOT_FOUND,
-    SHIPPING_BAD_ACCOUNT,
+    ESD_BAD_CONTRACT,
+    ESD_DATE_ERROR,
+    ESD_DATE_PAST,
+    ESD_EMPTY,
+    ESD_NOT_FRANCE,
+    ESD_PACKAGES_WRONG,
+    ESD_ZIP_UNKNOWN,
 )
 
 OPERATION = "creerEnlevementNational"
@@ -41,11 +44,12 @@ def _text(element: etree._Element | None, name: str) -> str:
 
 
 def _empty(field: str) -> BusinessError:
-    return BusinessError(EMPTY_DATA, f"Empty data: {field}")
+    return _invalid(ESD_EMPTY, field, "is empty")
 
 
-def _invalid(field: str, why: str) -> BusinessError:
-    return BusinessError(INVALID_DATA, f"Invalid data: {field} ({why})")
+def _invalid(error: tuple[int, str], field: str, why: str) -> BusinessError:
+    """An ESD error ([D] §4.3.1 codes and names), naming the field (the sandbox's wording)."""
+    return BusinessError(error[0], f"{error[1]}: {field} {why}")
 
 
 def _window(ctx: Context, op: etree._Element) -> tuple[datetime, datetime]:
@@ -55,11 +59,11 @@ def _window(ctx: Context, op: etree._Element) -> tuple[datetime, datetime]:
     start = datetime.fromisoformat(start_text)
     end = datetime.fromisoformat(end_text) if end_text else start
     if end <= start:
-        raise _invalid("datePassageFermeture", "not after datePassage")
+        raise _invalid(ESD_DATE_ERROR, "datePassageFermeture", "not after datePassage")
     now = ctx.clock.now()
     local_now = now.replace(tzinfo=None) if start.tzinfo is None else now
     if start.date() < local_now.date():
-        raise _invalid("datePassage", "in the past")
+        raise _invalid(ESD_DATE_PAST, "datePassage", "in the past")
     return start, end
 
 
@@ -73,9 +77,9 @@ def _address(op: etree._Element) -> etree._Element:
     if not (_text(address, "raisonSociale") or _text(address, "nom")):
         raise _empty("adresseEnlevement/nom")
     if (_text(address, "codePays") or "FR").upper() != "FR":
-        raise _invalid("adresseEnlevement/codePays", "national pickups are in France")
+        raise _invalid(ESD_NOT_FRANCE, "adresseEnlevement/codePays", "must be FR")
     if not re.fullmatch(r"\d{5}", _text(address, "codePostal")):
-        raise _invalid("adresseEnlevement/codePostal", "five digits")
+        raise _invalid(ESD_ZIP_UNKNOWN, "adresseEnlevement/codePostal", "is not five digits")
     return address
 
 
@@ -84,13 +88,14 @@ def _parcels(ctx: Context, op: etree._Element, account: str) -> None:
     if details is None:
         raise _empty("particulartiesEsd")
     if int(_text(details, "nombreEnvois") or 0) < 1:
-        raise _invalid("particulartiesEsd/nombreEnvois", "at least one parcel")
+        raise _invalid(ESD_PACKAGES_WRONG, "particulartiesEsd/nombreEnvois", "below 1")
     if float(_text(details, "poids") or 0) <= 0:
-        raise _invalid("particulartiesEsd/poids", "a weight above 0")
+        raise _invalid(ESD_PACKAGES_WRONG, "particulartiesEsd/poids", "not above 0")
     for skybill in filter(None, re.split(r"[,; ]+", _text(details, "listeColisAnnonces"))):
         parcel = ctx.store.parcel(skybill)
         if parcel is None or parcel.account != account:
-            raise BusinessError.of(PARCEL_NOT_FOUND)
+            # No documented code for a parcel of another account: the sandbox's choice.
+            raise _invalid(ESD_PACKAGES_WRONG, "listeColisAnnonces", f"{skybill} is not yours")
 
 
 def creer_enlevement_national(ctx: Context, op: etree._Element, result: etree._Element) -> None:
@@ -99,7 +104,7 @@ def creer_enlevement_national(ctx: Context, op: etree._Element, result: etree._E
         _text(op.find("headerValue"), "accountNumber"), _text(op, "password")
     )
     if account is None:
-        raise BusinessError.of(SHIPPING_BAD_ACCOUNT)
+        raise BusinessError.of(ESD_BAD_CONTRACT)
     start, _ = _window(ctx, op)
     address = _address(op)
     _parcels(ctx, op, account)
@@ -153,14 +158,14 @@ def annuler_enlevements(ctx: Context, op: etree._Element, result: etree._Element
     """Cancel every pickup named (all or none): `statut` maps each ESD number to its status."""
     account = ctx.authenticate(_text(op, "accountNumber"), _text(op, "password"))
     if account is None:
-        raise BusinessError.of(SHIPPING_BAD_ACCOUNT)
+        raise BusinessError.of(ESD_BAD_CONTRACT)
     numbers = [n.text.strip() for n in op.findall("esdNumber") if n.text and n.text.strip()]
     if not numbers:
         raise _empty("esdNumber")
     found: list[tuple[str, dict[str, object]]] = []
     for esd in numbers:
         if len(esd) > ESD_NUMBER_MAX:
-            raise _invalid("esdNumber", f"{ESD_NUMBER_MAX} characters at most")
+            raise BusinessError.of(ESD_NOT_FOUND)  # longer than any ESD number: none such
         pickup = _pickup(ctx, esd)
         if pickup is None or pickup.get("account") != account:
             raise BusinessError.of(ESD_NOT_FOUND)

@@ -14,11 +14,18 @@ from chronoforce.sandbox.chronopost.context import PARIS
 from chronoforce.sandbox.chronopost.store import StoredEvent
 from chronoforce.sandbox.chronopost.tables import (
     DEFAULT_SCENARIO,
+    EVENT_CODES,
     HUB,
     RETRY_D_AT,
     RETRY_TA_AT,
     SCENARIOS,
 )
+
+# Where an event happens, by its official category: at the shipper's depot, the hub, or the
+# recipient's depot (sandbox choice; Chronopost prints the depot handling the parcel).
+_AT_SHIPPER = frozenset({"pickup", "returned"})
+_AT_HUB = frozenset({"in_transit", "customs", "incident_routing", "incident_parcel", "delayed"})
+_SHIPPER_CODES = frozenset({"SC", "EC"})  # sorted at the origin depot
 
 _MARKER = re.compile(r"\[scenario:([a-z_]+)\]", re.IGNORECASE)
 
@@ -55,14 +62,13 @@ def next_working_day(moment: datetime) -> datetime:
 
 
 def _office(code: str, shipper: dict[str, Any], recipient: dict[str, Any]) -> tuple[str, str]:
-    if code in ("DC",):
+    category = EVENT_CODES[code].category
+    if category in ("shipper_preparation", "cancelled", "information"):
         return ("Web Services", "")
-    if code in ("DB", "DY", "SC"):
+    if category in _AT_SHIPPER or code in _SHIPPER_CODES:
         return (f"{str(shipper.get('city', '')).upper()} CHRONOPOST", str(shipper.get("zip", "")))
-    if code in ("TS", "DO", "PE", "AV"):
+    if category in _AT_HUB and code not in ("SD", "ED", "I2"):
         return HUB
-    if code in ("RE", "RL"):
-        return (f"{str(shipper.get('city', '')).upper()} CHRONOPOST", str(shipper.get("zip", "")))
     return (f"{str(recipient.get('city', '')).upper()} CHRONOPOST", str(recipient.get("zip", "")))
 
 
@@ -76,7 +82,7 @@ def schedule(
         if hours >= 0:
             at = created_at + hours * 3600
         else:
-            # A negative offset marks the "absent" retry on the next working day after IA.
+            # A negative offset marks the "absent" retry on the next working day after P.
             if retry_day is None:
                 retry_day = next_working_day(datetime.fromtimestamp(events[-1].at, PARIS))
             at = (retry_day + (RETRY_TA_AT if code == "TA" else RETRY_D_AT)).timestamp()

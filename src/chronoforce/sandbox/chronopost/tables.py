@@ -6,8 +6,10 @@ above (domain/status.py keeps its own copy of the agreed event-code table).
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 
 # --- accounts ------------------------------------------------------------------------------------
 
@@ -63,47 +65,103 @@ RETURN_MODES = frozenset({"2", "3"})
 PDF_MODES = frozenset({"PDF", "PPR", "SPD", "THE", "THEPSG"})
 ZPL_MODES = frozenset({"Z2D", "ZPL", "ZPL300", "ZPLPSG", "Z2DPSG"})
 
-# --- field limits (NOTES.md: roulier's Chronopost schema) ----------------------------------------
+# --- field limits (maximum characters; SPEC-FACTS §2.3 and field_limits.csv: [D] §2.3.2.b2-b9,
+# [S] §3.12.4; tests/sandbox/chronopost/test_field_limits.py checks every row is here) ---------
 
-MAX_LENGTHS = {
+MAX_LENGTHS = {  # shipper / customer / recipient + suffix
     "Name": 100,
     "Name2": 100,
     "Adress1": 38,
     "Adress2": 38,
     "ZipCode": 9,
     "City": 50,
+    "Civility": 1,
     "Country": 2,
+    "CountryName": 50,
     "ContactName": 100,
-    "Email": 50,
+    "Email": 80,  # [D]; the 50 of roulier's schema was an older reading
     "Phone": 17,
     "MobilePhone": 17,
+    "Type": 1,
 }
-REF_MAX_LENGTHS = {"shipperRef": 35, "recipientRef": 35, "customerSkybillNumber": 15}
+REF_MAX_LENGTHS = {"shipperRef": 35, "recipientRef": 35, "customerSkybillNumber": 15, "idRelais": 5}
+SKYBILL_MAX_LENGTHS = {
+    **{f"content{n}": 45 for n in range(1, 6)},
+    "productCode": 2,
+    "alternateProductCode": 2,
+    "service": 3,
+    "evtCode": 2,
+    "objectType": 3,
+    "weight": 5,
+    "weightUnit": 3,
+    "shipHour": 2,
+    "carrier": 1,
+    "codCurrency": 3,
+    "customsCurrency": 3,
+    "insuredCurrency": 3,
+}
+OTHER_MAX_LENGTHS = {  # header, label parameters and the request's own variables
+    "accountNumber": 8,
+    "idEmit": 5,
+    "subAccount": 3,
+    "duplicata": 1,
+    "withReservation": 1,
+    "password": 6,
+    "modeRetour": 1,
+    "version": 1,
+    "multiParcel": 1,
+    "printAsSender": 1,
+}
 SERVICES = frozenset({"0", "1", "6"})
 CIVILITIES = frozenset({"E", "L", "M"})
 SHIPPER_PREALERTS = frozenset({0, 11})
 RECIPIENT_PREALERTS = frozenset({0, 22})
 OBJECT_TYPES = frozenset({"DOC", "MAR"})
 
-# --- business error codes ------------------------------------------------------------------------
-# Confirmed by the reference samples: 1 (tracking), 2 (cancel), 3 (rates), 33 (shipping). The
-# shipping codes 31/32/33/36 follow Mouhaha-editions/chronopost enums/ErrorCodeWSEtiquette.php
-# (EMPTY_DATA, INCORRECT_DATA_LENGTH, INVALID_DATA, FILE_NOT_FOUND); one source only.
-SYSTEM_ERROR = (1, "System Error")
+# --- business error codes (codes and texts of error_codes.csv; SPEC-FACTS §1.1) ---------------
+# Errors come in the body with HTTP 200. Texts in quotes in the documents are used as they are;
+# where the documents give a meaning only, the text is the sandbox's (docs/sandbox-chronopost.md).
+SYSTEM_ERROR = (1, "System Error")  # every service ([S] §3.12.5, §3.15.5; karrio sample)
+# cancelSkybill [S] §3.14.5 (the operation the client calls): 2 = not in this contract or not
+# yet registered in tracking, 3 = already taken over. The first text is karrio's sample.
 PARCEL_NOT_FOUND = (2, "the parcel doesn't match account or parcel information not found")
+CANCEL_TOO_EARLY = (2, "parcel not yet registered in tracking, try again later")
+CANCEL_TOO_LATE = (3, "Cannot cancel: parcel already taken over by Chronopost")
+# Cancelling works "about 10 minutes" after creation ([D] §2.6.4): exactly 10 in the sandbox.
+CANCEL_OPENS_AFTER = timedelta(minutes=10)
+# quickCost / calculateProducts ([D] §4.3.6; [S] §3.1.5; karrio sample text for 3).
 BAD_CREDENTIALS = (3, "invalid account or password")
+RATE_EMPTY_DATA = (2, "Data Empty")
+RATE_NO_PRODUCT = (4, "Invalid product code for this destination")
+RATE_BAD_ZIP = RATE_NO_PRODUCT  # sandbox: a postcode no product serves
+RATE_BAD_WEIGHT = (5, "Amount not found")  # sandbox: no price band for that weight
+# shipping ([D] §4.3.2; [S] Annexe 4): 33 with this text is the account, without it bad data.
 SHIPPING_BAD_ACCOUNT = (33, "Invalid accesColis account number")
+SHIPPING_BAD_PASSWORD = (33, "Invalid accesColis password")
+SHIPPING_BAD_CONTRACT = (30, "Invalid contract number")
 EMPTY_DATA = 31
 INCORRECT_LENGTH = 32
 INVALID_DATA = 33
+NOT_A_NUMBER = 34
+GEOPOST_NOT_FOUND = (35, "Code Service GeoPost not found")
 LABEL_NOT_FOUND = 36
-# Sandbox choices (no source): cancelling a parcel Chronopost already holds; rates input errors.
-CANCEL_TOO_LATE = (4, "parcel already taken over by Chronopost, it can no longer be cancelled")
-RATE_BAD_WEIGHT = (4, "invalid weight")
-RATE_BAD_ZIP = (5, "invalid postal code or country")
-RATE_NO_PRODUCT = (6, "product not available for this destination")
+# ESD pickups ([D] §4.3.1; [S] Annexe 1): the name is the documented text, the rest is ours.
+ESD_EMPTY = (3, "METHOD_INPUT_PARAMETER_EMPTY")
+ESD_PACKAGES_WRONG = (6, "PICKUP_PACKAGES_ATTRIBUTE_WRONG")
+ESD_BAD_CONTRACT = (8, "WRONG_CONTRACT_NUMBER")
+ESD_ZIP_UNKNOWN = (10, "CONTRAINTES_NOT_FOUND")
+ESD_DATE_ERROR = (13, "PICKUP_DATE_ERROR_1")
+ESD_NOT_FRANCE = (920, "DPD_ENLEVEMENT_DESTINATAIRE")
+ESD_DATE_PAST = (910, "DATE_PASSE")
+# relay search ([D] §4.3.3; [S] Annexe 5): 601 is an empty answer, not a fault.
+RELAY_NOT_FOUND = (601, "No relay point found")
+RELAY_SYSTEM_ERROR = (700, "System error")
+RELAY_BAD_CREDENTIALS = (1500, "Wrong contract number or password")
+# trackWithSenderRef and searchPOD* with a bad account: the documents give no code for tracking;
+# the sandbox answers like searchPOD ([S] §3.18.5: 2 = parcel not in the contract).
+TRACKING_BAD_CREDENTIALS = PARCEL_NOT_FOUND
 
-# --- tracking event codes (agreed table, issue 3; first eight confirmed by karrio's fixture) -----
+# --- tracking event codes ([D] §4.1, all 149; data/events.csv names the source) ------------------
 
 
 @dataclass(frozen=True)
@@ -111,74 +169,109 @@ class EventCode:
     code: str
     label_en: str
     label_fr: str
-    high_priority: bool = False
+    category: str = ""
 
 
-EVENT_CODES: dict[str, EventCode] = {
-    e.code: e
-    for e in (
-        EventCode(
-            "DC",
-            "Shipment in preparation to be shipped",
-            "Envoi en cours de préparation chez l'expéditeur",
-        ),
-        EventCode("DB", "Shipment handed over by shipper", "Envoi remis par l'expéditeur"),
-        EventCode(
-            "DY",
-            "Parcel registered by the post office",
-            "Colis pris en charge par le bureau de poste",
-        ),
-        EventCode("SC", "Sorted at departure location", "Tri effectué dans l'agence de départ"),
-        EventCode("TS", "Shipment in transit", "Envoi en transit"),
-        EventCode(
-            "SD", "Sorted at delivery location", "Tri effectué dans l'agence de distribution"
-        ),
-        EventCode("TA", "Shipment in delivery to the consignee", "Envoi en cours de livraison"),
-        EventCode("D", "Delivered", "Livré", high_priority=True),
-        # Exception path: NOT confirmed from a primary source (agreed table, issue 3).
-        EventCode(
-            "IA",
-            "Consignee absent, notice left",
-            "Destinataire absent, avis de passage déposé",
-            True,
-        ),
-        EventCode("RP", "Available at the relay point", "Colis disponible en point relais", True),
-        EventCode("RC", "Collected at the relay point", "Colis retiré en point relais", True),
-        EventCode("RF", "Refused by the consignee", "Refusé par le destinataire", True),
-        EventCode(
-            "AI", "Incorrect or incomplete address", "Adresse incorrecte ou incomplète", True
-        ),
-        EventCode("AV", "Parcel damaged", "Colis endommagé", True),
-        EventCode("DO", "Held at customs", "Retenu en douane", True),
-        EventCode("PE", "Parcel lost", "Colis perdu", True),
-        EventCode("RE", "Return to sender in progress", "Retour à l'expéditeur en cours", True),
-        EventCode("RL", "Returned to sender", "Retourné à l'expéditeur", True),
-        EventCode("AN", "Shipment cancelled", "Envoi annulé", True),
-    )
-}
+def _load_events() -> dict[str, EventCode]:
+    text = resources.files("chronoforce.sandbox.chronopost").joinpath("data/events.csv")
+    lines = [line for line in text.read_text("utf-8").splitlines() if not line.startswith("#")]
+    return {
+        row["code"]: EventCode(row["code"], row["label_en"], row["label_fr"], row["category"])
+        for row in csv.DictReader(lines)
+    }
+
+
+EVENT_CODES: dict[str, EventCode] = _load_events()
 
 # --- scenarios: (event code, hours after label creation) -----------------------------------------
-# "+1wd" in a step means "the next working day after the previous step" (see scenarios.py).
+# A negative offset means "on the next working day after the previous step" (see scenarios.py).
+# The story scenarios are what tests ask for by name; the others sweep the rest of the official
+# list, so that every one of the 149 codes is emitted by some scenario (tests check it). Which
+# codes follow which is the sandbox's reading of the labels: the documents give no sequences
+# beyond karrio's delivered parcel (unconfirmed, docs/sandbox-chronopost.md).
 
 _TO_DELIVERY = (("DC", 0.0), ("DB", 4.0), ("DY", 4.1), ("SC", 8.0), ("TS", 12.0), ("SD", 18.0))
 _TA = (("TA", 21.0),)
+_TRANSIT = (("DC", 0.0), ("PC", 4.0), ("SC", 8.0), ("TS", 12.0), ("SD", 18.0))
+
+
+def _round(first: str, last: str) -> tuple[tuple[str, float], ...]:
+    """A delivered parcel whose last round is `first` (out for delivery) then `last`."""
+    return (*_TRANSIT, (first, 21.0), (last, 23.0))
+
+
 SCENARIOS: dict[str, tuple[tuple[str, float], ...]] = {
+    # stories
     "delivered": (*_TO_DELIVERY, *_TA, ("D", 23.0)),
-    "absent": (*_TO_DELIVERY, *_TA, ("IA", 23.0), ("TA", -1.0), ("D", -1.0)),
-    "relay": (*_TO_DELIVERY, ("RP", 22.0), ("RC", 46.0)),
-    "refused": (*_TO_DELIVERY, *_TA, ("RF", 23.0), ("RE", 26.0), ("RL", 70.0)),
-    "address_incorrect": (*_TO_DELIVERY, *_TA, ("AI", 23.0), ("RE", 26.0), ("RL", 70.0)),
-    "damaged": (*_TO_DELIVERY[:5], ("AV", 16.0), ("RE", 20.0), ("RL", 64.0)),
+    "absent": (*_TO_DELIVERY, *_TA, ("P", 23.0), ("TA", -1.0), ("D", -1.0)),
+    "relay": (*_TO_DELIVERY, ("RB", 20.0), ("MD", 22.0), ("RI", 46.0)),
+    "refused": (*_TO_DELIVERY, *_TA, ("PR", 23.0), ("R", 70.0)),
+    "address_incorrect": (*_TO_DELIVERY, *_TA, ("IN", 23.0), ("R", 70.0)),
+    "damaged": (*_TO_DELIVERY[:5], ("KC", 16.0), ("R", 64.0)),
     "customs": (*_TO_DELIVERY[:5], ("DO", 16.0)),
-    "lost": (*_TO_DELIVERY[:5], ("PE", 60.0)),
-    "return_to_sender": (*_TO_DELIVERY, *_TA, ("RE", 23.0), ("RL", 67.0)),
-}
+    "anomaly": (*_TO_DELIVERY[:5], ("PT", 60.0)),
+    "return_to_sender": (*_TO_DELIVERY, *_TA, ("N", 23.0), ("R", 67.0)),
+    "uncollected": (
+        *_TO_DELIVERY, ("RB", 20.0), ("MD", 22.0), ("IP", 94.0), ("FI", 190.0), ("R", 236.0)
+    ),
+    # every delivered code
+    "letterbox": _round("TA", "D1"),
+    "doorstep": _round("TA", "D2"),
+    "qr_code": _round("X", "D6"),
+    "pin_code": _round("J", "D7"),
+    "caretaker": _round("LR", "RG"),
+    "delivery_slip": _round("TA", "U"),
+    "unsigned": _round("TA", "VC"),
+    "delivered_damaged": _round("TA", "DD"),
+    "po_box": (*_TRANSIT, ("B", 22.0), ("Y", 50.0)),
+    "depot_pickup": (*_TRANSIT, ("ZD", 22.0), ("D", 30.0)),
+    # the rest of the list, in journeys that end where their labels lead
+    "long_journey": (
+        ("DC", 0.0), ("EA", 0.1), ("DE", 0.2), ("SM", 0.3), ("PE", 3.0), ("DV", 3.2),
+        ("A", 4.0), ("AS", 5.0), ("BA", 6.0), ("CC", 6.5), ("EC", 7.0), ("T", 8.0),
+        ("TI", 9.0), ("TO", 10.0), ("TP", 11.0), ("TR", 12.0), ("TT", 13.0), ("GC", 14.0),
+        ("G", 15.0), ("I1", 16.0), ("I9", 17.0), ("IX", 18.0), ("O", 19.0), ("SF", 20.0),
+        ("FD", 21.0), ("SR", 22.0), ("BL", 23.0), ("Z", 24.0), ("RO", 25.0), ("EE", 26.0),
+        ("SE", 27.0), ("DT", 28.0), ("EI", 29.0), ("L", 30.0), ("E", 31.0), ("SI", 32.0),
+        ("ST", 33.0), ("SJ", 34.0), ("ED", 35.0), ("I2", 36.0), ("CL", 37.0), ("CT", 38.0),
+        ("SV", 39.0), ("AB", 40.0), ("AC", 40.1), ("AR", 40.2), ("CD", 40.3), ("CP", 40.4),
+        ("CV", 40.5), ("FA", 40.6), ("H", 40.7), ("IC", 40.8), ("IM", 40.9), ("K", 41.0),
+        ("NN", 41.1), ("OD", 41.2), ("PH", 41.3), ("SO", 41.4), ("TE", 41.5), ("V", 41.6),
+        ("AT", 42.0), ("TA", 45.0), ("Y", 47.0),
+    ),
+    "delays": (
+        ("DC", 0.0), ("DB", 4.0), ("SC", 8.0), ("A1", 9.0), ("BW", 10.0), ("CR", 11.0),
+        ("DS", 12.0), ("F", 13.0), ("HD", 14.0), ("I", 15.0), ("LC", 16.0), ("LT", 17.0),
+        ("LW", 18.0), ("VD", 19.0), ("W", 20.0), ("RD", 21.0), ("SD", 22.0), ("A2", 23.0),
+        ("DI", 24.0), ("RA", 25.0), ("RT", 26.0), ("ZA", 27.0), ("ZC", 28.0), ("ZI", 29.0),
+        ("ZT", 30.0), ("IS", 31.0), ("ZS", 32.0), ("TA", 93.0), ("IA", 94.0), ("TA", 117.0),
+        ("D", 119.0),
+    ),
+    "instructions": (
+        *_TRANSIT, ("TA", 21.0), ("CO", 23.0), ("NA", 24.0), ("PA", 25.0), ("RC", 26.0),
+        ("AV", 27.0), ("IV", 28.0), ("M", 29.0), ("SK", 30.0), ("RV", 31.0),
+        ("TA", 45.0), ("UN", 46.0), ("NL", 47.0), ("TA", 69.0), ("D7", 70.0),
+    ),
+    "customs_duties": (
+        *_TRANSIT[:4], ("DF", 14.0), ("EJ", 20.0), ("AP", 30.0), ("BD", 40.0), ("SI", 50.0),
+        ("SD", 60.0), ("TA", 63.0), ("D", 65.0),
+    ),
+    "incidents": (
+        *_TRANSIT[:4], ("S", 14.0), ("ER", 15.0), ("FC", 20.0), ("VO", 21.0), ("RR", 22.0),
+        ("DP", 23.0), ("RF", 24.0), ("TS", 25.0), ("DR", 40.0),
+    ),
+    "moved": (*_TRANSIT, ("TA", 21.0), ("CA", 23.0), ("WD", 24.0), ("RL", 48.0), ("Q", 96.0)),
+    "pickup_missed": (("DC", 0.0), ("DE", 0.5), ("NC", 6.0), ("PC", 28.0), ("TS", 32.0)),
+}  # fmt: skip
 DEFAULT_SCENARIO = "delivered"
-# The "absent" retry: TA at 08:00 and D at 10:00 on the next working day after IA.
+# The "absent" retry: TA at 08:00 and D at 10:00 on the next working day after P.
 RETRY_TA_AT = timedelta(hours=8)
 RETRY_D_AT = timedelta(hours=10)
-PICKED_UP_CODES = frozenset({"DB", "DY", "SC", "TS"})
-DELIVERED_CODES = frozenset({"D", "RC"})
+# Chronopost holds the parcel once any event other than these is visible: from then on it can
+# no longer be cancelled ([D] §2.6.4; [S] §2.8.1). DE is a pickup request, not a pickup.
+NOT_TAKEN_OVER_CATEGORIES = frozenset({"shipper_preparation", "information", "cancelled"})
+NOT_TAKEN_OVER_CODES = frozenset({"DE"})
+DELIVERED_CODES = frozenset(c for c, e in EVENT_CODES.items() if e.category == "delivered")
 
 # Offices printed on events (names and postcodes from karrio's tracking fixture).
 HUB = ("HUB CHILLY MAZARIN CHRONOPOST", "91090")

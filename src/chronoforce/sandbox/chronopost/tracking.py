@@ -3,6 +3,8 @@ cancellation and proof of delivery.
 
 Only events whose time is at or before the sandbox clock are shown; it must never reveal a
 parcel to another account (except trackSkybillV2, which Chronopost keys on the number alone).
+Cancelling keeps the documented window on the sandbox clock: refused for the first ten minutes
+(not yet in tracking), and once Chronopost has taken the parcel over ([D] §2.6.4; [S] §3.14).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.soap import add, add_all
 from chronoforce.sandbox.chronopost.store import Parcel, StoredEvent
 from chronoforce.sandbox.chronopost.tables import (
-    BAD_CREDENTIALS,
+    CANCEL_TOO_EARLY,
     CANCEL_TOO_LATE,
     DELIVERED_CODES,
     EVENT_CODES,
+    NOT_TAKEN_OVER_CATEGORIES,
+    NOT_TAKEN_OVER_CODES,
     PARCEL_NOT_FOUND,
-    PICKED_UP_CODES,
+    TRACKING_BAD_CREDENTIALS,
 )
 
 
@@ -34,7 +38,7 @@ def _french(op: etree._Element) -> bool:
 def _account(ctx: Context, op: etree._Element) -> str:
     account = ctx.authenticate(op.findtext("accountNumber"), op.findtext("password"))
     if account is None:
-        raise BusinessError.of(BAD_CREDENTIALS)
+        raise BusinessError.of(TRACKING_BAD_CREDENTIALS)
     return account
 
 
@@ -46,7 +50,12 @@ def _own_parcel(ctx: Context, op: etree._Element, account: str) -> Parcel:
 
 
 def _event(
-    ctx: Context, element: etree._Element, event: StoredEvent, french: bool, parcel: Parcel | None
+    ctx: Context,
+    element: etree._Element,
+    event: StoredEvent,
+    french: bool,
+    parcel: Parcel | None,
+    last: bool = False,
 ) -> None:
     code = EVENT_CODES[event.code]
     add_all(
@@ -55,7 +64,8 @@ def _event(
             ("code", event.code),
             ("eventDate", ctx.local(event.at)),
             ("eventLabel", code.label_fr if french else code.label_en),
-            ("highPriority", code.high_priority),
+            # [D] §2.6.3.b: true marks the event that gives the parcel's state, the last one.
+            ("highPriority", last),
             ("NPC", event.zip[:2]),
             ("officeLabel", event.office),
             ("zipCode", event.zip),
@@ -78,8 +88,8 @@ def track_skybill_v2(ctx: Context, op: etree._Element, result: etree._Element) -
     add(result, "errorCode", 0)
     listing = add(result, "listEventInfoComp")
     french = _french(op)
-    for event in events:
-        _event(ctx, add(listing, "events"), event, french, parcel)
+    for i, event in enumerate(events):
+        _event(ctx, add(listing, "events"), event, french, parcel, last=i == len(events) - 1)
     add(listing, "skybillNumber", skybill)
 
 
@@ -91,18 +101,30 @@ def track_with_sender_ref(ctx: Context, op: etree._Element, result: etree._Eleme
     add(result, "errorCode", 0)
     for parcel in ctx.store.parcels_by_ref(account, reference) if reference else []:
         listing = add(result, "listParcel")
-        for event in ctx.store.events(parcel.skybill, now):
-            _event(ctx, add(listing, "events"), event, french, None)
+        events = ctx.store.events(parcel.skybill, now)
+        for i, event in enumerate(events):
+            _event(ctx, add(listing, "events"), event, french, None, last=i == len(events) - 1)
         add(listing, "skybillNumber", parcel.skybill)
 
 
+def taken_over(ctx: Context, parcel: Parcel, now: float) -> bool:
+    """Chronopost holds the parcel: an event past the shipper's preparation is visible."""
+    return any(
+        EVENT_CODES[e.code].category not in NOT_TAKEN_OVER_CATEGORIES
+        and e.code not in NOT_TAKEN_OVER_CODES
+        for e in ctx.store.events(parcel.skybill, now)
+    )
+
+
 def cancel_skybill(ctx: Context, op: etree._Element, result: etree._Element) -> None:
-    """Cancel a parcel Chronopost does not hold yet; cancelling twice is accepted."""
+    """Cancel a parcel from ten minutes after its creation until Chronopost takes it over;
+    cancelling twice is accepted (sandbox choice)."""
     parcel = _own_parcel(ctx, op, _account(ctx, op))
     now = ctx.clock.timestamp()
     if parcel.cancelled_at is None:
-        seen = {e.code for e in ctx.store.events(parcel.skybill, now)}
-        if seen & PICKED_UP_CODES or seen & DELIVERED_CODES:
+        if now < parcel.created_at + ctx.cancel_window.total_seconds():
+            raise BusinessError.of(CANCEL_TOO_EARLY)
+        if taken_over(ctx, parcel, now):
             raise BusinessError.of(CANCEL_TOO_LATE)
         ctx.store.cancel(parcel.skybill, now, StoredEvent("AN", now, "Web Services", ""))
     add_all(result, [("errorCode", 0), ("statusCode", 0)])
