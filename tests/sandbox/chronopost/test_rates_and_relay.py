@@ -84,7 +84,8 @@ def test_calculate_products_lists_what_the_route_offers(official: Callable[[str]
     )
     client.assert_valid_response()
     codes = [p.productCode for p in result.productList]
-    assert {"01", "02", "16", "86"} <= set(codes) and "44" not in codes
+    # calculateProducts speaks "1" and "2" for Chrono 13 and 10 ([S] §3.2.4).
+    assert {"1", "2", "16", "86"} <= set(codes) and "44" not in codes and "01" not in codes
     abroad = client.service.calculateProducts(
         **DEMO,
         depCountryCode="FR",
@@ -129,8 +130,9 @@ def test_relay_points_near_a_postal_code_nearest_first(base_url: str) -> None:
     assert points[0].listeHoraireOuverture[0].listeHoraireOuverture[0].debut == "09:00"
 
 
-def test_relay_search_with_a_wrong_password_answers_error_code_3(base_url: str) -> None:
+def test_relay_search_with_a_wrong_password_answers_error_code_1500(base_url: str) -> None:
+    # error_codes.csv, relay 1500: wrong contract number or password ([D] §4.3.3).
     result = _relay_client(base_url).recherchePointChronopost(
         accountNumber="19869502", password="x", zipCode="75009"
     )
-    assert result.errorCode == 3 and not result.listePointRelais
+    assert result.errorCode == 1500 and not result.listePointRelais

@@ -110,16 +110,15 @@ def test_relay_delivery_needs_a_known_relay_point_and_is_reflected(
     assert ok.errorCode == 0 and ok.resultMultiParcelValue[0].serviceMark == "REL 0601R"
 
 
-def test_return_label_swaps_sender_and_recipient(
+def test_mode_retour_says_how_the_label_travels_and_a_return_is_a_return_product(
     ship: Callable[..., Any], sandbox: ChronopostSandbox
 ) -> None:
-    result = ship(modeRetour="2")
-    parcel = result.resultMultiParcelValue[0]
-    assert parcel.serviceMark == "RETOUR"
-    text = pypdf.PdfReader(io.BytesIO(parcel.pdfEtiquette)).pages[0].extract_text()
-    assert text.index("HautSide") < text.index("Chef Royale")  # FROM the customer TO the shipper
-    stored = sandbox.parcel(parcel.skybillNumber)
-    assert stored is not None and stored.is_return
+    # modeRetour 2 = "not sent" ([D] §2.3.2.b9): an ordinary outbound label, not a return.
+    plain = ship(modeRetour="2").resultMultiParcelValue[0]
+    assert plain.serviceMark != "RETOUR"
+    stored = sandbox.parcel(plain.skybillNumber)
+    assert stored is not None and not stored.is_return
+    assert stored.label_data["mode_retour"] == "2"
     assert ship(skybill={"productCode": "4T"}).resultMultiParcelValue[0].serviceMark == "RETOUR"
 
 
@@ -180,7 +179,7 @@ def test_return_label_swaps_sender_and_recipient(
             33,
             "Invalid data: recipientName2 (unknown sandbox scenario nope)",
         ),
-        ({"numberOfParcel": 2}, 33, "Invalid data: numberOfParcel (2 parcels for 1 skybillValue)"),
+        ({"numberOfParcel": 2}, 33, "Size of skybillValue must be 1 or 2"),
     ],
 )
 def test_invalid_shipments_answer_chronopost_error_codes_and_create_nothing(
@@ -203,7 +202,8 @@ def test_accented_city_spelling_matches_the_postal_code(ship: Callable[..., Any]
 
 def test_international_product_ships_abroad(ship: Callable[..., Any]) -> None:
     recipient = {"recipientCountry": "DE", "recipientZipCode": "10115", "recipientCity": "Berlin"}
-    assert ship(recipient=recipient, skybill={"productCode": "44"}).errorCode == 0
+    goods = {"productCode": "44", "content1": "Cotton T-shirts", "customsValue": 4990}
+    assert ship(recipient=recipient, skybill=goods).errorCode == 0
 
 
 def test_reserved_label_is_recovered_by_reservation_number(

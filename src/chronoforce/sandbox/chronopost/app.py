@@ -64,6 +64,7 @@ OPERATIONS: dict[str, Operation] = {
     "quickCost": rates.quick_cost,
     "calculateProducts": rates.calculate_products,
     "recherchePointChronopost": relay.recherche_point_chronopost,
+    "recherchePointChronopostInter": relay.recherche_point_chronopost,
     pickups.OPERATION: pickups.creer_enlevement_national,
 }
 MAX_BODY = 5 * 1024 * 1024
