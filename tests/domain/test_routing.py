@@ -434,7 +434,7 @@ def test_nothing_matching_lists_every_rule_in_the_error() -> None:
 def test_no_configuration_means_the_default_rules() -> None:
     assert RoutingRules.from_mapping({}) is DEFAULT_RULES
     assert RoutingRules.from_mapping(None) is DEFAULT_RULES
-    assert [p.code for p in DEFAULT_RULES.products] == ["01", "16", "86", "44", "17"]
+    assert [p.code for p in DEFAULT_RULES.products] == ["01", "16", "86", "4T", "44", "17"]
 
 
 def test_configured_products_are_merged_into_the_defaults_field_by_field() -> None:

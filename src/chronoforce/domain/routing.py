@@ -674,6 +674,13 @@ _DEFAULTS: dict[str, Any] = {
             "promise": {"working_days": 1, "before": "13:00"},
         },
         {
+            # A return product ([D] §3.6): only chosen by an override (the return label flow).
+            "code": "4T",
+            "name": "Chrono Reverse 13",
+            "zones": ["FR"],
+            "promise": {"working_days": 1, "before": "13:00"},
+        },
+        {
             "code": "44",
             "name": "Chrono Classic",
             "zones": ["EU"],

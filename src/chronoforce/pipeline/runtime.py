@@ -32,6 +32,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
 from chronoforce.pipeline.cluster import LocalSlots
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
+from chronoforce.pipeline.relay import RelayLookup, family_of, relay_lookup, with_relay_point
 from chronoforce.pipeline.tracking import (
     Poller,
     PollReport,
@@ -78,6 +79,7 @@ class Preparation:
     shipper: Party
     label_format: LabelFormat
     now: Callable[[], dt.datetime]
+    relay_lookup: RelayLookup | None = None  # the chosen relay point's name and address
 
     def __call__(self, shipment: Shipment) -> Prepared:
         source = shipment.source or {}
@@ -95,8 +97,13 @@ class Preparation:
                 saturday_delivery=decision.options.saturday_delivery,
                 relay_point_id=decision.options.relay_point_id,
                 label_format=self.label_format,
+                insured_value=order.insured_value,
+                declared_value=order.declared_value,
+                contents=order.contents_or_default(self.mapping, family_of(decision.product_code)),
             ),
         )
+        if decision.options.relay_point_id and self.relay_lookup is not None:
+            request = with_relay_point(request, self.relay_lookup, order.sf_id)
         return Prepared(request=request, reason=decision.reason)
 
     def _facts(self, order: MappedOrder, recipient: Party) -> RoutingFacts:
@@ -379,6 +386,7 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         shipper=shipper_party(settings),
         label_format=LabelFormat(settings.chronopost.label_format),
         now=now,
+        relay_lookup=relay_lookup(carrier),
     )
     labels = LabelPipeline(
         store=store,

@@ -57,7 +57,8 @@ class ApiConfig(BaseModel):
     rate_cache_ttl_s: int = Field(900, ge=0, le=86400)  # 0 turns the cache off
     # Rates are asked for the top of the weight band, so one cached answer fits the whole band.
     weight_band_kg: float = Field(1.0, gt=0, le=30)
-    return_product: str = Field("01", pattern=r"^[0-9A-Z]{1,2}$")  # Chrono 13 back to us
+    # Chrono Reverse 13, a return product ([D] §3.6): modeRetour no longer makes a return.
+    return_product: str = Field("4T", pattern=r"^[0-9A-Z]{1,2}$")
     return_case_type: str = "Return"  # Case.Type that may ask for a return label
     cost_includes_vat: bool = True  # what Order.Chronopost_Shipping_Cost__c holds
 
