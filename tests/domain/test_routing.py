@@ -359,6 +359,18 @@ def test_a_rule_can_ask_for_saturday_delivery_itself() -> None:
     assert (decision.service, decision.promised_date) == ("6", dt.date(2025, 6, 21))
 
 
+def test_saturday_delivery_is_never_asked_abroad_even_where_a_product_claims_it() -> None:
+    # Service 6 is for France only ([S] §3.12.4, rev 2.5.8): a misconfigured product abroad
+    # does not get it.
+    rules = RoutingRules.from_mapping(
+        {"products": [{"code": "17", "saturday_delivery": True}],
+         "rules": [{"name": "abroad", "product": "17", "saturday_delivery": True}]}
+    )  # fmt: skip
+    decision = route(facts("BE", "1000"), FRIDAY_10H, rules)
+    assert (decision.service, decision.options.saturday_delivery) == ("0", False)
+    assert "never available abroad" in decision.reason
+
+
 # --- business rules from configuration ---------------------------------------------------------
 
 BUSINESS = RoutingRules.from_mapping(

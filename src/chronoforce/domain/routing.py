@@ -9,7 +9,8 @@ Decisions where the specification was silent (all overridable in `routing:` of t
 - relay point chosen ⇔ relay product: a parcel too heavy for the relay network is a
   `RoutingError` for a person to settle, not a silent switch to home delivery.
 - Saturday delivery (service 6) is asked only when the promised day really is a Saturday; when
-  the product does not offer it the option is dropped and the reason says so.
+  the product does not offer it, or the parcel goes abroad (never allowed there), the option is
+  dropped and the reason says so.
 - working days are French ones (national holidays, not Alsace-Moselle's extra two) for every
   destination; international promises are indicative working-day counts.
 - `from_mapping` merges `products` into the defaults by code; a `rules` list replaces them.
@@ -483,7 +484,10 @@ def _plan(
     promised = add_working_days(ship, days, country)
     notes = [late] if late else []
     saturday = False
-    if wants_saturday and not product.saturday_delivery:
+    if wants_saturday and zone is not Zone.FR:
+        # Service 6 is for France only ([S] §3.12.4, rev 2.5.8; [D] §2.5 international).
+        notes.append(f"Saturday delivery is never available abroad ({zone})")
+    elif wants_saturday and not product.saturday_delivery:
         notes.append(f"Saturday delivery is not offered with {product.name}")
     elif wants_saturday:
         on_saturday = add_working_days(ship, days, country, saturday=True)
