@@ -161,9 +161,15 @@ def _contents(skybill: etree._Element) -> list[str]:
 
 
 def check_parcel(
-    op: etree._Element, skybill: etree._Element, recipient: dict[str, Any], product: Product
+    op: etree._Element,
+    skybill: etree._Element,
+    recipient: dict[str, Any],
+    product: Product,
+    first: bool = True,
 ) -> dict[str, Any]:
-    """Service, contents, customs value, money and use-by date; what the label records."""
+    """Service, contents, customs value, money and use-by date; what the label records.
+
+    The customs value is the shipment's: asked on its first parcel (sandbox choice)."""
     service = text(skybill, "service") or "0"
     outside = abroad(recipient)
     if service in NATIONAL_SERVICES and outside:
@@ -176,7 +182,8 @@ def check_parcel(
     customs = _cents(skybill, "customsValue")
     if outside and not contents:  # every EU and non-EU parcel ([D] §2.3.2.b7, §4.8)
         raise empty("content1")
-    if outside and (text(skybill, "objectType") or "MAR") == "MAR" and customs is None:
+    goods = (text(skybill, "objectType") or "MAR") == "MAR"
+    if outside and first and goods and customs is None:
         raise empty("customsValue")
     scheduled = op.find("scheduledValue")
     expiry = text(scheduled, "expirationDate")

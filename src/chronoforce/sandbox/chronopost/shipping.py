@@ -136,7 +136,7 @@ def _parcel_request(
         rules.check_relay(recipient_el, recipient, id_relais, recipient_ref, parcels)
     elif id_relais and id_relais not in RELAY_POINTS:
         raise _invalid("idRelais", f"unknown relay point {id_relais}")
-    money = rules.check_parcel(op, skybill, recipient, product)
+    money = rules.check_parcel(op, skybill, recipient, product, first=index == 0)
     try:
         scenario = scenarios.choose(recipient, recipient_ref, relay=bool(id_relais))
     except scenarios.UnknownScenario as exc:

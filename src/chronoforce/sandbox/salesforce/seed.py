@@ -277,6 +277,8 @@ def _order(
                    "country": country, "code": code}  # fmt: skip
         phone = _phone(random.Random(postal), code)
     email = f"{first}.{last}@example.{address['code'].lower()}".lower().replace(" ", "")
+    if case is not None:
+        email = f"showcase.{case[0]}@example.fr"  # relay labels need one ([D] §3.2)
     contact_id = add(
         "Contact",
         {
