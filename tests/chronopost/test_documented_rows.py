@@ -385,3 +385,28 @@ def test_a_family_account_without_its_own_password_falls_back_to_the_main_one() 
     returns = accounts.for_family(AccountFamily.RETURNS)
     assert (returns.account_number, returns.password) == ("11112222", CREDENTIALS.password)
     assert accounts.for_family(AccountFamily.RELAY) is CREDENTIALS
+
+
+def test_a_relay_label_named_by_its_point_id_alone_gets_the_points_address(
+    client: ChronopostClient, sandbox: ChronopostSandbox
+) -> None:
+    request = make_request("86", options=ShipmentOptions(relay_point_id="0601R"))
+    result = client.create_shipment(request)
+    assert _stored(sandbox, result.skybill_numbers[0])["recipient"]["name"] == "TABAC DU PORT"
+    with pytest.raises(CarrierValidationError) as unknown:
+        client.create_shipment(make_request("86", options=ShipmentOptions(relay_point_id="2004R")))
+    assert (unknown.value.code, unknown.value.field) == ("RELAY_POINT_NOT_FOUND", "relay_point_id")
+
+
+def test_crash_recovery_finds_labels_made_under_a_family_contract(
+    sandbox_url: str, sandbox: ChronopostSandbox
+) -> None:
+    sandbox.accounts["12345678"] = "654321"
+    relay_account = ChronopostCredentials("12345678", "654321")
+    accounts = ChronopostAccounts(CREDENTIALS, {AccountFamily.RELAY: relay_account})
+    endpoint = ChronopostEndpoint(sandbox_url, connect_timeout=2.0, read_timeout=5.0)
+    with ChronopostClient(endpoint, CREDENTIALS, accounts=accounts) as client:
+        request = make_request("86", options=ShipmentOptions(relay_point_id="0601R"))
+        made = client.create_shipment(request)
+        found = client.find_by_reference(request.references.order_number)
+    assert [p.skybill_number for p in found] == list(made.skybill_numbers)

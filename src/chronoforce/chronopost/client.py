@@ -8,6 +8,7 @@ must never retry (the pipeline decides) and never keep or log the password.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -37,7 +38,7 @@ from chronoforce.chronopost.transport import (
     SoapTransport,
     attach,
 )
-from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.errors import CarrierValidationError, ChronoforceError
 from chronoforce.domain.models import (
     Address,
     LabelFormat,
@@ -179,7 +180,10 @@ class ChronopostClient:
         """One label per parcel (shippingMultiParcelV5); pickup booked when options.pickup.
 
         Sent under the contract of the request's family (relay, returns, international) when
-        one is configured, else the main account."""
+        one is configured, else the main account. A relay shipment that names its point only by
+        id gets the point's name and address first (the label's recipient, [D] §3.2)."""
+        if shipping.needs_relay_point(request):
+            request = self._with_relay_point(request)
         credentials = self.accounts.for_family(shipping.account_family(request))
         body = shipping.build_shipment(request, credentials)
         label_format = request.options.label_format
@@ -189,6 +193,30 @@ class ChronopostClient:
             body,
             lambda content: shipping.parse_shipment(content, label_format),
         )
+
+    def _with_relay_point(self, request: ShipmentRequest) -> ShipmentRequest:
+        """The request with its relay point, found around the customer's address; a point
+        Chronopost does not list there is refused, never guessed."""
+        point_id = request.options.relay_point_id.strip()
+        near = request.recipient.address
+        heaviest = max((p.weight_kg for p in request.parcels), default=relay.DEFAULT_WEIGHT_KG)
+        point = self.relay_point(
+            point_id,
+            near,
+            weight_kg=heaviest,
+            product_code=request.product_code,
+            ship_date=request.ship_date,
+        )
+        if point is None:
+            raise CarrierValidationError(
+                f"relay point {point_id} is not among the Chronopost relay points near "
+                f"{near.postal_code} {near.city} ({near.country}) that take {heaviest} kg",
+                code="RELAY_POINT_NOT_FOUND",
+                field="relay_point_id",
+                operation=relay.OPERATION,
+            )
+        options = dataclasses.replace(request.options, relay_point=point)
+        return dataclasses.replace(request, options=options)
 
     def reserved_label(
         self, reservation_number: str, label_format: LabelFormat = LabelFormat.PDF
@@ -228,13 +256,19 @@ class ChronopostClient:
         )
 
     def find_by_reference(self, shipper_ref: str) -> tuple[TrackedParcel, ...]:
-        """Parcels created under our shipper reference (the order number): crash recovery."""
-        return self._exchange(
-            Service.TRACKING,
-            tracking.BY_REFERENCE_OPERATION,
-            tracking.build_by_reference(self.credentials, shipper_ref),
-            tracking.parse_by_reference,
-        )
+        """Parcels created under our shipper reference (the order number): crash recovery.
+
+        Searched under every configured contract (relay, returns and international labels may
+        have been made under their own), so a label is never made twice."""
+        found: list[TrackedParcel] = []
+        for credentials in self.accounts.every:
+            found += self._exchange(
+                Service.TRACKING,
+                tracking.BY_REFERENCE_OPERATION,
+                tracking.build_by_reference(credentials, shipper_ref),
+                tracking.parse_by_reference,
+            )
+        return tuple(found)
 
     def cancel(self, skybill_number: str) -> int:
         """Cancel a parcel's label; returns Chronopost's statusCode. Refusals raise."""

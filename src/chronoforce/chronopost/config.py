@@ -131,6 +131,14 @@ class ChronopostAccounts:
         return self.families.get(family, self.main) if family is not None else self.main
 
     @property
+    def every(self) -> tuple[ChronopostCredentials, ...]:
+        """Main first, then each distinct family contract."""
+        seen: dict[tuple[str, str], ChronopostCredentials] = {}
+        for credentials in (self.main, *self.families.values()):
+            seen.setdefault((credentials.account_number, credentials.sub_account), credentials)
+        return tuple(seen.values())
+
+    @property
     def passwords(self) -> tuple[str, ...]:
         every = (self.main, *self.families.values())
         return tuple(dict.fromkeys(c.password for c in every if c.password))

@@ -308,6 +308,14 @@ def _skybill(request: ShipmentRequest, plan_: _Plan, rank: int) -> list[Node]:
     ]
 
 
+def needs_relay_point(request: ShipmentRequest) -> bool:
+    """A relay product whose point is known only by its id (the client looks it up)."""
+    options = request.options
+    product = product_info(request.product_code)
+    relay = product.relay if product is not None else False
+    return relay and options.relay_point is None and bool(options.relay_point_id.strip())
+
+
 def account_family(request: ShipmentRequest) -> AccountFamily | None:
     """The product family whose contract ships `request`: returns, relay, then international."""
     product = product_info(request.product_code)

@@ -21,6 +21,7 @@ __all__ = [
     "Family",
     "ProductInfo",
     "catalogue",
+    "family_of",
     "is_international",
     "product_info",
     "spell",
@@ -98,6 +99,12 @@ def catalogue() -> dict[str, ProductInfo]:
 
 def product_info(code: str) -> ProductInfo | None:
     return catalogue().get(spell(code))
+
+
+def family_of(code: str) -> str:
+    """The product's family name (home, relay, international…), "" when the code is unknown."""
+    info = product_info(code)
+    return info.family.value if info is not None else ""
 
 
 def is_international(country: str) -> bool:

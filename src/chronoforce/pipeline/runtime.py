@@ -27,12 +27,12 @@ from chronoforce.domain.models import (
     ShipmentOptions,
     ShipmentRequest,
 )
+from chronoforce.domain.products import family_of
 from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
 from chronoforce.pipeline.cluster import LocalSlots
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
-from chronoforce.pipeline.relay import RelayLookup, family_of, relay_lookup, with_relay_point
 from chronoforce.pipeline.tracking import (
     Poller,
     PollReport,
@@ -79,7 +79,6 @@ class Preparation:
     shipper: Party
     label_format: LabelFormat
     now: Callable[[], dt.datetime]
-    relay_lookup: RelayLookup | None = None  # the chosen relay point's name and address
 
     def __call__(self, shipment: Shipment) -> Prepared:
         source = shipment.source or {}
@@ -102,8 +101,6 @@ class Preparation:
                 contents=order.contents_or_default(self.mapping, family_of(decision.product_code)),
             ),
         )
-        if decision.options.relay_point_id and self.relay_lookup is not None:
-            request = with_relay_point(request, self.relay_lookup, order.sf_id)
         return Prepared(request=request, reason=decision.reason)
 
     def _facts(self, order: MappedOrder, recipient: Party) -> RoutingFacts:
@@ -386,7 +383,6 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         shipper=shipper_party(settings),
         label_format=LabelFormat(settings.chronopost.label_format),
         now=now,
-        relay_lookup=relay_lookup(carrier),
     )
     labels = LabelPipeline(
         store=store,
