@@ -646,7 +646,8 @@ def _blocking_field(facts: RoutingFacts, rules: RoutingRules, zone: Zone) -> str
 
 # --- defaults: a French e-commerce shop -----------------------------------------------------
 # Codes and weight limits: reference notes (karrio units, ShipStation docs): Chrono 13 "01",
-# Chrono 18 "16", Chrono Relais "86" (20 kg), Chrono Classic "44" (EU), Chrono Express "17".
+# Chrono 18 "16", Chrono Relais "86" (20 kg), Chrono Classic "44" (EU), Chrono Express "17";
+# Chrono Relais Europe "49" and Chrono Reverse 13 "4T" from products.csv ([S] Annexe 8, [D] §3).
 # Home sizes: longest side 150 cm, length + girth 300 cm (conseils-finance.fr, Chronopost
 # dimensions 2025). Relay sizes: 100 cm and 250 cm (chronopost.fr, Chrono Swap Relais page,
 # same relay Pickup network). Cutoffs and international working days are our defaults: set
@@ -676,6 +677,18 @@ _DEFAULTS: dict[str, Any] = {
             "max_length_cm": 100,
             "max_length_girth_cm": 250,
             "promise": {"working_days": 1, "before": "13:00"},
+        },
+        {
+            # Relay points in Europe ([D] §3.2; products.csv: 20 kg, no Saturday abroad).
+            "code": "49",
+            "name": "Chrono Relais Europe",
+            "zones": ["EU"],
+            "relay": True,
+            "max_weight_kg": 20,
+            "max_length_cm": 100,
+            "max_length_girth_cm": 250,
+            "cutoff": "16:00",
+            "promise": {"working_days": 3},
         },
         {
             # A return product ([D] §3.6): only chosen by an override (the return label flow).
@@ -709,6 +722,7 @@ _DEFAULTS: dict[str, Any] = {
         },
         {"name": "home-france", "product": "16", "when": {"zones": ["FR"]}},
         {"name": "europe", "product": "44", "when": {"zones": ["EU"]}},
+        {"name": "relay-europe", "product": "49", "when": {"zones": ["EU"], "relay": True}},
         {"name": "europe-express", "product": "17", "when": {"zones": ["EU"]}},
         {"name": "world", "product": "17", "when": {"zones": ["DOM", "WORLD"]}},
     ],
