@@ -2,8 +2,10 @@
 
 The shipment request is the hot path: `shipment_tree()` maps a ShipmentRequest to the XSD's
 elements in schema order once; `build_shipment()` writes it as text (fast path) and
-`shipment_values()` hands the same tree to zeep (the yardstick). No I/O here, and values are
-never reshaped beyond the XSD (address.py has normalized them).
+`shipment_values()` hands the same tree to zeep (the yardstick). `plan()` first applies the
+per-case rules of Chronopost's documents (SPEC-FACTS §2.3-§2.5: relay recipient, services,
+contents and customs abroad, parcel limits, Chronofresh) and refuses, naming the field, what
+they forbid. No I/O here; addresses are not reshaped (address.py has normalized them).
 """
 
 from __future__ import annotations

@@ -296,7 +296,8 @@ def _order(
     quantities = [rng.randint(1, 3) for _ in items]
     weight = round(sum(w * q for (_, w, _, _), q in zip(items, quantities, strict=True)), 3)
     total = round(sum(p * q for (_, _, p, _), q in zip(items, quantities, strict=True)), 2)
-    abroad = address["code"] not in DOMESTIC
+    # Overseas departments (97x) ship under their own ISO codes (MQ, RE, GP…): customs too.
+    abroad = address["code"] not in DOMESTIC or str(address["postal"]).startswith("97")
     customs: dict[str, Any] = {
         "Chronopost_Contents__c": "\n".join(dict.fromkeys(e for (_, _, _, e) in items)),
         "Chronopost_Declared_Value__c": total,
