@@ -171,3 +171,16 @@ def test_requests_the_documents_forbid_are_refused_naming_the_field(
     with pytest.raises(CarrierValidationError) as refused:
         shipping.build_shipment(request_, CREDENTIALS)
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_documented_case_is_what_zeep_writes_from_our_wsdl(case: str) -> None:
+    def c14n(envelope: bytes) -> str:
+        return etree.canonicalize(
+            etree.fromstring(envelope), strip_text=True, rewrite_prefixes=True
+        )
+
+    request = CASES[case]
+    assert c14n(shipping.build_shipment(request, CREDENTIALS)) == c14n(
+        shipping.build_shipment_zeep(request, CREDENTIALS)
+    )
