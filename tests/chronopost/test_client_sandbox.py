@@ -20,7 +20,7 @@ from chronoforce.domain.errors import (
     CarrierValidationError,
     ChronoforceError,
 )
-from chronoforce.domain.models import LabelFormat, Parcel, Pickup, ShipmentOptions
+from chronoforce.domain.models import Address, LabelFormat, Parcel, Pickup, ShipmentOptions
 from chronoforce.sandbox.chronopost import DEMO_PASSWORD, ChronopostSandbox
 
 from .conftest import Calls, client_for, make_request
@@ -54,8 +54,11 @@ def test_zpl_labels_for_three_parcels(client: ChronopostClient, sandbox: Chronop
 
 def test_relay_delivery_and_saturday_and_pickup_are_accepted(client: ChronopostClient) -> None:
     pickup = Pickup(dt.date(2024, 3, 4), dt.time(14), dt.time(18))
+    near = Address("Claire Martin", "", "150 rue de Rivoli", "", "75001", "PARIS", "FR")
+    point = client.relay_point("2004R", near)
+    assert point is not None and point.name == "LIBRAIRIE RIVOLI"
     relay = client.create_shipment(
-        make_request("86", options=ShipmentOptions(relay_point_id="2004R"))
+        make_request("86", options=ShipmentOptions(relay_point_id="2004R", relay_point=point))
     )
     booked = client.create_shipment(
         make_request("01", options=ShipmentOptions(saturday_delivery=True, pickup=pickup))

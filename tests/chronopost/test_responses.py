@@ -85,9 +85,9 @@ def test_rates_response_lists_every_product_with_amounts_in_cents(sample: Sample
     found = rates.parse_calculate_products(sample("rate_RateResponse"))
     assert len(found) == 13
     by_code = {rate.product_code: rate for rate in found}
-    assert by_code["0"].amount_excl_vat == Decimal("6.00")
-    assert by_code["0"].amount_incl_vat == Decimal("7.20")
-    assert by_code["0"].vat == Decimal("1.20")
+    assert by_code["00"].amount_excl_vat == Decimal("6.00")
+    assert by_code["00"].amount_incl_vat == Decimal("7.20")
+    assert by_code["00"].vat == Decimal("1.20")
 
 
 def test_rates_error_3_wrong_password_is_an_account_error(sample: Sample) -> None:

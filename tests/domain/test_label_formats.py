@@ -7,12 +7,13 @@ from chronoforce.domain.models import LabelFormat
 from chronoforce.pipeline.writeback import PDF_FORMATS, label_file_row
 
 
-def test_the_pdf_family_is_pdf_ppr_spd_and_every_thermal_mode_is_zpl() -> None:
-    # shared/reference/chronopost/NOTES.md: PDF family vs ZPL family.
-    assert sorted(PDF_FORMATS) == ["PDF", "PPR", "SPD"]
-    assert not LabelFormat.THE.is_pdf, "THE is the thermal printer mode"
+def test_the_thermal_the_modes_are_pdf_and_the_z_modes_are_zpl() -> None:
+    # [D] §2.3.2.b8, §4.4 (SPEC-FACTS §2.6): THE, THE1015, THEPSG print PDF on a thermal
+    # printer; Z2D, Z2DPSG, ZPL300 (and [S]'s ZPLPSG) are ZPL.
+    assert sorted(PDF_FORMATS) == ["PDF", "PPR", "SPD", "THE", "THE1015", "THEPSG"]
+    assert LabelFormat.THE.is_pdf, "THE is a PDF for a thermal printer"
     assert {f.value for f in LabelFormat if not f.is_pdf} == {
-        "THE", "Z2D", "THEPSG", "ZPLPSG", "ZPL300", "Z2DPSG",
+        "Z2D", "Z2DPSG", "ZPLPSG", "ZPL300",
     }  # fmt: skip
 
 
@@ -25,4 +26,6 @@ def test_a_label_file_is_named_after_its_family() -> None:
         return str(row["payload"]["filename"])
 
     assert title("PPR").endswith(".pdf")
-    assert title("THE").endswith(".zpl")
+    assert title("THE").endswith(".pdf")
+    assert title("THEPSG").endswith(".pdf")
+    assert title("Z2D").endswith(".zpl")

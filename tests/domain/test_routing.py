@@ -359,6 +359,24 @@ def test_a_rule_can_ask_for_saturday_delivery_itself() -> None:
     assert (decision.service, decision.promised_date) == ("6", dt.date(2025, 6, 21))
 
 
+def test_saturday_delivery_is_never_asked_abroad_even_where_a_product_claims_it() -> None:
+    # Service 6 is for France only ([S] §3.12.4, rev 2.5.8): a misconfigured product abroad
+    # does not get it.
+    rules = RoutingRules.from_mapping(
+        {"products": [{"code": "17", "saturday_delivery": True}],
+         "rules": [{"name": "abroad", "product": "17", "saturday_delivery": True}]}
+    )  # fmt: skip
+    decision = route(facts("BE", "1000"), FRIDAY_10H, rules)
+    assert (decision.service, decision.options.saturday_delivery) == ("0", False)
+    assert "never available abroad" in decision.reason
+
+
+def test_a_relay_point_in_europe_ships_chrono_relais_europe() -> None:
+    decision = route(facts("BE", "1000", relay_point_id="1001B"), TUESDAY_10H)
+    assert (decision.product_code, decision.rule_name) == ("49", "relay-europe")
+    assert decision.options.relay_point_id == "1001B"
+
+
 # --- business rules from configuration ---------------------------------------------------------
 
 BUSINESS = RoutingRules.from_mapping(
@@ -434,7 +452,7 @@ def test_nothing_matching_lists_every_rule_in_the_error() -> None:
 def test_no_configuration_means_the_default_rules() -> None:
     assert RoutingRules.from_mapping({}) is DEFAULT_RULES
     assert RoutingRules.from_mapping(None) is DEFAULT_RULES
-    assert [p.code for p in DEFAULT_RULES.products] == ["01", "16", "86", "44", "17"]
+    assert [p.code for p in DEFAULT_RULES.products] == ["01", "16", "86", "49", "4T", "44", "17"]
 
 
 def test_configured_products_are_merged_into_the_defaults_field_by_field() -> None:

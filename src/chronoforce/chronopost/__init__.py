@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from chronoforce.chronopost.client import CallHook, ChronopostClient
 from chronoforce.chronopost.codes import ERROR_CODES, cancel_opens_at, error_for
-from chronoforce.chronopost.config import ChronopostCredentials, ChronopostEndpoint, Service
+from chronoforce.chronopost.config import (
+    AccountFamily,
+    AccountsConfig,
+    ChronopostAccounts,
+    ChronopostCredentials,
+    ChronopostEndpoint,
+    Service,
+)
 from chronoforce.chronopost.shipping import ReservedLabel
 from chronoforce.chronopost.tracking import TrackedParcel
 from chronoforce.chronopost.transport import CarrierCall, HttpStatusError
 
 __all__ = [
     "ERROR_CODES",
+    "AccountFamily",
+    "AccountsConfig",
     "CallHook",
     "CarrierCall",
+    "ChronopostAccounts",
     "ChronopostClient",
     "ChronopostCredentials",
     "ChronopostEndpoint",

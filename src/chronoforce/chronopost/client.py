@@ -8,6 +8,7 @@ must never retry (the pipeline decides) and never keep or log the password.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -21,6 +22,8 @@ from chronoforce import metrics
 from chronoforce.chronopost import pickups, rates, relay, shipping, tracking
 from chronoforce.chronopost.config import (
     MAIN,
+    AccountFamily,
+    ChronopostAccounts,
     ChronopostCredentials,
     ChronopostEndpoint,
     Service,
@@ -37,8 +40,9 @@ from chronoforce.chronopost.transport import (
     SoapTransport,
     attach,
 )
-from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.errors import CarrierValidationError, ChronoforceError
 from chronoforce.domain.models import (
+    Address,
     LabelFormat,
     LabelResult,
     ObjectType,
@@ -58,6 +62,18 @@ T = TypeVar("T")
 CallHook = Callable[[CarrierCall], None]
 
 
+def _chain(redactors: list[Redactor]) -> Callable[[bytes | str], str]:
+    """Every account's password masked (one Redactor per password)."""
+
+    def redact(payload: bytes | str) -> str:
+        text = redactors[0](payload)
+        for redactor in redactors[1:]:
+            text = redactor(text)
+        return text
+
+    return redact
+
+
 class ChronopostClient:
     """Chronopost's web services for one account. Thread-safe; share one per process.
 
@@ -72,12 +88,18 @@ class ChronopostClient:
         transport: httpx.BaseTransport | None = None,
         *,
         on_call: CallHook | None = None,
+        accounts: ChronopostAccounts | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
+        # Labels of relay products, returns and international parcels may use their own contract.
+        self.accounts = accounts or ChronopostAccounts(credentials)
         self.on_call = on_call
         self._http = SoapTransport(endpoint, transport)
-        self._redact = Redactor(credentials.password)
+        redactors = [Redactor(p) for p in self.accounts.passwords] or [Redactor("")]
+        self._redact: Callable[[bytes | str], str] = (
+            redactors[0] if len(redactors) == 1 else _chain(redactors)
+        )
         self._local = threading.local()
 
     @classmethod
@@ -97,7 +119,14 @@ class ChronopostClient:
         credentials = ChronopostCredentials(
             config.account_number, secret.get_secret_value() if secret else "", config.sub_account
         )
-        return cls(endpoint, credentials, on_call=on_call)
+        family_secrets = {
+            AccountFamily.RELAY: settings.secrets.chronopost_relay_password,
+            AccountFamily.RETURNS: settings.secrets.chronopost_returns_password,
+            AccountFamily.INTERNATIONAL: settings.secrets.chronopost_international_password,
+        }
+        passwords = {f: s.get_secret_value() for f, s in family_secrets.items() if s is not None}
+        accounts = ChronopostAccounts.build(credentials, config.accounts, passwords)
+        return cls(endpoint, credentials, on_call=on_call, accounts=accounts)
 
     @property
     def last_call(self) -> CarrierCall | None:
@@ -164,8 +193,15 @@ class ChronopostClient:
     # --- shipping --------------------------------------------------------------------------
 
     def create_shipment(self, request: ShipmentRequest) -> LabelResult:
-        """One label per parcel (shippingMultiParcelV5); pickup booked when options.pickup."""
-        body = shipping.build_shipment(request, self.credentials)
+        """One label per parcel (shippingMultiParcelV5); pickup booked when options.pickup.
+
+        Sent under the contract of the request's family (relay, returns, international) when
+        one is configured, else the main account. A relay shipment that names its point only by
+        id gets the point's name and address first (the label's recipient, [D] §3.2)."""
+        if shipping.needs_relay_point(request):
+            request = self._with_relay_point(request)
+        credentials = self.accounts.for_family(shipping.account_family(request))
+        body = shipping.build_shipment(request, credentials)
         label_format = request.options.label_format
         return self._exchange(
             Service.SHIPPING,
@@ -173,6 +209,30 @@ class ChronopostClient:
             body,
             lambda content: shipping.parse_shipment(content, label_format),
         )
+
+    def _with_relay_point(self, request: ShipmentRequest) -> ShipmentRequest:
+        """The request with its relay point, found around the customer's address; a point
+        Chronopost does not list there is refused, never guessed."""
+        point_id = request.options.relay_point_id.strip()
+        near = request.recipient.address
+        heaviest = max((p.weight_kg for p in request.parcels), default=relay.DEFAULT_WEIGHT_KG)
+        point = self.relay_point(
+            point_id,
+            near,
+            weight_kg=heaviest,
+            product_code=request.product_code,
+            ship_date=request.ship_date,
+        )
+        if point is None:
+            raise CarrierValidationError(
+                f"relay point {point_id} is not among the Chronopost relay points near "
+                f"{near.postal_code} {near.city} ({near.country}) that take {heaviest} kg",
+                code="RELAY_POINT_NOT_FOUND",
+                field="relay_point_id",
+                operation=relay.OPERATION,
+            )
+        options = dataclasses.replace(request.options, relay_point=point)
+        return dataclasses.replace(request, options=options)
 
     def reserved_label(
         self, reservation_number: str, label_format: LabelFormat = LabelFormat.PDF
@@ -221,19 +281,20 @@ class ChronopostClient:
     def find_by_reference(self, shipper_ref: str) -> tuple[TrackedParcel, ...]:
         """Parcels created under our shipper reference (the order number): crash recovery.
 
-        Asks every host (main and backup): a label made through the backup while the main
-        host was down must be found, whichever host answers now. Any host failing fails the
-        lookup: "nothing was made" is never concluded from one host alone.
+        Asks every host (main and backup) under every configured contract (relay, returns and
+        international labels may have been made under their own): a label made through the
+        backup while the main host was down, or under a family's contract, must be found. Any
+        host failing fails the lookup: "nothing was made" is never concluded from one alone.
         """
-        body = tracking.build_by_reference(self.credentials, shipper_ref)
         answers = [
             self._exchange(
                 Service.TRACKING,
                 tracking.BY_REFERENCE_OPERATION,
-                body,
+                tracking.build_by_reference(credentials, shipper_ref),
                 tracking.parse_by_reference,
                 host=host,
             )
+            for credentials in self.accounts.every
             for host in self.endpoint.hosts
         ]
         return tracking.merge_parcels(answers)
@@ -315,16 +376,47 @@ class ChronopostClient:
         *,
         address: str = "",
         limit: int = 10,
-        max_distance_km: int = 40,
+        max_distance_km: int = relay.MAX_DISTANCE_KM,
+        weight_kg: Decimal = relay.DEFAULT_WEIGHT_KG,
+        product_code: str = relay.RELAY_PRODUCT,
+        ship_date: dt.date | None = None,
     ) -> tuple[RelayPoint, ...]:
-        """Relay points near a postal code, nearest first as Chronopost orders them."""
+        """Relay points near an address, nearest first as Chronopost orders them; none when
+        Chronopost finds none or rates its answer unusable (quality 0)."""
         body = relay.build_search(
-            self.credentials,
+            self.accounts.for_family(AccountFamily.RELAY),
             postal_code,
             country,
             city,
             address,
             limit=limit,
             max_distance_km=max_distance_km,
+            weight_kg=weight_kg,
+            product_code=product_code,
+            ship_date=ship_date,
         )
         return self._exchange(Service.RELAY, relay.OPERATION, body, relay.parse_search)
+
+    def relay_point(
+        self,
+        point_id: str,
+        near: Address,
+        *,
+        weight_kg: Decimal = relay.DEFAULT_WEIGHT_KG,
+        product_code: str = relay.RELAY_PRODUCT,
+        ship_date: dt.date | None = None,
+    ) -> RelayPoint | None:
+        """The chosen relay point's name and address, found around the customer's address
+        (the documented search, [D] §2.4.2); None when it is not among the answers."""
+        points = self.relay_points(
+            near.postal_code,
+            near.country or "FR",
+            near.city,
+            address=" ".join(x for x in (near.line1, near.line2) if x),
+            limit=relay.MAX_POINTS,
+            weight_kg=weight_kg,
+            product_code=product_code,
+            ship_date=ship_date,
+        )
+        wanted = point_id.strip().upper()
+        return next((p for p in points if p.id.strip().upper() == wanted), None)

@@ -1,4 +1,5 @@
-"""Where and as whom chronoforce talks to Chronopost: endpoint, credentials, service paths.
+"""Where and as whom chronoforce talks to Chronopost: endpoint, credentials, service paths,
+and the contract each product family ships under.
 
 Plain frozen values built by the configuration layer; they must never read the environment or
 files themselves, and a credentials value must never print its password.
@@ -6,8 +7,13 @@ files themselves, and a credentials value must never print its password.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from chronoforce.config.sections import AccountFamily as AccountFamily
+from chronoforce.config.sections import AccountsConfig as AccountsConfig
+from chronoforce.config.sections import FamilyAccountConfig as FamilyAccountConfig
 
 
 class Service(StrEnum):
@@ -99,3 +105,49 @@ class ChronopostCredentials:
             raise ValueError("a Chronopost account number is digits only")
         if self.sub_account and not self.sub_account.strip().isdigit():
             raise ValueError("a Chronopost sub-account is digits only")
+
+
+# --- accounts per product family -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChronopostAccounts:
+    """The main credentials and those of each family that has its own contract."""
+
+    main: ChronopostCredentials
+    families: Mapping[AccountFamily, ChronopostCredentials] = field(default_factory=dict)
+
+    def for_family(self, family: AccountFamily | None) -> ChronopostCredentials:
+        """A family's own credentials, falling back to the main account."""
+        return self.families.get(family, self.main) if family is not None else self.main
+
+    @property
+    def every(self) -> tuple[ChronopostCredentials, ...]:
+        """Main first, then each distinct family contract."""
+        seen: dict[tuple[str, str], ChronopostCredentials] = {}
+        for credentials in (self.main, *self.families.values()):
+            seen.setdefault((credentials.account_number, credentials.sub_account), credentials)
+        return tuple(seen.values())
+
+    @property
+    def passwords(self) -> tuple[str, ...]:
+        every = (self.main, *self.families.values())
+        return tuple(dict.fromkeys(c.password for c in every if c.password))
+
+    @classmethod
+    def build(
+        cls,
+        main: ChronopostCredentials,
+        config: AccountsConfig,
+        passwords: Mapping[AccountFamily, str] | None = None,
+    ) -> ChronopostAccounts:
+        """Credentials of every configured family; a family without a password uses main's."""
+        families: dict[AccountFamily, ChronopostCredentials] = {}
+        for family in AccountFamily:
+            account = config.family(family)
+            if account is not None:
+                password = (passwords or {}).get(family) or main.password
+                families[family] = ChronopostCredentials(
+                    account.account_number.strip(), password, account.sub_account.strip()
+                )
+        return cls(main, families)

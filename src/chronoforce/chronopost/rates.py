@@ -14,6 +14,7 @@ from chronoforce.chronopost.config import ChronopostCredentials, Service
 from chronoforce.chronopost.soap import number, parse_envelope, result_of
 from chronoforce.chronopost.wsdl import zeep_request, zeep_result
 from chronoforce.domain.models import ObjectType, Parcel, Rate
+from chronoforce.domain.products import spell
 
 QUICK_COST_OPERATION = "quickCost"
 PRODUCTS_OPERATION = "calculateProducts"
@@ -21,6 +22,13 @@ NAMESPACE = Service.QUICKCOST.namespace
 # quickCost/calculateProducts `type`: D documents, M goods (karrio's RateRequest sample: M).
 RATE_TYPES = {ObjectType.DOCUMENTS: "D", ObjectType.GOODS: "M"}
 CENT = Decimal("0.01")
+
+
+def quick_cost_code(product_code: str) -> str:
+    """Our 2-character code as quickCost takes it: "01" → "1", "02" → "2" ([S] §3.1.4 lists
+    national products as 1, 2, 16, 86, 00). Only at this edge: everywhere else it is "01"."""
+    code = spell(product_code)
+    return code[1] if code[0] == "0" and code[1] in "123456789" else code
 
 
 def _amount(value: Any) -> Decimal:
@@ -45,7 +53,7 @@ def build_quick_cost(
         "depCode": departure_postal_code,
         "arrCode": arrival_postal_code,
         "weight": number(weight_kg),
-        "productCode": product_code,
+        "productCode": quick_cost_code(product_code),
         "type": RATE_TYPES[object_type],
     }
     return zeep_request(Service.QUICKCOST, QUICK_COST_OPERATION, values)
@@ -56,7 +64,7 @@ def parse_quick_cost(content: bytes, product_code: str) -> Rate:
     result_of(root, NAMESPACE, QUICK_COST_OPERATION)
     value = zeep_result(Service.QUICKCOST, QUICK_COST_OPERATION, root)
     return Rate(
-        product_code=product_code,
+        product_code=spell(product_code),
         amount_excl_vat=_amount(value.amount),
         amount_incl_vat=_amount(value.amountTTC),
         vat=_amount(value.amountTVA),
@@ -97,7 +105,8 @@ def parse_calculate_products(content: bytes) -> tuple[Rate, ...]:
     value = zeep_result(Service.QUICKCOST, PRODUCTS_OPERATION, root)
     return tuple(
         Rate(
-            product_code=(p.productCode or "").strip(),
+            # calculateProducts answers "1" for Chrono 13 ([S] §3.2.4): ours is "01".
+            product_code=spell(p.productCode or ""),
             amount_excl_vat=_amount(p.amount),
             amount_incl_vat=_amount(p.amountTTC),
             vat=_amount(p.amountTVA),

@@ -46,9 +46,10 @@ def _binding(service: Service) -> Binding:
 
 def zeep_request(service: Service, operation: str, values: dict[str, Any]) -> bytes:
     """The envelope zeep writes for `operation` with these values (zeep checks required parts)."""
-    client = zeep_client(service)
     try:
-        message = client.create_message(client.service, operation, **values)  # type: ignore[no-untyped-call]
+        # The binding's operation serializes directly: Client.create_message would take a
+        # request field named `service` (the relay search has one) for its own argument.
+        message = _binding(service).get(operation).create(**values).content  # type: ignore[no-untyped-call]
     except (zeep.exceptions.Error, ValueError) as exc:
         # Our values broke the schema (a required part missing, a wrong type, a control
         # character lxml refuses with ValueError): the same input can never pass.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -134,6 +135,45 @@ class ShipperConfig(_Section):
     civility: Literal["E", "L", "M"] = "M"
     phone: str = "0145000000"
     email: str = "expeditions@example.com"
+
+
+# --- chronopost.accounts: a contract per product family --------------------------------------
+
+
+class AccountFamily(StrEnum):
+    """Product families that may ship under their own Chronopost contract ([S] §3.12.4
+    headerValue: the Chrono Relais contract number can be product-specific)."""
+
+    RELAY = "relay"
+    RETURNS = "returns"
+    INTERNATIONAL = "international"
+
+
+class FamilyAccountConfig(BaseModel):
+    """`chronopost.accounts.<family>` of the YAML: the contract (and sub-account) of a family.
+
+    Its password comes from CHRONOFORCE_CHRONOPOST_<FAMILY>_PASSWORD, else the main one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_number: str = Field(pattern=r"^\s*\d{1,8}\s*$")
+    sub_account: str = Field("", pattern=r"^\s*\d{0,3}\s*$")
+
+
+class AccountsConfig(BaseModel):
+    """`chronopost.accounts`: a different contract for relay products, returns, international;
+    a family left out ships under the main account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    relay: FamilyAccountConfig | None = None
+    returns: FamilyAccountConfig | None = None
+    international: FamilyAccountConfig | None = None
+
+    def family(self, family: AccountFamily) -> FamilyAccountConfig | None:
+        value: FamilyAccountConfig | None = getattr(self, family.value)
+        return value
 
 
 # --- api: ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronoforce.config.sections import (
+    AccountsConfig,
     ApiConfig,
     ConfigError,
     ConsoleConfig,
@@ -55,6 +56,7 @@ class ChronopostConfig(_Section):
     calls_per_second: float = Field(50.0, gt=0)
     label_format: str = "PDF"
     shipper: ShipperConfig = ShipperConfig()
+    accounts: AccountsConfig = AccountsConfig()  # per product family (chronopost/config.py)
 
 
 class SalesforceConfig(_Section):
@@ -105,6 +107,10 @@ class Secrets(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHRONOFORCE_", extra="ignore")
 
     chronopost_password: SecretStr | None = None
+    # Passwords of the per-family contracts (chronopost.accounts); unset = the main one.
+    chronopost_relay_password: SecretStr | None = None
+    chronopost_returns_password: SecretStr | None = None
+    chronopost_international_password: SecretStr | None = None
     sf_client_secret: SecretStr | None = None
     sf_private_key: SecretStr | None = None
     sf_password: SecretStr | None = None

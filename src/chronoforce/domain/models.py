@@ -30,23 +30,37 @@ class ShipmentStatus(StrEnum):
 
 
 class LabelFormat(StrEnum):
-    """Chronopost label modes (`skybillParamsValue.mode`): PDF family and thermal (ZPL) family."""
+    """Chronopost label modes (`skybillParamsValue.mode`): PDF documents and ZPL text."""
 
     PDF = "PDF"
     PPR = "PPR"
     SPD = "SPD"
     THE = "THE"
-    Z2D = "Z2D"
+    THE1015 = "THE1015"
     THEPSG = "THEPSG"
+    Z2D = "Z2D"
+    Z2DPSG = "Z2DPSG"
     ZPLPSG = "ZPLPSG"
     ZPL300 = "ZPL300"
-    Z2DPSG = "Z2DPSG"
 
     @property
     def is_pdf(self) -> bool:
-        """PDF, PPR and SPD are PDF documents; the others are the thermal (ZPL) family, THE
-        included (shared/reference/chronopost/NOTES.md, label modes)."""
-        return self.value in ("PDF", "PPR", "SPD")
+        """PDF, PPR, SPD and the thermal PDF modes THE, THE1015, THEPSG are PDF documents
+        ([D] §2.3.2.b8, §4.4; SPEC-FACTS §2.6); Z2D, Z2DPSG, ZPLPSG, ZPL300 are ZPL."""
+        return self.value in _PDF_MODES
+
+
+_PDF_MODES = frozenset({"PDF", "PPR", "SPD", "THE", "THE1015", "THEPSG"})
+
+
+class LabelDelivery(StrEnum):
+    """`modeRetour`: how Chronopost delivers the label file ([D] §2.3.2.b9, §4.5). It does not
+    make a return: a return is a return product with the consumer as shipper ([D] §3.6)."""
+
+    EMAIL_TO_SHIPPER = "1"  # e-mailed to shipperEmail
+    NOT_SENT = "2"  # we print it ourselves
+    POST_OFFICE = "3"  # printable at a post-office machine, code sent by SMS
+    SHOP2SHOP_EMAIL = "4"  # Shop2Shop e-mail ([D] only)
 
 
 class Civility(StrEnum):
@@ -130,6 +144,12 @@ class Pickup:
 
 @dataclass(frozen=True, slots=True)
 class ShipmentOptions:
+    """How to ship: service, relay point, pickup, money (EUR; sent in cents), contents.
+
+    `relay_point` carries the chosen point's name and address (the label's recipient);
+    `contents` are the precise English descriptions international parcels need (up to 5).
+    """
+
     saturday_delivery: bool = False
     relay_point_id: str = ""
     pickup: Pickup | None = None
@@ -139,6 +159,12 @@ class ShipmentOptions:
     insured_value: Decimal | None = None
     label_format: LabelFormat = LabelFormat.PDF
     object_type: ObjectType = ObjectType.GOODS
+    monday_delivery: bool = False
+    relay_point: RelayPoint | None = None
+    cod_value: Decimal | None = None
+    contents: tuple[str, ...] = ()
+    expiry_date: dt.date | None = None
+    label_delivery: LabelDelivery = LabelDelivery.NOT_SENT
 
 
 @dataclass(frozen=True, slots=True)

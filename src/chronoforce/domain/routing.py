@@ -9,7 +9,8 @@ Decisions where the specification was silent (all overridable in `routing:` of t
 - relay point chosen ⇔ relay product: a parcel too heavy for the relay network is a
   `RoutingError` for a person to settle, not a silent switch to home delivery.
 - Saturday delivery (service 6) is asked only when the promised day really is a Saturday; when
-  the product does not offer it the option is dropped and the reason says so.
+  the product does not offer it, or the parcel goes abroad (never allowed there), the option is
+  dropped and the reason says so.
 - working days are French ones (national holidays, not Alsace-Moselle's extra two) for every
   destination; international promises are indicative working-day counts.
 - `from_mapping` merges `products` into the defaults by code; a `rules` list replaces them.
@@ -486,7 +487,10 @@ def _plan(
     promised = add_working_days(ship, days, country)
     notes = [late] if late else []
     saturday = False
-    if wants_saturday and not product.saturday_delivery:
+    if wants_saturday and zone is not Zone.FR:
+        # Service 6 is for France only ([S] §3.12.4, rev 2.5.8; [D] §2.5 international).
+        notes.append(f"Saturday delivery is never available abroad ({zone})")
+    elif wants_saturday and not product.saturday_delivery:
         notes.append(f"Saturday delivery is not offered with {product.name}")
     elif wants_saturday:
         on_saturday = add_working_days(ship, days, country, saturday=True)
@@ -645,7 +649,8 @@ def _blocking_field(facts: RoutingFacts, rules: RoutingRules, zone: Zone) -> str
 
 # --- defaults: a French e-commerce shop -----------------------------------------------------
 # Codes and weight limits: reference notes (karrio units, ShipStation docs): Chrono 13 "01",
-# Chrono 18 "16", Chrono Relais "86" (20 kg), Chrono Classic "44" (EU), Chrono Express "17".
+# Chrono 18 "16", Chrono Relais "86" (20 kg), Chrono Classic "44" (EU), Chrono Express "17";
+# Chrono Relais Europe "49" and Chrono Reverse 13 "4T" from products.csv ([S] Annexe 8, [D] §3).
 # Home sizes: longest side 150 cm, length + girth 300 cm (conseils-finance.fr, Chronopost
 # dimensions 2025). Relay sizes: 100 cm and 250 cm (chronopost.fr, Chrono Swap Relais page,
 # same relay Pickup network). Cutoffs and international working days are our defaults: set
@@ -677,6 +682,25 @@ _DEFAULTS: dict[str, Any] = {
             "promise": {"working_days": 1, "before": "13:00"},
         },
         {
+            # Relay points in Europe ([D] §3.2; products.csv: 20 kg, no Saturday abroad).
+            "code": "49",
+            "name": "Chrono Relais Europe",
+            "zones": ["EU"],
+            "relay": True,
+            "max_weight_kg": 20,
+            "max_length_cm": 100,
+            "max_length_girth_cm": 250,
+            "cutoff": "16:00",
+            "promise": {"working_days": 3},
+        },
+        {
+            # A return product ([D] §3.6): only chosen by an override (the return label flow).
+            "code": "4T",
+            "name": "Chrono Reverse 13",
+            "zones": ["FR"],
+            "promise": {"working_days": 1, "before": "13:00"},
+        },
+        {
             "code": "44",
             "name": "Chrono Classic",
             "zones": ["EU"],
@@ -701,6 +725,7 @@ _DEFAULTS: dict[str, Any] = {
         },
         {"name": "home-france", "product": "16", "when": {"zones": ["FR"]}},
         {"name": "europe", "product": "44", "when": {"zones": ["EU"]}},
+        {"name": "relay-europe", "product": "49", "when": {"zones": ["EU"], "relay": True}},
         {"name": "europe-express", "product": "17", "when": {"zones": ["EU"]}},
         {"name": "world", "product": "17", "when": {"zones": ["DOM", "WORLD"]}},
     ],

@@ -28,6 +28,7 @@ from chronoforce.domain.models import (
     ShipmentOptions,
     ShipmentRequest,
 )
+from chronoforce.domain.products import family_of
 from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
@@ -105,6 +106,9 @@ class Preparation:
                 saturday_delivery=decision.options.saturday_delivery,
                 relay_point_id=decision.options.relay_point_id,
                 label_format=self.label_format,
+                insured_value=order.insured_value,
+                declared_value=order.declared_value,
+                contents=order.contents_or_default(self.mapping, family_of(decision.product_code)),
             ),
         )
         return Prepared(request=request, reason=decision.reason)

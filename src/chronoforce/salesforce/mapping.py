@@ -111,6 +111,9 @@ _ORDER_PRESET: dict[str, Any] = {
     "saturday": "Chronopost_Saturday_Delivery__c",
     "customer_id": ["Account.AccountNumber", "AccountId"],
     "returns_reference": "Chronopost_Returns_Reference__c",
+    "insured_value": "Chronopost_Insured_Value__c",
+    "declared_value": "Chronopost_Declared_Value__c",
+    "contents": "Chronopost_Contents__c",
     "facts": {
         "order_value": "TotalAmount",
         "priority": "Chronopost_Priority__c",
@@ -176,6 +179,12 @@ class MappingConfig(_Model):
     saturday: Paths = ()
     customer_id: Paths = ()
     returns_reference: Paths = ()
+    insured_value: Paths = ()  # EUR; any value buys Chronopost's paid insurance
+    declared_value: Paths = ()  # EUR; customs value of international goods
+    contents: Paths = ()  # English descriptions, one per line (or ";"), at most 5
+    # Contents when the order has none, by product family (home, relay, international, return,
+    # fresh…: domain/products.py); international parcels need one ([D] §2.3.2.b7).
+    content_defaults: dict[str, str] = Field(default_factory=dict)
     facts: dict[str, Paths] = Field(default_factory=dict)  # routing facts: name → field
 
     @model_validator(mode="before")
@@ -201,6 +210,9 @@ class MappingConfig(_Model):
         "saturday",
         "customer_id",
         "returns_reference",
+        "insured_value",
+        "declared_value",
+        "contents",
         mode="before",
     )
     @classmethod
@@ -228,6 +240,9 @@ class MappingConfig(_Model):
             FieldSpec("saturday", self.saturday, "boolean"),
             FieldSpec("customer_id", self.customer_id, "text"),
             FieldSpec("returns_reference", self.returns_reference, "text"),
+            FieldSpec("insured_value", self.insured_value, "number"),
+            FieldSpec("declared_value", self.declared_value, "number"),
+            FieldSpec("contents", self.contents, "text"),
         ]
         out += [FieldSpec(f"facts.{k}", v, "any") for k, v in self.facts.items()]
         return [s for s in out if s.paths]
@@ -259,6 +274,16 @@ class MappedOrder:
     relay_point_id: str = ""
     saturday: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+    insured_value: Decimal | None = None  # EUR
+    declared_value: Decimal | None = None  # EUR
+    contents: tuple[str, ...] = ()  # English descriptions of the contents
+
+    def contents_or_default(self, mapping: MappingConfig, family: str) -> tuple[str, ...]:
+        """The order's own contents, else the configured default of the product's family."""
+        if self.contents:
+            return self.contents
+        default = mapping.content_defaults.get(family, "").strip()
+        return (default,) if default else ()
 
 
 # --- SOQL ---------------------------------------------------------------------------------
@@ -555,7 +580,23 @@ def map_record(
         relay_point_id=reader.text(mapping.relay_point_id),
         saturday=reader.flag(mapping.saturday),
         facts={k: _fact(_first(record, p)) for k, p in mapping.facts.items()},
+        insured_value=_money(reader, mapping.insured_value),
+        declared_value=_money(reader, mapping.declared_value),
+        contents=_contents(reader.text(mapping.contents)),
     )
+
+
+def _money(reader: _Reader, paths: Paths) -> Decimal | None:
+    """An amount in EUR; zero is no amount (nothing to insure or declare), below zero an error."""
+    value = reader.number(paths)
+    if value is not None and value < 0:
+        raise reader.fail(f"a negative amount ({value})", paths)
+    return value if value else None
+
+
+def _contents(text: str) -> tuple[str, ...]:
+    """Descriptions one per line or separated by ";" (the Chronopost request checks lengths)."""
+    return tuple(part.strip() for part in text.replace(";", "\n").splitlines() if part.strip())
 
 
 def map_records(

@@ -17,6 +17,7 @@ from zeep.plugins import HistoryPlugin
 from zeep.transports import Transport
 
 from chronoforce.sandbox.chronopost import ChronopostSandbox
+from chronoforce.sandbox.chronopost.relay import RELAY_POINTS
 from chronoforce.sandbox.server import BackgroundServer
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -167,6 +168,24 @@ def official(
 DEMO = {"account": "19869502", "password": "255562"}
 
 
+def relay_recipient(point_id: str) -> dict[str, Any]:
+    """recipientValue of a relay parcel as the documents want it: the point's name and address,
+    who collects in Name2, e-mail and mobile ([D] §3.2)."""
+    point = RELAY_POINTS[point_id]
+    return {
+        "recipientAdress1": point.address,
+        "recipientCity": point.city,
+        "recipientCountry": point.country,
+        "recipientName": point.name,
+        "recipientName2": "Claire Martin",
+        "recipientEmail": "claire@example.fr",
+        "recipientPhone": "0612345678",
+        "recipientMobilePhone": "0612345678",
+        "recipientPreAlert": 22,
+        "recipientZipCode": point.zip,
+    }
+
+
 def shipment_request(
     *,
     recipient: dict[str, Any] | None = None,
@@ -178,7 +197,10 @@ def shipment_request(
     account: int = int(DEMO["account"]),
     **extra: Any,
 ) -> dict[str, Any]:
-    """Arguments of shippingMultiParcelV5 for a valid Chrono 13 parcel, with overrides."""
+    """Arguments of shippingMultiParcelV5 for a valid Chrono 13 parcel, with overrides. Naming
+    a known relay point in `ref` makes the recipient that point, as a relay label needs."""
+    relay_id = (ref or {}).get("idRelais")
+    relay = relay_recipient(relay_id) if relay_id in RELAY_POINTS else {}
     recipient_value = {
         "recipientAdress1": "72 rue Reine Elisabeth",
         "recipientCity": "Menton",
@@ -186,6 +208,7 @@ def shipment_request(
         "recipientName": "HautSide",
         "recipientPreAlert": 0,
         "recipientZipCode": "06500",
+        **relay,
         **(recipient or {}),
     }
     skybill_value = {
@@ -200,6 +223,9 @@ def shipment_request(
         "width": 15,
         **(skybill or {}),
     }
+    # Several parcels: bulkNumber and skybillRank on each, always both ([D] §2.3.2.b7).
+    ranks = [{"bulkNumber": parcels, "skybillRank": i} for i in range(1, parcels + 1)]
+    skybills = [{**skybill_value, **rank} for rank in ranks] if parcels > 1 else [skybill_value]
     return {
         "headerValue": {"accountNumber": account, "idEmit": "CHRFR", "subAccount": 0},
         "shipperValue": [
@@ -215,11 +241,17 @@ def shipment_request(
         ],
         "customerValue": {"customerPreAlert": 0},
         "recipientValue": [recipient_value],
-        "refValue": [{"shipperRef": "SO-0001", **(ref or {})}],
-        "skybillValue": [skybill_value] * parcels,
+        "refValue": [
+            {
+                "shipperRef": "SO-0001",
+                **({"recipientRef": relay_id} if relay else {}),
+                **(ref or {}),
+            }
+        ],
+        "skybillValue": skybills,
         "skybillParamsValue": {"mode": mode, "withReservation": 0},
         "password": password,
-        "modeRetour": "1",
+        "modeRetour": "2",  # we print our labels ([D] §2.3.2.b9)
         "numberOfParcel": parcels,
         "version": "2.0",
         "multiParcel": "Y" if parcels > 1 else "N",

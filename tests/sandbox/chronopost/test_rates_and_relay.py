@@ -85,7 +85,8 @@ def test_calculate_products_lists_what_the_route_offers(official: Callable[[str]
     )
     client.assert_valid_response()
     codes = [p.productCode for p in result.productList]
-    assert {"01", "02", "16", "86"} <= set(codes) and "44" not in codes
+    # calculateProducts speaks "1" and "2" for Chrono 13 and 10 ([S] §3.2.4).
+    assert {"1", "2", "16", "86"} <= set(codes) and "44" not in codes and "01" not in codes
     abroad = client.service.calculateProducts(
         **DEMO,
         depCountryCode="FR",
@@ -130,8 +131,48 @@ def test_relay_points_near_a_postal_code_nearest_first(base_url: str) -> None:
     assert points[0].listeHoraireOuverture[0].listeHoraireOuverture[0].debut == "09:00"
 
 
-def test_relay_search_with_a_wrong_password_answers_error_code_3(base_url: str) -> None:
+def test_relay_search_with_a_wrong_password_answers_error_code_1500(base_url: str) -> None:
+    # error_codes.csv, relay 1500: wrong contract number or password ([D] §4.3.3).
     result = _relay_client(base_url).recherchePointChronopost(
         accountNumber="19869502", password="x", zipCode="75009"
     )
-    assert result.errorCode == 3 and not result.listePointRelais
+    assert result.errorCode == 1500 and not result.listePointRelais
+
+
+_SEARCH = {
+    **DEMO, "address": "46 rue de Douai", "zipCode": "75009", "city": "Paris",
+    "countryCode": "FR", "type": "P", "productCode": "86", "service": "L", "weight": "2000",
+    "shippingDate": "02/06/2026", "maxPointChronopost": "5", "maxDistanceSearch": "50",
+    "holidayTolerant": "1", "language": "FR", "version": "2.0",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"service": None}, 301),  # mandatory ([D] §2.4.2.a)
+        ({"weight": None}, 301),  # mandatory in [S] §3.4.4, grams
+        ({"weight": "2.5"}, 321),
+        ({"type": "A"}, 300),  # agencies are not supported
+        ({"shippingDate": "2026-06-02"}, 306),
+        ({"holidayTolerant": "0"}, 317),
+        ({"maxDistanceSearch": "60"}, 319),
+        ({"maxPointChronopost": "26"}, 320),
+        ({"weight": "25000"}, 601),  # no point takes more than 20 kg
+    ],
+)
+def test_relay_search_inter_enforces_the_documented_request(
+    base_url: str, overrides: dict[str, str | None], code: int
+) -> None:
+    result = _relay_client(base_url).recherchePointChronopostInter(**{**_SEARCH, **overrides})
+    assert result.errorCode == code and not result.listePointRelais
+
+
+def test_relay_search_inter_rates_an_address_search_quality_2(base_url: str) -> None:
+    result = _relay_client(base_url).recherchePointChronopostInter(**_SEARCH)
+    assert result.errorCode == 0 and result.qualiteReponse == 2
+    assert {p.poidsMaxi for p in result.listePointRelais} == {20}  # kg ([D] §2.4.2.b)
+    by_postcode = _relay_client(base_url).recherchePointChronopostInter(
+        **{**_SEARCH, "address": None}
+    )
+    assert by_postcode.qualiteReponse == 1

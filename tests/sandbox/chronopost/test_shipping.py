@@ -110,16 +110,15 @@ def test_relay_delivery_needs_a_known_relay_point_and_is_reflected(
     assert ok.errorCode == 0 and ok.resultMultiParcelValue[0].serviceMark == "REL 0601R"
 
 
-def test_return_label_swaps_sender_and_recipient(
+def test_mode_retour_says_how_the_label_travels_and_a_return_is_a_return_product(
     ship: Callable[..., Any], sandbox: ChronopostSandbox
 ) -> None:
-    result = ship(modeRetour="2")
-    parcel = result.resultMultiParcelValue[0]
-    assert parcel.serviceMark == "RETOUR"
-    text = pypdf.PdfReader(io.BytesIO(parcel.pdfEtiquette)).pages[0].extract_text()
-    assert text.index("HautSide") < text.index("Chef Royale")  # FROM the customer TO the shipper
-    stored = sandbox.parcel(parcel.skybillNumber)
-    assert stored is not None and stored.is_return
+    # modeRetour 2 = "not sent" ([D] §2.3.2.b9): an ordinary outbound label, not a return.
+    plain = ship(modeRetour="2").resultMultiParcelValue[0]
+    assert plain.serviceMark != "RETOUR"
+    stored = sandbox.parcel(plain.skybillNumber)
+    assert stored is not None and not stored.is_return
+    assert stored.label_data["mode_retour"] == "2"
     # A return product is sent as Chronopost documents a return: label mode PPR (returns.py).
     back = ship(skybill={"productCode": "4T"}, mode="PPR", modeRetour="2")
     assert back.resultMultiParcelValue[0].serviceMark == "RETOUR"
@@ -182,7 +181,7 @@ def test_return_label_swaps_sender_and_recipient(
             33,
             "Invalid data: recipientName2 (unknown sandbox scenario nope)",
         ),
-        ({"numberOfParcel": 2}, 33, "Invalid data: numberOfParcel (2 parcels for 1 skybillValue)"),
+        ({"numberOfParcel": 2}, 33, "Size of skybillValue must be 1 or 2"),
     ],
 )
 def test_invalid_shipments_answer_chronopost_error_codes_and_create_nothing(
@@ -205,7 +204,8 @@ def test_accented_city_spelling_matches_the_postal_code(ship: Callable[..., Any]
 
 def test_international_product_ships_abroad(ship: Callable[..., Any]) -> None:
     recipient = {"recipientCountry": "DE", "recipientZipCode": "10115", "recipientCity": "Berlin"}
-    assert ship(recipient=recipient, skybill={"productCode": "44"}).errorCode == 0
+    goods = {"productCode": "44", "content1": "Cotton T-shirts", "customsValue": 4990}
+    assert ship(recipient=recipient, skybill=goods).errorCode == 0
 
 
 def test_reserved_label_is_recovered_by_reservation_number(
@@ -251,3 +251,88 @@ def test_skybill_numbers_are_unique_and_deterministic_under_a_seed() -> None:
     assert len(set(a)) == 500
     assert second.context.skybill_numbers("XP", 500) == a
     assert ChronopostSandbox(seed=43).context.skybill_numbers("XP", 3) != a[:3]
+
+
+# --- the documented per-case rules (SPEC-FACTS §2.3-§2.5; docs/sandbox-chronopost.md) ---------
+
+_PLAIN_SKYBILL = {
+    "objectType": "MAR", "productCode": "01", "service": "0", "shipHour": 10, "weight": 2.5,
+    "weightUnit": "KGM", "height": 10, "length": 20, "width": 15,
+}  # fmt: skip
+_BERLIN = {"recipientCountry": "DE", "recipientZipCode": "10115", "recipientCity": "Berlin"}
+_GOODS = {"productCode": "44", "content1": "Cotton T-shirts", "customsValue": 4990}
+_ESD = {
+    "retrievalDateTime": "2026-06-02T09:00:00", "closingDateTime": "2026-06-02T18:00:00",
+    "height": 0, "length": 0, "width": 0,
+    "ltAImprimerParChronopost": False, "nombreDePassageMaximum": 1,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "message"),
+    [
+        ({"skybill": {"productCode": "1"}}, 33,
+         "Validation error - Field length SkybillValue.ProductCode must be equal 2"),
+        ({"skybill": {"bulkNumber": "1"}}, 31, "Empty data: skybillRank"),
+        ({"parcels": 2, "skybillValue": [_PLAIN_SKYBILL, _PLAIN_SKYBILL]}, 31,
+         "Empty data: bulkNumber"),
+        ({"parcels": 101}, 33, "Invalid data: numberOfParcel (at most 100 parcels a call)"),
+        ({"parcels": 51, "esdValue": _ESD}, 33,
+         "Invalid data: numberOfParcel (at most 50 parcels a call with a pickup (esdValue))"),
+        ({"skybill": {"productCode": "86"}, "ref": {"idRelais": "0601R", "recipientRef": "C-1"}},
+         33, "Invalid data: recipientRef (the relay point code 0601R is expected)"),
+        ({"skybill": {"productCode": "86"}, "ref": {"idRelais": "0601R"},
+          "recipient": {"recipientAdress1": "72 rue Reine Elisabeth"}}, 33,
+         "Invalid data: recipientAdress1 (the address of relay point 0601R is expected)"),
+        ({"skybill": {"productCode": "86"}, "ref": {"idRelais": "0601R"},
+          "recipient": {"recipientPhone": "0493000000"}}, 33,
+         "Invalid data: recipientPhone (a mobile number is expected)"),
+        ({"skybill": {"productCode": "86"}, "ref": {"idRelais": "0601R"},
+          "recipient": {"recipientEmail": None}}, 31, "Empty data: recipientEmail"),
+        ({"skybill": {"productCode": "86"}, "ref": {"idRelais": "0601R"},
+          "recipient": {"recipientName2": None}}, 31, "Empty data: recipientName2"),
+        ({"recipient": _BERLIN, "skybill": {**_GOODS, "service": "6"}}, 33,
+         "Invalid data: service (6 is for deliveries in France only)"),
+        ({"recipient": _BERLIN, "skybill": {**_GOODS, "service": "1"}}, 33,
+         "Invalid data: service (1 is for deliveries in France only)"),
+        ({"recipient": _BERLIN, "skybill": {**_GOODS, "content1": None}}, 31,
+         "Empty data: content1"),
+        ({"recipient": _BERLIN, "skybill": {**_GOODS, "content2": "x" * 46}}, 32,
+         "Incorrect data length: content2 (max 45)"),
+        ({"recipient": _BERLIN, "skybill": {**_GOODS, "customsValue": None}}, 31,
+         "Empty data: customsValue"),
+        ({"skybill": {"insuredValue": 250.5}}, 33,
+         "Invalid data: insuredValue (integer euro cents expected)"),
+        ({"skybill": {"productCode": "2R"}}, 31, "Empty data: expirationDate"),
+        ({"modeRetour": "5"}, 33, "Invalid data: modeRetour (1, 2, 3 or 4)"),
+        ({"modeRetour": "1"}, 31, "Empty data: shipperEmail"),
+        ({"recipient": {"recipientEmail": "c" * 70 + "@example.fr"}}, 32,
+         "Incorrect data length: recipientEmail (max 80)"),
+    ],
+)  # fmt: skip
+def test_documented_rules_are_refused_with_their_error_codes(
+    ship: Callable[..., Any],
+    sandbox: ChronopostSandbox,
+    overrides: dict[str, Any],
+    code: int,
+    message: str,
+) -> None:
+    result = ship(**overrides)
+    assert (result.errorCode, result.errorMessage) == (code, message)
+    assert sandbox.live_labels() == 0
+
+
+def test_documented_cases_are_accepted(ship: Callable[..., Any]) -> None:
+    fresh = ship(skybill={"productCode": "2R"},
+                 scheduledValue=[{"expirationDate": "2026-06-05T00:00:00"}])  # fmt: skip
+    assert fresh.errorCode == 0
+    europe = ship(recipient=_BERLIN, skybill={"productCode": "49"}, ref={"idRelais": "1011D"})
+    assert (europe.errorCode, europe.errorMessage) == (31, "Empty data: content1")
+    relay_eu = ship(skybill={"productCode": "49", "content1": "Books", "customsValue": 1200},
+                    ref={"idRelais": "1011D"}, recipient={"recipientPhone": "+49 151 2345678"})  # fmt: skip
+    assert relay_eu.errorCode == 0
+    assert ship(recipient={"recipientEmail": "c" * 69 + "@example.fr"}).errorCode == 0
+    assert (
+        ship(skybill={"service": "6"}).errorCode == 0
+        and ship(skybill={"service": "1"}).errorCode == 0
+    )

@@ -70,6 +70,7 @@ OPERATIONS: dict[str, Operation] = {
     "quickCost": rates.quick_cost,
     "calculateProducts": rates.calculate_products,
     "recherchePointChronopost": relay.recherche_point_chronopost,
+    "recherchePointChronopostInter": relay.recherche_point_chronopost,
     pickups.OPERATION: pickups.creer_enlevement_national,
     pickups.CANCEL_OPERATION: pickups.annuler_enlevements,
 }

@@ -51,8 +51,18 @@ def _summary_lines(label: dict[str, Any]) -> list[str]:
         f"Ref: {label.get('shipper_ref') or '-'}",
         f"Recipient ref: {label.get('recipient_ref') or '-'}",
     ]
+    if label.get("total"):
+        lines.append(f"Parcel {label.get('rank', 1)}/{label['total']}")
     if label.get("id_relais"):
         lines.append(f"Relay point: {label['id_relais']}")
+    if label.get("service") in ("1", "6"):
+        lines.append("MONDAY DELIVERY" if label["service"] == "1" else "SATURDAY DELIVERY")
+    if label.get("insured_cents"):
+        lines.append(f"Insured value: {label['insured_cents'] / 100:.2f} EUR")
+    if label.get("cod_cents"):
+        lines.append(f"Cash on delivery: {label['cod_cents'] / 100:.2f} EUR")
+    if label.get("expiration_date"):
+        lines.append(f"Use by: {str(label['expiration_date'])[:10]}")
     if label.get("is_return"):
         lines.append("RETURN / RETOUR")
     return lines

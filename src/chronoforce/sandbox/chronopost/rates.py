@@ -26,6 +26,7 @@ from chronoforce.sandbox.chronopost.tables import (
     RATE_BAD_WEIGHT,
     RATE_BAD_ZIP,
     RATE_NO_PRODUCT,
+    RATE_SPELLING,
     VAT_RATE,
 )
 
@@ -116,4 +117,5 @@ def calculate_products(ctx: Context, op: etree._Element, result: etree._Element)
         amount = price(code, zone, weight)
         if amount is not None:
             entry = add(result, "productList")
-            add_all(entry, [*_amounts(amount), ("productCode", code)])
+            # Chronopost answers "1" for Chrono 13 here ([S] §3.2.4), not the shipping "01".
+            add_all(entry, [*_amounts(amount), ("productCode", RATE_SPELLING.get(code, code))])

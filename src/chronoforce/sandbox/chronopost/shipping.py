@@ -15,14 +15,13 @@ from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.chronopost import labels, returns, scenarios
+from chronoforce.sandbox.chronopost import labels, returns, rules, scenarios
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.relay import RELAY_POINTS
 from chronoforce.sandbox.chronopost.soap import add, add_all
 from chronoforce.sandbox.chronopost.store import Parcel
 from chronoforce.sandbox.chronopost.tables import (
     CIVILITIES,
-    EMPTY_DATA,
     EU_COUNTRIES,
     INCORRECT_LENGTH,
     INVALID_DATA,
@@ -31,11 +30,9 @@ from chronoforce.sandbox.chronopost.tables import (
     MAX_LENGTHS,
     OBJECT_TYPES,
     POSTAL_CODES,
-    PRODUCT_ALIASES,
     PRODUCTS,
     RECIPIENT_PREALERTS,
     REF_MAX_LENGTHS,
-    RETURN_MODES,
     SERVICES,
     SHIPPER_PREALERTS,
     SHIPPING_BAD_ACCOUNT,
@@ -48,19 +45,7 @@ _CONTACT_FIELDS = ("ContactName", "Email", "Phone", "MobilePhone")
 _FR_ZIP = re.compile(r"^\d{5}$")
 
 
-def _text(element: etree._Element | None, name: str) -> str | None:
-    if element is None:
-        return None
-    value = element.findtext(name)
-    return value.strip() if value is not None and value.strip() else None
-
-
-def _empty(field: str) -> BusinessError:
-    return BusinessError(EMPTY_DATA, f"Empty data: {field}")
-
-
-def _invalid(field: str, why: str = "") -> BusinessError:
-    return BusinessError(INVALID_DATA, f"Invalid data: {field}{f' ({why})' if why else ''}")
+_text, _empty, _invalid = rules.text, rules.empty, rules.invalid
 
 
 def _party(element: etree._Element | None, prefix: str, required: bool) -> dict[str, Any]:
@@ -123,6 +108,7 @@ class ParcelRequest:
     product: Product
     weight: float
     scenario: str
+    money: dict[str, Any]  # insured / COD / customs cents, contents, service
 
 
 def _parcel_request(
@@ -144,25 +130,32 @@ def _parcel_request(
     product = _product(skybill, recipient)
     weight = _weight(skybill, product)
     id_relais = _text(ref_el, "idRelais")
-    if product.relay and not id_relais:
-        raise _empty("idRelais")
-    if id_relais and id_relais not in RELAY_POINTS:
-        raise _invalid("idRelais", f"unknown relay point {id_relais}")
     recipient_ref = _text(ref_el, "recipientRef")
+    if product.relay:
+        parcels = len(op.findall("skybillValue"))
+        rules.check_relay(recipient_el, recipient, id_relais, recipient_ref, parcels)
+    elif id_relais and id_relais not in RELAY_POINTS:
+        raise _invalid("idRelais", f"unknown relay point {id_relais}")
+    money = rules.check_parcel(op, skybill, recipient, product, first=index == 0)
     try:
         scenario = scenarios.choose(recipient, recipient_ref, relay=bool(id_relais))
     except scenarios.UnknownScenario as exc:
         raise _invalid("recipientName2", f"unknown sandbox scenario {exc}") from exc
     return ParcelRequest(
-        recipient, _text(ref_el, "shipperRef"), recipient_ref, id_relais, product, weight, scenario
-    )
+        recipient, _text(ref_el, "shipperRef"), recipient_ref, id_relais, product, weight,
+        scenario, money,
+    )  # fmt: skip
 
 
 def _product(skybill: etree._Element, recipient: dict[str, Any]) -> Product:
     code = _text(skybill, "productCode")
     if not code:
         raise _empty("productCode")
-    product = PRODUCTS.get(PRODUCT_ALIASES.get(code, code))
+    if len(code) != 2:  # [D] §4.3.2, error 33
+        raise BusinessError(
+            INVALID_DATA, "Validation error - Field length SkybillValue.ProductCode must be equal 2"
+        )
+    product = PRODUCTS.get(code)
     if product is None:
         raise _invalid("productCode", f"unknown product {code}")
     if _zone(recipient) not in product.zones:
@@ -229,13 +222,10 @@ def _label_mode(op: etree._Element) -> str:
 
 
 def _parcel_requests(op: etree._Element, shipper: dict[str, Any]) -> list[ParcelRequest]:
-    count = int(_text(op, "numberOfParcel") or 0)
     skybills = op.findall("skybillValue")
     if not skybills:
         raise _empty("skybillValue")
-    # One skybillValue per parcel, as Chronopost's multi-parcel calls expect.
-    if not 1 <= count <= 99 or len(skybills) != count:
-        raise _invalid("numberOfParcel", f"{count} parcels for {len(skybills)} skybillValue")
+    rules.check_parcel_count(op, len(skybills))
     return [_parcel_request(op, i, skybill, shipper) for i, skybill in enumerate(skybills)]
 
 
@@ -258,6 +248,7 @@ def _label_data(
         "recipient_ref": request.recipient_ref,
         "id_relais": request.id_relais,
         "is_return": is_return,
+        **request.money,
     }
 
 
@@ -267,16 +258,18 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
     returns.check_return(op)  # the rules of a return product (sandbox/chronopost/returns.py)
     mode = _label_mode(op)
     shipper = _check_shipper(op)
+    mode_retour = rules.check_mode_retour(op, shipper)
     requests = _parcel_requests(op, shipper)
     esd = _check_esd(op)
-    mode_retour = _text(op, "modeRetour") or "1"
     reservation = ctx.reservation_number()
     created_at = ctx.clock.timestamp()
     parcels, events = [], {}
     for rank, request in enumerate(requests):
-        is_return = request.product.is_return or mode_retour in RETURN_MODES
+        # A return is a return product ([D] §3.6); modeRetour only says how the label travels.
+        is_return = request.product.is_return
         (skybill,) = ctx.skybill_numbers(request.product.skybill_prefix, 1)
         data = _label_data(request, shipper, skybill, is_return)
+        data.update(mode_retour=mode_retour, account=account, rank=rank + 1, total=len(requests))
         parcels.append(
             Parcel(
                 skybill, reservation, account, request.shipper_ref, request.recipient_ref,

@@ -16,7 +16,10 @@ from importlib import resources
 DEMO_ACCOUNT = "19869502"
 DEMO_PASSWORD = "255562"  # noqa: S105 - the published demo password of the sandbox, not a secret
 
-# --- products (NOTES.md: karrio units, services.csv, ShipStation; weight limits from karrio) -----
+# --- products ------------------------------------------------------------------------------------
+# Codes, families and limits: Chronopost's documents as summarized in shared/reference/chronopost/
+# products.csv ([S] Annexe 8; [D] §3.1-§3.6); relay products 20 kg ([D] §2.4.2.b). Pictograms
+# (signaletique) and skybill prefixes are the sandbox's own (karrio sample: "13H", "XP").
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Product:
     skybill_prefix: str  # first two letters of the skybill number (sample: "XP")
     relay: bool = False  # needs refValue/idRelais
     is_return: bool = False
+    saturday: bool = True  # service 6 allowed (France only)
+    expiry_required: bool = False  # Chronofresh: scheduledValue/expirationDate ([D] §3.1)
 
 
 _FR = frozenset({"FR", "CORSE"})
@@ -40,29 +45,42 @@ PRODUCTS: dict[str, Product] = {
         Product("02", "Chrono 10", _FR, 30, "10H", "XA"),
         Product("16", "Chrono 18", _FR, 30, "18H", "XR"),
         Product("86", "Chrono Relais", _FR, 20, "REL", "XS", relay=True),
-        Product("5E", "Chrono Shop2Shop", _FR, 20, "S2S", "XT", relay=True),
-        Product("17", "Chrono Express", _INTL, 30, "EXP", "EE"),
-        Product("37", "Chrono Premium", _INTL, 30, "PRM", "EP"),
-        Product("44", "Chrono Classic", frozenset({"EU"}), 30, "CLA", "EC"),
-        # Return products (products.csv, family "return"): the consumer sends the parcel back to
-        # the merchant in France. Weights, pictograms and prefixes are the sandbox's own.
+        Product("49", "Chrono Relais Europe", frozenset({"EU"}), 20, "RELEU", "XE", relay=True,
+                saturday=False),
+        Product("5E", "Shop 2 Shop", _FR | frozenset({"EU"}), 20, "S2S", "XT", relay=True),
+        Product("17", "Chrono Express", _INTL, 30, "EXP", "EE", saturday=False),
+        Product("37", "Chrono Premium", _INTL, 30, "PRM", "EP", saturday=False),
+        Product("44", "Chrono Classic", frozenset({"EU"}), 30, "CLA", "EC", saturday=False),
+        Product("2R", "Chrono Fresh 13", _FR, 30, "FRESH", "XF", expiry_required=True),
+        # Return products ([D] §3.6; products.csv, family "return"): the consumer sends the
+        # parcel back to the merchant in France. Weights, pictograms and prefixes are ours.
         Product("4R", "Chrono Reverse 9", _FR, 30, "RET", "XU", is_return=True),
         Product("4S", "Chrono Reverse 10", _FR, 30, "RET", "XU", is_return=True),
         Product("4T", "Chrono Reverse 13", _FR, 30, "RET", "XU", is_return=True),
-        Product("4U", "Chrono Reverse 18", _FR, 30, "RET", "XU", is_return=True),
+        Product("4U", "Chrono Reverse 18", _FR, 30, "RET", "XV", is_return=True),
         Product("3T", "Chrono Retour Europe", _FR, 30, "RET", "XU", is_return=True),
     )
-}
-# Chronopost accepts "1" for "01" etc. (karrio's rate sample lists both spellings).
+}  # fmt: skip
+# calculateProducts and quickCost speak "1", "2" for Chrono 13 and 10 ([S] §3.2.4, Annexe 8);
+# shipping wants exactly 2 characters ([D] §4.3.2 error 33 "ProductCode must be equal 2").
 PRODUCT_ALIASES = {"1": "01", "2": "02"}
+RATE_SPELLING = {code: alias for alias, code in PRODUCT_ALIASES.items()}
+# Destinations in the French network (no customs, Saturday and Monday possible).
+DOMESTIC_COUNTRIES = frozenset({"FR", "MC"})
 
-# modeRetour: karrio sends "1" on plain shipments; the sandbox treats 2 and 3 as "print a return
-# label" (unconfirmed numbering), anything else as no return.
-RETURN_MODES = frozenset({"2", "3"})
+# modeRetour: how the label file is delivered ([D] §2.3.2.b9, §4.5), never a return by itself:
+# 1 e-mailed to shipperEmail, 2 not sent, 3 post-office machine + SMS, 4 Shop2Shop e-mail.
+MODES_RETOUR = frozenset({"1", "2", "3", "4"})
+# Parcels per call ([D] §2.3.2.b9; [S] §2.7.5).
+MAX_PARCELS = 100
+MAX_PARCELS_WITH_ESD = 50
+# content1..5 ([D] §2.3.2.b7, §4.8).
+CONTENT_FIELDS = ("content1", "content2", "content3", "content4", "content5")
+CONTENT_MAX_LENGTH = 45
 
-# --- label modes (skybillParamsValue.mode, NOTES.md: roulier/karrio) -----------------------------
+# --- label modes (skybillParamsValue.mode, [D] §2.3.2.b8, §4.4: THE* are PDF) ---------------------
 
-PDF_MODES = frozenset({"PDF", "PPR", "SPD", "THE", "THEPSG"})
+PDF_MODES = frozenset({"PDF", "PPR", "SPD", "THE", "THEPSG", "THE1015"})
 ZPL_MODES = frozenset({"Z2D", "ZPL", "ZPL300", "ZPLPSG", "Z2DPSG"})
 
 # --- field limits (maximum characters; SPEC-FACTS §2.3 and field_limits.csv: [D] §2.3.2.b2-b9,
@@ -79,7 +97,7 @@ MAX_LENGTHS = {  # shipper / customer / recipient + suffix
     "Country": 2,
     "CountryName": 50,
     "ContactName": 100,
-    "Email": 80,  # [D]; the 50 of roulier's schema was an older reading
+    "Email": 80,  # [D] §2.3.2.b3-b5 (roulier's 50 was too short)
     "Phone": 17,
     "MobilePhone": 17,
     "Type": 1,
@@ -112,7 +130,10 @@ OTHER_MAX_LENGTHS = {  # header, label parameters and the request's own variable
     "multiParcel": 1,
     "printAsSender": 1,
 }
-SERVICES = frozenset({"0", "1", "6"})
+REF_MAX_LENGTHS = {"shipperRef": 35, "recipientRef": 35, "customerSkybillNumber": 15}
+# 0 normal, 1 Monday, 6 Saturday ([D] §2.3.2.b7); 345/346 Shop2Shop Europe ([D] §3.3).
+SERVICES = frozenset({"0", "1", "6", "345", "346"})
+NATIONAL_SERVICES = frozenset({"1", "6"})  # France only ([S] §3.12.4, rev 2.5.8)
 CIVILITIES = frozenset({"E", "L", "M"})
 SHIPPER_PREALERTS = frozenset({0, 11})
 RECIPIENT_PREALERTS = frozenset({0, 22})

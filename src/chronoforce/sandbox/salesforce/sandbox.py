@@ -165,10 +165,12 @@ class SalesforceSandbox:
                 )
                 self.store._numbers["User"] = max(self.store._numbers["User"], index + 1)
 
-    def seed(self, orders: int = 100, seed: int = 0) -> dict[str, list[str]]:
+    def seed(
+        self, orders: int = 100, seed: int = 0, showcase: bool = False
+    ) -> dict[str, list[str]]:
         from chronoforce.sandbox.salesforce.seed import seed_org
 
-        return seed_org(self.org, orders=orders, seed=seed)
+        return seed_org(self.org, orders=orders, seed=seed, showcase=showcase)
 
     def reset(self) -> None:
         self.store.reset()

@@ -97,6 +97,34 @@ PRODUCTS = [
     ("Sac à dos 30 L", 0.9, 69.0),
     ("Plaid en laine", 1.6, 79.0),
 ]
+# English descriptions for customs (Chronopost wants precise English contents on every
+# international parcel, [D] §2.3.2.b7), by the French product name above.
+ENGLISH = {
+    "Carton de vin 6 bouteilles": "Red wine, 6 bottles",
+    "Casque audio": "Headphones",
+    "Livre broché": "Paperback book",
+    "Théière en fonte": "Cast iron teapot",
+    "Chaussures de randonnée": "Hiking shoes",
+    "Vélo pliant": "Folding bicycle",
+    "Lot de 4 serviettes": "Cotton towels, set of 4",
+    "Machine à café": "Coffee machine",
+    "Parfum 100 ml": "Perfume, 100 ml",
+    "Jeu de société": "Board game",
+    "Sac à dos 30 L": "Backpack, 30 litres",
+    "Plaid en laine": "Wool blanket",
+}
+DOMESTIC = ("FR", "MC")  # no customs contents or declared value needed
+# Showcase orders (`showcase=True`, for `make demo`): one of each case the documents describe.
+# (case, street, postal code, city, country, code, extra Order fields)
+SHOWCASE: list[tuple[str, str, str, str, str, str, dict[str, Any]]] = [
+    ("relay", "14 rue des Martyrs", "75009", "Paris", "France", "FR",
+     {"Chronopost_Relay_Point_Id__c": "2001R", "Chronopost_Weight_Kg__c": 2.0}),
+    ("saturday", "8 rue de Rivoli", "75001", "Paris", "France", "FR",
+     {"Chronopost_Saturday_Delivery__c": True}),
+    ("insured", "30 cours Lafayette", "69003", "Lyon", "France", "FR", {"insured": True}),
+    ("international-eu", "Friedrichstraße 43", "10117", "Berlin", "Germany", "DE", {}),
+    ("international-world", "221 Baker Street", "NW1 6XE", "London", "United Kingdom", "GB", {}),
+]  # fmt: skip
 BROKEN_KINDS = ("street_too_long", "postal_code_mismatch", "missing_phone", "unknown_country")
 
 
@@ -165,7 +193,9 @@ def ship_to(rng: random.Random) -> tuple[dict[str, Any], str | None]:
     return address, broken
 
 
-def seed_org(org: Org, orders: int, seed: int) -> dict[str, list[str]]:
+def seed_org(org: Org, orders: int, seed: int, showcase: bool = False) -> dict[str, list[str]]:
+    """`orders` orders; with `showcase`, the first ones are one of each SHOWCASE case (relay,
+    Saturday, insured, international EU and non-EU), the rest random as always."""
     rng = random.Random(seed)
     store, schema = org.store, org.schema
     now = sf_time(org.clock())
@@ -208,6 +238,7 @@ def seed_org(org: Org, orders: int, seed: int) -> dict[str, list[str]]:
             ),
             weight,
             price,
+            ENGLISH[name],
         )
         for i, (name, weight, price) in enumerate(PRODUCTS)
     ]
@@ -216,7 +247,8 @@ def seed_org(org: Org, orders: int, seed: int) -> dict[str, list[str]]:
         if index % 3 == 0:
             company = f"{rng.choice(LAST)} {rng.choice(['SARL', 'SAS', 'GmbH', 'Ltd', 'SA'])}"
             accounts.append(add("Account", {**owned, "Name": company}))
-        _order(rng, add, owned, system, accounts[-1], products, today)
+        case = SHOWCASE[index] if showcase and index < len(SHOWCASE) else None
+        _order(rng, add, owned, system, accounts[-1], products, today, case)
     ids: dict[str, list[str]] = {}
     with store.transaction():
         for name, rows in batches.items():
@@ -231,13 +263,22 @@ def _order(
     owned: dict[str, Any],
     system: dict[str, Any],
     account_id: str,
-    products: list[tuple[str, float, float]],
+    products: list[tuple[str, float, float, str]],
     today: dt.date,
+    case: tuple[str, str, str, str, str, str, dict[str, Any]] | None = None,
 ) -> None:
     address, broken = ship_to(rng)
     first, last = rng.choice(FIRST), rng.choice(LAST)
     phone = None if broken == "missing_phone" else _phone(rng, address["code"])
+    extra: dict[str, Any] = {}
+    if case is not None:  # no random draw changes: the other orders stay as they were
+        _, street, postal, city, country, code, extra = case
+        address = {"street": street, "postal": postal, "city": city, "state": None,
+                   "country": country, "code": code}  # fmt: skip
+        phone = _phone(random.Random(postal), code)
     email = f"{first}.{last}@example.{address['code'].lower()}".lower().replace(" ", "")
+    if case is not None:
+        email = f"showcase.{case[0]}@example.fr"  # relay labels need one ([D] §3.2)
     contact_id = add(
         "Contact",
         {
@@ -253,8 +294,16 @@ def _order(
     )
     items = [rng.choice(products) for _ in range(rng.randint(1, 3))]
     quantities = [rng.randint(1, 3) for _ in items]
-    weight = round(sum(w * q for (_, w, _), q in zip(items, quantities, strict=True)), 3)
-    total = round(sum(p * q for (_, _, p), q in zip(items, quantities, strict=True)), 2)
+    weight = round(sum(w * q for (_, w, _, _), q in zip(items, quantities, strict=True)), 3)
+    total = round(sum(p * q for (_, _, p, _), q in zip(items, quantities, strict=True)), 2)
+    # Overseas departments (97x) ship under their own ISO codes (MQ, RE, GP…): customs too.
+    abroad = address["code"] not in DOMESTIC or str(address["postal"]).startswith("97")
+    customs: dict[str, Any] = {
+        "Chronopost_Contents__c": "\n".join(dict.fromkeys(e for (_, _, _, e) in items)),
+        "Chronopost_Declared_Value__c": total,
+    }
+    extra = dict(extra)
+    insured = {"Chronopost_Insured_Value__c": total} if extra.pop("insured", False) else {}
     order_id = add(
         "Order",
         {
@@ -278,9 +327,12 @@ def _order(
             "Chronopost_Parcel_Count__c": 1 if weight is None or weight <= 30 else None,
             "Chronopost_Saturday_Delivery__c": False,
             "Chronopost_Priority__c": rng.random() < 0.05,
+            **(customs if abroad else {}),
+            **insured,
+            **extra,
         },
     )
-    for (product_id, _, price), quantity in zip(items, quantities, strict=True):
+    for (product_id, _, price, _), quantity in zip(items, quantities, strict=True):
         add(
             "OrderItem",
             {
