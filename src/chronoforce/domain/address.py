@@ -701,6 +701,12 @@ def _refuse_code(work: _Work, raw: str, problem: str) -> None:
     work.fail(IssueCode.POSTAL_CODE_INVALID, "postal_code", message, candidates=candidates)
 
 
+def _insee_hint(country: str, raw: str) -> str:
+    if country == "FR" and _INSEE_CORSICA.fullmatch(raw.strip().upper()):
+        return " (2A/2B begin Corsica's INSEE commune codes, not its postal codes, which are 20xxx)"
+    return ""
+
+
 def _check_against_city(work: _Work, raw: str, formatted: postal_formats.Formatted) -> None:
     """Postal code against city: a correction stands only where the city agrees with it."""
     country, code, city = work.f["country"], work.f["postal_code"], work.f["city"]
@@ -723,7 +729,7 @@ def _check_against_city(work: _Work, raw: str, formatted: postal_formats.Formatt
             work.fail(
                 IssueCode.POSTAL_CODE_INVALID,
                 "postal_code",
-                f"{what}, but {why}: not changed without a person",
+                f"{what}, but {why}: not changed without a person{_insee_hint(country, raw)}",
                 candidates=verdict.candidates,
             )
             return

@@ -150,7 +150,9 @@ def format_postal(country: str, raw: str) -> Formatted:
     if (shaped := _shape(country, spec, compact)) is not None:
         return Formatted(shaped, True, change)
     if country in _LEADING_ZERO and compact.isdigit():
-        shaped = _shape(country, spec, "0" + compact)
+        # A spreadsheet drops every leading zero (00184 -> 184): pad to the annex's length.
+        digits = max((len(a) for a in spec.alternatives if set(a) == {"N"}), default=0)
+        shaped = _shape(country, spec, compact.zfill(digits)) if digits > len(compact) else None
         if shaped is not None:
             return Formatted(
                 shaped, True, ", ".join(filter(None, (change, "leading zero restored")))
