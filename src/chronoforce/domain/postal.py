@@ -24,7 +24,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -123,19 +123,25 @@ def _read_city(text: str) -> _City:
 
 @dataclass(slots=True)
 class PostalBook:
-    """One country's codes: code -> printed names, name key -> codes."""
+    """One country's codes: code -> printed names, name key -> codes (the only index kept:
+    a code's own keys are derived from its few names when asked, to keep memory low)."""
 
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    keys: dict[str, frozenset[str]] = field(default_factory=dict)
     by_key: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def keys(self, code: str) -> frozenset[str]:
+        out: set[str] = set()
+        for name in self.names.get(code, ()):
+            out |= _variants(name)
+        return frozenset(out)
 
     def display(self, key: str) -> str:
         """The printed name of a key (the first code's spelling)."""
         code = self.by_key[key][0]
-        return next((n for n in self.names[code] if _variants(n) & {key}), key.upper())
+        return next((n for n in self.names[code] if key in _variants(n)), key.upper())
 
 
-@cache
+@lru_cache(maxsize=8192)  # the names of recently checked codes: bounded, unlike the tables
 def _variants(name: str) -> frozenset[str]:
     """The keys a printed name answers to: "GRAZ, 01.BEZ.:INNERE STADT" also to "graz",
     "LAUSANNE 25" to "lausanne", "KOBENHAVN K" to "kobenhavn"."""
@@ -154,15 +160,15 @@ def _variants(name: str) -> frozenset[str]:
 def _build(rows: dict[str, list[str]]) -> PostalBook:
     book = PostalBook()
     by_key: dict[str, list[str]] = defaultdict(list)
+    shared: dict[str, str] = {}  # one string object per distinct name
     for code, names in rows.items():
-        book.names[code] = tuple(names)
+        book.names[code] = tuple(shared.setdefault(n, n) for n in names)
         keys: set[str] = set()
         for name in names:
-            keys |= _variants(name)
-        book.keys[code] = frozenset(keys)
+            keys |= _variants.__wrapped__(name)
         for key in keys:
             by_key[key].append(code)
-    book.by_key = {key: tuple(sorted(codes)) for key, codes in by_key.items()}
+    book.by_key = {shared.setdefault(k, k): tuple(sorted(codes)) for k, codes in by_key.items()}
     return book
 
 
@@ -268,9 +274,25 @@ def _candidates(
     """The codes of a city, the ones most like `near` (what was typed) first."""
     codes = list(book.by_key.get(key, ()))
     if near:
-        codes.sort(key=lambda c: -difflib.SequenceMatcher(None, near, c).ratio())
+        codes.sort(key=lambda c: _likeness(near, c), reverse=True)
     name = book.display(key) if codes else ""
     return tuple((code, name) for code in codes[:limit])
+
+
+def _likeness(typed: str, code: str) -> tuple[bool, int, int]:
+    """How much `code` looks like what was typed: all its characters in order ("7508" in
+    75008), then the longest common start, then end. Cheap, unlike difflib, on 200 codes."""
+    typed = "".join(ch for ch in typed.upper() if ch.isalnum())
+    rest = iter(code)
+    inside = all(ch in rest for ch in typed)
+    return inside, _common_start(typed, code), _common_start(typed[::-1], code[::-1])
+
+
+def _common_start(a: str, b: str) -> int:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
 
 
 def _of_code(book: PostalBook, code: str, limit: int = 5) -> tuple[Candidate, ...]:
@@ -305,15 +327,18 @@ def check_city(country: str, code: str, city: str, typed: str = "") -> Verdict:
             message = f"{code} is not a postal code of {country}; {name} is {where}"
             return Verdict("unknown_code", message, _candidates(book, key, near))
         return Verdict("unknown_code", f"{code} is not a postal code of {country}")
-    if key in book.keys[stored]:
+    if stored in book.by_key.get(key, ()):  # the common case, without deriving any key
+        return _check_arrondissement(book, stored, wanted, near)
+    own = book.keys(stored)
+    if key in own:
         return _check_arrondissement(book, stored, wanted, near)
     names = _names_of(book, stored)
-    if key and any(k.startswith(key + " ") for k in book.keys[stored]):
+    if key and any(k.startswith(key + " ") for k in own):
         # "Frankfurt" for "Frankfurt am Main", "Aix" for "Aix-en-Provence": the start of a name
         # of this code; a match abroad, a spelling to confirm in France.
         if level == Level.CITY:
             return Verdict("match")
-        full = next(k for k in book.keys[stored] if k.startswith(key + " "))
+        full = next(k for k in own if k.startswith(key + " "))
         return Verdict("near", f"{city!r} read as {book.display(full)} ({code})")
     if key in book.by_key:
         name = book.display(key)
@@ -325,7 +350,7 @@ def check_city(country: str, code: str, city: str, typed: str = "") -> Verdict:
         return Verdict("city_elsewhere", message, _candidates(book, key, near) + keep)
     if level == Level.CITY:
         return Verdict("unchecked", f"{city!r} is not in the data for {code}; not checked")
-    close = difflib.get_close_matches(key, book.keys[stored], n=1, cutoff=0.8)
+    close = difflib.get_close_matches(key, own, n=1, cutoff=0.8)
     if close:
         return Verdict("near", f"{city!r} read as {book.display(close[0])} ({code})")
     return Verdict(
@@ -363,7 +388,7 @@ def _check_cedex(book: PostalBook, code: str, wanted: _City, city: str, near: st
     """CEDEX codes are not published: the code must be in the département of the named city."""
     codes = book.by_key.get(wanted.key)
     if codes is None:
-        if code in book.names and wanted.key in book.keys[code]:
+        if wanted.key in book.keys(code):
             return Verdict("match")
         return Verdict("unchecked", f"{city!r}: a CEDEX office the data does not list; not checked")
     if any(_department(c) == _department(code) for c in codes):
