@@ -328,3 +328,22 @@ def test_postal_checks_raise_only_their_typed_error_and_fit_every_limit(
         assert not result.ok
     else:
         assert result.ok
+
+
+# --- relay and pickup (warehouse) addresses: the same checks ------------------------------------
+
+
+def test_the_warehouse_address_pickups_come_to_is_checked_like_any_other() -> None:
+    from chronoforce.config import Settings
+    from chronoforce.pipeline.runtime import shipper_party
+
+    good = Settings()
+    assert shipper_party(good).address.postal_code == "94250"
+    shipper = good.chronopost.shipper.model_copy(update={"postal_code": "69001", "city": "Paris"})
+    bad = good.model_copy(
+        update={"chronopost": good.chronopost.model_copy(update={"shipper": shipper})}
+    )
+    with pytest.raises(UnsendableAddressError) as caught:
+        shipper_party(bad)
+    assert caught.value.field == "postal_code" and caught.value.role == "shipper"
+    assert "75001–75020" in str(caught.value)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from chronoforce.config import Settings
-from chronoforce.domain.address import normalize_party
+from chronoforce.domain.address import normalize_party, require_sendable
 from chronoforce.domain.models import LabelFormat, Parcel, Party
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
 from chronoforce.pipeline.runtime import shipper_party
@@ -257,7 +257,7 @@ class ApiService:
     ) -> RelayPointsAnswer:
         if near_order:
             order = self.read_order(near_order).order
-            address = normalize_party(order.recipient, "recipient").party.address
+            address = require_sendable(order.recipient, "recipient").address  # issue 20
             postal_code, country, city = address.postal_code, address.country, address.city
         if not postal_code:
             raise ApiError(
