@@ -701,6 +701,12 @@ def _refuse_code(work: _Work, raw: str, problem: str) -> None:
     work.fail(IssueCode.POSTAL_CODE_INVALID, "postal_code", message, candidates=candidates)
 
 
+def _did_you_mean(verdict: postal.Verdict, said: str) -> str:
+    if not verdict.candidates or "did you mean" in said:
+        return ""
+    return f" — did you mean {verdict.candidates[0][0]}?"
+
+
 def _insee_hint(country: str, raw: str) -> str:
     if country == "FR" and _INSEE_CORSICA.fullmatch(raw.strip().upper()):
         return " (2A/2B begin Corsica's INSEE commune codes, not its postal codes, which are 20xxx)"
@@ -729,7 +735,8 @@ def _check_against_city(work: _Work, raw: str, formatted: postal_formats.Formatt
             work.fail(
                 IssueCode.POSTAL_CODE_INVALID,
                 "postal_code",
-                f"{what}, but {why}: not changed without a person{_insee_hint(country, raw)}",
+                f"{what}, but {why}{_insee_hint(country, raw)}{_did_you_mean(verdict, why)} "
+                "(not changed without a person)",
                 candidates=verdict.candidates,
             )
             return
