@@ -202,11 +202,12 @@ def europe(country: str) -> PostalBook | None:
     if lines is None:
         return None
     rows: dict[str, list[str]] = defaultdict(list)
+    only_codes = LEVELS.get(country) == Level.CODE  # its names are never compared: not kept
     for line in lines:
         name, codes = line.split(";", 1)
         for code in codes.split():
             names = rows[code]
-            if name:
+            if name and not only_codes:
                 names.append(name)
     return _build(dict(rows))
 
