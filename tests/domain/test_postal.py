@@ -197,6 +197,7 @@ EUROPE_WRONG = [
     ("DE", "80331", "Hamburg"), ("AT", "1010", "Graz"), ("CH", "8001", "Genève"),
     ("NL", "1012AB", "Rotterdam"), ("SE", "11120", "Göteborg"), ("NO", "0150", "Bergen"),
     ("DK", "8000", "Odense"), ("LU", "1111", "Esch-sur-Alzette"), ("FI", "00100", "Tampere"),
+    ("AD", "AD500", "Canillo"), ("LI", "9490", "Schaan"),
 ]  # fmt: skip
 
 
