@@ -754,3 +754,21 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(api_world: ApiWorld) 
         run()
     assert set(seen) == {op.label for op in api_operations}
     assert not any(code >= 500 for codes in seen.values() for code in codes), seen
+
+
+def test_relay_points_near_an_order_whose_postal_code_is_another_city_name_the_field(
+    api_world: ApiWorld,
+) -> None:
+    """Issue 20: the relay search starts from the order's address, checked like a label's."""
+    order_id = api_world.take_order()
+    api_world.org.org.update(
+        "Order", order_id,
+        {"ShippingPostalCode": "69001", "ShippingCity": "Paris", "ShippingCountry": "France"},
+    )  # fmt: skip
+    answer = api_world.http.get(
+        f"/api/v1/relay-points?near_order={order_id}", headers=api_world.headers()
+    )
+    assert answer.status_code == 400, answer.text  # the API's status for a permanent error
+    body = answer.json()
+    assert body["code"] == "POSTAL_CODE_CITY_MISMATCH" and body["field"] == "postal_code"
+    assert "75001" in body["message"]
