@@ -1,7 +1,9 @@
 """Normalize and validate a shipper or recipient so Chronopost accepts it as is.
 
 Pure functions over `Party`: every change and every problem is reported as a typed `AddressIssue`.
-It must never do I/O, never cut a word in two and never silently drop text that does not fit.
+It must never do I/O (but read the package's own postal tables once, on first use), never cut a
+word in two, never silently drop text that does not fit and never change a postal code the city
+does not confirm (docs/addresses.md).
 
 Decisions (where the reference notes are silent), all overridable through `AddressPolicy`:
 - characters: printable ASCII only by default. The notes do not say Chronopost accepts accents,
@@ -12,6 +14,12 @@ Decisions (where the reference notes are silent), all overridable through `Addre
 - overseas departments (971-976) get their own ISO code (GP, MQ, GF, RE, YT) by default, since
   Chronopost prices and clears them as export destinations; `overseas_country="FR"` sends FR.
 - a field with an error is returned empty (never half-fixed); its original is in the issue.
+- postal codes (issue 20): sent in the form of Chronopost's annex (`postal_formats.py`); checked
+  against the city where data allows (`postal.py`); a leading zero, a country prefix or Corsica's
+  2A/2B is corrected only when the city agrees, else an error with candidates; a city the data
+  does not know for a valid code is a warning, not an error (the code routes the parcel).
+- an e-mail keeps an accented local part (another letter is another mailbox); a Unicode domain
+  is sent as its punycode.
 """
 
 from __future__ import annotations
@@ -689,11 +697,8 @@ def _refuse_code(work: _Work, raw: str, problem: str) -> None:
     message = problem
     candidates: tuple[postal.Candidate, ...] = ()
     if city:
-        verdict = postal.check_city(country, "", city, typed=raw)
-        if verdict.candidates:
-            candidates = verdict.candidates
-            name = candidates[0][1]
-            message += f"; {name} is {', '.join(c for c, _ in candidates)}"
+        where, candidates = postal.city_candidates(country, city, typed=raw)
+        message += f"; {where}" if where else ""
     if country == "FR" and _INSEE_CORSICA.fullmatch(raw.strip().upper()):
         message += (
             " (2A/2B are Corsica's département codes in INSEE commune codes, not postal codes)"

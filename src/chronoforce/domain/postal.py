@@ -35,6 +35,7 @@ __all__ = [
     "PostalBook",
     "Verdict",
     "check_city",
+    "city_candidates",
     "city_key",
     "code_ranges",
     "europe",
@@ -304,6 +305,15 @@ def _names_of(book: PostalBook, code: str) -> str:
     names = book.names.get(code, ())
     more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
     return ", ".join(names[:3]) + more
+
+
+def city_candidates(country: str, city: str, typed: str = "") -> tuple[str, tuple[Candidate, ...]]:
+    """("PARIS is 75001–75020, 75116", the codes most like `typed` first), or ("", ())."""
+    book = _book(country)
+    key = _read_city(city).key
+    if book is None or level_of(country) in (Level.FORMAT, Level.CODE) or key not in book.by_key:
+        return "", ()
+    return f"{book.display(key)} is {code_ranges(book.by_key[key])}", _candidates(book, key, typed)
 
 
 def check_city(country: str, code: str, city: str, typed: str = "") -> Verdict:
