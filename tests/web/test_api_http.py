@@ -772,3 +772,13 @@ def test_relay_points_near_an_order_whose_postal_code_is_another_city_name_the_f
     body = answer.json()
     assert body["code"] == "POSTAL_CODE_CITY_MISMATCH" and body["field"] == "postal_code"
     assert "75001" in body["message"]
+
+
+def test_an_accented_email_reaches_chronopost_for_the_delivery_notice(api_world: ApiWorld) -> None:
+    """Issue 17 (item 10): "josé@…" was dropped, so the customer got no delivery notice."""
+    order_id = api_world.take_order()
+    contact_id = api_world.order(order_id)["ShipToContactId"]
+    api_world.org.org.update("Contact", contact_id, {"Email": "josé.müller@example.fr"})
+    _label_now(api_world, order_id)
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert "<recipientEmail>josé.müller@example.fr</recipientEmail>" in sent
