@@ -1,7 +1,7 @@
 """Rebuild the postal code tables under src/chronoforce/domain/data/ from their packages.
 
-    python scripts/build_postal_data.py            # fetch the pinned packages, write both files
-    python scripts/build_postal_data.py --from DIR # use packages already unpacked under DIR
+    python scripts/build_postal_data.py    # fetch the pinned packages (npm pack, pip download)
+                                           # into a temporary folder and rewrite both files
 
 France (postal_fr.csv): @etalab/decoupage-administratif (npm, Etalab / data.gouv.fr; postal codes
 from La Poste's "base officielle des codes postaux", Licence Ouverte 2.0; code MIT) gives every
@@ -126,17 +126,12 @@ def header(lines: list[str]) -> str:
     return "".join(f"# {line}\n" if line else "#\n" for line in lines)
 
 
-def write(from_dir: Path | None) -> None:
+def write() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if from_dir:
-            decoupage = from_dir / "decoupage-administratif" / "package"
-            codes_postaux = from_dir / "codes-postaux" / "package"
-            csc = from_dir / "csc" / "countrystatecity_postal_codes"
-        else:
-            decoupage = npm_pack(DECOUPAGE, work)
-            codes_postaux = npm_pack(CODES_POSTAUX, work)
-            csc = pip_unpack(CSC, work)
+        decoupage = npm_pack(DECOUPAGE, work)
+        codes_postaux = npm_pack(CODES_POSTAUX, work)
+        csc = pip_unpack(CSC, work)
         fr = french_rows(decoupage, codes_postaux)
         eu = european_rows(csc)
     fr_text = header(
@@ -170,9 +165,8 @@ def write(from_dir: Path | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--from", dest="from_dir", type=Path, help="packages already unpacked")
-    write(parser.parse_args().from_dir)
+    argparse.ArgumentParser(description=__doc__.split("\n", 1)[0]).parse_args()
+    write()
 
 
 if __name__ == "__main__":
