@@ -125,7 +125,7 @@ CITIES = [
     ("74940", "Annecy-le-Vieux"), ("42000", "Saint-Étienne"), ("42000", "ST ETIENNE"),
     ("42000", "st-etienne"), ("97110", "Pointe-à-Pitre"), ("97400", "Saint-Denis"),
     ("98000", "Monaco"), ("98000", "Monte-Carlo"), ("20200", "Bastia"), ("20000", "AJACCIO"),
-    ("13520", "Le Paradou"), ("13520", "Paradou"),
+    ("13520", "Le Paradou"), ("13520", "Paradou"), ("75008", "Paris VIIIe"), ("75020", "PARIS XX"),
 ]  # fmt: skip
 
 

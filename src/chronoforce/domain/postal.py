@@ -97,8 +97,11 @@ def city_key(text: str) -> str:
 
 _CEDEX = re.compile(r"^(.*?)\s*\bcedex(?:\s*(\d{1,3}))?$")
 _ARRONDISSEMENT = re.compile(
-    r"^(paris|lyon|marseille) (\d{1,2})(?: ?(?:e|er|eme|ieme))?(?: arrondissement)?$"
+    r"^(paris|lyon|marseille) (\d{1,2}|[ivx]{1,5})(?: ?(?:e|er|eme|ieme))?(?: arrondissement)?$"
 )
+_ROMAN_NUMERALS = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii",
+                   "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx")  # fmt: skip
+_ROMAN = {numeral: n for n, numeral in enumerate(_ROMAN_NUMERALS, start=1)}
 _ARR_BASE = {"paris": 75000, "lyon": 69000, "marseille": 13000}
 
 
@@ -115,7 +118,9 @@ def _read_city(text: str) -> _City:
     if found := _CEDEX.match(key):
         key, cedex = found.group(1), True
     if found := _ARRONDISSEMENT.match(key):
-        return _City(found.group(1), cedex, int(found.group(2)))
+        number = found.group(2)
+        if number.isdigit() or number in _ROMAN:  # "PARIS 8E", "PARIS VIIIE"
+            return _City(found.group(1), cedex, int(number) if number.isdigit() else _ROMAN[number])
     return _City(key, cedex)
 
 
