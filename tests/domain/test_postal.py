@@ -8,6 +8,7 @@ committed table itself, so every département (mainland, Corsica, DOM, Monaco) i
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,18 @@ def test_the_warehouse_address_pickups_come_to_is_checked_like_any_other() -> No
         shipper_party(bad)
     assert caught.value.field == "postal_code" and caught.value.role == "shipper"
     assert "75001–75020" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["postal_fr.csv", "postal_europe.csv", "postal_formats.csv"])
+def test_every_data_file_names_its_source(name: str) -> None:
+    path = Path(postal.__file__).parent / "data" / name
+    header = "".join(
+        line for line in path.read_text("utf-8").splitlines(True) if line.startswith("#")
+    )
+    assert "Source:" in header
+    script = (Path(__file__).parents[2] / "scripts" / "build_postal_data.py").read_text("utf-8")
+    if name != "postal_formats.csv":  # the two built files name the pinned package versions
+        assert "build_postal_data.py" in header
+        for package, version in re.findall(r'= \("([^"]+)", "([0-9.]+)"\)', script):
+            if package.split("/")[-1] in header:
+                assert version in header, (package, version)
