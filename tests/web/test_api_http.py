@@ -782,3 +782,29 @@ def test_an_accented_email_reaches_chronopost_for_the_delivery_notice(api_world:
     _label_now(api_world, order_id)
     sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
     assert "<recipientEmail>josé.müller@example.fr</recipientEmail>" in sent
+
+
+@pytest.mark.parametrize(
+    ("country", "postal_code", "city", "sent_country", "sent_code"),
+    [("Holland", "1012 ab", "Amsterdam", "NL", "1012AB"),
+     ("Northern Ireland", "bt1 5gs", "Belfast", "GB", "BT1 5GS")],
+)  # fmt: skip
+def test_holland_and_northern_ireland_are_labeled_in_chronopost_format(
+    api_world: ApiWorld,
+    country: str,
+    postal_code: str,
+    city: str,
+    sent_country: str,
+    sent_code: str,
+) -> None:
+    """Issue 17 (item 10): both were unknown countries; issue 20: codes in the annex's form."""
+    order_id = api_world.take_order()
+    api_world.org.org.update(
+        "Order", order_id,
+        {"ShippingCountry": country, "ShippingPostalCode": postal_code, "ShippingCity": city,
+         "ShippingState": None},
+    )  # fmt: skip
+    _label_now(api_world, order_id)
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert f"<recipientCountry>{sent_country}</recipientCountry>" in sent
+    assert f"<recipientZipCode>{sent_code}</recipientZipCode>" in sent
