@@ -259,9 +259,18 @@ def test_the_project_table_covers_chronopost_annex(reference_dir: Path) -> None:
     ("NL", "1012 ab", "1012AB"), ("PL", "00-950", "00950"), ("PT", "1000-001", "1000001"),
     ("CZ", "110 00", "11000"), ("SE", "111 20", "11120"), ("GB", "sw1a1aa", "SW1A 1AA"),
     ("KY", "ky11000", "KY1-1000"), ("MT", "vlt1117", "VLT 1117"), ("CA", "K1A 0B1", "K1A0B1"),
+    ("IE", "A65 F4E2", "A65F4E2"),  # a real Eircode the annex's ANNANNN would refuse
 ])  # fmt: skip
 def test_codes_are_sent_in_the_annex_format(country: str, typed: str, sent: str) -> None:
-    assert postal_formats.format_postal(country, typed).code == sent
+    formatted = postal_formats.format_postal(country, typed)
+    assert formatted.valid and formatted.code == sent
+
+
+@pytest.mark.parametrize(
+    ("country", "typed"), [("CA", "D1A 0B1"), ("NL", "0123AB"), ("AD", "AD900")]
+)
+def test_stricter_real_shapes_apply_on_top_of_the_annex(country: str, typed: str) -> None:
+    assert not postal_formats.format_postal(country, typed).valid
 
 
 @pytest.mark.parametrize("country", ["IM", "AQ", "SS", "Isle of Man"])

@@ -29,12 +29,14 @@ class PostalFormat:
 
 # Where the annex is looser or stricter than the country's real codes, these patterns apply on
 # top of (IE: instead of) it. Sources: Andorra Correus parishes AD100-AD700; Royal Mail postcode
-# shapes; PostNL (no leading zero); Eircode routing key + unique identifier, whose last four
-# mix letters and digits (A65 F4E2), which the annex's ANNANNN would refuse.
+# shapes; PostNL (no leading zero); Canada Post (no D, F, I, O, Q, U; no W or Z first); Eircode
+# routing key + unique identifier, whose last four mix letters and digits (A65 F4E2), which the
+# annex's ANNANNN would refuse.
 _STRICTER: dict[str, re.Pattern[str]] = {
     "AD": re.compile(r"AD[1-7]00"),
     "NL": re.compile(r"[1-9]\d{3}[A-Z]{2}"),
     "GB": re.compile(r"(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[A-Z]{2}|GIR ?0AA"),
+    "CA": re.compile(r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\d[ABCEGHJ-NPRSTV-Z]\d"),
 }
 _EIRCODE = re.compile(r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[0-9AC-FHKNPRTV-Y]{4}")
 # The French postal area outside the annex's own lines: Monaco is coded FR there and French
