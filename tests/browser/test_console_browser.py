@@ -268,3 +268,41 @@ def test_fix_an_address_retry_and_the_order_gets_its_label(
     assert "labeled" in page.inner_text("h1")
     assert page.locator("a:has-text('Download label')").count() >= 1
     shoot(page, "shipment-fixed")
+
+
+def test_choose_a_candidate_postal_code_and_the_order_gets_its_label(
+    world: dict[str, Any], page: Any
+) -> None:
+    """Issue 20: 69001 PARIS stops at the address check; the console offers PARIS's codes and
+    one click writes the chosen one to Salesforce and retries."""
+    url, runtime, org = world["url"], world["runtime"], world["org"]
+    model = next(o for o in org.records("Order") if o["ShippingCountryCode"] == "FR")
+    copied = ("AccountId", "EffectiveDate", "ShipToContactId", "BillToContactId", "ShippingStreet",
+              "Chronopost_Weight_Kg__c")  # fmt: skip
+    order_id = org.org.create(
+        "Order",
+        {**{k: model[k] for k in copied}, "Status": "Draft", "ShippingPostalCode": "69001",
+         "ShippingCity": "Paris", "ShippingCountry": "France", "Chronopost_Ship__c": True,
+         "Chronopost_Label_Status__c": "Requested"},
+    )  # fmt: skip
+    (shipment_id,) = [i for i in runtime.detect() if i]
+    assert runtime.labels.process(shipment_id) != "labeled"
+    with runtime.store.session() as session:
+        problem = session.scalars(
+            select(ExceptionRow).where(ExceptionRow.shipment_id == shipment_id)
+        ).one()
+        assert (problem.kind, problem.field) == ("address", "postal_code")
+        exception_id = problem.id
+    log_in(page, url)
+    page.goto(f"{url}/exceptions/{exception_id}")
+    assert "69001 is LYON" in page.inner_text("main")
+    choices = page.locator("#address-choices button")
+    assert choices.count() >= 2
+    shoot(page, "exception-candidates")
+    page.click("#address-choices button[data-postal-code='75001']")
+    assert "written back to Salesforce" in page.inner_text("[role=status]")
+    assert runtime.labels.process(shipment_id) == "labeled"
+    assert runtime.flush().failed == 0
+    record = {o["Id"]: o for o in org.records("Order")}[order_id]
+    assert (record["ShippingPostalCode"], record["ShippingCity"]) == ("75001", "PARIS")
+    assert record["Chronopost_Label_Status__c"] == "Created"

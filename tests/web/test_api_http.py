@@ -678,3 +678,77 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(api_world: ApiWorld) 
         run()
     assert set(seen) == {op.label for op in api_operations}
     assert not any(code >= 500 for codes in seen.values() for code in codes), seen
+
+
+def test_relay_points_near_an_order_whose_postal_code_is_another_city_name_the_field(
+    api_world: ApiWorld,
+) -> None:
+    """Issue 20: the relay search starts from the order's address, checked like a label's."""
+    order_id = api_world.take_order()
+    api_world.org.org.update(
+        "Order", order_id,
+        {"ShippingPostalCode": "69001", "ShippingCity": "Paris", "ShippingCountry": "France"},
+    )  # fmt: skip
+    answer = api_world.http.get(
+        f"/api/v1/relay-points?near_order={order_id}", headers=api_world.headers()
+    )
+    assert answer.status_code == 400, answer.text  # the API's status for a permanent error
+    body = answer.json()
+    assert body["code"] == "POSTAL_CODE_CITY_MISMATCH" and body["field"] == "postal_code"
+    assert "75001" in body["message"]
+
+
+def test_an_accented_email_reaches_chronopost_for_the_delivery_notice(api_world: ApiWorld) -> None:
+    """Issue 17 (item 10): "josé@…" was dropped, so the customer got no delivery notice."""
+    order_id = api_world.take_order()
+    contact_id = api_world.order(order_id)["ShipToContactId"]
+    api_world.org.org.update("Contact", contact_id, {"Email": "josé.müller@example.fr"})
+    _label_now(api_world, order_id)
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert "<recipientEmail>josé.müller@example.fr</recipientEmail>" in sent
+
+
+def _spare_order(world: ApiWorld) -> str:
+    """An order outside the French pool (its address is replaced anyway), not used before."""
+    contacts = {c["Id"]: c for c in world.org.records("Contact")}
+    for order in world.org.records("Order"):
+        contact = contacts.get(order.get("ShipToContactId") or "", {})
+        if (
+            order.get("ShippingCountryCode") != "FR"
+            and order["Id"] not in _SPARE_USED
+            and len(order.get("ShippingStreet") or "") <= 38
+            and (order.get("Chronopost_Weight_Kg__c") or 99) <= 20
+            and contact.get("Phone")
+        ):
+            _SPARE_USED.add(order["Id"])
+            return str(order["Id"])
+    raise AssertionError("no spare order left in the seed")
+
+
+_SPARE_USED: set[str] = set()
+
+
+@pytest.mark.parametrize(
+    ("country", "postal_code", "city", "sent_country", "sent_code"),
+    [("Holland", "1012 ab", "Amsterdam", "NL", "1012AB"),
+     ("Northern Ireland", "bt1 5gs", "Belfast", "GB", "BT1 5GS")],
+)  # fmt: skip
+def test_holland_and_northern_ireland_are_labeled_in_chronopost_format(
+    api_world: ApiWorld,
+    country: str,
+    postal_code: str,
+    city: str,
+    sent_country: str,
+    sent_code: str,
+) -> None:
+    """Issue 17 (item 10): both were unknown countries; issue 20: codes in the annex's form."""
+    order_id = _spare_order(api_world)
+    api_world.org.org.update(
+        "Order", order_id,
+        {"ShippingCountry": country, "ShippingPostalCode": postal_code, "ShippingCity": city,
+         "ShippingState": None},
+    )  # fmt: skip
+    _label_now(api_world, order_id)
+    sent = api_world.carrier.requests("shippingMultiParcelV5")[-1].request
+    assert f"<recipientCountry>{sent_country}</recipientCountry>" in sent
+    assert f"<recipientZipCode>{sent_code}</recipientZipCode>" in sent

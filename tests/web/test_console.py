@@ -393,3 +393,62 @@ def test_a_bad_console_section_stops_the_app_at_start(sqlite_url: str) -> None:
     # Typed at load (issue 16): the settings themselves refuse it, before any app is made.
     with pytest.raises(ValidationError, match=r"console\.users\.0\.hash"):
         Settings(database_url=sqlite_url, console={"users": [{"username": "ops"}]})
+
+
+@pytest.fixture()
+def lyon_code_for_paris(store: Store) -> int:
+    """Issue 20's 69001 PARIS: a shipment stopped by the postal code check."""
+    record = {
+        "Id": "8018d0000000069AAA",
+        "OrderNumber": "00000069",
+        "ShippingStreet": "12 rue de la Paix",
+        "ShippingPostalCode": "69001",
+        "ShippingCity": "Paris",
+        "ShippingCountry": "France",
+        "ShipToContact": {"Name": "Camille Martin", "Phone": "0612345678"},
+        "Account": {"Name": "Camille Martin"},
+        "Chronopost_Weight_Kg__c": 1.2,
+    }
+    with store.session() as session:
+        shipment = Shipment(
+            sf_object="Order", sf_id=record["Id"], order_number="00000069", state="exception",
+            source={"record": record, "items": []},
+        )  # fmt: skip
+        session.add(shipment)
+        session.flush()
+        row = ExceptionRow(
+            key=f"{record['Id']}:label.create:POSTAL_CODE_CITY_MISMATCH",
+            shipment_id=shipment.id, sf_object="Order", sf_id=shipment.sf_id,
+            operation="label.create", kind="address", code="POSTAL_CODE_CITY_MISMATCH",
+            field="postal_code",
+            message="recipient: 69001 is LYON; PARIS is 75001–75020, 75116 — did you mean 75001?",
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_the_fix_form_offers_the_candidates_and_one_click_writes_back_and_retries(
+    serve: Callable[..., httpx.Client], store: Store, lyon_code_for_paris: int
+) -> None:
+    client = serve()
+    login(client)
+    page = client.get(f"/exceptions/{lyon_code_for_paris}").text
+    assert "Likely fixes" in page
+    assert "Use 75001 PARIS" in page and "Use 69001 LYON" in page  # the code, or the city
+    choice = re.search(r"<form[^>]*fix-address[^>]*>(?:(?!</form>).)*Use 75001 PARIS", page, re.S)
+    assert choice, "each candidate is a form of its own"
+    fields = dict(re.findall(r'name="(f:[^"]+)" value="([^"]*)"', choice.group(0)))
+    assert fields["f:ShippingPostalCode"] == "75001" and fields["f:ShippingCity"] == "PARIS"
+    response = client.post(
+        f"/exceptions/{lyon_code_for_paris}/fix-address", data={"csrf": csrf_of(client), **fields}
+    )
+    assert response.status_code == 303
+    with store.session() as session:
+        (write,) = session.query(Outbox).all()
+        assert write.payload == {"ShippingPostalCode": "75001", "ShippingCity": "PARIS"}
+        row = session.get_one(ExceptionRow, lyon_code_for_paris)
+        assert row.state == "retrying"
+        shipment = session.get_one(Shipment, row.shipment_id)
+        assert shipment.state == "pending"
+        assert shipment.source["record"]["ShippingPostalCode"] == "75001"

@@ -135,6 +135,7 @@ def normalized_row(result: NormalizedParty) -> dict[str, str]:
 def as_json_line(result: NormalizedParty) -> dict[str, Any]:
     issues = [
         {"code": i.code, "field": i.field, "severity": i.severity, "message": i.message}
+        | ({"candidates": [list(c) for c in i.candidates]} if i.candidates else {})
         for i in result.issues
     ]
     return {"ok": result.ok, "address": normalized_row(result), "issues": issues}

@@ -1,7 +1,9 @@
 """Normalize and validate a shipper or recipient so Chronopost accepts it as is.
 
 Pure functions over `Party`: every change and every problem is reported as a typed `AddressIssue`.
-It must never do I/O, never cut a word in two and never silently drop text that does not fit.
+It must never do I/O (but read the package's own postal tables once, on first use), never cut a
+word in two, never silently drop text that does not fit and never change a postal code the city
+does not confirm (docs/addresses.md).
 
 Decisions (where the reference notes are silent), all overridable through `AddressPolicy`:
 - characters: printable ASCII only by default. The notes do not say Chronopost accepts accents,
@@ -12,13 +14,19 @@ Decisions (where the reference notes are silent), all overridable through `Addre
 - overseas departments (971-976) get their own ISO code (GP, MQ, GF, RE, YT) by default, since
   Chronopost prices and clears them as export destinations; `overseas_country="FR"` sends FR.
 - a field with an error is returned empty (never half-fixed); its original is in the issue.
+- postal codes (issue 20): sent in the form of Chronopost's annex (`postal_formats.py`); checked
+  against the city where data allows (`postal.py`); a leading zero, a country prefix or Corsica's
+  2A/2B is corrected only when the city agrees, else an error with candidates; a city the data
+  does not know for a valid code is a warning, not an error (the code routes the parcel).
+- an e-mail keeps an accented local part (another letter is another mailbox); a Unicode domain
+  is sent as its punycode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -27,6 +35,7 @@ from typing import Literal
 import phonenumbers
 import pycountry
 
+from chronoforce.domain import postal, postal_formats
 from chronoforce.domain.errors import AddressError
 from chronoforce.domain.models import Party
 
@@ -105,6 +114,12 @@ class IssueCode(StrEnum):
     POSTAL_CODE_MISSING = "POSTAL_CODE_MISSING"
     POSTAL_CODE_INVALID = "POSTAL_CODE_INVALID"
     POSTAL_CODE_FIXED = "POSTAL_CODE_FIXED"
+    POSTAL_CODE_CITY_MISMATCH = "POSTAL_CODE_CITY_MISMATCH"
+    POSTAL_CODE_UNKNOWN = "POSTAL_CODE_UNKNOWN"
+    POSTAL_CODE_UNCHECKED = "POSTAL_CODE_UNCHECKED"
+    CITY_UNKNOWN = "CITY_UNKNOWN"
+    CITY_SPELLING = "CITY_SPELLING"
+    COUNTRY_NOT_SERVED = "COUNTRY_NOT_SERVED"
     PHONE_INVALID = "PHONE_INVALID"
     PHONE_MISSING = "PHONE_MISSING"
     PHONE_EXTENSION_DROPPED = "PHONE_EXTENSION_DROPPED"
@@ -125,6 +140,8 @@ class AddressIssue:
     message: str
     original: str = ""
     fixed: str = ""
+    # What the person may have meant, as (postal code, city) pairs to choose from.
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +338,8 @@ _COUNTRY_NAMES: dict[str, str] = {
     "schweiz": "CH", "svizzera": "CH", "espagne": "ES", "espana": "ES", "italie": "IT",
     "italia": "IT", "royaume uni": "GB", "angleterre": "GB", "ecosse": "GB", "pays de galles": "GB",
     "grande bretagne": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
-    "wales": "GB", "uk": "GB", "pays bas": "NL", "hollande": "NL", "nederland": "NL",
+    "wales": "GB", "uk": "GB", "northern ireland": "GB", "irlande du nord": "GB",
+    "pays bas": "NL", "hollande": "NL", "holland": "NL", "nederland": "NL", "the netherlands": "NL",
     "autriche": "AT", "osterreich": "AT", "danemark": "DK", "danmark": "DK", "irlande": "IE",
     "eire": "IE", "pologne": "PL", "polska": "PL", "etats unis": "US", "usa": "US",
     "etats unis d amerique": "US", "united states of america": "US", "portugal": "PT",
@@ -338,7 +356,9 @@ _COUNTRY_NAMES: dict[str, str] = {
     "polynesie francaise": "PF", "saint pierre et miquelon": "PM", "saint barthelemy": "BL",
     "saint martin": "MF", "wallis et futuna": "WF",
 }  # fmt: skip
-_COUNTRY_CODE_ALIASES = {"UK": "GB", "EL": "GR"}  # EU's own codes for the UK and Greece
+# EU's own codes for the UK and Greece, and for Northern Ireland (XI, Windsor Framework VAT and
+# customs code; Northern Ireland is in the ISO country GB).
+_COUNTRY_CODE_ALIASES = {"UK": "GB", "EL": "GR", "XI": "GB"}
 
 
 @lru_cache(maxsize=2048)
@@ -397,88 +417,13 @@ def _territory_of(postal_code: str) -> str | None:
 
 
 # --- postal codes ---------------------------------------------------------------------------------
+# Formats: postal_formats.py (Chronopost's annex); code against city: postal.py (La Poste's base
+# and a European set). Here: which change is certain enough to make, and what to tell a person.
 
-_Formatter = Callable[[str], str]
-
-
-def _same(code: str) -> str:
-    return code
-
-
-def _split_at(position: int, sep: str) -> _Formatter:
-    return lambda code: code[:position] + sep + code[position:]
-
-
-def _outward_inward(code: str) -> str:
-    return code[:-3] + " " + code[-3:]
-
-
-# Country -> (pattern on the code without spaces and dashes, formatter, example). Patterns follow
-# each national post's published format (UPU postal addressing S42 summaries).
-_POSTAL_FORMATS: dict[str, tuple[re.Pattern[str], _Formatter, str]] = {
-    **{c: (re.compile(r"\d{5}"), _same, "75008") for c in ("FR", "MC", "DE", "ES", "IT")},
-    **{c: (re.compile(r"\d{4}"), _same, "1000") for c in ("BE", "LU", "AT", "CH", "DK")},
-    **{c: (re.compile(r"\d{5}"), _same, "97100") for c in _FRENCH_POSTAL_AREA - {"FR", "MC"}},
-    "PT": (re.compile(r"\d{7}"), _split_at(4, "-"), "1000-001"),
-    "NL": (re.compile(r"[1-9]\d{3}[A-Z]{2}"), _split_at(4, " "), "1012 AB"),
-    "GB": (re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}|GIR0AA"), _outward_inward, "SW1A 1AA"),
-    "IE": (
-        re.compile(r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[0-9AC-FHKNPRTV-Y]{4}"),
-        _split_at(3, " "),
-        "D02 X285",
-    ),
-    "PL": (re.compile(r"\d{5}"), _split_at(2, "-"), "00-950"),
-    "US": (re.compile(r"\d{5}"), _same, "10001"),
-    "CA": (
-        re.compile(r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\d[ABCEGHJ-NPRSTV-Z]\d"),
-        _split_at(3, " "),
-        "K1A 0B1",
-    ),
-    "AD": (re.compile(r"AD[1-7]00"), _same, "AD500"),
-}
-_LOST_LEADING_ZERO = frozenset({"FR", "DE", "ES", "IT"})  # spreadsheets drop it: 6500 -> 06500
-_POSTAL_OPTIONAL = frozenset({"IE"})  # Eircodes are recent and often left out
-# "F-75008", "L-1234", "CH-8001": the old European car-plate prefixes people still write.
-_PLATE_PREFIX = re.compile(r"^(?:F|FR|MC|B|BE|L|LU|D|DE|E|ES|I|IT|A|AT|CH|DK|P|PT|NL|PL)[- ](?=\d)")
-_PLATE_COUNTRIES = frozenset({"BE", "LU", "DE", "ES", "IT", "AT", "CH", "DK", "PT", "NL", "PL"})
-_SEPARATORS = re.compile(r"[\s\-.]")
-_FALLBACK_POSTAL = re.compile(r"[A-Z0-9](?:[A-Z0-9 -]{0,7}[A-Z0-9])?")
-_CORSICA = re.compile(r"2[AB](\d{3})")
 _CODE_AND_WORDS = re.compile(r"(\d{4,5})\s+([^\d].*)")
-
-
-@dataclass(frozen=True, slots=True)
-class _Postal:
-    code: str
-    valid: bool
-    note: str = ""  # why the code was changed, for an info issue
-
-
-def _format_postal(country: str, raw: str) -> _Postal:
-    """The code in the country's format; `valid` is False when it cannot be made to fit."""
-    text = raw.strip().upper()
-    if country in _FRENCH_POSTAL_AREA or country in _PLATE_COUNTRIES:
-        text = _PLATE_PREFIX.sub("", text)
-    compact = _SEPARATORS.sub("", text)
-    if country == "FR" and (corsica := _CORSICA.fullmatch(compact)):
-        return _Postal("20" + corsica.group(1), True, "Corsican 2A/2B written as 20")
-    if country == "AD" and re.fullmatch(r"[1-7]00", compact):
-        compact = "AD" + compact
-    spec = _POSTAL_FORMATS.get(country)
-    if spec is None:
-        text = " ".join(text.split())
-        return _Postal(text, bool(_FALLBACK_POSTAL.fullmatch(text)))
-    pattern, formatter, _ = spec
-    if country == "US" and re.fullmatch(r"\d{9}", compact):
-        # ZIP+4 written "10001-1234" is 10 characters, one more than Chronopost takes; the
-        # five-digit ZIP is enough to deliver.
-        return _Postal(compact[:5], True, "ZIP+4 extension dropped")
-    if country in _LOST_LEADING_ZERO and re.fullmatch(r"\d{4}", compact):
-        return _Postal("0" + compact, True, "leading zero restored")
-    if not pattern.fullmatch(compact):
-        return _Postal(text, False)
-    code = formatter(compact)
-    return _Postal(code, len(code) <= FIELD_LIMITS["postal_code"])
+_INSEE_CORSICA = re.compile(r"2[AB]\d{3}")
+_ANY_POSTAL = re.compile(r"[A-Z0-9](?:[A-Z0-9 -]{0,7}[A-Z0-9])?")
+_POSTAL_OPTIONAL = frozenset({"IE"})  # Eircodes are recent and often left out
 
 
 # --- phones and e-mail ----------------------------------------------------------------------------
@@ -487,10 +432,12 @@ _EXTENSION = re.compile(r"\s*(?:poste|ext\.?|extension|x|#)\s*(\d{1,6})\s*$", re
 _MOBILE_TYPES = frozenset(
     {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
-# Deliberately simple (not RFC 5322): ASCII local part of the usual characters without leading,
-# trailing or double dots; a domain of letter/digit/hyphen labels ending in an alphabetic TLD.
+# Deliberately simple (not RFC 5322): a local part of letters (any script: "josé", RFC 6531),
+# digits and the usual characters, without leading, trailing or double dots; a domain of
+# letter/digit/hyphen labels ending in an alphabetic TLD (a Unicode domain goes out in its exact
+# punycode form, which changes nothing for delivery).
 _EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
 
@@ -565,17 +512,32 @@ class _Work:
         self.phone_region = ""
 
     def note(
-        self, code: IssueCode, field: str, severity: Severity, message: str, **kw: str
+        self,
+        code: IssueCode,
+        field: str,
+        severity: Severity,
+        message: str,
+        *,
+        original: str | None = None,
+        fixed: str | None = None,
+        candidates: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        original = kw.get("original", self.original.get(field, ""))
-        fixed = kw.get("fixed", self.f.get(field, ""))
-        self.issues.append(AddressIssue(code.value, field, severity, message, original, fixed))
+        was = self.original.get(field, "") if original is None else original
+        now = self.f.get(field, "") if fixed is None else fixed
+        self.issues.append(AddressIssue(code.value, field, severity, message, was, now, candidates))
 
-    def fail(self, code: IssueCode, field: str, message: str) -> None:
+    def fail(
+        self,
+        code: IssueCode,
+        field: str,
+        message: str,
+        *,
+        candidates: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         """An error: the field is emptied so that nothing half-fixed is ever sent."""
         self.f[field] = ""
         self.failed.add(field)
-        self.note(code, field, "error", message, fixed="")
+        self.note(code, field, "error", message, fixed="", candidates=candidates)
 
 
 def normalize_party(
@@ -678,6 +640,15 @@ def _normalize_country(work: _Work) -> None:
     if code is None:
         work.fail(IssueCode.COUNTRY_UNKNOWN, "country", f"unknown country {raw!r}")
         return
+    if not postal_formats.is_served(code):
+        found = pycountry.countries.get(alpha_2=code)
+        name = f" ({found.name})" if found else ""
+        work.fail(
+            IssueCode.COUNTRY_NOT_SERVED,
+            "country",
+            f"no Chronopost product reaches {code}{name}: it is not in Chronopost's country list",
+        )
+        return
     work.f["country"] = code
     if code != raw.upper():
         work.note(IssueCode.COUNTRY_NORMALIZED, "country", "info", f"{raw!r} is {code}")
@@ -693,27 +664,123 @@ def _normalize_postal_code(work: _Work) -> None:
     if not raw:
         if "country" in work.failed:
             return
-        if country in _POSTAL_FORMATS and country not in _POSTAL_OPTIONAL:
+        spec = postal_formats.formats().get(country)
+        if spec is not None and spec.alternatives and country not in _POSTAL_OPTIONAL:
             work.fail(IssueCode.POSTAL_CODE_MISSING, "postal_code", f"no postal code ({country})")
         else:
             work.note(IssueCode.POSTAL_CODE_MISSING, "postal_code", "warning", "no postal code")
         return
-    postal = _format_postal(country, raw)
-    if not postal.valid:
-        spec = _POSTAL_FORMATS.get(country)
-        example = f" (e.g. {spec[2]})" if spec else ""
-        work.fail(
-            IssueCode.POSTAL_CODE_INVALID,
-            "postal_code",
-            f"{raw!r} is not a postal code of {country or 'this country'}{example}",
-        )
+    if "country" in work.failed:  # no country, no format: only keep it if it could be one
+        if not _ANY_POSTAL.fullmatch(raw.upper()):
+            work.fail(IssueCode.POSTAL_CODE_INVALID, "postal_code", f"{raw!r} is not a postal code")
         return
-    work.f["postal_code"] = postal.code
-    if _SEPARATORS.sub("", postal.code) != _SEPARATORS.sub("", raw.upper()):
-        why = postal.note or "prefix removed"
-        work.note(IssueCode.POSTAL_CODE_FIXED, "postal_code", "info", f"postal code: {why}")
+    formatted = postal_formats.format_postal(country, raw)
+    limit = FIELD_LIMITS["postal_code"]
+    if formatted.valid and len(formatted.code) > limit:
+        formatted = replace(formatted, valid=False, problem=f"{raw!r} is longer than {limit}")
+    if not formatted.valid:
+        _refuse_code(work, raw, formatted.problem)
+        return
+    work.f["postal_code"] = formatted.code
+    if formatted.note:
+        work.note(IssueCode.POSTAL_CODE_FIXED, "postal_code", "info", formatted.note)
     if country in _FRENCH_POSTAL_AREA:
-        _apply_territory(work, postal.code)
+        _apply_territory(work, formatted.code)
+        if "postal_code" in work.failed:
+            return
+    _check_against_city(work, raw, formatted)
+
+
+def _refuse_code(work: _Work, raw: str, problem: str) -> None:
+    """A code that is not one: say so, with the city's codes when the city is known."""
+    country, city = work.f["country"], work.f["city"]
+    message = problem
+    candidates: tuple[postal.Candidate, ...] = ()
+    if city:
+        where, candidates = postal.city_candidates(country, city, typed=raw)
+        message += f"; {where}" if where else ""
+    if country == "FR" and _INSEE_CORSICA.fullmatch(raw.strip().upper()):
+        message += (
+            " (2A/2B are Corsica's département codes in INSEE commune codes, not postal codes)"
+        )
+    work.fail(IssueCode.POSTAL_CODE_INVALID, "postal_code", message, candidates=candidates)
+
+
+def _did_you_mean(verdict: postal.Verdict, said: str) -> str:
+    if not verdict.candidates or "did you mean" in said:
+        return ""
+    return f" — did you mean {verdict.candidates[0][0]}?"
+
+
+def _insee_hint(country: str, raw: str) -> str:
+    if country == "FR" and _INSEE_CORSICA.fullmatch(raw.strip().upper()):
+        return " (2A/2B begin Corsica's INSEE commune codes, not its postal codes, which are 20xxx)"
+    return ""
+
+
+def _check_against_city(work: _Work, raw: str, formatted: postal_formats.Formatted) -> None:
+    """Postal code against city: a correction stands only where the city agrees with it."""
+    country, code, city = work.f["country"], work.f["postal_code"], work.f["city"]
+    level = postal.level_of(country)
+    verdict = postal.check_city(country, code, city, typed=raw)
+    if formatted.change:
+        known = postal.known_code(country, code)
+        certain = verdict.agrees or (
+            level in (postal.Level.CITY, postal.Level.CODE)
+            and known is True
+            and verdict.status not in ("city_elsewhere", "city_unknown")
+        )
+        if not certain:
+            what = f"{raw.strip()!r} would be {code} ({formatted.change})"
+            why = verdict.message or (
+                f"{code} is not a known postal code of {country}"
+                if known is False
+                else "it cannot be checked against the city"
+            )
+            work.fail(
+                IssueCode.POSTAL_CODE_INVALID,
+                "postal_code",
+                f"{what}, but {why}{_insee_hint(country, raw)}{_did_you_mean(verdict, why)} "
+                "(not changed without a person)",
+                candidates=verdict.candidates,
+            )
+            return
+        work.note(
+            IssueCode.POSTAL_CODE_FIXED, "postal_code", "info", f"postal code: {formatted.change}"
+        )
+    _report_verdict(work, verdict, code, level)
+
+
+def _report_verdict(work: _Work, verdict: postal.Verdict, code: str, level: postal.Level) -> None:
+    status = verdict.status
+    if status == "city_elsewhere":
+        work.fail(
+            IssueCode.POSTAL_CODE_CITY_MISMATCH,
+            "postal_code",
+            verdict.message,
+            candidates=verdict.candidates,
+        )
+        work.f["postal_code"] = ""
+    elif status == "city_unknown":  # a hamlet or a typo: the code still routes the parcel
+        work.note(
+            IssueCode.CITY_UNKNOWN, "city", "warning", verdict.message,
+            candidates=verdict.candidates,
+        )  # fmt: skip
+    elif status == "unknown_code" and level == postal.Level.FULL:
+        message = verdict.message or f"{code} is not a postal code of {work.f['country']}"
+        work.fail(
+            IssueCode.POSTAL_CODE_UNKNOWN, "postal_code", message, candidates=verdict.candidates
+        )
+    elif status == "unknown_code":
+        message = verdict.message or f"{code} is not in the postal data of {work.f['country']}"
+        work.note(
+            IssueCode.POSTAL_CODE_UNKNOWN, "postal_code", "warning", message,
+            candidates=verdict.candidates,
+        )  # fmt: skip
+    elif status == "near":
+        work.note(IssueCode.CITY_SPELLING, "city", "warning", verdict.message)
+    elif verdict.message:
+        work.note(IssueCode.POSTAL_CODE_UNCHECKED, "city", "info", verdict.message)
 
 
 def _split_code_and_words(work: _Work) -> None:
@@ -909,13 +976,16 @@ def _normalize_phones(work: _Work) -> None:
 
 def _normalize_email(work: _Work) -> None:
     raw = work.f["email"].strip()
-    email = raw.removeprefix("mailto:")
+    email = unicodedata.normalize("NFC", raw.removeprefix("mailto:"))
     if not email:
         work.f["email"] = ""
         return
-    if _EMAIL.fullmatch(email) and len(email) <= FIELD_LIMITS["email"]:
+    if "@" in email:
         local, domain = email.rsplit("@", 1)
-        work.f["email"] = f"{local}@{domain.lower()}"
+        with contextlib.suppress(UnicodeError):  # not a domain name: refused below
+            email = f"{local}@{domain.encode('idna').decode('ascii').lower()}"
+    if _EMAIL.fullmatch(email) and len(email) <= FIELD_LIMITS["email"]:
+        work.f["email"] = email
         return
     work.f["email"] = ""
     why = "is too long" if _EMAIL.fullmatch(email) else "is not an e-mail address"

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from chronoforce.config import Settings
-from chronoforce.domain.address import normalize_party, require_sendable
+from chronoforce.domain.address import require_sendable
 from chronoforce.domain.errors import MappingError, TransientError
 from chronoforce.domain.models import (
     Address,
@@ -73,7 +73,8 @@ def shipper_party(settings: Settings) -> Party:
         Address(s.name, s.name2, s.line1, s.line2, s.postal_code, s.city, s.country),
         Contact(s.contact_name, Civility(s.civility), s.phone, "", s.email),
     )
-    return normalize_party(party, "shipper").party
+    # The warehouse is where pickups come: the same checks as any recipient (issue 20).
+    return require_sendable(party, "shipper")
 
 
 @dataclass

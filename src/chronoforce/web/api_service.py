@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from chronoforce.config import Settings
-from chronoforce.domain.address import normalize_party
+from chronoforce.domain.address import normalize_party, require_sendable
 from chronoforce.domain.errors import NotFoundError, PermanentError
 from chronoforce.domain.models import Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
@@ -252,7 +252,7 @@ class ApiService:
     ) -> RelayPointsAnswer:
         if near_order:
             order = self.read_order(near_order).order
-            address = normalize_party(order.recipient, "recipient").party.address
+            address = require_sendable(order.recipient, "recipient").address  # issue 20
             postal_code, country, city = address.postal_code, address.country, address.city
         if not postal_code:
             raise PermanentError(

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from chronoforce.domain.address import require_sendable
+from chronoforce.domain.address import normalize_party, require_sendable
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
@@ -59,6 +59,42 @@ def address_fields(shipment: Shipment, mapping: MappingConfig) -> list[AddressFi
         if direct:
             out.append(AddressField(label, direct, str(value_at(record, direct) or "")))
     return out
+
+
+@dataclass(frozen=True)
+class AddressChoice:
+    """One likely fix offered by the address check: the whole form with that postal code and
+    city, so that choosing it is one click (written back to Salesforce, then retried)."""
+
+    postal_code: str
+    city: str
+    values: dict[str, str]
+
+
+def address_choices(shipment: Shipment, mapping: MappingConfig) -> list[AddressChoice]:
+    """The candidates the address check names for the stored record, as ready-made forms."""
+    fields = address_fields(shipment, mapping)
+    by_label = {f.label: f.sf_field for f in fields}
+    postal_field, city_field = by_label.get("Postal code"), by_label.get("City")
+    if not postal_field or not city_field:
+        return []  # the code or the city lives on another record: the form cannot write it
+    source = shipment.source or {}
+    try:
+        order = map_record(source.get("record") or {}, list(source.get("items") or []), mapping)
+    except ChronoforceError:
+        return []
+    result = normalize_party(order.recipient, "recipient")
+    current = {f.sf_field: f.value for f in fields}
+    seen: set[tuple[str, str]] = set()
+    choices = []
+    for issue in sorted(result.issues, key=lambda i: i.severity != "error"):
+        for code, city in issue.candidates:
+            if (code, city) in seen:
+                continue
+            seen.add((code, city))
+            values = {**current, postal_field: code, city_field: city}
+            choices.append(AddressChoice(code, city, values))
+    return choices
 
 
 def retry(session: Session, exception_id: int, user: str) -> int | None:

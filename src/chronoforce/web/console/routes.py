@@ -290,11 +290,16 @@ def _exception_view(
             if shipment and row.kind == "address"
             else []
         )
+        choices = (
+            actions.address_choices(shipment.shipment, state.mapping)
+            if shipment and row.kind == "address"
+            else []
+        )
     if typed:
         fields = [replace(f, value=typed.get(f.sf_field, f.value)) for f in fields]
     return _page(
         request, "exception.html", user, status_code, e=row, story=shipment or None,
-        fields=fields, error=error, page="exceptions",
+        fields=fields, choices=choices, error=error, page="exceptions",
     )  # fmt: skip
 
 
