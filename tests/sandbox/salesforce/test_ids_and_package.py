@@ -119,3 +119,17 @@ def test_sfdx_project_points_at_force_app_and_shipment_app() -> None:
     assert [d["path"] for d in directories] == ["force-app", "shipment-app"]
     assert directories[0]["default"] is True
     assert _shipment_dir().parents[1].name == "shipment-app"
+
+
+def test_a_base_directory_without_shipment_app_next_to_it_loads_alone(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "force-app" / "main" / "default"
+    shutil.copytree(default_metadata_dir(), copy)
+    assert shipment_metadata_dir(copy) is None
+    schema = load_schema(copy)
+    assert "Chronopost_Weight_Kg__c" in schema["Order"].fields
+    assert "Order__c" not in schema["Shipment"].fields
+    # Placed next to it, as in the repository and the wheel, it is found and loaded.
+    shutil.copytree(_shipment_dir(), tmp_path / "shipment-app" / "main" / "default")
+    assert "Order__c" in load_schema(copy)["Shipment"].fields
