@@ -70,15 +70,18 @@ $(SF_STAMP): $(SF)/package-lock.json $(SF_NODE_STAMP)
 
 sfinstall: $(SF_STAMP)
 
+# Each package directory on its own (the base deploys without shipment-app on Order-only orgs).
 sfconvert: sfinstall
 	rm -rf build/sf-mdapi
 	mkdir -p build/sf-home
 	cd $(SF) && $(SF_ENV) sf project convert source --source-dir force-app \
-		--output-dir ../build/sf-mdapi
+		--output-dir ../build/sf-mdapi/force-app
+	cd $(SF) && $(SF_ENV) sf project convert source --source-dir shipment-app \
+		--output-dir ../build/sf-mdapi/shipment-app
 
 sfapex: sfinstall
 	mkdir -p build/sf-home
-	cd $(SF) && $(SF_ENV) prettier --check --log-level warn "force-app/**/*.{cls,trigger}"
+	cd $(SF) && $(SF_ENV) prettier --check --log-level warn "{force-app,shipment-app}/**/*.{cls,trigger}"
 
 sflwc: sfinstall
 	mkdir -p build/sf-home
@@ -88,7 +91,7 @@ sfcheck: sfconvert sfapex sflwc
 
 # Rewrites the Apex files in prettier-plugin-apex's style (what sfapex checks).
 sfformat: sfinstall
-	cd $(SF) && $(SF_ENV) prettier --write "force-app/**/*.{cls,trigger}"
+	cd $(SF) && $(SF_ENV) prettier --write "{force-app,shipment-app}/**/*.{cls,trigger}"
 
 sfclean:
 	rm -rf $(SF)/node_modules $(SF)/toolchain/node_modules build/sf-home build/sf-mdapi

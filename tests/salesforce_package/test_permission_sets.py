@@ -4,6 +4,10 @@ Chronoforce_Integration (the API user chronoforce runs as) against touched.py's 
 object and field chronoforce's Python reads and writes; Chronoforce_Agent (sales and support on
 the record pages) against what the Apex controller reads and writes, exactly. A field another
 change makes the code touch, without its grant, fails here.
+
+Each set has a Shipment part in the shipment-app package directory (Chronoforce_Integration_
+Shipment, Chronoforce_Agent_Shipment): on an org with Shipment both sets are assigned and checked
+together; on an org without it the base set alone must cover everything that is not Shipment's.
 """
 
 from __future__ import annotations
@@ -15,12 +19,24 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from chronoforce.sandbox.salesforce.schema import Field, default_metadata_dir, load_schema
+from chronoforce.sandbox.salesforce.schema import (
+    Field,
+    SObject,
+    default_metadata_dir,
+    load_schema,
+    shipment_metadata_dir,
+)
 from tests.salesforce_package import touched as touched_module
 from tests.salesforce_package.apex_shapes import CLASSES
 
 NS = "{http://soap.sforce.com/2006/04/metadata}"
-PERMISSIONSETS = default_metadata_dir() / "permissionsets"
+BASE = default_metadata_dir()
+_SHIPMENT_DIR = shipment_metadata_dir(BASE)
+assert _SHIPMENT_DIR is not None, "salesforce/shipment-app/main/default is missing"
+SHIPMENT = _SHIPMENT_DIR
+PERMISSIONSETS = BASE / "permissionsets"
+SHIPMENT_PERMISSIONSETS = SHIPMENT / "permissionsets"
+SHIPMENT_CLASSES = SHIPMENT / "classes"
 
 # Fields no permission set can name: always visible to whoever reads the object.
 SYSTEM_FIELDS = {
@@ -86,6 +102,56 @@ def grants(path: Path) -> Grants:
     return Grants(objects, fields, user, classes, principals)
 
 
+def merged(base: Grants, extra: Grants) -> Grants:
+    """What a user holding both permission sets has."""
+    objects = dict(base.objects)
+    for obj, access in extra.objects.items():
+        old = objects.get(obj, {})
+        objects[obj] = {k: v or old.get(k, False) for k, v in access.items()}
+    fields = dict(base.fields)
+    for name, (read, edit) in extra.fields.items():
+        old_read, old_edit = fields.get(name, (False, False))
+        fields[name] = (read or old_read, edit or old_edit)
+    return Grants(
+        objects,
+        fields,
+        base.user | extra.user,
+        base.classes | extra.classes,
+        base.principals | extra.principals,
+    )
+
+
+def declared_fields(root: Path) -> set[str]:
+    return {
+        f"{p.parent.parent.name}.{p.name.split('.')[0]}"
+        for p in root.glob("objects/*/fields/*.field-meta.xml")
+        if not p.parent.parent.name.endswith("__e")
+    }
+
+
+def shipment_only(name: str) -> bool:
+    """Whether an object or Object.Field exists only where the Shipment package is deployed."""
+    return name == "Shipment" or name.startswith("Shipment.") or name in declared_fields(SHIPMENT)
+
+
+def order_only(found: touched_module.Touched) -> touched_module.Touched:
+    """What the code touches on an org without Shipment: everything but the Shipment parts."""
+
+    def keep(table: dict[str, set[str]]) -> dict[str, set[str]]:
+        return {
+            obj: {n for n in names if not shipment_only(f"{obj}.{n}")}
+            for obj, names in table.items()
+            if not shipment_only(obj)
+        }
+
+    return touched_module.Touched(
+        read=keep(found.read),
+        written=keep(found.written),
+        written_objects={o for o in found.written_objects if not shipment_only(o)},
+        unresolved=set(found.unresolved),
+    )
+
+
 def needs_permission(obj: str, field: Field) -> bool:
     """Whether access to this field is a field permission (else it comes with the object)."""
     if field.custom:
@@ -96,17 +162,43 @@ def needs_permission(obj: str, field: Field) -> bool:
 
 
 @pytest.fixture(scope="module")
-def integration() -> Grants:
+def integration_base() -> Grants:
     return grants(PERMISSIONSETS / "Chronoforce_Integration.permissionset-meta.xml")
 
 
 @pytest.fixture(scope="module")
-def agent() -> Grants:
+def integration_shipment() -> Grants:
+    return grants(
+        SHIPMENT_PERMISSIONSETS / "Chronoforce_Integration_Shipment.permissionset-meta.xml"
+    )
+
+
+@pytest.fixture(scope="module")
+def integration(integration_base: Grants, integration_shipment: Grants) -> Grants:
+    """The integration user of an org with Shipment: both sets."""
+    return merged(integration_base, integration_shipment)
+
+
+@pytest.fixture(scope="module")
+def agent_base() -> Grants:
     return grants(PERMISSIONSETS / "Chronoforce_Agent.permissionset-meta.xml")
 
 
-def integration_gaps(found: touched_module.Touched, given: Grants) -> list[str]:
-    schema = load_schema(default_metadata_dir())
+@pytest.fixture(scope="module")
+def agent_shipment() -> Grants:
+    return grants(SHIPMENT_PERMISSIONSETS / "Chronoforce_Agent_Shipment.permissionset-meta.xml")
+
+
+@pytest.fixture(scope="module")
+def agent(agent_base: Grants, agent_shipment: Grants) -> Grants:
+    """An agent of an org with Shipment: both sets."""
+    return merged(agent_base, agent_shipment)
+
+
+def integration_gaps(
+    found: touched_module.Touched, given: Grants, schema: dict[str, SObject] | None = None
+) -> list[str]:
+    schema = schema or load_schema(default_metadata_dir())
     gaps = []
     for obj in sorted(found.objects()):
         written = obj in found.written_objects or bool(found.written.get(obj))
@@ -154,6 +246,33 @@ def test_the_integration_user_can_read_and_write_everything_the_code_touches(
     assert found.unresolved == set()
 
 
+def test_without_shipment_the_base_set_alone_covers_what_the_code_touches(
+    integration_base: Grants,
+) -> None:
+    found = order_only(touched_module.derive())
+    assert "Shipment" not in found.objects()
+    assert {"ShippingPostalCode", "Chronopost_Tracking_Number__c"} <= found.written["Order"]
+    schema = load_schema(default_metadata_dir(), shipment=False)
+    assert integration_gaps(found, integration_base, schema) == []
+    # The same check does see a Shipment need the base set lacks.
+    assert integration_gaps(touched_module.derive(), integration_base) != []
+
+
+def test_the_shipment_sets_hold_the_shipment_parts_and_nothing_else(
+    integration_base: Grants,
+    integration_shipment: Grants,
+    agent_base: Grants,
+    agent_shipment: Grants,
+) -> None:
+    for part in (integration_shipment, agent_shipment):
+        assert set(part.objects) == {"Shipment"}
+        assert part.fields and all(shipment_only(name) for name in part.fields)
+        assert not (part.user or part.classes or part.principals)
+    for base in (integration_base, agent_base):
+        assert not any(shipment_only(o) for o in base.objects)
+        assert not any(shipment_only(name) for name in base.fields)
+
+
 def test_a_field_the_code_starts_writing_without_its_grant_is_caught(integration: Grants) -> None:
     found = touched_module.derive()
     found.written.setdefault("Case", set()).add("Chronopost_Tracking_Number__c")
@@ -183,7 +302,7 @@ def test_no_permission_set_names_a_field_no_permission_set_may_name(
     integration: Grants, agent: Grants
 ) -> None:
     schema = load_schema(default_metadata_dir())
-    for given in (integration, agent):
+    for given in (integration, agent):  # both parts of each
         for name in given.fields:
             obj, field_name = name.split(".", 1)
             assert field_name in schema[obj].fields, f"{name}: no such field"
@@ -195,16 +314,11 @@ def test_no_permission_set_names_a_field_no_permission_set_may_name(
 
 
 def test_every_custom_field_of_the_package_is_granted_to_the_integration_user(
-    integration: Grants,
+    integration: Grants, integration_base: Grants
 ) -> None:
-    root = default_metadata_dir()
-    declared = {
-        f"{p.parent.parent.name}.{p.name.split('.')[0]}"
-        for p in root.glob("objects/*/fields/*.field-meta.xml")
-        if not p.parent.parent.name.endswith("__e")
-    }
-    missing = sorted(declared - set(integration.fields))
-    assert missing == []
+    declared = declared_fields(BASE) | declared_fields(SHIPMENT)
+    assert sorted(declared - set(integration.fields)) == []
+    assert sorted(declared_fields(BASE) - set(integration_base.fields)) == []
 
 
 # --- the agent's permission set: exactly what the panel reads and the Apex it calls ----------
@@ -213,9 +327,13 @@ _QUERY = re.compile(r"SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)(?P<rest>
 _WRITE = re.compile(r"new\s+(?P<object>Order)\s*\((?P<body>[^)]*)\)")
 
 
-def apex_needs() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(fields read, fields written) per object by the controller's SOQL and DML."""
-    text = (CLASSES / "ChronoforceAgentController.cls").read_text(encoding="utf-8")
+def apex_needs(*sources: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(fields read, fields written) per object by the panel's SOQL and DML: the controller, and
+    the given extension classes."""
+    text = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in (CLASSES / "ChronoforceAgentController.cls", *sources)
+    )
     joined = re.sub(r"'\s*\+\s*'", "", text)  # dynamic SOQL built from string pieces
     read: dict[str, set[str]] = {}
     for match in _QUERY.finditer(joined):
@@ -236,12 +354,9 @@ def apex_needs() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     return read, written
 
 
-def test_the_agent_permission_set_grants_exactly_what_the_panel_reads_and_writes(
-    agent: Grants,
-) -> None:
-    schema = load_schema(default_metadata_dir())
-    read, written = apex_needs()
-    assert {"Order", "Case", "Shipment", "Chronopost_Tracking_Event__c"} <= set(read)
+def assert_agent_grants(agent: Grants, schema: dict[str, SObject], *sources: Path) -> None:
+    """The agent set grants exactly what the panel's Apex (controller + sources) reads and writes."""
+    read, written = apex_needs(*sources)
     wanted: dict[str, tuple[bool, bool]] = {}
     for obj, names in read.items():
         for name in names:
@@ -257,6 +372,26 @@ def test_the_agent_permission_set_grants_exactly_what_the_panel_reads_and_writes
     assert all(a["allowRead"] and not a["allowDelete"] for a in agent.objects.values())
     assert {o for o, a in agent.objects.items() if a["allowEdit"]} == set(written)
     assert not any(a["allowCreate"] for a in agent.objects.values())
+
+
+def test_the_agent_permission_set_grants_exactly_what_the_panel_reads_and_writes(
+    agent: Grants,
+) -> None:
+    """An org with Shipment: both sets, against the controller and its Shipment extension."""
+    schema = load_schema(default_metadata_dir())
+    read, _ = apex_needs(SHIPMENT_CLASSES / "ChronoforceShipmentPanel.cls")
+    assert {"Order", "Case", "Shipment", "Chronopost_Tracking_Event__c"} <= set(read)
+    assert_agent_grants(agent, schema, SHIPMENT_CLASSES / "ChronoforceShipmentPanel.cls")
+
+
+def test_without_shipment_the_base_agent_set_grants_exactly_what_the_controller_reads(
+    agent_base: Grants,
+) -> None:
+    schema = load_schema(default_metadata_dir(), shipment=False)
+    read, _ = apex_needs()
+    assert "Shipment" not in read
+    assert {"Order", "Case", "Chronopost_Tracking_Event__c"} <= set(read)
+    assert_agent_grants(agent_base, schema)
 
 
 def test_the_agent_may_call_the_controller_and_the_flow_actions_through_the_credential(

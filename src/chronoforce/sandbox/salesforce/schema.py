@@ -1,7 +1,8 @@
 """What objects and fields the sandbox knows: standard ones from standard.py, custom ones from the
 metadata package's XML files, and the describe JSON built from both.
 
-It must never invent a custom field: the package under salesforce/force-app is the only source.
+It must never invent a custom field: the package under salesforce/force-app is the only source,
+with salesforce/shipment-app (what names the Shipment object) loaded on top for orgs that have it.
 """
 
 from __future__ import annotations
@@ -319,13 +320,37 @@ def default_metadata_dir() -> Path:
     raise SchemaError("metadata package not found: set CHRONOFORCE_SF_METADATA")
 
 
-def load_schema(metadata_dir: Path) -> dict[str, SObject]:
-    """Standard objects plus everything the package under `metadata_dir` defines."""
+def shipment_metadata_dir(metadata_dir: Path) -> Path | None:
+    """The Shipment package directory next to the base one (salesforce/shipment-app), if there."""
+    root = Path(metadata_dir).resolve()
+    if len(root.parents) < 3:
+        return None
+    candidate = root.parents[2] / "shipment-app" / "main" / "default"
+    return candidate if candidate.is_dir() else None
+
+
+def load_schema(
+    metadata_dir: Path, shipment_dir: Path | None = None, *, shipment: bool = True
+) -> dict[str, SObject]:
+    """Standard objects plus everything the package under `metadata_dir` defines.
+
+    The Shipment package directory (`shipment_dir`, by default the one next to `metadata_dir`)
+    is loaded on top; `shipment=False` leaves it out, as deployed on an org without Shipment.
+    """
     objects = standard_objects()
+    custom_count = _load_package(objects, Path(metadata_dir), 0)
+    if shipment:
+        extra = shipment_dir or shipment_metadata_dir(metadata_dir)
+        if extra is not None:
+            _load_package(objects, Path(extra), custom_count)
+    return objects
+
+
+def _load_package(objects: dict[str, SObject], metadata_dir: Path, custom_count: int) -> int:
+    """Adds the objects and fields of one package directory; answers the custom objects' count."""
     objects_dir = metadata_dir / "objects"
     if not objects_dir.is_dir():
         raise SchemaError(f"{objects_dir} is not a directory")
-    custom_count = 0
     for directory in sorted(p for p in objects_dir.iterdir() if p.is_dir()):
         name = directory.name
         if name not in objects:
@@ -340,4 +365,4 @@ def load_schema(metadata_dir: Path) -> dict[str, SObject]:
         for path in sorted((directory / "fields").glob("*.field-meta.xml")):
             f = field_from_xml(path)
             objects[name].fields[f.name] = f
-    return objects
+    return custom_count

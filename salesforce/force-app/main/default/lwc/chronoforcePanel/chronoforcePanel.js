@@ -1,6 +1,7 @@
-// chronoforce's Chronopost panel for Order, Shipment and Case record pages: what chronoforce
-// wrote (status, tracking, parcels, files, open exception) and the agent's actions, each through
-// ChronoforceAgentController and chronoforce's /api/v1. A refusal shows as {code, message, field}.
+// chronoforce's Chronopost panel for record pages (Order, Case, and the objects of other package
+// directories): what chronoforce wrote (status, tracking, parcels, files, open exception) and the
+// agent's actions, each through ChronoforceAgentController and chronoforce's /api/v1. A refusal
+// shows as {code, message, field}.
 import { LightningElement, api, wire } from 'lwc';
 import { refreshApex } from '@salesforce/apex';
 import getPanel from '@salesforce/apex/ChronoforceAgentController.getPanel';
