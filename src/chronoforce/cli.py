@@ -19,6 +19,7 @@ from chronoforce import (
     address_cli,
     api_cli,
     console_cli,
+    golive_cli,
     labels_cli,
     mapping_cli,
     tracking_cli,
@@ -45,6 +46,7 @@ tracking_cli.register(app)
 labels_cli.register(app)
 api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
+golive_cli.register(app)  # init, doctor, certify
 
 console = Console()
 
