@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What tests/deploy checks compose.yaml against: the Compose Specification's JSON schema, as the
+# npm package dclint ships it (pinned in docker/package-lock.json).
+COMPOSE_SCHEMA := docker/node_modules/dclint/schemas/compose.schema.json
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
@@ -26,7 +29,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install $(COMPOSE_SCHEMA)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -40,3 +43,8 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The Compose Specification's JSON schema (COMPOSE_SCHEMA, above) as dclint ships it.
+$(COMPOSE_SCHEMA): docker/package-lock.json
+	cd docker && npm ci --prefer-offline --no-audit --no-fund --silent
+	touch $@

@@ -26,9 +26,10 @@ class BuildWithMetadata(build_py):  # type: ignore[misc]
             return  # an editable install reads the checkout's salesforce/ directly
         target = Path(self.build_lib) / "chronoforce" / PACKAGE_DIR
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(
-            source, target, ignore=shutil.ignore_patterns("node_modules", ".sf", ".sfdx")
-        )
+        # The package itself only: not the npm tool chain that checks it, nor its tests.
+        skip = shutil.ignore_patterns("node_modules", "__tests__", "jest.config.js", ".sf*")
+        shutil.copytree(source / "force-app", target / "force-app", ignore=skip)
+        shutil.copy2(source / "sfdx-project.json", target / "sfdx-project.json")
 
 
 setup(cmdclass={"build_py": BuildWithMetadata})

@@ -37,8 +37,8 @@ def _hadolint() -> str:
 
 def _compose_schema() -> dict[str, Any]:
     # The Compose Specification's schema (compose_spec.json), as the npm package dclint ships it;
-    # the Makefile's npm install puts it under node_modules.
-    for base in (REPO, REPO / "salesforce"):
+    # the Makefile installs it from docker/package-lock.json.
+    for base in (REPO / "docker", REPO):
         path = base / "node_modules" / "dclint" / "schemas" / "compose.schema.json"
         if path.is_file():
             schema: dict[str, Any] = json.loads(path.read_text("utf-8"))
