@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What tests/deploy checks compose.yaml against: the Compose Specification's JSON schema, as the
+# npm package dclint ships it (pinned in docker/package-lock.json).
+COMPOSE_SCHEMA := docker/node_modules/dclint/schemas/compose.schema.json
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
@@ -27,7 +30,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install $(COMPOSE_SCHEMA)
 	$(BIN)/pytest
 
 test: lint typecheck pytest sfcheck
@@ -95,3 +98,8 @@ sfformat: sfinstall
 
 sfclean:
 	rm -rf $(SF)/node_modules $(SF)/toolchain/node_modules build/sf-home build/sf-mdapi
+
+# The Compose Specification's JSON schema (COMPOSE_SCHEMA, above) as dclint ships it.
+$(COMPOSE_SCHEMA): docker/package-lock.json
+	cd docker && npm ci --prefer-offline --no-audit --no-fund --silent
+	touch $@

@@ -18,6 +18,7 @@ from chronoforce.cli import address as address_cli
 from chronoforce.cli import api as api_cli
 from chronoforce.cli import console as console_cli
 from chronoforce.cli import demo as demo_cli
+from chronoforce.cli import golive as golive_cli
 from chronoforce.cli import labels as labels_cli
 from chronoforce.cli import mapping as mapping_cli
 from chronoforce.cli import tracking as tracking_cli
@@ -45,6 +46,7 @@ web_cli.register(app)
 labels_cli.register(app)
 api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
+golive_cli.register(app)  # init, doctor, certify
 
 
 @app.callback()

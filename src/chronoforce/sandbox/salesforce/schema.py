@@ -313,6 +313,10 @@ def default_metadata_dir() -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve()
+    # An installed wheel carries the package inside chronoforce/ (setup.py's build hook).
+    packaged = here.parents[2] / "salesforce_package" / "force-app" / "main" / "default"
+    if packaged.is_dir():
+        return packaged
     for parent in here.parents:
         candidate = parent / "salesforce" / "force-app" / "main" / "default"
         if candidate.is_dir():
