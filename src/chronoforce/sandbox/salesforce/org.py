@@ -73,6 +73,13 @@ class Org:
             raise not_found()
         return obj
 
+    def sobject_or_invalid_type(self, name: str) -> SObject:
+        """The object a request body names; INVALID_TYPE (a request-level 400) if unknown."""
+        obj = self._lower.get(name.lower())
+        if obj is None:
+            raise ApiError(400, "INVALID_TYPE", f"sObject type '{name}' is not supported.")
+        return obj
+
     def record_id(self, obj: SObject, value: str) -> str:
         try:
             record_id = to_18(value)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from chronoforce.sandbox.salesforce.app import build_app
 from chronoforce.sandbox.salesforce.auth import (
@@ -19,6 +20,7 @@ from chronoforce.sandbox.salesforce.auth import (
     DEMO_PASSWORD,
     DEMO_SECURITY_TOKEN,
     DEMO_USERNAME,
+    JWT_AUDIENCES,
     Auth,
     ConnectedApp,
     SandboxUser,
@@ -30,7 +32,12 @@ from chronoforce.sandbox.salesforce.ids import make_id
 from chronoforce.sandbox.salesforce.org import Org, sf_time
 from chronoforce.sandbox.salesforce.records import to_json
 from chronoforce.sandbox.salesforce.rest import Reply, Request, Rest
-from chronoforce.sandbox.salesforce.schema import default_metadata_dir, load_schema
+from chronoforce.sandbox.salesforce.schema import (
+    ORDER_ONLY,
+    default_metadata_dir,
+    load_schema,
+    restrict,
+)
 from chronoforce.sandbox.salesforce.store import Store
 
 CATEGORIES = (
@@ -60,8 +67,20 @@ class SalesforceSandbox:
         seed: int = 0,
         connected_apps: list[ConnectedApp] | None = None,
         users: list[SandboxUser] | None = None,
+        *,
+        order_only: bool = False,
+        hidden_objects: Iterable[str] = (),
+        hidden_fields: Mapping[str, Iterable[str]] | None = None,
+        unknown_field_in_collection: Literal["request", "record"] = "request",
+        jwt_audiences: Iterable[str] = JWT_AUDIENCES,
     ) -> None:
-        self.schema = load_schema(metadata_dir or default_metadata_dir())
+        """`order_only`: an org without Order Management / Field Service (no Shipment…);
+        `hidden_objects` / `hidden_fields`: what the integration user may not read (answers
+        like a missing object or field). `token_ttl` is the idle session timeout."""
+        hidden = frozenset(hidden_objects) | (ORDER_ONLY if order_only else frozenset())
+        fields = {k: frozenset(v) for k, v in (hidden_fields or {}).items()}
+        self.order_only = order_only
+        self.schema = restrict(load_schema(metadata_dir or default_metadata_dir()), hidden, fields)
         self.store = Store(db_path, self.schema)
         self._offset = dt.timedelta(0)
         self._lock = threading.Lock()
@@ -81,8 +100,10 @@ class SalesforceSandbox:
             self.org_id,
             token_ttl.total_seconds(),
             lambda: self.now().timestamp(),
+            jwt_audiences=tuple(jwt_audiences),
         )
         self.rest = Rest(self.org, self.limits)
+        self.rest.collections.unknown_field = unknown_field_in_collection
         self.api_max = daily_api_limit
         self.api_used = 0
         self._stats: Counter[str] = Counter()

@@ -7,14 +7,19 @@ It must never invent a custom field: the package under salesforce/force-app is t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.salesforce.standard import KEY_PREFIXES, OWNED, STANDARD_FIELDS
+from chronoforce.sandbox.salesforce.standard import (
+    KEY_PREFIXES,
+    LICENSED,
+    OWNED,
+    STANDARD_FIELDS,
+)
 
 MD_NS = "{http://soap.sforce.com/2006/04/metadata}"
 NUMERIC = frozenset({"double", "currency", "percent", "int"})
@@ -49,6 +54,7 @@ class Field:
     unique: bool = False
     restricted: bool = False
     name_field: bool = False
+    byte_length: bool = False  # `length` counts UTF-8 bytes, not characters
     auto_number: str | None = None  # display format, e.g. "TE-{0000000}"
     default: Any = None
     picklist: tuple[str, ...] = ()
@@ -182,6 +188,7 @@ _FLAGS = {
     "unique": "unique",
     "restricted": "restricted",
     "name": "name_field",
+    "bytes": "byte_length",
 }
 
 
@@ -341,3 +348,34 @@ def load_schema(metadata_dir: Path) -> dict[str, SObject]:
             f = field_from_xml(path)
             objects[name].fields[f.name] = f
     return objects
+
+
+def restrict(
+    objects: dict[str, SObject],
+    hidden_objects: frozenset[str] = frozenset(),
+    hidden_fields: dict[str, frozenset[str]] | None = None,
+) -> dict[str, SObject]:
+    """The schema as one org (or one user) sees it: without the hidden objects and fields.
+
+    An object the org lacks and one the user may not read answer alike (INVALID_TYPE, 404), and
+    so do a missing field and one hidden by field-level security (REAL-ORG-FACTS.md R1, R2, R7).
+    Lookups to a hidden object go too (the package's Shipment lookups on an Order-only org).
+    """
+    hidden = {name.lower() for name in hidden_objects}
+    by_object = {k.lower(): {f.lower() for f in v} for k, v in (hidden_fields or {}).items()}
+    out: dict[str, SObject] = {}
+    for name, obj in objects.items():
+        if name.lower() in hidden:
+            continue
+        gone = by_object.get(name.lower(), set())
+        kept: dict[str, Field] = {}
+        for fname, f in obj.fields.items():
+            targets = tuple(r for r in f.reference_to if r.lower() not in hidden)
+            if fname.lower() in gone or (f.reference_to and not targets):
+                continue
+            kept[fname] = replace(f, reference_to=targets) if f.reference_to else f
+        out[name] = SObject(obj.name, obj.label, obj.prefix, kept, obj.custom, obj.event)
+    return out
+
+
+ORDER_ONLY = LICENSED  # the objects an org without Order Management / Field Service lacks
