@@ -50,7 +50,9 @@ from chronoforce.salesforce.mapping import (
     items_for,
     map_record,
     soql_for_trigger,
+    value_at,
 )
+from chronoforce.salesforce.org_shape import OrgShape, prepare_org
 from chronoforce.salesforce.soql import in_list, is_record_id
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment, Watermark
@@ -125,6 +127,7 @@ class Runtime:
     labels: LabelPipeline
     mapping: MappingConfig
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    shape: OrgShape | None = None  # what the org has (describe at start-up); None = not read
     _reader: DeltaReader | None = None
     _pubsub: Any = None
     _last_delta: float = 0.0
@@ -240,6 +243,7 @@ class Runtime:
             return []
         by_order = fetch_items(self.salesforce.query_iter, self.mapping, records)
         linked = self._linked_shipments([str(r["Id"]) for r in records])
+        orders = self._linked_orders(records)
         intents = [
             Intent(
                 sf_object=self.mapping.trigger_object,
@@ -251,6 +255,7 @@ class Runtime:
                     "record": _plain(r),
                     "items": [_plain(i) for i in items_for(r, self.mapping, by_order)],
                     "shipment_id": linked.get(str(r["Id"]), ""),
+                    "order_id": orders.get(str(r["Id"]), ""),
                 },
             )
             for r in records
@@ -279,9 +284,24 @@ class Runtime:
         """What the label depends on (mapped content, not timestamps): a change means re-ship."""
         return content_key(record, items_for(record, self.mapping, by_order), self.mapping)
 
+    def _linked_orders(self, records: list[dict[str, Any]]) -> dict[str, str]:
+        """A Shipment trigger: the Order each record reaches (`order_id` paths: the package's
+        lookup, or Order Management's OrderSummary / FulfillmentOrder), for the write-backs."""
+        if self.mapping.trigger_object != "Shipment":
+            return {}
+        found = {}
+        for record in records:
+            order_id = next((v for p in self.mapping.order_id if (v := value_at(record, p))), "")
+            found[str(record["Id"])] = str(order_id or "")
+        return found
+
     def _linked_shipments(self, order_ids: list[str]) -> dict[str, str]:
+        if self.mapping.trigger_object == "Shipment":
+            return {i: i for i in order_ids}  # the record is the Shipment itself
         if self.mapping.trigger_object != "Order" or not order_ids:
             return {}
+        if self.shape is not None and self.shape.order_only:
+            return {}  # Order-only org: Shipment does not exist, never name it in a query
         soql = f"SELECT Id, Order__c FROM Shipment WHERE Order__c IN {in_list(order_ids)}"
         return {r["Order__c"]: r["Id"] for r in self.salesforce.query_iter(soql)}
 
@@ -371,7 +391,8 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
     store = Store(settings.database_url)
     carrier = carrier or ChronopostClient.from_settings(settings)
     salesforce = salesforce or SalesforceClient.from_settings(settings)
-    mapping = MappingConfig.from_settings(settings.mapping)
+    # The org's shape, read once: Order-only mode, mapping paths that exist, field lengths.
+    shape, mapping = prepare_org(salesforce, MappingConfig.from_settings(settings.mapping))
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     preparation = Preparation(
         mapping=mapping,
@@ -389,4 +410,4 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         # Carrier calls in flight, whatever the thread count; worker.harden shares it cluster-wide.
         slots=LocalSlots(settings.chronopost.concurrency),
     )
-    return Runtime(settings, store, carrier, salesforce, labels, mapping, now)
+    return Runtime(settings, store, carrier, salesforce, labels, mapping, now, shape)
