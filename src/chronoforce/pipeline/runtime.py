@@ -130,6 +130,8 @@ class Runtime:
     shape: OrgShape | None = None  # what the org has (describe at start-up); None = not read
     _reader: DeltaReader | None = None
     _pubsub: Any = None
+    _subscription: Any = None  # the long-lived Pub/Sub subscription (salesforce/pubsub.py)
+    _resume_latest: bool = False  # after an expired replay id: subscribe from LATEST, once
     _last_delta: float = 0.0
     _tracking: Any = None  # Tracking, built on first use (pipeline/tracking)
     _poller: Any = None
@@ -151,48 +153,35 @@ class Runtime:
             try:
                 ids.extend(self.detect_events(on_ids))
             except ReplayGapError as gap:
-                log.warning("pubsub gap: falling back to the SOQL delta", reason=gap.reason)
-                self._set_replay(gap.resume_replay_id)
-                self._last_delta = 0.0
+                self._recover(gap)
             if time.monotonic() - self._last_delta < config.delta_every_s:
                 return ids
         self._last_delta = time.monotonic()
         return ids + self.detect_delta(on_ids)
 
     def detect_events(self, on_ids: OnIds | None = None) -> list[int]:
-        """Drain the ship-request / change events after the stored replay id."""
-        from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
-
-        config = self.settings.salesforce
-        if self._pubsub is None:
-            connection = self.salesforce.connection
-
-            def credentials() -> PubSubCredentials:
-                token = connection.token
-                return PubSubCredentials(token.access_token, token.instance_url, token.org_id)
-
-            self._pubsub = PubSubClient(config.pubsub_endpoint, credentials, ca_file=config.ca_file)
-        with self.store.session() as session:
-            mark = session.get(Watermark, f"pubsub:{config.pubsub_topic}")
-            replay = bytes.fromhex(mark.value) if mark else None
-        subscription = self._pubsub.subscribe(
-            config.pubsub_topic, replay_id=replay, start="EARLIEST", idle_timeout=0.3
-        )
-        record_ids: list[str] = []
-        last = replay
+        """The ship-request / change events that came since the last call, on one long-lived
+        subscription (opened again only when it ended or fell silent beyond the keepalives)."""
+        subscription = self._subscription_open()
         try:
-            for event in subscription:
-                found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
-                # Whoever may publish the event picks Record_Id__c: a value that is no id would
-                # make Salesforce refuse the whole query, on every try (detection stuck).
-                forged = [i for i in found if i and not is_record_id(i)]
-                if forged:
-                    log.warning("event ignored: not a record id", replay=event.replay_id.hex())
-                record_ids.extend(i for i in found if i and is_record_id(i))
-                last = event.replay_id
-            last = subscription.latest_replay_id or last
-        finally:
-            subscription.close()
+            events = subscription.drain(wait=0.3)
+        except BaseException:
+            self._subscription_close()
+            raise
+        record_ids: list[str] = []
+        last: bytes | None = None
+        for event in events:
+            found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
+            # Whoever may publish the event picks Record_Id__c: a value that is no id would
+            # make Salesforce refuse the whole query, on every try (detection stuck).
+            forged = [i for i in found if i and not is_record_id(i)]
+            if forged:
+                log.warning("event ignored: not a record id", replay=event.replay_id.hex())
+            record_ids.extend(i for i in found if i and is_record_id(i))
+            last = event.replay_id
+        # The stream's position (from the last message, keepalives included) once every event
+        # received is handled; stored as opaque bytes after each batch.
+        last = subscription.latest_replay_id or last
         ids: list[int] = []
         for start in range(0, len(record_ids), 200):
             batch = sorted(set(record_ids[start : start + 200]))
@@ -207,6 +196,65 @@ class Runtime:
             ids.extend(recorded)
         self._set_replay(last)  # after the intents are recorded: at least once, never lost
         return ids
+
+    def _subscription_open(self) -> Any:
+        from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
+
+        if self._subscription is not None and self._subscription.healthy:
+            return self._subscription
+        self._subscription_close()
+        config = self.settings.salesforce
+        if self._pubsub is None:
+            connection = self.salesforce.connection
+
+            def credentials() -> PubSubCredentials:
+                token = connection.token
+                return PubSubCredentials(token.access_token, token.instance_url, token.org_id)
+
+            self._pubsub = PubSubClient(config.pubsub_endpoint, credentials, ca_file=config.ca_file)
+        replay = None if self._resume_latest else self._stored_replay()
+        start = "LATEST" if self._resume_latest else "EARLIEST"
+        self._resume_latest = False  # LATEST once, after an expired id; stored ids afterwards
+        self._subscription = self._pubsub.subscribe(
+            config.pubsub_topic, replay_id=replay, start=start
+        )
+        return self._subscription
+
+    def _subscription_close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+
+    def _stored_replay(self) -> bytes | None:
+        with self.store.session() as session:
+            mark = session.get(Watermark, f"pubsub:{self.settings.salesforce.pubsub_topic}")
+            return bytes.fromhex(mark.value) if mark and mark.value else None
+
+    def _recover(self, gap: Any) -> None:
+        """Events may be missed: the SOQL delta from its watermark runs now. An expired (or
+        corrupted) replay id is dropped, never sent again: the next subscription starts at
+        LATEST, once; a gap event's own id is where the next one resumes."""
+        from chronoforce.salesforce.pubsub import REPLAY_RESETS
+
+        topic = self.settings.salesforce.pubsub_topic
+        self._subscription_close()
+        REPLAY_RESETS.labels(topic=topic, reason=gap.reason).inc()
+        if gap.reason == "expired":
+            log.warning(
+                "pubsub replay id refused: SOQL delta from the watermark, then LATEST",
+                topic=topic,
+                error=gap.message,
+            )
+            with self.store.session() as session:
+                mark = session.get(Watermark, f"pubsub:{topic}")
+                if mark is not None:
+                    session.delete(mark)
+            self._resume_latest = True
+            self._subscription_open()  # in place before the delta reads, so nothing falls between
+        else:
+            log.warning("pubsub gap event: falling back to the SOQL delta", topic=topic)
+            self._set_replay(gap.resume_replay_id)
+        self._last_delta = 0.0
 
     def _set_replay(self, replay: bytes | None) -> None:
         if replay is None:
@@ -357,6 +405,7 @@ class Runtime:
     def close(self) -> None:
         if self._poller is not None:
             self._poller.close()
+        self._subscription_close()
         for client in (self.carrier, self.salesforce, self._pubsub, self.labels.slots):
             close = getattr(client, "close", None)
             if close is not None:

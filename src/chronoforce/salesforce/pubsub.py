@@ -27,7 +27,9 @@ from typing import Any, Literal
 
 import fastavro
 import grpc
+from prometheus_client import Counter
 
+from chronoforce import metrics
 from chronoforce.domain.errors import (
     ChronoforceError,
     PermanentError,
@@ -52,6 +54,17 @@ __all__ = [
 
 # Salesforce serves at most 100 events per FetchRequest (Pub/Sub API guide, "Subscribe RPC").
 MAX_BATCH = 100
+# With nothing to deliver the server sends an empty keepalive within 270 s (pubsub_api.proto,
+# FetchResponse); a stream silent for longer than this is taken for dead and opened again.
+KEEPALIVE_TOLERANCE_S = 270.0 + 30.0
+
+REPLAY_RESETS = Counter(
+    "chronoforce_pubsub_replay_resets",
+    "Pub/Sub recoveries: a stored replay id the org no longer knew (expired) or a gap event; "
+    "each falls back to the SOQL delta and subscribes again",
+    ["topic", "reason"],
+    registry=metrics.REGISTRY,
+)
 PLATFORM_EVENT = "EVENT"  # change_type given to platform events, which have no ChangeEventHeader
 _GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW")
 _BITMAP_FIELDS = ("changedFields", "nulledFields", "diffFields")
@@ -439,6 +452,9 @@ class Subscription:
         self._requests: queue.Queue[Any] = queue.Queue()
         self._responses: queue.Queue[Any] = queue.Queue()
         self._ready = threading.Event()
+        self._outstanding = batch_size  # events asked for and not received yet
+        self.ended = False  # the server closed the stream or it failed: subscribe again
+        self.last_message_at = time.monotonic()
         preset = "CUSTOM" if replay_id is not None else start
         self._requests.put(
             pb.FetchRequest(
@@ -461,6 +477,47 @@ class Subscription:
             self._responses.put(StopIteration())
         except grpc.RpcError as err:
             self._responses.put(err)
+
+    @property
+    def healthy(self) -> bool:
+        """Open, and heard from within the keepalive schedule (≤ 270 s between messages)."""
+        return not self.ended and time.monotonic() - self.last_message_at < KEEPALIVE_TOLERANCE_S
+
+    def drain(self, wait: float) -> list[ChangeEvent]:
+        """The events that come until `wait` seconds pass without one, or until the batch asked
+        for is complete; the stream stays open for the next call.
+
+        Flow control as the official client does it: `batch_size` more are asked for only once
+        everything asked before was delivered and handed over (the previous `drain` returned).
+        Keepalives move `latest_replay_id` but do not extend the wait. Errors end the stream."""
+        if self._outstanding <= 0 and not self.ended:
+            self._requests.put(pb.FetchRequest(num_requested=self._batch_size))
+            self._outstanding = self._batch_size
+        events: list[ChangeEvent] = []
+        idle_since = time.monotonic()
+        while not self.ended and self._outstanding > 0:
+            timeout = idle_since + wait - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                item = self._responses.get(timeout=timeout)
+            except queue.Empty:
+                break
+            if isinstance(item, StopIteration):
+                self.ended = True
+                break
+            if isinstance(item, grpc.RpcError):
+                self.ended = True
+                raise map_rpc_error(item, topic=self.topic) from None
+            self.last_message_at = time.monotonic()
+            self._outstanding = item.pending_num_requested
+            if item.latest_replay_id:
+                self.latest_replay_id = bytes(item.latest_replay_id)
+            for consumer_event in item.events:
+                events.append(self._checked(self._client.decode(self.topic, consumer_event)))
+                self.delivered += 1
+                idle_since = time.monotonic()
+        return events
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once the server answered: from then on, LATEST includes every new event."""

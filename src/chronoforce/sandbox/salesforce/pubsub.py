@@ -147,6 +147,9 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         self._poll = poll_interval
         self._schemas: dict[str, TopicSchema] = {}
         self._lock = threading.Lock()
+        # What tests observe: Subscribe streams opened, and stored ids refused as corrupted.
+        self.subscribe_calls = 0
+        self.replay_refusals = 0
 
     # ---- shared checks ----------------------------------------------------------------------
 
@@ -262,6 +265,8 @@ class PubSubServicer(pb_grpc.PubSubServicer):
 
     def Subscribe(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         self._authenticate(context)
+        with self._lock:
+            self.subscribe_calls += 1
         first = next(request_iterator, None)
         if first is None:
             return
@@ -307,6 +312,8 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         # Valid only while the event it names is retained: an older id may hide purged events.
         found = self._log.read_changes(topic, replay_id - 1, 1) if replay_id else []
         if not found or found[0][0] != replay_id:
+            with self._lock:
+                self.replay_refusals += 1
             _abort(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
