@@ -119,3 +119,17 @@ def test_an_expired_replay_id_falls_back_to_the_delta_and_resubscribes_at_latest
 def _resets() -> float:
     labels = {"topic": TOPIC, "reason": "expired"}
     return REGISTRY.get_sample_value("chronoforce_pubsub_replay_resets_total", labels) or 0.0
+
+
+def test_silence_within_the_keepalive_schedule_keeps_the_stream(world: dict[str, Any]) -> None:
+    """Salesforce may stay silent up to 270 s between keepalives: only longer means dead."""
+    runtime, servicer = world["runtime"](), world["grpc"].servicer
+    runtime.detect()
+    subscription = runtime._subscription
+    subscription.last_message_at -= 269  # as if the last keepalive came 269 s ago
+    runtime.detect()
+    assert runtime._subscription is subscription and servicer.subscribe_calls == 1
+    subscription.last_message_at -= 301
+    assert not subscription.healthy
+    runtime.detect()
+    assert runtime._subscription is not subscription and servicer.subscribe_calls == 2

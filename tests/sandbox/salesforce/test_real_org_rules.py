@@ -218,6 +218,14 @@ def test_r11_sessions_expire_after_idle_time_not_at_a_fixed_age(serve: Serve) ->
     ]
 
 
+def test_r18_offset_beyond_2000_is_number_outside_valid_range(serve: Serve) -> None:
+    url, http = serve(SalesforceSandbox())
+    assert _query(http, url, "SELECT Id FROM Account LIMIT 1 OFFSET 2000").status_code == 200
+    refused = _query(http, url, "SELECT Id FROM Account LIMIT 1 OFFSET 2001")
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
 def test_r24_client_credentials_are_refused_off_my_domain(serve: Serve) -> None:
     url, http = serve(SalesforceSandbox())
     form = {
