@@ -218,6 +218,34 @@ def test_r11_sessions_expire_after_idle_time_not_at_a_fixed_age(serve: Serve) ->
     ]
 
 
+def test_r12_composite_counts_once_and_composite_batch_per_subrequest(serve: Serve) -> None:
+    sandbox = SalesforceSandbox()
+    url, http = serve(sandbox)
+    query = {"method": "GET", "url": "/services/data/v61.0/query?q=SELECT+Id+FROM+Account"}
+    used = sandbox.api_used
+    composite = [{**query, "referenceId": f"q{n}"} for n in range(3)]
+    assert http.post(data_url(url, "composite"), json={"compositeRequest": composite}).ok
+    assert sandbox.api_used == used + 1
+    batch = [{"method": "GET", "url": "v61.0/query?q=SELECT+Id+FROM+Account"}] * 3
+    assert http.post(data_url(url, "composite/batch"), json={"batchRequests": batch}).ok
+    assert sandbox.api_used == used + 1 + 3
+
+
+def test_r16_a_system_update_moves_systemmodstamp_alone(serve: Serve) -> None:
+    sandbox = SalesforceSandbox()
+    url, http = serve(sandbox)
+    account = sandbox.org.create("Account", {"Name": "Dupont"})
+    [before] = sandbox.records("Account")
+    sandbox.advance_clock(dt.timedelta(minutes=5))
+    sandbox.system_update("Account", account)
+    [after] = sandbox.records("Account")
+    assert after["LastModifiedDate"] == before["LastModifiedDate"]
+    assert after["SystemModstamp"] > after["LastModifiedDate"]
+    since = before["SystemModstamp"].replace("+0000", "Z")
+    found = _query(http, url, f"SELECT Id FROM Account WHERE SystemModstamp > {since}")
+    assert [r["Id"] for r in found.json()["records"]] == [account]
+
+
 def test_r18_offset_beyond_2000_is_number_outside_valid_range(serve: Serve) -> None:
     url, http = serve(SalesforceSandbox())
     assert _query(http, url, "SELECT Id FROM Account LIMIT 1 OFFSET 2000").status_code == 200

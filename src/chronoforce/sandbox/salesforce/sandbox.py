@@ -104,6 +104,7 @@ class SalesforceSandbox:
         )
         self.rest = Rest(self.org, self.limits)
         self.rest.collections.unknown_field = unknown_field_in_collection
+        self.rest.spend = self._spend
         self.api_max = daily_api_limit
         self.api_used = 0
         self._stats: Counter[str] = Counter()
@@ -139,6 +140,10 @@ class SalesforceSandbox:
             self.api_used += 1
             self._stats[category] += 1
         return None
+
+    def _spend(self, count: int) -> None:
+        with self._lock:
+            self.api_used += count
 
     def limit_headers(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_max}"}
@@ -210,6 +215,12 @@ class SalesforceSandbox:
         seed: int | None = None,
     ) -> dict[str, Any]:
         return self.faults.configure(lock_row_share, latency, status_503_share, seed)
+
+    def system_update(self, sobject: str, record_id: str) -> None:
+        """A change by the platform (roll-up, async job): SystemModstamp moves alone, as
+        HELP:000387261 describes; LastModifiedDate stays (REAL-ORG-FACTS.md R16)."""
+        with self.store.lock:
+            self.org.update(sobject, record_id, {})
 
     def expire_sessions(self) -> None:
         self.auth.expire_all()
