@@ -17,6 +17,9 @@ from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
 from chronoforce.sandbox.salesforce import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
+    DEMO_PASSWORD,
+    DEMO_SECURITY_TOKEN,
+    DEMO_USERNAME,
     SalesforceSandbox,
 )
 from chronoforce.sandbox.salesforce.pubsub import PubSubServer
@@ -252,6 +255,27 @@ def test_r18_offset_beyond_2000_is_number_outside_valid_range(serve: Serve) -> N
     refused = _query(http, url, "SELECT Id FROM Account LIMIT 1 OFFSET 2001")
     assert refused.status_code == 400
     assert refused.json()[0]["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
+def test_r26_data_calls_belong_on_instance_url_not_on_the_login_host(serve: Serve) -> None:
+    sandbox = SalesforceSandbox()
+    url, http = serve(sandbox)
+    answer = http.post(
+        f"{url}/login.salesforce.com/services/oauth2/token",
+        data={
+            "grant_type": "password",
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
+            "username": DEMO_USERNAME,
+            "password": DEMO_PASSWORD + DEMO_SECURITY_TOKEN,
+        },
+    ).json()
+    assert answer["instance_url"] == url
+    assert answer["id"] == f"{url}/id/{sandbox.org_id}/{sandbox.user_id}"
+    headers = {"Authorization": f"Bearer {answer['access_token']}"}
+    on_login = http.get(f"{url}/login.salesforce.com/services/data/v61.0/limits", headers=headers)
+    assert on_login.status_code == 401
+    assert http.get(f"{answer['instance_url']}/services/data/v61.0/limits", headers=headers).ok
 
 
 def test_r24_client_credentials_are_refused_off_my_domain(serve: Serve) -> None:

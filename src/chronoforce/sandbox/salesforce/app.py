@@ -124,7 +124,10 @@ async def _api(sb: SalesforceSandbox, request: HttpRequest) -> Response:
         error = not_found()
         return _json(404, [error.rest()])
     token = _bearer(request)
-    if token is None or not sb.validate_token(token):
+    on_login_host = str(getattr(request.state, "login_host", "")).lower() in SHARED_LOGIN_HOSTS
+    # Data calls belong on the token's instance_url, never on the shared login host (R26; the
+    # answer is our choice: the documents do not say what the login host answers).
+    if token is None or on_login_host or not sb.validate_token(token):
         return _json(401, [invalid_session().rest()], {"WWW-Authenticate": "Token"})
     raw = request.scope.get("raw_path") or request.url.path.encode()
     raw_path = raw.decode().split("?", 1)[0]
