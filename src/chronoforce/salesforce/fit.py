@@ -106,8 +106,8 @@ def fit_record(
     if fields is None:
         return out
     for key, value in record.items():
-        if key == "attributes" or key.lower() == "id":
-            continue
+        if key == "attributes" or key.lower() == "id" or isinstance(value, Mapping):
+            continue  # a relationship by external id (`Order__r: {…}`) is no field of its own
         described = fields.get(key.lower())
         if described is None:
             out.unknown.append(key)
