@@ -234,6 +234,19 @@ def test_r12_composite_counts_once_and_composite_batch_per_subrequest(serve: Ser
     assert sandbox.api_used == used + 1 + 3
 
 
+def test_r13_content_document_links_are_queried_by_id_only_from_v59(serve: Serve) -> None:
+    url, http = serve(SalesforceSandbox())
+    unfiltered = "SELECT Id, LinkedEntityId FROM ContentDocumentLink"
+    refused = _query(http, url, unfiltered)
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "MALFORMED_QUERY"
+    assert "requires a filter by a single Id" in refused.json()[0]["message"]
+    filtered = f"{unfiltered} WHERE LinkedEntityId IN ('8018d0000000001AAA')"
+    assert _query(http, url, filtered).status_code == 200
+    older = http.get(f"{url}/services/data/v58.0/query", params={"q": unfiltered})
+    assert older.status_code == 200
+
+
 def test_r16_a_system_update_moves_systemmodstamp_alone(serve: Serve) -> None:
     sandbox = SalesforceSandbox()
     url, http = serve(sandbox)

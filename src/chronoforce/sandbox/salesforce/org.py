@@ -7,6 +7,7 @@ Change Data Capture event in the same transaction. It never checks sessions or b
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from chronoforce.sandbox.salesforce.errors import ApiError, RecordErrors, not_fo
 from chronoforce.sandbox.salesforce.ids import MalformedId, make_id, to_18
 from chronoforce.sandbox.salesforce.records import defaults, to_json, to_storage
 from chronoforce.sandbox.salesforce.schema import SObject
-from chronoforce.sandbox.salesforce.soql import Plan, compile_query
+from chronoforce.sandbox.salesforce.soql import Plan, SoqlError, compile_query
 from chronoforce.sandbox.salesforce.store import RETENTION_SECONDS, Store, Tx
 
 DEFAULT_BATCH = 2000
@@ -395,6 +396,7 @@ class Org:
 
     def query(self, soql: str, include_deleted: bool, batch: int = DEFAULT_BATCH) -> dict[str, Any]:
         plan = self.plan(soql, include_deleted)
+        _check_link_filter(soql, self.version)
         count = int(self.store.execute(f"SELECT count(*) {plan.from_sql}", plan.params)[0][0])
         total = max(0, count - plan.offset)
         if plan.limit is not None:
@@ -459,6 +461,26 @@ class Org:
                 node = holder[path[-1]]
                 node["attributes"]["url"] = self.url(node["attributes"]["type"], parent_id)
         return record
+
+
+# From API 59.0 a ContentDocumentLink query must filter on Id, LinkedEntityId or
+# ContentDocumentId unless "Query All Files" is on (Object Reference, ContentDocumentLink;
+# REAL-ORG-FACTS.md R13). The wording of the refusal is the one real orgs are quoted with.
+_LINK_QUERY = re.compile(r"\bFROM\s+ContentDocumentLink\b", re.IGNORECASE)
+_LINK_FILTER = re.compile(
+    r"\bWHERE\b.*\b(Id|LinkedEntityId|ContentDocumentId)\s*(=|IN\b)", re.IGNORECASE | re.DOTALL
+)
+
+
+def _check_link_filter(soql: str, version: str) -> None:
+    if not _LINK_QUERY.search(soql) or float(version) < 59.0 or _LINK_FILTER.search(soql):
+        return
+    raise SoqlError(
+        "MALFORMED_QUERY",
+        "Implementation restriction: ContentDocumentLink requires a filter by a single Id on "
+        "ContentDocumentId or LinkedEntityId using the equals operator or multiple Id's using "
+        "the IN operator.",
+    )
 
 
 def auto_number(display_format: str, number: int) -> str:
