@@ -262,6 +262,41 @@ def test_r16_a_system_update_moves_systemmodstamp_alone(serve: Serve) -> None:
     assert [r["Id"] for r in found.json()["records"]] == [account]
 
 
+def test_r17_pages_may_be_shorter_than_asked_and_paging_still_reaches_every_row(
+    serve: Serve,
+) -> None:
+    sandbox = SalesforceSandbox(short_pages=0.5, seed=4)
+    sandbox.seed(orders=600, seed=1)
+    url, http = serve(sandbox)
+    sizes, ids = [], []
+    page = _query(http, url, "SELECT Id FROM Order").json()
+    while True:
+        sizes.append(len(page["records"]))
+        ids += [r["Id"] for r in page["records"]]
+        if page["done"]:
+            break
+        assert page["nextRecordsUrl"].startswith("/services/data/v61.0/query/")
+        page = http.get(url + page["nextRecordsUrl"]).json()
+    assert len(ids) == len(set(ids)) == 600
+    assert len(sizes) > 1, sizes  # 600 rows fit one 2,000-row page unless some are cut
+    bogus = http.get(data_url(url, "query/01gNOPE-10"))
+    assert bogus.status_code == 400 and bogus.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_r17_two_long_text_fields_make_pages_of_200(serve: Serve) -> None:
+    sandbox = SalesforceSandbox()
+    url, http = serve(sandbox)
+    rows = [
+        {"attributes": {"type": "Chronopost_Integration_Error__c"}, "Message__c": f"m{n}"}
+        for n in range(200)
+    ]
+    for _ in range(2):
+        assert http.post(data_url(url, "composite/sobjects"), json={"records": rows}).ok
+    soql = "SELECT Id, Message__c, Request_Payload__c FROM Chronopost_Integration_Error__c"
+    page = _query(http, url, soql).json()
+    assert len(page["records"]) == 200 and not page["done"]
+
+
 def test_r18_offset_beyond_2000_is_number_outside_valid_range(serve: Serve) -> None:
     url, http = serve(SalesforceSandbox())
     assert _query(http, url, "SELECT Id FROM Account LIMIT 1 OFFSET 2000").status_code == 200

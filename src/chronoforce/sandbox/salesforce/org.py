@@ -7,6 +7,7 @@ Change Data Capture event in the same transaction. It never checks sessions or b
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import secrets
 from collections import OrderedDict
@@ -64,6 +65,8 @@ class Org:
         self.prefixes = {name: obj.prefix for name, obj in self.schema.items()}
         self._lower = {name.lower(): obj for name, obj in self.schema.items()}
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self.short_pages = 0.0  # share of query pages made shorter than asked (R17)
+        self._pages_rng = random.Random(0)
         self._plans: dict[tuple[str, bool, dt.date], Plan] = {}
 
     # --- lookups -----------------------------------------------------------------------------
@@ -420,7 +423,7 @@ class Org:
         self, cursor: Cursor, start: int, endpoint: str, cursor_id: str | None = None
     ) -> dict[str, Any]:
         plan = cursor.plan
-        size = max(0, min(cursor.batch, cursor.total - start))
+        size = max(0, min(self._page_size(cursor), cursor.total - start))
         sql = f"{plan.select_sql} {plan.from_sql} ORDER BY {plan.order_sql} LIMIT ? OFFSET ?"
         rows = self.store.execute(sql, [*plan.params, size, plan.offset + start])
         records = [self._query_record(plan, row) for row in rows]
@@ -435,6 +438,23 @@ class Org:
             result["done"] = False
             result["nextRecordsUrl"] = f"/services/data/v{self.version}/query/{cursor_id}-{end}"
         return result
+
+    def shorten_pages(self, share: float, seed: int) -> None:
+        """Cut `share` of query pages shorter than asked, at seeded random sizes."""
+        self.short_pages = share
+        self._pages_rng = random.Random(seed)
+
+    def _page_size(self, cursor: Cursor) -> int:
+        """Pages hold up to the batch size, "may be fewer": at most 200 when two or more long
+        text fields are selected (SOQL reference, "Changing the Batch Size in Queries"), and
+        with `short_pages` a seeded share of pages is shorter still (REAL-ORG-FACTS.md R17)."""
+        batch = cursor.batch
+        long_text = [c for c in cursor.plan.columns if c.field.type == "textarea"]
+        if len([c for c in long_text if c.field.length > 255]) >= 2:
+            batch = min(batch, 200)
+        if self.short_pages and self._pages_rng.random() < self.short_pages:
+            batch = self._pages_rng.randint(1, batch)
+        return batch
 
     def _query_record(self, plan: Plan, row: tuple[Any, ...]) -> dict[str, Any]:
         record_id = row[plan.id_index]

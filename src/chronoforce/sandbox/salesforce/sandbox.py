@@ -73,10 +73,12 @@ class SalesforceSandbox:
         hidden_fields: Mapping[str, Iterable[str]] | None = None,
         unknown_field_in_collection: Literal["request", "record"] = "request",
         jwt_audiences: Iterable[str] = JWT_AUDIENCES,
+        short_pages: float = 0.0,
     ) -> None:
         """`order_only`: an org without Order Management / Field Service (no Shipment…);
         `hidden_objects` / `hidden_fields`: what the integration user may not read (answers
-        like a missing object or field). `token_ttl` is the idle session timeout."""
+        like a missing object or field). `token_ttl` is the idle session timeout.
+        `short_pages`: the share of query pages cut shorter than the batch size (seeded)."""
         hidden = frozenset(hidden_objects) | (ORDER_ONLY if order_only else frozenset())
         fields = {k: frozenset(v) for k, v in (hidden_fields or {}).items()}
         self.order_only = order_only
@@ -92,6 +94,7 @@ class SalesforceSandbox:
         self.user_id = self.user_ids[self.users[0].username.lower()]
         self.faults = Faults(seed)
         self.org = Org(self.store, self.now, self.user_id, write_hook=self.faults.on_write)
+        self.org.shorten_pages(short_pages, seed)
         apps = [ConnectedApp(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), *(connected_apps or [])]
         self.auth = Auth(
             apps,
