@@ -247,6 +247,26 @@ def test_r13_content_document_links_are_queried_by_id_only_from_v59(serve: Serve
     assert older.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("condition", "accepted"),
+    [
+        ("CreatedDate > 2024-01-01T00:00:00Z", True),
+        ("CreatedDate > 2024-01-01T00:00:00.000Z", True),
+        ("CreatedDate > 2024-01-01T00:00:00+02:00", True),
+        ("CreatedDate > '2024-01-01T00:00:00Z'", False),  # quoted
+        ("CreatedDate > 2024-01-01", False),  # a date against a dateTime field
+        ("EffectiveDate > 2024-01-01T00:00:00Z", False),  # a dateTime against a date field
+        ("EffectiveDate > 2024-01-01", True),
+    ],
+)
+def test_r15_date_and_datetime_literals(serve: Serve, condition: str, accepted: bool) -> None:
+    url, http = serve(SalesforceSandbox())
+    answer = _query(http, url, f"SELECT Id FROM Order WHERE {condition}")
+    assert (answer.status_code == 200) is accepted, answer.text
+    if not accepted:
+        assert answer.status_code == 400 and answer.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
 def test_r16_a_system_update_moves_systemmodstamp_alone(serve: Serve) -> None:
     sandbox = SalesforceSandbox()
     url, http = serve(sandbox)
