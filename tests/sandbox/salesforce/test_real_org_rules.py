@@ -234,6 +234,15 @@ def test_r12_composite_counts_once_and_composite_batch_per_subrequest(serve: Ser
     assert sandbox.api_used == used + 1 + 3
 
 
+def test_r12_limits_need_view_setup(serve: Serve) -> None:
+    url, http = serve(SalesforceSandbox(view_setup=False))
+    refused = http.get(data_url(url, "limits"))
+    assert refused.status_code == 403
+    assert refused.headers["Sforce-Limit-Info"].startswith("api-usage=")
+    url, http = serve(SalesforceSandbox())
+    assert http.get(data_url(url, "limits")).json()["DailyApiRequests"]["Max"] == 100_000
+
+
 def test_r13_content_document_links_are_queried_by_id_only_from_v59(serve: Serve) -> None:
     url, http = serve(SalesforceSandbox())
     unfiltered = "SELECT Id, LinkedEntityId FROM ContentDocumentLink"

@@ -74,6 +74,7 @@ class SalesforceSandbox:
         unknown_field_in_collection: Literal["request", "record"] = "request",
         jwt_audiences: Iterable[str] = JWT_AUDIENCES,
         short_pages: float = 0.0,
+        view_setup: bool = True,
     ) -> None:
         """`order_only`: an org without Order Management / Field Service (no Shipment…);
         `hidden_objects` / `hidden_fields`: what the integration user may not read (answers
@@ -108,6 +109,7 @@ class SalesforceSandbox:
         self.rest = Rest(self.org, self.limits)
         self.rest.collections.unknown_field = unknown_field_in_collection
         self.rest.spend = self._spend
+        self.rest.view_setup = view_setup
         self.api_max = daily_api_limit
         self.api_used = 0
         self._stats: Counter[str] = Counter()
