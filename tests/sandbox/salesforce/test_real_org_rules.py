@@ -256,6 +256,18 @@ def test_r13_content_document_links_are_queried_by_id_only_from_v59(serve: Serve
     assert older.status_code == 200
 
 
+def test_r14_an_activated_order_keeps_its_account(serve: Serve) -> None:
+    sandbox = SalesforceSandbox()
+    url, http = serve(sandbox)
+    first, second = (sandbox.org.create("Account", {"Name": n}) for n in ("A", "B"))
+    order = sandbox.org.create("Order", {"AccountId": first, "EffectiveDate": "2024-05-01"})
+    patch = data_url(url, f"sobjects/Order/{order}")
+    assert http.patch(patch, json={"AccountId": second}).status_code == 204  # Draft: allowed
+    assert http.patch(patch, json={"Status": "Activated"}).status_code == 204
+    refused = http.patch(patch, json={"AccountId": first})
+    assert refused.status_code == 400 and refused.json()[0]["fields"] == ["AccountId"]
+
+
 @pytest.mark.parametrize(
     ("condition", "accepted"),
     [

@@ -225,6 +225,7 @@ class Org:
         if self.write_hook is not None:
             self.write_hook(record_id)
         self._check_unique(obj, values, record_id)
+        _check_order_account(obj, row, values)
         new = {**row, **values}
         self._derive(obj, new)
         changed = {k: new[k] for k in new if new[k] != row.get(k) and k in obj.fields}
@@ -490,6 +491,25 @@ _LINK_QUERY = re.compile(r"\bFROM\s+ContentDocumentLink\b", re.IGNORECASE)
 _LINK_FILTER = re.compile(
     r"\bWHERE\b.*\b(Id|LinkedEntityId|ContentDocumentId)\s*(=|IN\b)", re.IGNORECASE | re.DOTALL
 )
+
+
+def _check_order_account(obj: SObject, row: dict[str, Any], values: dict[str, Any]) -> None:
+    """Order.AccountId is updatable only while the order's status category is Draft (Object
+    Reference, Order; REAL-ORG-FACTS.md R14). The errorCode and wording are our choice."""
+    if obj.name != "Order" or "AccountId" not in values:
+        return
+    if values["AccountId"] == row.get("AccountId") or (row.get("Status") or "Draft") == "Draft":
+        return
+    raise RecordErrors(
+        [
+            ApiError(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Account ID: the account of an order can change only while it is in Draft",
+                ["AccountId"],
+            )
+        ]
+    )
 
 
 def _check_link_filter(soql: str, version: str) -> None:
