@@ -8,8 +8,12 @@ sandbox, store replay ids itself, or turn TLS verification off.
         handle(event)
         store(event.replay_id)      # only after handling: a crash replays, never skips
 
-A replay id the org no longer retains, or a CDC gap event, raises `ReplayGapError`: the caller
-falls back to the SOQL delta poll, then subscribes again from `err.resume_replay_id`.
+A long-lived consumer keeps one subscription and calls `drain(wait)` each round: flow control
+asks for more only once the previous batch was handed over, and keepalives (≤ 270 s apart)
+keep `latest_replay_id` moving; `healthy` turns false once the stream ended or stayed silent
+past the keepalive schedule. A replay id the org no longer retains, or a CDC gap event, raises
+`ReplayGapError`: the caller falls back to the SOQL delta poll, then subscribes again — from
+LATEST after an expired id (never resending it), from `err.resume_replay_id` after a gap event.
 """
 
 from __future__ import annotations
