@@ -108,6 +108,22 @@ def test_r3_shipment_hangs_from_order_management_not_from_order(serve: Serve) ->
     assert summary["OriginalOrderId"]["referenceTo"] == ["Order"]
 
 
+def test_r4_a_field_newer_than_the_requested_api_version_does_not_exist(serve: Serve) -> None:
+    url, http = serve(SalesforceSandbox())
+
+    def describe(version: str) -> set[str]:
+        answer = http.get(f"{url}/services/data/v{version}/sobjects/Shipment/describe")
+        return {f["name"] for f in answer.json()["fields"]}
+
+    assert "FulfillmentOrderId" in describe("61.0") and "FulfillmentOrderId" not in describe("50.0")
+    soql = {"q": "SELECT Id, FulfillmentOrder.OrderSummaryId FROM Shipment"}
+    assert http.get(f"{url}/services/data/v51.0/query", params=soql).status_code == 200
+    old = http.get(f"{url}/services/data/v50.0/query", params=soql)
+    assert old.status_code == 400 and old.json()[0]["errorCode"] == "INVALID_FIELD"
+    write = {"ShipToName": "x", "FulfillmentOrderId": None}
+    assert http.post(f"{url}/services/data/v50.0/sobjects/Shipment", json=write).status_code == 400
+
+
 def test_r5_r6_a_collection_not_well_formed_is_refused_as_a_whole(serve: Serve) -> None:
     sandbox = SalesforceSandbox()
     url, http = serve(sandbox)

@@ -67,7 +67,7 @@ class Org:
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.short_pages = 0.0  # share of query pages made shorter than asked (R17)
         self._pages_rng = random.Random(0)
-        self._plans: dict[tuple[str, bool, dt.date], Plan] = {}
+        self._plans: dict[tuple[str, bool, dt.date, str], Plan] = {}
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ class Org:
         out: dict[str, Any] = {
             "attributes": {"type": obj.name, "url": self.url(obj.name, row["Id"])}
         }
-        chosen = [obj.fields[f] for f in fields] if fields else list(obj.fields.values())
+        chosen = [obj.fields[f] for f in fields] if fields else obj.visible_fields()
         for f in chosen:
             if f.type == "base64":
                 out[f.name] = self.url(obj.name, row["Id"]) + f"/{f.name}"
@@ -389,7 +389,7 @@ class Org:
     # --- queries -----------------------------------------------------------------------------
 
     def plan(self, soql: str, include_deleted: bool) -> Plan:
-        key = (soql, include_deleted, self.clock().date())
+        key = (soql, include_deleted, self.clock().date(), self.version)
         plan = self._plans.get(key)
         if plan is None:
             plan = compile_query(soql, self.schema, key[2], include_deleted)

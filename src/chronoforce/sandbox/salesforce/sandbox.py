@@ -33,6 +33,7 @@ from chronoforce.sandbox.salesforce.org import Org, sf_time
 from chronoforce.sandbox.salesforce.records import to_json
 from chronoforce.sandbox.salesforce.rest import Reply, Request, Rest
 from chronoforce.sandbox.salesforce.schema import (
+    API_VERSION,
     ORDER_ONLY,
     default_metadata_dir,
     load_schema,
@@ -165,7 +166,11 @@ class SalesforceSandbox:
     def serve(self, version: str, request: Request) -> Reply:
         with self.store.lock:
             self.org.version = version
-            return self.rest.dispatch(request)
+            token = API_VERSION.set(float(version))
+            try:
+                return self.rest.dispatch(request)
+            finally:
+                API_VERSION.reset(token)
 
     # --- helpers for tests and the admin endpoints -------------------------------------------
 

@@ -7,6 +7,7 @@ It must never invent a custom field: the package under salesforce/force-app is t
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +37,11 @@ SYSTEM_FIELDS = (
 )
 
 
+# The API version of the request being served: a field added in a later version does not exist
+# for it (REAL-ORG-FACTS.md R4; e.g. Shipment.FulfillmentOrderId is API 51.0+).
+API_VERSION: ContextVar[float] = ContextVar("sandbox_api_version", default=99.0)
+
+
 class SchemaError(Exception):
     """The metadata package cannot be read or contradicts itself."""
 
@@ -55,6 +61,7 @@ class Field:
     restricted: bool = False
     name_field: bool = False
     byte_length: bool = False  # `length` counts UTF-8 bytes, not characters
+    since: float = 0.0  # the API version that added the field (0: always there)
     auto_number: str | None = None  # display format, e.g. "TE-{0000000}"
     default: Any = None
     picklist: tuple[str, ...] = ()
@@ -108,7 +115,13 @@ class SObject:
         return [f for f in self.fields.values() if f.stored]
 
     def field(self, name: str) -> Field | None:
-        return self.by_lower.get(name.lower())
+        """The field, if it exists in the API version of the request being served."""
+        found = self.by_lower.get(name.lower())
+        return found if found is not None and found.since <= API_VERSION.get() else None
+
+    def visible_fields(self) -> list[Field]:
+        """Fields of this object in the API version of the request being served."""
+        return [f for f in self.fields.values() if f.since <= API_VERSION.get()]
 
     @property
     def table(self) -> str:
@@ -176,6 +189,8 @@ def _parse_line(line: str) -> Field:
         key, _, value = flag.partition("=")
         if key == "default":
             opts["default"] = value == "true" if type_ == "boolean" else value
+        elif key == "since":
+            opts["since"] = float(value)
         else:
             opts[_FLAGS[key]] = True
     return Field(**opts)

@@ -185,6 +185,8 @@ def _resolve(ctx: _Context, tokens: list[Token]) -> tuple[str, Column]:
     objects: list[str] = []
     for step in parts[:-1]:
         ref = obj.relationships.get(step.lower())
+        if ref is not None and obj.field(ref.name) is None:
+            ref = None  # added in a later API version than the request's
         if ref is None:
             text = (
                 f"Didn't understand relationship '{step}' in field path. If you are attempting "

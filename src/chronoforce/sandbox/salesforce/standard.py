@@ -5,7 +5,8 @@ Field names, types and lengths follow Salesforce's Object Reference (developer.s
 come from the metadata package (see schema.py). Each line: `Name type[:arg] flags…` where flags
 are `required` (REQUIRED_FIELD_MISSING on create), `readonly`, `ext` (external id), `unique`,
 `restricted` (restricted picklist), `name` (the record's name field), `bytes` (the length counts
-UTF-8 bytes, as CaseComment.CommentBody does: HELP:000382141) and `default=V`.
+UTF-8 bytes, as CaseComment.CommentBody does: HELP:000382141), `since=N` (added in API N.0:
+unknown to older versions) and `default=V`.
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ STANDARD_FIELDS: dict[str, str] = {
         ActualDeliveryDate datetime
         ShippedDate datetime
         OrderSummaryId ref:OrderSummary
-        FulfillmentOrderId ref:FulfillmentOrder
-        DeliveryMethodId string:18
+        FulfillmentOrderId ref:FulfillmentOrder since=51
+        DeliveryMethodId string:18 since=51
         TotalItemsQuantity double:18,2 readonly
         Description textarea:32000
     """
