@@ -179,6 +179,29 @@ def test_r7_a_field_hidden_by_fls_is_an_unknown_field_in_soql_and_writes(serve: 
     assert written.status_code == 400 and "No such column" in written.json()[0]["message"]
 
 
+def test_r7_a_readable_but_not_editable_field_fails_per_record(serve: Serve) -> None:
+    sandbox = SalesforceSandbox(read_only_fields={"Account": {"AccountNumber"}})
+    url, http = serve(sandbox)
+    fields = {
+        f["name"]: f for f in http.get(data_url(url, "sobjects/Account/describe")).json()["fields"]
+    }
+    assert not fields["AccountNumber"]["updateable"]
+    answer = http.post(
+        data_url(url, "composite/sobjects"),
+        json={
+            "records": [
+                {"attributes": {"type": "Account"}, "Name": "a", "AccountNumber": "C-1"},
+                {"attributes": {"type": "Account"}, "Name": "b"},
+            ]
+        },
+    )
+    assert answer.status_code == 200
+    refused, taken = answer.json()
+    assert taken["success"]
+    assert refused["errors"][0]["statusCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert refused["errors"][0]["fields"] == ["AccountNumber"]
+
+
 def test_r8_over_long_values_fail_per_record_and_case_comments_count_bytes(serve: Serve) -> None:
     sandbox = SalesforceSandbox()
     url, http = serve(sandbox)

@@ -72,6 +72,7 @@ class SalesforceSandbox:
         order_only: bool = False,
         hidden_objects: Iterable[str] = (),
         hidden_fields: Mapping[str, Iterable[str]] | None = None,
+        read_only_fields: Mapping[str, Iterable[str]] | None = None,
         unknown_field_in_collection: Literal["request", "record"] = "request",
         jwt_audiences: Iterable[str] = JWT_AUDIENCES,
         short_pages: float = 0.0,
@@ -83,8 +84,11 @@ class SalesforceSandbox:
         `short_pages`: the share of query pages cut shorter than the batch size (seeded)."""
         hidden = frozenset(hidden_objects) | (ORDER_ONLY if order_only else frozenset())
         fields = {k: frozenset(v) for k, v in (hidden_fields or {}).items()}
+        frozen = {k: frozenset(v) for k, v in (read_only_fields or {}).items()}
         self.order_only = order_only
-        self.schema = restrict(load_schema(metadata_dir or default_metadata_dir()), hidden, fields)
+        self.schema = restrict(
+            load_schema(metadata_dir or default_metadata_dir()), hidden, fields, frozen
+        )
         self.store = Store(db_path, self.schema)
         self._offset = dt.timedelta(0)
         self._lock = threading.Lock()

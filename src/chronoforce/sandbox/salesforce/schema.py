@@ -369,13 +369,16 @@ def restrict(
     objects: dict[str, SObject],
     hidden_objects: frozenset[str] = frozenset(),
     hidden_fields: dict[str, frozenset[str]] | None = None,
+    read_only_fields: dict[str, frozenset[str]] | None = None,
 ) -> dict[str, SObject]:
     """The schema as one org (or one user) sees it: without the hidden objects and fields.
 
     An object the org lacks and one the user may not read answer alike (INVALID_TYPE, 404), and
     so do a missing field and one hidden by field-level security (REAL-ORG-FACTS.md R1, R2, R7).
     Lookups to a hidden object go too (the package's Shipment lookups on an Order-only org).
+    `read_only_fields`: readable, not editable for the user (INVALID_FIELD_FOR_INSERT_UPDATE).
     """
+    frozen = {k.lower(): {f.lower() for f in v} for k, v in (read_only_fields or {}).items()}
     hidden = {name.lower() for name in hidden_objects}
     by_object = {k.lower(): {f.lower() for f in v} for k, v in (hidden_fields or {}).items()}
     out: dict[str, SObject] = {}
@@ -389,6 +392,8 @@ def restrict(
             if fname.lower() in gone or (f.reference_to and not targets):
                 continue
             kept[fname] = replace(f, reference_to=targets) if f.reference_to else f
+            if fname.lower() in frozen.get(name.lower(), set()):
+                kept[fname] = replace(kept[fname], readonly=True)
         out[name] = SObject(obj.name, obj.label, obj.prefix, kept, obj.custom, obj.event)
     return out
 
