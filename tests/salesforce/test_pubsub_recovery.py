@@ -125,11 +125,11 @@ def test_silence_within_the_keepalive_schedule_keeps_the_stream(world: dict[str,
     """Salesforce may stay silent up to 270 s between keepalives: only longer means dead."""
     runtime, servicer = world["runtime"](), world["grpc"].servicer
     runtime.detect()
-    subscription = runtime._subscription
+    subscription = runtime._events.subscription
     subscription.last_message_at -= 269  # as if the last keepalive came 269 s ago
     runtime.detect()
-    assert runtime._subscription is subscription and servicer.subscribe_calls == 1
+    assert runtime._events.subscription is subscription and servicer.subscribe_calls == 1
     subscription.last_message_at -= 301
     assert not subscription.healthy
     runtime.detect()
-    assert runtime._subscription is not subscription and servicer.subscribe_calls == 2
+    assert runtime._events.subscription is not subscription and servicer.subscribe_calls == 2

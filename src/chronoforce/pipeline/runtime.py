@@ -130,8 +130,7 @@ class Runtime:
     shape: OrgShape | None = None  # what the org has (describe at start-up); None = not read
     _reader: DeltaReader | None = None
     _pubsub: Any = None
-    _subscription: Any = None  # the long-lived Pub/Sub subscription (salesforce/pubsub.py)
-    _resume_latest: bool = False  # after an expired replay id: subscribe from LATEST, once
+    _events: Any = None  # EventFeed: the long-lived Pub/Sub subscription
     _last_delta: float = 0.0
     _tracking: Any = None  # Tracking, built on first use (pipeline/tracking)
     _poller: Any = None
@@ -153,7 +152,8 @@ class Runtime:
             try:
                 ids.extend(self.detect_events(on_ids))
             except ReplayGapError as gap:
-                self._recover(gap)
+                self._set_replay(self._feed().recover(gap))  # expired: dropped, LATEST next
+                self._last_delta = 0.0
             if time.monotonic() - self._last_delta < config.delta_every_s:
                 return ids
         self._last_delta = time.monotonic()
@@ -162,12 +162,8 @@ class Runtime:
     def detect_events(self, on_ids: OnIds | None = None) -> list[int]:
         """The ship-request / change events that came since the last call, on one long-lived
         subscription (opened again only when it ended or fell silent beyond the keepalives)."""
-        subscription = self._subscription_open()
-        try:
-            events = subscription.drain(wait=0.3)
-        except BaseException:
-            self._subscription_close()
-            raise
+        feed = self._feed()
+        events = feed.poll(wait=0.3)
         record_ids: list[str] = []
         last: bytes | None = None
         for event in events:
@@ -181,7 +177,7 @@ class Runtime:
             last = event.replay_id
         # The stream's position (from the last message, keepalives included) once every event
         # received is handled; stored as opaque bytes after each batch.
-        last = subscription.latest_replay_id or last
+        last = feed.position or last
         ids: list[int] = []
         for start in range(0, len(record_ids), 200):
             batch = sorted(set(record_ids[start : start + 200]))
@@ -197,14 +193,12 @@ class Runtime:
         self._set_replay(last)  # after the intents are recorded: at least once, never lost
         return ids
 
-    def _subscription_open(self) -> Any:
-        from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
+    def _feed(self) -> Any:
+        """The long-lived Pub/Sub subscription (salesforce/pubsub.py `EventFeed`)."""
+        from chronoforce.salesforce.pubsub import EventFeed, PubSubClient, PubSubCredentials
 
-        if self._subscription is not None and self._subscription.healthy:
-            return self._subscription
-        self._subscription_close()
-        config = self.settings.salesforce
-        if self._pubsub is None:
+        if self._events is None:
+            config = self.settings.salesforce
             connection = self.salesforce.connection
 
             def credentials() -> PubSubCredentials:
@@ -212,49 +206,21 @@ class Runtime:
                 return PubSubCredentials(token.access_token, token.instance_url, token.org_id)
 
             self._pubsub = PubSubClient(config.pubsub_endpoint, credentials, ca_file=config.ca_file)
-        replay = None if self._resume_latest else self._stored_replay()
-        start = "LATEST" if self._resume_latest else "EARLIEST"
-        self._resume_latest = False  # LATEST once, after an expired id; stored ids afterwards
-        self._subscription = self._pubsub.subscribe(
-            config.pubsub_topic, replay_id=replay, start=start
-        )
-        return self._subscription
-
-    def _subscription_close(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+            self._events = EventFeed(
+                self._pubsub, config.pubsub_topic, self._stored_replay, self._drop_replay
+            )
+        return self._events
 
     def _stored_replay(self) -> bytes | None:
         with self.store.session() as session:
             mark = session.get(Watermark, f"pubsub:{self.settings.salesforce.pubsub_topic}")
             return bytes.fromhex(mark.value) if mark and mark.value else None
 
-    def _recover(self, gap: Any) -> None:
-        """Events may be missed: the SOQL delta from its watermark runs now. An expired (or
-        corrupted) replay id is dropped, never sent again: the next subscription starts at
-        LATEST, once; a gap event's own id is where the next one resumes."""
-        from chronoforce.salesforce.pubsub import REPLAY_RESETS
-
-        topic = self.settings.salesforce.pubsub_topic
-        self._subscription_close()
-        REPLAY_RESETS.labels(topic=topic, reason=gap.reason).inc()
-        if gap.reason == "expired":
-            log.warning(
-                "pubsub replay id refused: SOQL delta from the watermark, then LATEST",
-                topic=topic,
-                error=gap.message,
-            )
-            with self.store.session() as session:
-                mark = session.get(Watermark, f"pubsub:{topic}")
-                if mark is not None:
-                    session.delete(mark)
-            self._resume_latest = True
-            self._subscription_open()  # in place before the delta reads, so nothing falls between
-        else:
-            log.warning("pubsub gap event: falling back to the SOQL delta", topic=topic)
-            self._set_replay(gap.resume_replay_id)
-        self._last_delta = 0.0
+    def _drop_replay(self) -> None:
+        with self.store.session() as session:
+            mark = session.get(Watermark, f"pubsub:{self.settings.salesforce.pubsub_topic}")
+            if mark is not None:
+                session.delete(mark)
 
     def _set_replay(self, replay: bytes | None) -> None:
         if replay is None:
@@ -405,7 +371,8 @@ class Runtime:
     def close(self) -> None:
         if self._poller is not None:
             self._poller.close()
-        self._subscription_close()
+        if self._events is not None:
+            self._events.close()
         for client in (self.carrier, self.salesforce, self._pubsub, self.labels.slots):
             close = getattr(client, "close", None)
             if close is not None:

@@ -40,11 +40,13 @@ from chronoforce.domain.errors import (
     SalesforceUnavailableError,
     SessionExpiredError,
 )
+from chronoforce.logs import get_logger
 from chronoforce.schemas.pubsub import pubsub_api_pb2 as pb
 from chronoforce.schemas.pubsub import pubsub_api_pb2_grpc as pb_grpc
 
 __all__ = [
     "ChangeEvent",
+    "EventFeed",
     "PubSubAuthError",
     "PubSubClient",
     "PubSubCredentials",
@@ -73,6 +75,8 @@ PLATFORM_EVENT = "EVENT"  # change_type given to platform events, which have no 
 _GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW")
 _BITMAP_FIELDS = ("changedFields", "nulledFields", "diffFields")
 
+
+log = get_logger(component="pubsub")
 
 # ---- errors --------------------------------------------------------------------------------
 
@@ -607,3 +611,77 @@ def consume(
             save_replay_id(event.replay_id)
             handled += 1
     return handled
+
+
+class EventFeed:
+    """One long-lived subscription across detection rounds, as the official client keeps one.
+
+    The caller stores replay ids itself, after handling each batch (`position` is what to
+    store); `replay()` loads the stored one and `forget()` deletes it. A stored id the org
+    refuses (expired or corrupted) is sent once: `recover` forgets it, logs and counts it, and
+    opens the next subscription at LATEST — the caller runs the SOQL delta meanwhile.
+    """
+
+    def __init__(
+        self,
+        client: PubSubClient,
+        topic: str,
+        replay: Callable[[], bytes | None],
+        forget: Callable[[], None],
+    ) -> None:
+        self.client = client
+        self.topic = topic
+        self._replay = replay
+        self._forget = forget
+        self._subscription: Subscription | None = None
+        self._latest_once = False
+
+    @property
+    def subscription(self) -> Subscription | None:
+        return self._subscription
+
+    def poll(self, wait: float = 0.3) -> list[ChangeEvent]:
+        """What arrived since the last call (see `Subscription.drain`); errors end the stream."""
+        subscription = self._open()
+        try:
+            return subscription.drain(wait)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def position(self) -> bytes | None:
+        """The stream's replay id once every event polled is handled (keepalives included)."""
+        return self._subscription.latest_replay_id if self._subscription else None
+
+    def recover(self, gap: ReplayGapError) -> bytes | None:
+        """After a `ReplayGapError`: the replay id to store now (a gap event's), or None."""
+        self.close()
+        REPLAY_RESETS.labels(topic=self.topic, reason=gap.reason).inc()
+        if gap.reason != "expired":
+            log.warning("pubsub gap event: falling back to the SOQL delta", topic=self.topic)
+            return gap.resume_replay_id
+        log.warning(
+            "pubsub replay id refused: SOQL delta from the watermark, then LATEST",
+            topic=self.topic,
+            error=gap.message,
+        )
+        self._forget()
+        self._latest_once = True
+        self._open()  # in place before the caller's delta reads, so nothing falls between
+        return None
+
+    def _open(self) -> Subscription:
+        if self._subscription is not None and self._subscription.healthy:
+            return self._subscription
+        self.close()
+        replay = None if self._latest_once else self._replay()
+        start: Literal["LATEST", "EARLIEST"] = "LATEST" if self._latest_once else "EARLIEST"
+        self._latest_once = False  # LATEST once, after an expired id; stored ids afterwards
+        self._subscription = self.client.subscribe(self.topic, replay_id=replay, start=start)
+        return self._subscription
+
+    def close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
