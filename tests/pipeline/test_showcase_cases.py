@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chronoforce.demo import demo_settings
-from chronoforce.labels_cli import run_until
 from sqlalchemy import select
 
+from chronoforce.cli.common import run_until
+from chronoforce.cli.demo import demo_settings
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox

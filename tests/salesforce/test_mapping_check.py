@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from chronoforce.cli.mapping import app
+from chronoforce.config import SalesforceConfig, Secrets
+from chronoforce.salesforce.client import SalesforceClient
+from chronoforce.salesforce.connection import connect
 from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.salesforce.mapping_check import check_mapping
+from chronoforce.sandbox.salesforce import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SalesforceSandbox
+from chronoforce.sandbox.server import BackgroundServer
+from chronoforce.sandbox.tls import ensure_tls
 
 
 def test_default_order_and_shipment_mappings_match_the_org(client):
@@ -115,3 +126,43 @@ def _write(directory, org):
         )
     )
     return path
+
+
+def test_an_order_only_org_is_reported_as_such_and_its_order_mapping_is_fine(tls_dir):
+    from chronoforce.salesforce.mapping_check import org_notes
+
+    with _served(SalesforceSandbox(order_only=True), tls_dir) as client:
+        assert check_mapping(client, MappingConfig()) == []
+        assert org_notes(client, MappingConfig())[0].startswith("Order-only mode")
+        shipment = MappingConfig.from_settings({"trigger_object": "Shipment"})
+        assert [(p.key, p.problem) for p in check_mapping(client, shipment)] == [
+            ("trigger_object", "unknown_object")
+        ]
+
+
+def test_order_management_fallbacks_an_org_lacks_are_notes_not_problems(tls_dir):
+    from chronoforce.salesforce.mapping_check import org_notes
+
+    org = SalesforceSandbox(hidden_objects={"OrderSummary", "FulfillmentOrder"})
+    with _served(org, tls_dir) as client:
+        mapping = MappingConfig.from_settings({"trigger_object": "Shipment"})
+        assert check_mapping(client, mapping) == []
+        notes = org_notes(client, mapping)
+        assert len(notes) == 2 and all(n.startswith("order_id: Shipment has no") for n in notes)
+
+
+@contextmanager
+def _served(sandbox: SalesforceSandbox, tls_dir: Path) -> Iterator[SalesforceClient]:
+    tls = ensure_tls(tls_dir)
+    with BackgroundServer(sandbox.app, tls=tls, options={"timeout_graceful_shutdown": 1}) as sf:
+        config = SalesforceConfig(
+            instance_url=sf.url, login_url=sf.url, client_id=DEMO_CLIENT_ID, ca_file=tls.ca_cert
+        )
+        secrets = Secrets(sf_client_secret=SecretStr(DEMO_CLIENT_SECRET))
+        with SalesforceClient(connect(config, secrets)) as client:
+            yield client
+
+
+@pytest.fixture()
+def tls_dir(tmp_path: Path) -> Path:
+    return tmp_path / "tls"

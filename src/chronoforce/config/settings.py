@@ -65,6 +65,9 @@ class SalesforceConfig(_Section):
     api_version: str = "61.0"
     auth: Literal["client_credentials", "jwt", "password"] = "client_credentials"
     client_id: str = ""
+    # JWT `aud`, independent of the host posted to: "" = https://test.salesforce.com when
+    # login_url is a sandbox host, else https://login.salesforce.com (salesforce/auth.py).
+    jwt_audience: str = ""
     username: str = ""
     ca_file: Path | None = None
     api_reserve_fraction: float = Field(0.2, ge=0, lt=1)
@@ -182,6 +185,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CHRONOFORCE_SF_LOGIN_URL": ("salesforce", "login_url"),
     "CHRONOFORCE_SF_CLIENT_ID": ("salesforce", "client_id"),
     "CHRONOFORCE_SF_USERNAME": ("salesforce", "username"),
+    "CHRONOFORCE_SF_JWT_AUDIENCE": ("salesforce", "jwt_audience"),
     "CHRONOFORCE_LOG_LEVEL": ("logging", "level"),
 }
 

@@ -56,7 +56,9 @@ from chronoforce.salesforce.mapping import (
     items_for,
     map_record,
     soql_for_trigger,
+    value_at,
 )
+from chronoforce.salesforce.org_shape import OrgShape, prepare_org
 from chronoforce.salesforce.soql import in_list, is_record_id
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Shipment, Watermark
@@ -127,11 +129,13 @@ class Runtime:
     labels: LabelPipeline
     mapping: MappingConfig
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    shape: OrgShape | None = None  # what the org has (describe at start-up); None = not read
     _reader: DeltaReader | None = None
     _pubsub: Any = None
     _delta: Backoff | None = None  # with Pub/Sub: when the safety-net SOQL delta runs next
-    events_alive: bool = False  # the last Pub/Sub subscription worked (the runner's cadence)
-    events_idle_s: float = 0.3  # a subscription ends after this long without an event
+    events_alive: bool = False  # the last Pub/Sub poll worked (the runner's cadence)
+    events_idle_s: float = 0.3  # how long one detection waits on the subscription for events
+    _events: Any = None  # EventFeed: the long-lived Pub/Sub subscription
     _tracking: Any = None  # Tracking, built on first use (pipeline/tracking)
     _poller: Any = None
 
@@ -155,8 +159,10 @@ class Runtime:
             ids.extend(self.detect_events(on_ids))
             self.events_alive = True
         except ReplayGapError as gap:
+            # Expired or corrupted: dropped, the SOQL delta reads from the stored watermark now
+            # and the next subscription starts at LATEST, once (salesforce/pubsub.py EventFeed).
             log.warning("pubsub gap: falling back to the SOQL delta", reason=gap.reason)
-            self._set_replay(gap.resume_replay_id)
+            self._set_replay(self._feed().recover(gap))
             delta.wake()
         except TransientError as exc:
             # No live subscription: the SOQL delta is the detection now (the runner's pace).
@@ -183,39 +189,24 @@ class Runtime:
         return self._delta
 
     def detect_events(self, on_ids: OnIds | None = None) -> list[int]:
-        """Drain the ship-request / change events after the stored replay id."""
-        from chronoforce.salesforce.pubsub import PubSubClient, PubSubCredentials
-
-        config = self.settings.salesforce
-        if self._pubsub is None:
-            connection = self.salesforce.connection
-
-            def credentials() -> PubSubCredentials:
-                token = connection.token
-                return PubSubCredentials(token.access_token, token.instance_url, token.org_id)
-
-            self._pubsub = PubSubClient(config.pubsub_endpoint, credentials, ca_file=config.ca_file)
-        with self.store.session() as session:
-            mark = session.get(Watermark, f"pubsub:{config.pubsub_topic}")
-            replay = bytes.fromhex(mark.value) if mark else None
-        subscription = self._pubsub.subscribe(
-            config.pubsub_topic, replay_id=replay, start="EARLIEST", idle_timeout=self.events_idle_s
-        )
+        """The ship-request / change events that came since the last call, on one long-lived
+        subscription (opened again only when it ended or fell silent beyond the keepalives)."""
+        feed = self._feed()
+        events = feed.poll(wait=self.events_idle_s)
         record_ids: list[str] = []
-        last = replay
-        try:
-            for event in subscription:
-                found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
-                # Whoever may publish the event picks Record_Id__c: a value that is no id would
-                # make Salesforce refuse the whole query, on every try (detection stuck).
-                forged = [i for i in found if i and not is_record_id(i)]
-                if forged:
-                    log.warning("event ignored: not a record id", replay=event.replay_id.hex())
-                record_ids.extend(i for i in found if i and is_record_id(i))
-                last = event.replay_id
-            last = subscription.latest_replay_id or last
-        finally:
-            subscription.close()
+        last: bytes | None = None
+        for event in events:
+            found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
+            # Whoever may publish the event picks Record_Id__c: a value that is no id would
+            # make Salesforce refuse the whole query, on every try (detection stuck).
+            forged = [i for i in found if i and not is_record_id(i)]
+            if forged:
+                log.warning("event ignored: not a record id", replay=event.replay_id.hex())
+            record_ids.extend(i for i in found if i and is_record_id(i))
+            last = event.replay_id
+        # The stream's position (from the last message, keepalives included) once every event
+        # received is handled; stored as opaque bytes after each batch.
+        last = feed.position or last
         ids: list[int] = []
         for start in range(0, len(record_ids), 200):
             batch = sorted(set(record_ids[start : start + 200]))
@@ -230,6 +221,35 @@ class Runtime:
             ids.extend(recorded)
         self._set_replay(last)  # after the intents are recorded: at least once, never lost
         return ids
+
+    def _feed(self) -> Any:
+        """The long-lived Pub/Sub subscription (salesforce/pubsub.py `EventFeed`)."""
+        from chronoforce.salesforce.pubsub import EventFeed, PubSubClient, PubSubCredentials
+
+        if self._events is None:
+            config = self.settings.salesforce
+            connection = self.salesforce.connection
+
+            def credentials() -> PubSubCredentials:
+                token = connection.token
+                return PubSubCredentials(token.access_token, token.instance_url, token.org_id)
+
+            self._pubsub = PubSubClient(config.pubsub_endpoint, credentials, ca_file=config.ca_file)
+            self._events = EventFeed(
+                self._pubsub, config.pubsub_topic, self._stored_replay, self._drop_replay
+            )
+        return self._events
+
+    def _stored_replay(self) -> bytes | None:
+        with self.store.session() as session:
+            mark = session.get(Watermark, f"pubsub:{self.settings.salesforce.pubsub_topic}")
+            return bytes.fromhex(mark.value) if mark and mark.value else None
+
+    def _drop_replay(self) -> None:
+        with self.store.session() as session:
+            mark = session.get(Watermark, f"pubsub:{self.settings.salesforce.pubsub_topic}")
+            if mark is not None:
+                session.delete(mark)
 
     def _set_replay(self, replay: bytes | None) -> None:
         if replay is None:
@@ -266,13 +286,14 @@ class Runtime:
             return []
         by_order = fetch_items(self.salesforce.query_iter, self.mapping, records)
         linked = self._linked_shipments([str(r["Id"]) for r in records])
+        orders = self._linked_orders(records)
         intents = [
             Intent(
                 sf_object=self.mapping.trigger_object,
                 sf_id=str(r["Id"]),
                 order_number=str(r.get("OrderNumber") or r.get("ShipmentNumber") or r["Id"]),
                 modstamp=str(r.get("SystemModstamp") or ""),
-                source=self._source(r, by_order, linked),
+                source=self._source(r, by_order, linked, orders),
             )
             for r in records
         ]
@@ -280,14 +301,20 @@ class Runtime:
         return record_intents(self.store, intents, mark)
 
     def _source(
-        self, record: dict[str, Any], by_order: Any, linked: dict[str, str]
+        self,
+        record: dict[str, Any],
+        by_order: Any,
+        linked: dict[str, str],
+        orders: dict[str, str],
     ) -> dict[str, Any]:
-        """What a shipment row keeps of its record: the record, its items, its Shipment."""
+        """What a shipment row keeps of its record: the record, its items, its Shipment, and
+        the Order it reaches (itself, or through the Shipment / Order Management links)."""
         return {
             "key": self._content_key(record, by_order),
             "record": _plain(record),
             "items": [_plain(i) for i in items_for(record, self.mapping, by_order)],
             "shipment_id": linked.get(str(record["Id"]), ""),
+            "order_id": orders.get(str(record["Id"]), ""),
         }
 
     def refresh_source(self, shipment: Shipment) -> dict[str, Any]:
@@ -311,7 +338,12 @@ class Runtime:
             )
         record = self._with_queued_writes(shipment, found[0], started)
         by_order = fetch_items(self.salesforce.query_iter, self.mapping, [record])
-        source = self._source(record, by_order, self._linked_shipments([shipment.sf_id]))
+        source = self._source(
+            record,
+            by_order,
+            self._linked_shipments([shipment.sf_id]),
+            self._linked_orders([record]),
+        )
         modstamp = str(record.get("SystemModstamp") or "")
         with self.store.session() as session:
             session.execute(
@@ -364,9 +396,24 @@ class Runtime:
         """What the label depends on (mapped content, not timestamps): a change means re-ship."""
         return content_key(record, items_for(record, self.mapping, by_order), self.mapping)
 
+    def _linked_orders(self, records: list[dict[str, Any]]) -> dict[str, str]:
+        """A Shipment trigger: the Order each record reaches (`order_id` paths: the package's
+        lookup, or Order Management's OrderSummary / FulfillmentOrder), for the write-backs."""
+        if self.mapping.trigger_object != "Shipment":
+            return {}
+        found = {}
+        for record in records:
+            order_id = next((v for p in self.mapping.order_id if (v := value_at(record, p))), "")
+            found[str(record["Id"])] = str(order_id or "")
+        return found
+
     def _linked_shipments(self, order_ids: list[str]) -> dict[str, str]:
+        if self.mapping.trigger_object == "Shipment":
+            return {i: i for i in order_ids}  # the record is the Shipment itself
         if self.mapping.trigger_object != "Order" or not order_ids:
             return {}
+        if self.shape is not None and self.shape.order_only:
+            return {}  # Order-only org: Shipment does not exist, never name it in a query
         soql = f"SELECT Id, Order__c FROM Shipment WHERE Order__c IN {in_list(order_ids)}"
         return {r["Order__c"]: r["Id"] for r in self.salesforce.query_iter(soql)}
 
@@ -422,6 +469,8 @@ class Runtime:
     def close(self) -> None:
         if self._poller is not None:
             self._poller.close()
+        if self._events is not None:
+            self._events.close()
         for client in (self.carrier, self.salesforce, self._pubsub, self.labels.gates):
             close = getattr(client, "close", None)
             if close is not None:
@@ -456,7 +505,8 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
     store = Store(settings.database_url)
     carrier = carrier or ChronopostClient.from_settings(settings)
     salesforce = salesforce or SalesforceClient.from_settings(settings)
-    mapping = MappingConfig.from_settings(settings.mapping)
+    # The org's shape, read once: Order-only mode, mapping paths that exist, field lengths.
+    shape, mapping = prepare_org(salesforce, MappingConfig.from_settings(settings.mapping))
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     preparation = Preparation(
         mapping=mapping,
@@ -479,6 +529,6 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         ),
         preparers={"return": returns_preparation(settings, mapping, now)},
     )
-    runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now)
+    runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now, shape)
     preparation.reread = runtime.refresh_source
     return runtime

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import (
+    PermanentError,
     RateLimitedError,
     SalesforceUnavailableError,
     SalesforceValidationError,
@@ -306,6 +307,17 @@ class Flusher:
                     report.add(self._unlink_files(group))
                 else:
                     report.add(self._send_records(operation, sf_object, ext_field, group))
+            except PermanentError as exc:
+                if operation == "file":
+                    raise  # some files of the group may be up already: not ours to settle
+                # A refusal no split could pin on a record (another SalesforcePort, a bad
+                # object name): every row of the group becomes an exception, later groups go on.
+                members: dict[str, list[Outbox]] = defaultdict(list)
+                for r in group:
+                    members[r.sf_id or f"new:{r.id}"].append(r)
+                failed = {target: (False, [_refusal(exc)], None) for target in members}
+                report.add(self._settle(members, failed))
+                report.errors.append(str(exc))
             except TransientError as exc:
                 self._postpone(group, exc)
                 report.retried += len(group)
@@ -386,18 +398,31 @@ class Flusher:
                 target: (result.success, list(result.errors), result.id)
                 for target, result in zip(batch, results, strict=True)
             }
-            report.add(self._settle(members, outcomes))
+            notes = {t: list(getattr(r, "notes", ())) for t, r in zip(batch, results, strict=True)}
+            for target, said in notes.items():
+                for note in said:  # a value shortened to fit the org's field (salesforce/fit.py)
+                    log.info("value made to fit", sf_object=sf_object, sf_id=target, note=note)
+            report.add(self._settle(members, outcomes, notes))
         return report
 
     def _settle(
         self,
         members: Mapping[str, list[Outbox]],
         outcomes: Mapping[str, tuple[bool, list[Any], str | None]],
+        notes: Mapping[str, list[str]] | None = None,
     ) -> FlushReport:
         report = FlushReport()
         now = self.now()
+        notes = notes or {}
         sent = [
-            {"b_id": stale.id, "b_sent_at": now, "b_result": {"id": record_id}}
+            {
+                "b_id": stale.id,
+                "b_sent_at": now,
+                "b_result": {
+                    "id": record_id,
+                    **({"notes": notes[target]} if notes.get(target) else {}),
+                },
+            }
             for target, (success, _, record_id) in outcomes.items()
             if success
             for stale in members[target]
@@ -702,6 +727,14 @@ def _merge_labels(parts: list[bytes]) -> bytes:
     out = BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _refusal(exc: PermanentError) -> dict[str, Any]:
+    return {
+        "statusCode": exc.code,
+        "message": exc.message,
+        "fields": [f for f in exc.field.split(",") if f],
+    }
 
 
 def _status_code(error: Any) -> str:

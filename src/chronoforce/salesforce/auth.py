@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -22,6 +23,12 @@ TOKEN_PATH = "/services/oauth2/token"  # noqa: S105  # an endpoint, not a secret
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Salesforce accepts JWT assertions whose `exp` is at most 3 minutes ahead (OAuth JWT bearer flow).
 JWT_LIFETIME = dt.timedelta(minutes=3)
+# The JWT `aud` Salesforce documents: login or test, whatever host the assertion is posted to
+# (a My Domain `aud` is refused by some orgs). REAL-ORG-FACTS.md §5.
+LOGIN_AUDIENCE = "https://login.salesforce.com"
+TEST_AUDIENCE = "https://test.salesforce.com"
+# Shared login hosts: the client-credentials flow is refused there (HELP:000886201).
+SHARED_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 
 
 class SalesforceAuthError(PermanentError):
@@ -112,13 +119,40 @@ def _secret(value: Any, name: str) -> str:
     return str(value.get_secret_value())
 
 
+def jwt_audience(config: SalesforceConfig) -> str:
+    """`salesforce.jwt_audience`, or login/test as `login_url`'s host implies (a sandbox org:
+    test.salesforce.com or a `…--name.sandbox.my.salesforce.com` My Domain)."""
+    if config.jwt_audience.strip():
+        return config.jwt_audience.strip().rstrip("/")
+    host = (urlsplit(config.login_url).hostname or "").lower()
+    sandbox = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
+    return TEST_AUDIENCE if sandbox else LOGIN_AUDIENCE
+
+
+def my_domain_url(config: SalesforceConfig) -> str:
+    """The org's My Domain URL the client-credentials flow must post to (never login/test)."""
+    url = config.instance_url.strip().rstrip("/")
+    host = (urlsplit(url).hostname or "").lower()
+    if not url or host in SHARED_LOGIN_HOSTS:
+        raise SalesforceAuthError(
+            "the client-credentials flow needs salesforce.instance_url set to the org's My "
+            "Domain URL (https://NAME.my.salesforce.com); login.salesforce.com and "
+            "test.salesforce.com refuse it",
+            code="CONFIG_MY_DOMAIN_MISSING",
+            field="salesforce.instance_url",
+            operation="auth",
+        )
+    return url
+
+
 def token_source(config: SalesforceConfig, secrets: Secrets) -> TokenSource:
     """The flow `config.auth` names, as a function of the HTTP session (called again to renew)."""
     if config.auth == "jwt":
         key = _secret(secrets.sf_private_key, "sf_private_key")
+        audience = jwt_audience(config)
 
         def by_jwt(session: requests.Session) -> Token:
-            assertion = jwt_assertion(config.client_id, config.username, config.login_url, key)
+            assertion = jwt_assertion(config.client_id, config.username, audience, key)
             form = {"grant_type": JWT_GRANT, "assertion": assertion}
             return request_token(session, config.login_url, form)
 
@@ -141,15 +175,16 @@ def token_source(config: SalesforceConfig, secrets: Secrets) -> TokenSource:
 
         return by_password
     client_secret = _secret(secrets.sf_client_secret, "sf_client_secret")
+    my_domain = my_domain_url(config)
 
     def by_client_credentials(session: requests.Session) -> Token:
-        # Salesforce takes this grant on the org's My Domain URL, not on login.salesforce.com.
+        # Salesforce takes this grant on the org's My Domain URL only.
         form = {
             "grant_type": "client_credentials",
             "client_id": config.client_id,
             "client_secret": client_secret,
         }
-        return request_token(session, config.instance_url or config.login_url, form)
+        return request_token(session, my_domain, form)
 
     return by_client_credentials
 

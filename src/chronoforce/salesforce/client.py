@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +25,15 @@ from chronoforce.domain.errors import (
     SalesforceUnavailableError,
     SalesforceValidationError,
 )
+from chronoforce.logs import get_logger
 from chronoforce.salesforce import soql
 from chronoforce.salesforce.connection import TRANSIENT_CODES, Connection, connect
+from chronoforce.salesforce.fit import Fitted, fit_record
 from chronoforce.salesforce.limits import ApiUsage
 from chronoforce.salesforce.transport import OnCall
 
 COLLECTION_SIZE = 200  # sObject Collections limit per request (REST API reference)
+log = get_logger(component="salesforce")
 Operation = Literal["create", "update", "upsert"]
 
 
@@ -42,11 +46,12 @@ class RecordError:
 
 @dataclass(frozen=True)
 class RecordResult:
-    """The outcome of one record of a collection call."""
+    """The outcome of one record of a collection call; `notes` says what was made to fit."""
 
     id: str | None
     success: bool
     errors: list[RecordError] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
     @property
     def retryable(self) -> bool:
@@ -131,6 +136,11 @@ class SalesforceClient:
         result = self.connection.call("get", lambda sf: sf.restful(path, params=params))
         return dict(result or {})
 
+    def prefetch(self, sobjects: Sequence[str]) -> None:
+        """Describe these objects now (start-up), so writes fit the org's fields at no cost."""
+        for name in sobjects:
+            self.describe(name)
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """The object's describe (fields, types, relationships), fetched once per client."""
         name = soql.field_name(sobject)
@@ -144,6 +154,18 @@ class SalesforceClient:
         described = dict(result or {})
         with self._lock:
             self._describes[name] = described
+        return described
+
+    def describe_global(self) -> dict[str, Any]:
+        """`GET /sobjects`: the objects the running user can see, fetched once per client."""
+        with self._lock:
+            cached = self._describes.get("")
+        if cached is not None:
+            return cached
+        result = self.connection.call("describe", lambda sf: sf.restful("sobjects"))
+        described = dict(result or {})
+        with self._lock:
+            self._describes[""] = described
         return described
 
     # --- writes --------------------------------------------------------------------------
@@ -165,10 +187,35 @@ class SalesforceClient:
         path, method = "composite/sobjects", {"create": "POST"}.get(op, "PATCH")
         if op == "upsert":
             path += f"/{name}/{soql.field_name(external_id_field or '')}"
-        results: list[RecordResult] = []
-        for start in range(0, len(records), COLLECTION_SIZE):
-            chunk = [_with_type(r, name) for r in records[start : start + COLLECTION_SIZE]]
-            results.extend(self._send(f"collection:{op}:{name}", path, method, chunk, all_or_none))
+        fields = self.known_fields(name)
+        fitted = [fit_record(name, r, fields) for r in records]
+        refused = {
+            i: _unknown_fields(name, f, records[i]) for i, f in enumerate(fitted) if f.unknown
+        }
+        if refused and all_or_none:
+            return [
+                refused.get(i) or RecordResult(None, False, [_ROLLED_BACK])
+                for i in range(len(records))
+            ]
+        sendable = [i for i in range(len(records)) if i not in refused]
+        sent: list[RecordResult] = []
+        for start in range(0, len(sendable), COLLECTION_SIZE):
+            chunk = [
+                _with_type(fitted[i].record, name)
+                for i in sendable[start : start + COLLECTION_SIZE]
+            ]
+            sent.extend(
+                self._send_split(f"collection:{op}:{name}", path, method, chunk, all_or_none)
+            )
+        by_index = dict(zip(sendable, sent, strict=True))
+        results = []
+        for i in range(len(records)):
+            result = refused.get(i) or by_index[i]
+            if fitted[i].notes:
+                result = RecordResult(
+                    result.id, result.success, result.errors, tuple(fitted[i].notes)
+                )
+            results.append(result)
         return results
 
     def delete(self, ids: Sequence[str]) -> list[RecordResult]:
@@ -188,6 +235,45 @@ class SalesforceClient:
                 )
             results.extend(_record_result(raw) for raw in answer)
         return results
+
+    def known_fields(self, sobject: str) -> dict[str, dict[str, Any]] | None:
+        """Fields (lower-case name → describe) of an object whose describe was read already
+        (`describe` or `prefetch`); None otherwise: this never costs an API call."""
+        with self._lock:
+            described = self._describes.get(soql.field_name(sobject))
+        if described is None:
+            return None
+        return {str(f.get("name", "")).lower(): f for f in described.get("fields", [])}
+
+    def _send_split(
+        self,
+        operation: str,
+        path: str,
+        method: str,
+        records: list[dict[str, Any]],
+        all_or_none: bool,
+    ) -> list[RecordResult]:
+        """Send; a whole-request 400 (an unknown field, or one FLS hides: they look the same)
+        is split in halves until the records at fault are alone, so the others go on."""
+        try:
+            return self._send(operation, path, method, records, all_or_none)
+        except SalesforceValidationError as exc:
+            if all_or_none:
+                raise
+            if len(records) == 1:
+                record = records[0]
+                error = RecordError(exc.code, exc.message, _fields_named(exc))
+                return [RecordResult(_record_key(record), False, [error])]
+            log.warning(
+                "collection refused as a whole: splitting it",
+                operation=operation,
+                records=len(records),
+                code=exc.code,
+            )
+            half = len(records) // 2
+            return self._send_split(
+                operation, path, method, records[:half], all_or_none
+            ) + self._send_split(operation, path, method, records[half:], all_or_none)
 
     def _send(
         self,
@@ -272,6 +358,38 @@ def _delete(sf: Salesforce, *, params: dict[str, str]) -> Any:
 
 def _query_more(sf: Salesforce, *, url: str, headers: dict[str, str]) -> Any:
     return sf.query_more(url, identifier_is_url=True, headers=headers)
+
+
+_ROLLED_BACK = RecordError(
+    "ALL_OR_NONE_OPERATION_ROLLED_BACK", "not sent: another record of the call was refused"
+)
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+
+
+def _unknown_fields(sobject: str, fitted: Fitted, record: Mapping[str, Any]) -> RecordResult:
+    """A record naming fields the org's describe lacks: refused here, never sent."""
+    errors = [
+        RecordError(
+            "INVALID_FIELD",
+            f"No such column '{name}' on sobject of type {sobject}: not in this org's describe "
+            "(the field is missing, or field-level security hides it from the integration user)",
+            (name,),
+        )
+        for name in fitted.unknown
+    ]
+    return RecordResult(_record_key(record), False, errors)
+
+
+def _record_key(record: Mapping[str, Any]) -> str | None:
+    value = record.get("Id") or record.get("id")
+    return str(value) if value else None
+
+
+def _fields_named(exc: ChronoforceError) -> tuple[str, ...]:
+    if exc.field:
+        return tuple(f for f in exc.field.split(",") if f)
+    found = _NO_SUCH_COLUMN.search(exc.message)
+    return (found.group(1),) if found else ()
 
 
 def _with_type(record: Mapping[str, Any], sobject: str) -> dict[str, Any]:

@@ -135,7 +135,14 @@ _SHIPMENT_PRESET: dict[str, Any] = {
     **{k: _via_order(v) for k, v in _ORDER_PRESET.items() if k != "trigger_condition"},
     "trigger_condition": "Chronopost_Label_Status__c = 'Requested'",
     "order_number": ["Order__r.OrderNumber", "ShipmentNumber"],
-    "order_id": "Order__c",
+    # No standard field links Shipment to Order: the package's lookup when someone fills it,
+    # else Order Management's OrderSummary (directly or through the FulfillmentOrder) and its
+    # original Order (REAL-ORG-FACTS.md §1.2). Paths the org lacks are dropped at start-up.
+    "order_id": [
+        "Order__c",
+        "OrderSummary.OriginalOrderId",
+        "FulfillmentOrder.OrderSummary.OriginalOrderId",
+    ],
     "recipient": {
         "name": "ShipToName",
         "name2": "Order__r.ShipToContact.Name",

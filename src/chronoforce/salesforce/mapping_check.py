@@ -142,7 +142,13 @@ def _check(org: _Org, sobject: str, spec: FieldSpec) -> list[MappingProblem]:
 
 
 def check_mapping(client: Describer, mapping: MappingConfig) -> list[MappingProblem]:
-    """Every problem of the mapping against this org; an empty list means ready to run."""
+    """Every problem of the mapping against this org; an empty list means ready to run.
+
+    Fallback paths this org lacks are skipped as at start-up (`org_notes` lists them); a key
+    none of whose paths exists is a problem."""
+    from chronoforce.salesforce.org_shape import fit_mapping
+
+    mapping, _ = fit_mapping(client, mapping)
     org = _Org(client)
     root = mapping.trigger_object
     if org.of(root) is None:
@@ -165,6 +171,22 @@ def check_mapping(client: Describer, mapping: MappingConfig) -> list[MappingProb
     if not problems:
         problems += _try_query(client, mapping)
     return problems
+
+
+def org_notes(client: Any, mapping: MappingConfig) -> list[str]:
+    """What `chronoforce mapping check` tells beside the problems: the org's shape (Order-only
+    mode) and the fallback paths skipped because this org lacks them."""
+    from chronoforce.salesforce.org_shape import fit_mapping, read_shape
+
+    notes: list[str] = []
+    if hasattr(client, "describe_global") and read_shape(client).order_only:
+        notes.append(
+            "Order-only mode: this org has no Shipment object (or the integration user may not "
+            "read it); labels, files, tracking and Cases are written to the Order, and no query "
+            "names Shipment"
+        )
+    notes += fit_mapping(client, mapping)[1]
+    return notes
 
 
 def _try_query(client: Describer, mapping: MappingConfig) -> list[MappingProblem]:

@@ -8,8 +8,12 @@ sandbox, store replay ids itself, or turn TLS verification off.
         handle(event)
         store(event.replay_id)      # only after handling: a crash replays, never skips
 
-A replay id the org no longer retains, or a CDC gap event, raises `ReplayGapError`: the caller
-falls back to the SOQL delta poll, then subscribes again from `err.resume_replay_id`.
+A long-lived consumer keeps one subscription and calls `drain(wait)` each round: flow control
+asks for more only once the previous batch was handed over, and keepalives (≤ 270 s apart)
+keep `latest_replay_id` moving; `healthy` turns false once the stream ended or stayed silent
+past the keepalive schedule. A replay id the org no longer retains, or a CDC gap event, raises
+`ReplayGapError`: the caller falls back to the SOQL delta poll, then subscribes again — from
+LATEST after an expired id (never resending it), from `err.resume_replay_id` after a gap event.
 """
 
 from __future__ import annotations
@@ -27,18 +31,22 @@ from typing import Any, Literal
 
 import fastavro
 import grpc
+from prometheus_client import Counter
 
+from chronoforce import metrics
 from chronoforce.domain.errors import (
     ChronoforceError,
     PermanentError,
     SalesforceUnavailableError,
     SessionExpiredError,
 )
+from chronoforce.logs import get_logger
 from chronoforce.schemas.pubsub import pubsub_api_pb2 as pb
 from chronoforce.schemas.pubsub import pubsub_api_pb2_grpc as pb_grpc
 
 __all__ = [
     "ChangeEvent",
+    "EventFeed",
     "PubSubAuthError",
     "PubSubClient",
     "PubSubCredentials",
@@ -52,10 +60,23 @@ __all__ = [
 
 # Salesforce serves at most 100 events per FetchRequest (Pub/Sub API guide, "Subscribe RPC").
 MAX_BATCH = 100
+# With nothing to deliver the server sends an empty keepalive within 270 s (pubsub_api.proto,
+# FetchResponse); a stream silent for longer than this is taken for dead and opened again.
+KEEPALIVE_TOLERANCE_S = 270.0 + 30.0
+
+REPLAY_RESETS = Counter(
+    "chronoforce_pubsub_replay_resets",
+    "Pub/Sub recoveries: a stored replay id the org no longer knew (expired) or a gap event; "
+    "each falls back to the SOQL delta and subscribes again",
+    ["topic", "reason"],
+    registry=metrics.REGISTRY,
+)
 PLATFORM_EVENT = "EVENT"  # change_type given to platform events, which have no ChangeEventHeader
 _GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW")
 _BITMAP_FIELDS = ("changedFields", "nulledFields", "diffFields")
 
+
+log = get_logger(component="pubsub")
 
 # ---- errors --------------------------------------------------------------------------------
 
@@ -439,6 +460,9 @@ class Subscription:
         self._requests: queue.Queue[Any] = queue.Queue()
         self._responses: queue.Queue[Any] = queue.Queue()
         self._ready = threading.Event()
+        self._outstanding = batch_size  # events asked for and not received yet
+        self.ended = False  # the server closed the stream or it failed: subscribe again
+        self.last_message_at = time.monotonic()
         preset = "CUSTOM" if replay_id is not None else start
         self._requests.put(
             pb.FetchRequest(
@@ -461,6 +485,47 @@ class Subscription:
             self._responses.put(StopIteration())
         except grpc.RpcError as err:
             self._responses.put(err)
+
+    @property
+    def healthy(self) -> bool:
+        """Open, and heard from within the keepalive schedule (≤ 270 s between messages)."""
+        return not self.ended and time.monotonic() - self.last_message_at < KEEPALIVE_TOLERANCE_S
+
+    def drain(self, wait: float) -> list[ChangeEvent]:
+        """The events that come until `wait` seconds pass without one, or until the batch asked
+        for is complete; the stream stays open for the next call.
+
+        Flow control as the official client does it: `batch_size` more are asked for only once
+        everything asked before was delivered and handed over (the previous `drain` returned).
+        Keepalives move `latest_replay_id` but do not extend the wait. Errors end the stream."""
+        if self._outstanding <= 0 and not self.ended:
+            self._requests.put(pb.FetchRequest(num_requested=self._batch_size))
+            self._outstanding = self._batch_size
+        events: list[ChangeEvent] = []
+        idle_since = time.monotonic()
+        while not self.ended and self._outstanding > 0:
+            timeout = idle_since + wait - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                item = self._responses.get(timeout=timeout)
+            except queue.Empty:
+                break
+            if isinstance(item, StopIteration):
+                self.ended = True
+                break
+            if isinstance(item, grpc.RpcError):
+                self.ended = True
+                raise map_rpc_error(item, topic=self.topic) from None
+            self.last_message_at = time.monotonic()
+            self._outstanding = item.pending_num_requested
+            if item.latest_replay_id:
+                self.latest_replay_id = bytes(item.latest_replay_id)
+            for consumer_event in item.events:
+                events.append(self._checked(self._client.decode(self.topic, consumer_event)))
+                self.delivered += 1
+                idle_since = time.monotonic()
+        return events
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once the server answered: from then on, LATEST includes every new event."""
@@ -546,3 +611,77 @@ def consume(
             save_replay_id(event.replay_id)
             handled += 1
     return handled
+
+
+class EventFeed:
+    """One long-lived subscription across detection rounds, as the official client keeps one.
+
+    The caller stores replay ids itself, after handling each batch (`position` is what to
+    store); `replay()` loads the stored one and `forget()` deletes it. A stored id the org
+    refuses (expired or corrupted) is sent once: `recover` forgets it, logs and counts it, and
+    opens the next subscription at LATEST — the caller runs the SOQL delta meanwhile.
+    """
+
+    def __init__(
+        self,
+        client: PubSubClient,
+        topic: str,
+        replay: Callable[[], bytes | None],
+        forget: Callable[[], None],
+    ) -> None:
+        self.client = client
+        self.topic = topic
+        self._replay = replay
+        self._forget = forget
+        self._subscription: Subscription | None = None
+        self._latest_once = False
+
+    @property
+    def subscription(self) -> Subscription | None:
+        return self._subscription
+
+    def poll(self, wait: float = 0.3) -> list[ChangeEvent]:
+        """What arrived since the last call (see `Subscription.drain`); errors end the stream."""
+        subscription = self._open()
+        try:
+            return subscription.drain(wait)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def position(self) -> bytes | None:
+        """The stream's replay id once every event polled is handled (keepalives included)."""
+        return self._subscription.latest_replay_id if self._subscription else None
+
+    def recover(self, gap: ReplayGapError) -> bytes | None:
+        """After a `ReplayGapError`: the replay id to store now (a gap event's), or None."""
+        self.close()
+        REPLAY_RESETS.labels(topic=self.topic, reason=gap.reason).inc()
+        if gap.reason != "expired":
+            log.warning("pubsub gap event: falling back to the SOQL delta", topic=self.topic)
+            return gap.resume_replay_id
+        log.warning(
+            "pubsub replay id refused: SOQL delta from the watermark, then LATEST",
+            topic=self.topic,
+            error=gap.message,
+        )
+        self._forget()
+        self._latest_once = True
+        self._open()  # in place before the caller's delta reads, so nothing falls between
+        return None
+
+    def _open(self) -> Subscription:
+        if self._subscription is not None and self._subscription.healthy:
+            return self._subscription
+        self.close()
+        replay = None if self._latest_once else self._replay()
+        start: Literal["LATEST", "EARLIEST"] = "LATEST" if self._latest_once else "EARLIEST"
+        self._latest_once = False  # LATEST once, after an expired id; stored ids afterwards
+        self._subscription = self.client.subscribe(self.topic, replay_id=replay, start=start)
+        return self._subscription
+
+    def close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None

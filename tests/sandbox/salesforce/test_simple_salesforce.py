@@ -8,7 +8,11 @@ import base64
 import pytest
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceMalformedRequest,
+    SalesforceResourceNotFound,
+)
 
 from chronoforce.sandbox.salesforce import (
     DEMO_CLIENT_ID,
@@ -61,13 +65,28 @@ def test_wrong_password_fails_soap_login_with_invalid_login(
 def test_client_credentials_login_returns_the_sandbox_instance_url(
     sb: SalesforceSandbox, base_url: str, http: requests.Session
 ) -> None:
+    # On the org's My Domain (simple-salesforce: domain="NAME.my"), as Salesforce requires.
     sf = Salesforce(
         consumer_key=DEMO_CLIENT_ID,
         consumer_secret=DEMO_CLIENT_SECRET,
-        domain=f"localhost:{_port(base_url)}/login",
+        domain=f"localhost:{_port(base_url)}/acme.my",
         session=http,
     )
     assert f"https://{sf.sf_instance}" == base_url
+
+
+def test_client_credentials_on_the_shared_login_host_is_refused(
+    base_url: str, http: requests.Session
+) -> None:
+    """REAL-ORG-FACTS.md R24: login.salesforce.com / test.salesforce.com refuse this flow."""
+    for host in ("login", "test"):
+        with pytest.raises(SalesforceAuthenticationFailed, match="not supported on this domain"):
+            Salesforce(
+                consumer_key=DEMO_CLIENT_ID,
+                consumer_secret=DEMO_CLIENT_SECRET,
+                domain=f"localhost:{_port(base_url)}/{host}",
+                session=http,
+            )
 
 
 def test_query_all_iter_pages_with_batch_size(sf: Salesforce, sb: SalesforceSandbox) -> None:

@@ -22,6 +22,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.tracking.config import CaseConfig
 from chronoforce.pipeline.tracking.events import chunks, iso
+from chronoforce.salesforce.fit import shorten
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Shipment, TrackingCase
 
@@ -137,7 +138,8 @@ def tell(session: Session, row: TrackingCase, fields: dict[str, Any], comment: s
         session,
         sf_object="CaseComment",
         operation="create",
-        payload={"ParentId": row.case_id, "CommentBody": comment[:4000]},
+        # 4,000 bytes of UTF-8, not characters (HELP:000382141): accents count double.
+        payload={"ParentId": row.case_id, "CommentBody": shorten(comment, 4000, in_bytes=True)},
         shipment_id=row.shipment_id,
     )
 

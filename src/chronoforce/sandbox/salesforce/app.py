@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chronoforce.sandbox.salesforce.auth import OAuthError
+from chronoforce.sandbox.salesforce.auth import SHARED_LOGIN_HOSTS, OAuthError
 from chronoforce.sandbox.salesforce.errors import ApiError, invalid_session, not_found
 from chronoforce.sandbox.salesforce.rest import VERSIONS, Reply, Request, version_list
 
@@ -43,12 +43,16 @@ class LoginHostPaths:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             raw = scope.get("raw_path") or scope["path"].encode()
-            if _LOGIN_HOST_PREFIX.match(raw):
+            found = _LOGIN_HOST_PREFIX.match(raw)
+            if found:
                 raw = _LOGIN_HOST_PREFIX.sub(b"", raw)
+                state = dict(scope.get("state") or {})
+                state["login_host"] = found.group(0).decode().strip("/")
                 scope = dict(
                     scope,
                     raw_path=raw,
                     path=_LOGIN_HOST_PREFIX.sub(b"", scope["path"].encode()).decode(),
+                    state=state,
                 )
         await self.app(scope, receive, send)
 
@@ -72,7 +76,9 @@ def build_app(sb: SalesforceSandbox) -> ASGIApp:
         auth_header = request.headers.get("authorization", "")
         basic = auth_header[6:] if auth_header.lower().startswith("basic ") else None
         try:
-            body = sb.auth.token(form, basic, instance_url(request))
+            host = str(getattr(request.state, "login_host", ""))
+            shared = host if host.lower() in SHARED_LOGIN_HOSTS else ""
+            body = sb.auth.token(form, basic, instance_url(request), shared)
         except OAuthError as exc:
             return _json(exc.status, {"error": exc.error, "error_description": exc.description})
         return _json(200, body)
@@ -118,7 +124,10 @@ async def _api(sb: SalesforceSandbox, request: HttpRequest) -> Response:
         error = not_found()
         return _json(404, [error.rest()])
     token = _bearer(request)
-    if token is None or not sb.validate_token(token):
+    on_login_host = str(getattr(request.state, "login_host", "")).lower() in SHARED_LOGIN_HOSTS
+    # Data calls belong on the token's instance_url, never on the shared login host (R26; the
+    # answer is our choice: the documents do not say what the login host answers).
+    if token is None or on_login_host or not sb.validate_token(token):
         return _json(401, [invalid_session().rest()], {"WWW-Authenticate": "Token"})
     raw = request.scope.get("raw_path") or request.url.path.encode()
     raw_path = raw.decode().split("?", 1)[0]

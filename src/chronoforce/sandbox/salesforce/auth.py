@@ -29,6 +29,12 @@ DEMO_USERNAME = "integration@chronoforce.example"
 DEMO_PASSWORD = "chronoforce-demo"  # noqa: S105 - documented demo credential
 DEMO_SECURITY_TOKEN = "SANDBOXTOKEN"  # noqa: S105 - documented demo credential
 JWT_MAX_AHEAD_SECONDS = 300  # Salesforce wants exp at most a few minutes ahead
+# The JWT `aud` most orgs accept, whatever host the assertion is posted to; a My Domain `aud`
+# is refused by some ("audience is invalid"). REAL-ORG-FACTS.md §5, R25 (configurable).
+JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+# Hosts that serve logins for every org: the client-credentials flow is refused there
+# (HELP:000886201; REAL-ORG-FACTS.md R24). The sandbox's own URL plays the org's My Domain.
+SHARED_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
 
 
 @dataclass(frozen=True)
@@ -79,13 +85,15 @@ class Auth:
         org_id: str,
         token_ttl: float,
         clock: Callable[[], float],
+        jwt_audiences: tuple[str, ...] = JWT_AUDIENCES,
     ) -> None:
         self.apps = {a.client_id: a for a in apps}
         self.users = {u.username.lower(): u for u in users}
         self.user_ids = user_ids
         self.org_id = org_id
-        self.token_ttl = token_ttl
+        self.token_ttl = token_ttl  # idle timeout: every API call starts it again
         self.clock = clock
+        self.jwt_audiences = tuple(a.rstrip("/") for a in jwt_audiences)
         self._sessions: dict[str, Session] = {}
         self._refresh: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
@@ -104,9 +112,12 @@ class Auth:
             session = self._sessions.get(token)
             if session is None:
                 return None
-            if session.expires_at <= self.clock():
+            now = self.clock()
+            if session.expires_at <= now:
                 del self._sessions[token]
                 return None
+            # Session timeout is inactivity-based: each call resets it (REAL-ORG-FACTS.md §5).
+            session.expires_at = now + self.token_ttl
             return session
 
     def expire_all(self) -> None:
@@ -124,9 +135,14 @@ class Auth:
 
     # --- token endpoint ----------------------------------------------------------------------
 
-    def token(self, form: dict[str, str], basic: str | None, instance_url: str) -> dict[str, Any]:
+    def token(
+        self, form: dict[str, str], basic: str | None, instance_url: str, login_host: str = ""
+    ) -> dict[str, Any]:
+        """`login_host`: the shared login host the request was addressed to ("" = My Domain)."""
         grant = form.get("grant_type", "")
         if grant == "client_credentials":
+            if login_host:
+                raise OAuthError("invalid_grant", "request not supported on this domain")
             app = self._client(form, basic)
             username = app.run_as
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
@@ -205,10 +221,7 @@ class Auth:
         except jwt.PyJWTError:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         aud = str(claims.get("aud", "")).rstrip("/")
-        valid_aud = aud == instance_url.rstrip("/") or aud.rsplit("/", 1)[-1].endswith(
-            ("login.salesforce.com", "test.salesforce.com")
-        )
-        if not valid_aud:
+        if aud not in self.jwt_audiences:  # checked whatever host the assertion came to
             raise OAuthError("invalid_grant", "audience is invalid")
         try:
             exp = float(claims["exp"])

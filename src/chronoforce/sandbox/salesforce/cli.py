@@ -41,6 +41,12 @@ def serve(
     grpc_port: Annotated[
         int | None, typer.Option(help="Also serve the Pub/Sub API (gRPC, TLS) on this port.")
     ] = None,
+    order_only: Annotated[
+        bool,
+        typer.Option(
+            "--order-only", help="An org without Shipment (no Order Management / Field Service)."
+        ),
+    ] = False,
 ) -> None:
     """Start the Salesforce sandbox over HTTPS (Ctrl-C to stop)."""
     if ctx.invoked_subcommand is not None:
@@ -52,11 +58,12 @@ def serve(
     )
 
     sandbox = SalesforceSandbox(
-        db_path=db or ":memory:", daily_api_limit=daily_api_limit, seed=seed
+        db_path=db or ":memory:", daily_api_limit=daily_api_limit, seed=seed, order_only=order_only
     )
     tls = ensure_tls(tls_dir)
     base = f"https://{'localhost' if host == '127.0.0.1' else host}:{port}"
-    typer.echo(f"Salesforce sandbox on {base}  (org {sandbox.org_id})")
+    shape = "Order-only, no Shipment" if order_only else "with Shipment / Order Management"
+    typer.echo(f"Salesforce sandbox on {base}  (org {sandbox.org_id}, {shape})")
     typer.echo(f"  REST: {base}/services/data/v61.0/   token: POST {base}/services/oauth2/token")
     typer.echo(f"  demo connected app: client_id {DEMO_CLIENT_ID}, user {DEMO_USERNAME}")
     typer.echo(f"  admin: {base}/_sandbox/ (loopback only)   clients must trust {tls.ca_cert}")

@@ -178,6 +178,7 @@ def run_batch(rest: Rest, body: Any) -> Reply:
         reply = _subrequest(rest, str(entry.get("method", "GET")), url, entry.get("richInput"), {})
         has_errors = has_errors or reply.status >= 400
         results.append({"statusCode": reply.status, "result": reply.body})
+    rest.spend(max(0, len(entries) - 1))  # the HTTP call itself was charged once already
     return Reply(200, {"hasErrors": has_errors, "results": results})
 
 

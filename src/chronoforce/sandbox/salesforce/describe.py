@@ -112,7 +112,7 @@ def describe_object(obj: SObject, schema: dict[str, SObject], version: str) -> d
     ]
     return {
         **describe_summary(obj, version),
-        "fields": [describe_field(f) for f in obj.fields.values()],
+        "fields": [describe_field(f) for f in obj.visible_fields()],
         "childRelationships": children,
         "recordTypeInfos": [],
     }

@@ -7,6 +7,8 @@ Change Data Capture event in the same transaction. It never checks sessions or b
 from __future__ import annotations
 
 import datetime as dt
+import random
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from chronoforce.sandbox.salesforce.errors import ApiError, RecordErrors, not_fo
 from chronoforce.sandbox.salesforce.ids import MalformedId, make_id, to_18
 from chronoforce.sandbox.salesforce.records import defaults, to_json, to_storage
 from chronoforce.sandbox.salesforce.schema import SObject
-from chronoforce.sandbox.salesforce.soql import Plan, compile_query
+from chronoforce.sandbox.salesforce.soql import Plan, SoqlError, compile_query
 from chronoforce.sandbox.salesforce.store import RETENTION_SECONDS, Store, Tx
 
 DEFAULT_BATCH = 2000
@@ -63,7 +65,9 @@ class Org:
         self.prefixes = {name: obj.prefix for name, obj in self.schema.items()}
         self._lower = {name.lower(): obj for name, obj in self.schema.items()}
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
-        self._plans: dict[tuple[str, bool, dt.date], Plan] = {}
+        self.short_pages = 0.0  # share of query pages made shorter than asked (R17)
+        self._pages_rng = random.Random(0)
+        self._plans: dict[tuple[str, bool, dt.date, str], Plan] = {}
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -71,6 +75,13 @@ class Org:
         obj = self._lower.get(name.lower())
         if obj is None:
             raise not_found()
+        return obj
+
+    def sobject_or_invalid_type(self, name: str) -> SObject:
+        """The object a request body names; INVALID_TYPE (a request-level 400) if unknown."""
+        obj = self._lower.get(name.lower())
+        if obj is None:
+            raise ApiError(400, "INVALID_TYPE", f"sObject type '{name}' is not supported.")
         return obj
 
     def record_id(self, obj: SObject, value: str) -> str:
@@ -97,7 +108,7 @@ class Org:
         out: dict[str, Any] = {
             "attributes": {"type": obj.name, "url": self.url(obj.name, row["Id"])}
         }
-        chosen = [obj.fields[f] for f in fields] if fields else list(obj.fields.values())
+        chosen = [obj.fields[f] for f in fields] if fields else obj.visible_fields()
         for f in chosen:
             if f.type == "base64":
                 out[f.name] = self.url(obj.name, row["Id"]) + f"/{f.name}"
@@ -214,6 +225,7 @@ class Org:
         if self.write_hook is not None:
             self.write_hook(record_id)
         self._check_unique(obj, values, record_id)
+        _check_order_account(obj, row, values)
         new = {**row, **values}
         self._derive(obj, new)
         changed = {k: new[k] for k in new if new[k] != row.get(k) and k in obj.fields}
@@ -377,7 +389,7 @@ class Org:
     # --- queries -----------------------------------------------------------------------------
 
     def plan(self, soql: str, include_deleted: bool) -> Plan:
-        key = (soql, include_deleted, self.clock().date())
+        key = (soql, include_deleted, self.clock().date(), self.version)
         plan = self._plans.get(key)
         if plan is None:
             plan = compile_query(soql, self.schema, key[2], include_deleted)
@@ -388,6 +400,7 @@ class Org:
 
     def query(self, soql: str, include_deleted: bool, batch: int = DEFAULT_BATCH) -> dict[str, Any]:
         plan = self.plan(soql, include_deleted)
+        _check_link_filter(soql, self.version)
         count = int(self.store.execute(f"SELECT count(*) {plan.from_sql}", plan.params)[0][0])
         total = max(0, count - plan.offset)
         if plan.limit is not None:
@@ -411,7 +424,7 @@ class Org:
         self, cursor: Cursor, start: int, endpoint: str, cursor_id: str | None = None
     ) -> dict[str, Any]:
         plan = cursor.plan
-        size = max(0, min(cursor.batch, cursor.total - start))
+        size = max(0, min(self._page_size(cursor), cursor.total - start))
         sql = f"{plan.select_sql} {plan.from_sql} ORDER BY {plan.order_sql} LIMIT ? OFFSET ?"
         rows = self.store.execute(sql, [*plan.params, size, plan.offset + start])
         records = [self._query_record(plan, row) for row in rows]
@@ -426,6 +439,23 @@ class Org:
             result["done"] = False
             result["nextRecordsUrl"] = f"/services/data/v{self.version}/query/{cursor_id}-{end}"
         return result
+
+    def shorten_pages(self, share: float, seed: int) -> None:
+        """Cut `share` of query pages shorter than asked, at seeded random sizes."""
+        self.short_pages = share
+        self._pages_rng = random.Random(seed)
+
+    def _page_size(self, cursor: Cursor) -> int:
+        """Pages hold up to the batch size, "may be fewer": at most 200 when two or more long
+        text fields are selected (SOQL reference, "Changing the Batch Size in Queries"), and
+        with `short_pages` a seeded share of pages is shorter still (REAL-ORG-FACTS.md R17)."""
+        batch = cursor.batch
+        long_text = [c for c in cursor.plan.columns if c.field.type == "textarea"]
+        if len([c for c in long_text if c.field.length > 255]) >= 2:
+            batch = min(batch, 200)
+        if self.short_pages and self._pages_rng.random() < self.short_pages:
+            batch = self._pages_rng.randint(1, batch)
+        return batch
 
     def _query_record(self, plan: Plan, row: tuple[Any, ...]) -> dict[str, Any]:
         record_id = row[plan.id_index]
@@ -452,6 +482,45 @@ class Org:
                 node = holder[path[-1]]
                 node["attributes"]["url"] = self.url(node["attributes"]["type"], parent_id)
         return record
+
+
+# From API 59.0 a ContentDocumentLink query must filter on Id, LinkedEntityId or
+# ContentDocumentId unless "Query All Files" is on (Object Reference, ContentDocumentLink;
+# REAL-ORG-FACTS.md R13). The wording of the refusal is the one real orgs are quoted with.
+_LINK_QUERY = re.compile(r"\bFROM\s+ContentDocumentLink\b", re.IGNORECASE)
+_LINK_FILTER = re.compile(
+    r"\bWHERE\b.*\b(Id|LinkedEntityId|ContentDocumentId)\s*(=|IN\b)", re.IGNORECASE | re.DOTALL
+)
+
+
+def _check_order_account(obj: SObject, row: dict[str, Any], values: dict[str, Any]) -> None:
+    """Order.AccountId is updatable only while the order's status category is Draft (Object
+    Reference, Order; REAL-ORG-FACTS.md R14). The errorCode and wording are our choice."""
+    if obj.name != "Order" or "AccountId" not in values:
+        return
+    if values["AccountId"] == row.get("AccountId") or (row.get("Status") or "Draft") == "Draft":
+        return
+    raise RecordErrors(
+        [
+            ApiError(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Account ID: the account of an order can change only while it is in Draft",
+                ["AccountId"],
+            )
+        ]
+    )
+
+
+def _check_link_filter(soql: str, version: str) -> None:
+    if not _LINK_QUERY.search(soql) or float(version) < 59.0 or _LINK_FILTER.search(soql):
+        return
+    raise SoqlError(
+        "MALFORMED_QUERY",
+        "Implementation restriction: ContentDocumentLink requires a filter by a single Id on "
+        "ContentDocumentId or LinkedEntityId using the equals operator or multiple Id's using "
+        "the IN operator.",
+    )
 
 
 def auto_number(display_format: str, number: int) -> str:

@@ -47,6 +47,16 @@ SCHEMA_NOT_FOUND = "sfdc.platform.eventbus.grpc.schema.notfound"
 PUBLISH_NOT_ALLOWED = "sfdc.platform.eventbus.grpc.publish.not.allowed"
 
 
+# An empty FetchResponse carrying latest_replay_id comes within 270 s of the last response
+# (pubsub_api.proto, FetchResponse). None is documented at subscribe time: the sandbox sends the
+# first one after FIRST_KEEPALIVE_S (our choice: "tens of seconds", REAL-ORG-FACTS.md R19).
+KEEPALIVE_S = 270.0
+FIRST_KEEPALIVE_S = 20.0
+# With nothing pending and no new FetchRequest, the server closes the stream after about 70 s
+# (official Java sample's comment, not the docs: REAL-ORG-FACTS.md R20, "should").
+IDLE_CLOSE_S = 70.0
+
+
 class ChangeLog(Protocol):
     """What the server needs from the Salesforce sandbox (`SalesforceSandbox` provides it)."""
 
@@ -121,13 +131,25 @@ class _Credits:
 class PubSubServicer(pb_grpc.PubSubServicer):
     """The `eventbus.v1.PubSub` methods over a `ChangeLog`."""
 
-    def __init__(self, log: ChangeLog, *, keepalive: float = 270.0, poll_interval: float = 0.05):
-        # Salesforce sends an empty keepalive FetchResponse at least every 270 s.
+    def __init__(
+        self,
+        log: ChangeLog,
+        *,
+        keepalive: float = KEEPALIVE_S,
+        first_keepalive: float = FIRST_KEEPALIVE_S,
+        idle_close: float | None = IDLE_CLOSE_S,
+        poll_interval: float = 0.05,
+    ):
         self._log = log
         self._keepalive = keepalive
+        self._first_keepalive = min(first_keepalive, keepalive)
+        self._idle_close = idle_close
         self._poll = poll_interval
         self._schemas: dict[str, TopicSchema] = {}
         self._lock = threading.Lock()
+        # What tests observe: Subscribe streams opened, and stored ids refused as corrupted.
+        self.subscribe_calls = 0
+        self.replay_refusals = 0
 
     # ---- shared checks ----------------------------------------------------------------------
 
@@ -243,6 +265,8 @@ class PubSubServicer(pb_grpc.PubSubServicer):
 
     def Subscribe(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         self._authenticate(context)
+        with self._lock:
+            self.subscribe_calls += 1
         first = next(request_iterator, None)
         if first is None:
             return
@@ -288,6 +312,8 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         # Valid only while the event it names is retained: an older id may hide purged events.
         found = self._log.read_changes(topic, replay_id - 1, 1) if replay_id else []
         if not found or found[0][0] != replay_id:
+            with self._lock:
+                self.replay_refusals += 1
             _abort(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -316,9 +342,9 @@ class PubSubServicer(pb_grpc.PubSubServicer):
     def _deliver(
         self, topic: str, schema: TopicSchema, cursor: int | None, credits: _Credits, context: Any
     ) -> Iterator[Any]:
-        # An empty batch at once tells the client the subscription is in place (and where).
-        yield self._response(topic, schema, [], cursor, credits.pending)
-        last_sent = time.monotonic()
+        started = last_sent = time.monotonic()
+        keepalive = self._first_keepalive  # none at subscribe time; then ≤ 270 s apart
+        owed_since = started  # since when nothing is owed to the client (pending == 0)
         while context.is_active():
             if credits.error is not None:
                 _abort(context, *credits.error)
@@ -328,14 +354,18 @@ class PubSubServicer(pb_grpc.PubSubServicer):
                     cursor = rows[-1][0]
                     credits.add(-len(rows))
                     yield self._response(topic, schema, rows, cursor, credits.pending)
-                    last_sent = time.monotonic()
+                    last_sent = owed_since = time.monotonic()
                     continue
+                owed_since = time.monotonic()
             elif credits.closed:
                 return
-            if time.monotonic() - last_sent >= self._keepalive:
+            elif self._idle_close is not None and time.monotonic() - owed_since >= self._idle_close:
+                return  # nothing asked for in a long while: the server ends the stream
+            if time.monotonic() - last_sent >= keepalive:
                 # The stream's own position, never beyond it: a client may store it as is.
                 yield self._response(topic, schema, [], cursor, credits.pending)
                 last_sent = time.monotonic()
+                keepalive = self._keepalive
             credits.wait(self._poll)
 
     def _response(
@@ -389,14 +419,22 @@ class PubSubServer:
         port: int = 0,
         tls: TlsFiles | None = None,
         *,
-        keepalive: float = 270.0,
+        keepalive: float = KEEPALIVE_S,
+        first_keepalive: float = FIRST_KEEPALIVE_S,
+        idle_close: float | None = IDLE_CLOSE_S,
         poll_interval: float = 0.05,
         max_workers: int = 16,
     ) -> None:
         self.host = host
         self.port = port
         self.tls = tls
-        self.servicer = PubSubServicer(log, keepalive=keepalive, poll_interval=poll_interval)
+        self.servicer = PubSubServicer(
+            log,
+            keepalive=keepalive,
+            first_keepalive=first_keepalive,
+            idle_close=idle_close,
+            poll_interval=poll_interval,
+        )
         # Each open Subscribe stream holds one worker thread.
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
         pb_grpc.add_PubSubServicer_to_server(self.servicer, self._server)  # type: ignore[no-untyped-call]

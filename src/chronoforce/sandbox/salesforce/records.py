@@ -39,7 +39,9 @@ def _text(f: Field, value: Any) -> str | None:
     text = str(value)
     if text == "":
         return None  # Salesforce stores empty text as null
-    if f.length and len(text) > f.length:
+    # CaseComment bodies count UTF-8 bytes (HELP:000382141): 4,000 bytes can be fewer chars.
+    size = len(text.encode("utf-8")) if f.byte_length else len(text)
+    if f.length and size > f.length:
         raise ApiError(
             400,
             "STRING_TOO_LONG",

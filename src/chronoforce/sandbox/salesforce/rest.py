@@ -79,6 +79,10 @@ class Rest:
     def __init__(self, org: Org, limits: Callable[[], dict[str, Any]]) -> None:
         self.org = org
         self.limits = limits
+        # `/composite/batch` spends one API request per subrequest, the call itself included
+        # (REST API guide, "Composite Batch"); the sandbox sets this to charge the extra ones.
+        self.spend: Callable[[int], None] = lambda count: None
+        self.view_setup = True  # the integration user has View Setup and Configuration
         self.collections = Collections(org)
         self._describe: dict[tuple[str, str], dict[str, Any]] = {}
         self.routes: list[tuple[re.Pattern[str], dict[str, tuple[Handler, str]]]] = [
@@ -127,6 +131,14 @@ class Rest:
         return Reply(200, {name: f"{base}/{name}" for name in names})
 
     def get_limits(self, request: Request, params: dict[str, str]) -> Reply:
+        if not self.view_setup:
+            # `/limits` needs "View Setup and Configuration" (REST API guide, Limits); the
+            # errorCode and wording of the refusal are our choice (not documented).
+            raise ApiError(
+                403,
+                "INSUFFICIENT_ACCESS",
+                "The user needs the View Setup and Configuration permission to read limits.",
+            )
         return Reply(200, self.limits())
 
     def global_describe(self, request: Request, params: dict[str, str]) -> Reply:

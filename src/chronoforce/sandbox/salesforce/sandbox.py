@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from chronoforce.sandbox.salesforce.app import build_app
 from chronoforce.sandbox.salesforce.auth import (
@@ -19,6 +20,7 @@ from chronoforce.sandbox.salesforce.auth import (
     DEMO_PASSWORD,
     DEMO_SECURITY_TOKEN,
     DEMO_USERNAME,
+    JWT_AUDIENCES,
     Auth,
     ConnectedApp,
     SandboxUser,
@@ -30,7 +32,13 @@ from chronoforce.sandbox.salesforce.ids import make_id
 from chronoforce.sandbox.salesforce.org import Org, sf_time
 from chronoforce.sandbox.salesforce.records import to_json
 from chronoforce.sandbox.salesforce.rest import Reply, Request, Rest
-from chronoforce.sandbox.salesforce.schema import default_metadata_dir, load_schema
+from chronoforce.sandbox.salesforce.schema import (
+    API_VERSION,
+    ORDER_ONLY,
+    default_metadata_dir,
+    load_schema,
+    restrict,
+)
 from chronoforce.sandbox.salesforce.store import Store
 
 CATEGORIES = (
@@ -60,8 +68,30 @@ class SalesforceSandbox:
         seed: int = 0,
         connected_apps: list[ConnectedApp] | None = None,
         users: list[SandboxUser] | None = None,
+        *,
+        order_only: bool = False,
+        hidden_objects: Iterable[str] = (),
+        hidden_fields: Mapping[str, Iterable[str]] | None = None,
+        read_only_fields: Mapping[str, Iterable[str]] | None = None,
+        unknown_field_in_collection: Literal["request", "record"] = "request",
+        jwt_audiences: Iterable[str] = JWT_AUDIENCES,
+        short_pages: float = 0.0,
+        view_setup: bool = True,
     ) -> None:
-        self.schema = load_schema(metadata_dir or default_metadata_dir())
+        """`order_only`: an org without Order Management / Field Service (no Shipment…);
+        `hidden_objects` / `hidden_fields`: what the integration user may not read (answers
+        like a missing object or field). `token_ttl` is the idle session timeout.
+        `short_pages`: the share of query pages cut shorter than the batch size (seeded)."""
+        hidden = frozenset(hidden_objects) | (ORDER_ONLY if order_only else frozenset())
+        fields = {k: frozenset(v) for k, v in (hidden_fields or {}).items()}
+        frozen = {k: frozenset(v) for k, v in (read_only_fields or {}).items()}
+        self.order_only = order_only
+        self.schema = restrict(
+            load_schema(metadata_dir or default_metadata_dir(), shipment=not order_only),
+            hidden,
+            fields,
+            frozen,
+        )
         self.store = Store(db_path, self.schema)
         self._offset = dt.timedelta(0)
         self._lock = threading.Lock()
@@ -73,6 +103,7 @@ class SalesforceSandbox:
         self.user_id = self.user_ids[self.users[0].username.lower()]
         self.faults = Faults(seed)
         self.org = Org(self.store, self.now, self.user_id, write_hook=self.faults.on_write)
+        self.org.shorten_pages(short_pages, seed)
         apps = [ConnectedApp(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), *(connected_apps or [])]
         self.auth = Auth(
             apps,
@@ -81,8 +112,12 @@ class SalesforceSandbox:
             self.org_id,
             token_ttl.total_seconds(),
             lambda: self.now().timestamp(),
+            jwt_audiences=tuple(jwt_audiences),
         )
         self.rest = Rest(self.org, self.limits)
+        self.rest.collections.unknown_field = unknown_field_in_collection
+        self.rest.spend = self._spend
+        self.rest.view_setup = view_setup
         self.api_max = daily_api_limit
         self.api_used = 0
         self._stats: Counter[str] = Counter()
@@ -119,6 +154,10 @@ class SalesforceSandbox:
             self._stats[category] += 1
         return None
 
+    def _spend(self, count: int) -> None:
+        with self._lock:
+            self.api_used += count
+
     def limit_headers(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_max}"}
 
@@ -134,7 +173,11 @@ class SalesforceSandbox:
     def serve(self, version: str, request: Request) -> Reply:
         with self.store.lock:
             self.org.version = version
-            return self.rest.dispatch(request)
+            token = API_VERSION.set(float(version))
+            try:
+                return self.rest.dispatch(request)
+            finally:
+                API_VERSION.reset(token)
 
     # --- helpers for tests and the admin endpoints -------------------------------------------
 
@@ -191,6 +234,12 @@ class SalesforceSandbox:
         seed: int | None = None,
     ) -> dict[str, Any]:
         return self.faults.configure(lock_row_share, latency, status_503_share, seed)
+
+    def system_update(self, sobject: str, record_id: str) -> None:
+        """A change by the platform (roll-up, async job): SystemModstamp moves alone, as
+        HELP:000387261 describes; LastModifiedDate stays (REAL-ORG-FACTS.md R16)."""
+        with self.store.lock:
+            self.org.update(sobject, record_id, {})
 
     def expire_sessions(self) -> None:
         self.auth.expire_all()

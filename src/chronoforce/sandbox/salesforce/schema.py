@@ -8,14 +8,20 @@ with salesforce/shipment-app (what names the Shipment object) loaded on top for 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.salesforce.standard import KEY_PREFIXES, OWNED, STANDARD_FIELDS
+from chronoforce.sandbox.salesforce.standard import (
+    KEY_PREFIXES,
+    LICENSED,
+    OWNED,
+    STANDARD_FIELDS,
+)
 
 MD_NS = "{http://soap.sforce.com/2006/04/metadata}"
 NUMERIC = frozenset({"double", "currency", "percent", "int"})
@@ -30,6 +36,11 @@ SYSTEM_FIELDS = (
     "LastModifiedById",
     "SystemModstamp",
 )
+
+
+# The API version of the request being served: a field added in a later version does not exist
+# for it (REAL-ORG-FACTS.md R4; e.g. Shipment.FulfillmentOrderId is API 51.0+).
+API_VERSION: ContextVar[float] = ContextVar("sandbox_api_version", default=99.0)
 
 
 class SchemaError(Exception):
@@ -50,6 +61,8 @@ class Field:
     unique: bool = False
     restricted: bool = False
     name_field: bool = False
+    byte_length: bool = False  # `length` counts UTF-8 bytes, not characters
+    since: float = 0.0  # the API version that added the field (0: always there)
     auto_number: str | None = None  # display format, e.g. "TE-{0000000}"
     default: Any = None
     picklist: tuple[str, ...] = ()
@@ -103,7 +116,13 @@ class SObject:
         return [f for f in self.fields.values() if f.stored]
 
     def field(self, name: str) -> Field | None:
-        return self.by_lower.get(name.lower())
+        """The field, if it exists in the API version of the request being served."""
+        found = self.by_lower.get(name.lower())
+        return found if found is not None and found.since <= API_VERSION.get() else None
+
+    def visible_fields(self) -> list[Field]:
+        """Fields of this object in the API version of the request being served."""
+        return [f for f in self.fields.values() if f.since <= API_VERSION.get()]
 
     @property
     def table(self) -> str:
@@ -171,6 +190,8 @@ def _parse_line(line: str) -> Field:
         key, _, value = flag.partition("=")
         if key == "default":
             opts["default"] = value == "true" if type_ == "boolean" else value
+        elif key == "since":
+            opts["since"] = float(value)
         else:
             opts[_FLAGS[key]] = True
     return Field(**opts)
@@ -183,6 +204,7 @@ _FLAGS = {
     "unique": "unique",
     "restricted": "restricted",
     "name": "name_field",
+    "bytes": "byte_length",
 }
 
 
@@ -370,3 +392,39 @@ def _load_package(objects: dict[str, SObject], metadata_dir: Path, custom_count:
             f = field_from_xml(path)
             objects[name].fields[f.name] = f
     return custom_count
+
+
+def restrict(
+    objects: dict[str, SObject],
+    hidden_objects: frozenset[str] = frozenset(),
+    hidden_fields: dict[str, frozenset[str]] | None = None,
+    read_only_fields: dict[str, frozenset[str]] | None = None,
+) -> dict[str, SObject]:
+    """The schema as one org (or one user) sees it: without the hidden objects and fields.
+
+    An object the org lacks and one the user may not read answer alike (INVALID_TYPE, 404), and
+    so do a missing field and one hidden by field-level security (REAL-ORG-FACTS.md R1, R2, R7).
+    Lookups to a hidden object go too (the package's Shipment lookups on an Order-only org).
+    `read_only_fields`: readable, not editable for the user (INVALID_FIELD_FOR_INSERT_UPDATE).
+    """
+    frozen = {k.lower(): {f.lower() for f in v} for k, v in (read_only_fields or {}).items()}
+    hidden = {name.lower() for name in hidden_objects}
+    by_object = {k.lower(): {f.lower() for f in v} for k, v in (hidden_fields or {}).items()}
+    out: dict[str, SObject] = {}
+    for name, obj in objects.items():
+        if name.lower() in hidden:
+            continue
+        gone = by_object.get(name.lower(), set())
+        kept: dict[str, Field] = {}
+        for fname, f in obj.fields.items():
+            targets = tuple(r for r in f.reference_to if r.lower() not in hidden)
+            if fname.lower() in gone or (f.reference_to and not targets):
+                continue
+            kept[fname] = replace(f, reference_to=targets) if f.reference_to else f
+            if fname.lower() in frozen.get(name.lower(), set()):
+                kept[fname] = replace(kept[fname], readonly=True)
+        out[name] = SObject(obj.name, obj.label, obj.prefix, kept, obj.custom, obj.event)
+    return out
+
+
+ORDER_ONLY = LICENSED  # the objects an org without Order Management / Field Service lacks

@@ -185,6 +185,8 @@ def _resolve(ctx: _Context, tokens: list[Token]) -> tuple[str, Column]:
     objects: list[str] = []
     for step in parts[:-1]:
         ref = obj.relationships.get(step.lower())
+        if ref is not None and obj.field(ref.name) is None:
+            ref = None  # added in a later API version than the request's
         if ref is None:
             text = (
                 f"Didn't understand relationship '{step}' in field path. If you are attempting "
@@ -432,6 +434,11 @@ def _order(ctx: _Context, node: Tree[Token]) -> str:
     return ", ".join(parts)
 
 
+# OFFSET is capped at 2,000 (SOQL reference, "OFFSET"; REAL-ORG-FACTS.md R18). The message
+# text is ours: the documents name only the error code.
+MAX_OFFSET = 2000
+
+
 def compile_query(
     query: str, schema: dict[str, SObject], today: dt.date, include_deleted: bool = False
 ) -> Plan:
@@ -486,6 +493,11 @@ def compile_query(
     order_sql = f"{order_sql}, t0.rowid" if order_sql else "t0.rowid"
     limit = int(str(kids["limit"].children[0])) if "limit" in kids else None
     offset = int(str(kids["offset"].children[0])) if "offset" in kids else 0
+    if offset > MAX_OFFSET:
+        raise SoqlError(
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            f"Maximum SOQL offset allowed is {MAX_OFFSET}",
+        )
     from_sql = " ".join([f"FROM {root.table} t0", *ctx.join_sql])
     if where:
         from_sql += " WHERE " + " AND ".join(where)

@@ -4,7 +4,9 @@ Field names, types and lengths follow Salesforce's Object Reference (developer.s
 "Object Reference for the Salesforce Platform", v61.0). Custom fields are never listed here: they
 come from the metadata package (see schema.py). Each line: `Name type[:arg] flags…` where flags
 are `required` (REQUIRED_FIELD_MISSING on create), `readonly`, `ext` (external id), `unique`,
-`restricted` (restricted picklist), `name` (the record's name field) and `default=V`.
+`restricted` (restricted picklist), `name` (the record's name field), `bytes` (the length counts
+UTF-8 bytes, as CaseComment.CommentBody does: HELP:000382141), `since=N` (added in API N.0:
+unknown to older versions) and `default=V`.
 """
 
 from __future__ import annotations
@@ -26,10 +28,19 @@ KEY_PREFIXES: dict[str, str] = {
     "FeedItem": "0D5",
     "Shipment": "0OB",
     "ShipmentItem": "0OC",
+    "OrderSummary": "1Os",
+    "FulfillmentOrder": "0a3",
 }
 
+# Objects an org has only with Order Management, Field Service, B2B Commerce or a few industry
+# clouds (Object Reference, Shipment / ShipmentItem pages; REAL-ORG-FACTS.md §1.1). An
+# "Order-only" sandbox org hides them: SOQL answers INVALID_TYPE, describe 404.
+LICENSED = frozenset({"Shipment", "ShipmentItem", "OrderSummary", "FulfillmentOrder"})
+
 # Objects whose records have an owner (OwnerId defaults to the integration user).
-OWNED = frozenset({"Account", "Contact", "Order", "Case", "Shipment"})
+OWNED = frozenset(
+    {"Account", "Contact", "Order", "Case", "Shipment", "OrderSummary", "FulfillmentOrder"}
+)
 
 _ADDRESS = """
 {p}Street textarea:255
@@ -115,25 +126,43 @@ STANDARD_FIELDS: dict[str, str] = {
         Description string:255
         ServiceDate date
     """,
+    # No standard field points at Order: Shipment hangs from Order Management's objects
+    # (REAL-ORG-FACTS.md §1.2); Provider is a picklist that is not restricted.
     "Shipment": """
         ShipmentNumber auto:{0000000000} name
         TrackingNumber string:255
         TrackingUrl url
-        Provider string:255
+        Provider picklist:Chronopost|UPS|FedEx|DHL
         Status picklist:Shipped|Delivered|Canceled|In Transit
         ShipToName string:255 required
         DeliveredToName string:255
         ExpectedDeliveryDate datetime
         ActualDeliveryDate datetime
         ShippedDate datetime
-        OrderSummaryId string:18
-        FulfillmentOrderId string:18
-        DeliveryMethodId string:18
-        TotalItemsQuantity double:18,2
+        OrderSummaryId ref:OrderSummary
+        FulfillmentOrderId ref:FulfillmentOrder since=51
+        DeliveryMethodId string:18 since=51
+        TotalItemsQuantity double:18,2 readonly
         Description textarea:32000
     """
     + _ADDRESS.format(p="ShipTo")
     + _ADDRESS.format(p="ShipFrom"),
+    # Order Management: an OrderSummary is made from the original Order; FulfillmentOrders
+    # hang from the OrderSummary (Order Management developer guide, object reference).
+    "OrderSummary": """
+        OrderNumber string:255 name
+        OriginalOrderId ref:Order
+        AccountId ref:Account
+        Status picklist:Created|Approved|Fulfilled|Canceled default=Created
+        OrderedDate datetime
+    """,
+    "FulfillmentOrder": """
+        FulfillmentOrderNumber auto:{0000000000} name
+        OrderSummaryId ref:OrderSummary
+        AccountId ref:Account
+        Status picklist:Draft|Allocated|Fulfilled|Canceled default=Draft
+        FulfilledToName string:255
+    """,
     "ShipmentItem": """
         ShipmentItemNumber auto:{0000000000} name
         ShipmentId ref:Shipment required
@@ -160,7 +189,7 @@ STANDARD_FIELDS: dict[str, str] = {
     """,
     "CaseComment": """
         ParentId ref:Case required
-        CommentBody textarea:4000
+        CommentBody textarea:4000 bytes
         IsPublished boolean default=false
     """,
     "FeedItem": """
