@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chronoforce.demo import demo_settings
 from sqlalchemy import select
 
+from chronoforce.cli.demo import demo_settings
 from chronoforce.pipeline.runtime import Runtime, build_runtime
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chronoforce.demo import demo_settings
 
+from chronoforce.cli.demo import demo_settings
 from chronoforce.config import SalesforceConfig
 from chronoforce.metrics import REGISTRY
 from chronoforce.pipeline.runtime import Runtime, build_runtime

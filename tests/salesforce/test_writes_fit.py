@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chronoforce.demo import demo_settings
 from sqlalchemy import select
 
+from chronoforce.cli.demo import demo_settings
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.salesforce.fit import shorten
