@@ -127,12 +127,13 @@ def run_demo(
         sf = BackgroundServer(org.app, tls=tls, options=servers).start()
         profile = " (Order-only org)" if order_only else ""
         console.print(
-            f"Chronopost sandbox {cp.url} · Salesforce sandbox {sf.url}{profile} · {orders} orders"
+            f"Chronopost sandbox {cp.url} · Salesforce sandbox {sf.url}{profile} · {orders} orders",
+            soft_wrap=True,
         )
         started = time.monotonic()
         runtime = build_runtime(demo_settings(out, cp.url, sf.url, tls.ca_cert))
         try:
-            with progress_bar(runtime, orders):
+            with progress_bar(runtime, orders, verbose):
                 run_until(runtime, workers=workers, until_idle=True, max_seconds=max_seconds)
             make_return(runtime)
             runtime.flush()  # the return's numbers and label file reach Salesforce
@@ -162,7 +163,7 @@ def counts(runtime: Any) -> tuple[int, int]:
 
 
 @contextmanager
-def progress_bar(runtime: Any, orders: int) -> Iterator[None]:
+def progress_bar(runtime: Any, orders: int, verbose: bool) -> Iterator[None]:
     """A bar of the orders done (labeled or exception), read from the store while labels are
     made; off a terminal rich prints only its last state."""
     progress = Progress(
@@ -171,6 +172,7 @@ def progress_bar(runtime: Any, orders: int) -> Iterator[None]:
         TextColumn("exceptions {task.fields[problems]}"),
         TimeElapsedColumn(),
         console=make_console(),
+        disable=verbose,  # log lines on the terminal would tear a live bar
     )
     task = progress.add_task("labels", total=orders, made=0, problems=0)
     done = threading.Event()
@@ -300,13 +302,15 @@ def print_table(rows: list[dict[str, Any]], org: Any, elapsed: float, api_calls:
     console.print(
         f"{labeled} labeled, {returns} return label, "
         f"{sum(1 for r in rows if r['exception'])} exceptions, "
-        f"{files} label files in Salesforce, {elapsed:.1f} s; Salesforce API calls: {api_calls}"
+        f"{files} label files in Salesforce, {elapsed:.1f} s; Salesforce API calls: {api_calls}",
+        soft_wrap=True,
     )
 
 
 def print_paths(out: Path, verbose: bool) -> None:
+    """Where the files are, each path whole on its line (soft wrap: never cut to fit)."""
     where = out.resolve()
-    console.print(f"labels:   {where / 'labels'}")
-    console.print(f"database: {where / 'chronoforce.db'} (SQLite)")
+    console.print(f"labels:   {where / 'labels'}", soft_wrap=True)
+    console.print(f"database: {where / 'chronoforce.db'} (SQLite)", soft_wrap=True)
     if not verbose:
-        console.print(f"log:      {where / LOG_FILE}")
+        console.print(f"log:      {where / LOG_FILE}", soft_wrap=True)
