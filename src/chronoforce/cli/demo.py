@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 
 from chronoforce.cli.common import console, fail, make_console, run_until
 from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Settings
-from chronoforce.domain.address import resolve_country
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.routing import EU_COUNTRIES
 from chronoforce.logs import configure_logging, get_logger
@@ -44,6 +43,7 @@ from chronoforce.salesforce.soql import record_id
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 
 DOMESTIC = ("FR", "MC")  # what the case column calls international is anything else
+SATURDAY_SERVICE = "6"  # Chronopost's service code for Saturday delivery (SPEC-FACTS §2.5)
 LOG_FILE = "chronoforce.log"
 
 log = get_logger(component="demo")
@@ -135,10 +135,10 @@ def run_demo(
         try:
             with progress_bar(runtime, orders, verbose):
                 run_until(runtime, workers=workers, until_idle=True, max_seconds=max_seconds)
-            make_return(runtime)
+            make_return(runtime, shipped_labels(carrier))
             runtime.flush()  # the return's numbers and label file reach Salesforce
             elapsed = time.monotonic() - started
-            rows = summarize(runtime, out / "labels")
+            rows = summarize(runtime, out / "labels", shipped_labels(carrier))
         finally:
             runtime.close()
             sf.stop()
@@ -216,7 +216,13 @@ def plain(record: Any) -> Any:
     return record
 
 
-def make_return(runtime: Any) -> None:
+def shipped_labels(carrier: Any) -> dict[str, dict[str, Any]]:
+    """Each label as the Chronopost sandbox made it, by skybill number (product, service,
+    relay point, money, recipient)."""
+    return {parcel.skybill: parcel.label_data for parcel in carrier.parcels()}
+
+
+def make_return(runtime: Any, shipped: dict[str, dict[str, Any]]) -> None:
     """One return label, for the first plain domestic order labeled (the Returns use case)."""
     with runtime.store.session() as session:
         labeled = session.scalars(
@@ -224,7 +230,14 @@ def make_return(runtime: Any) -> None:
             .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
             .order_by(Shipment.order_number)
         ).all()
-        chosen = next((s.sf_id for s in labeled if case_of(s, runtime.mapping) == ""), None)
+        chosen = next(
+            (
+                s.sf_id
+                for s in labeled
+                if not case_of(s, [shipped[p.skybill_number] for p in s.parcels], runtime.mapping)
+            ),
+            None,
+        )
     if chosen is None:
         return
     try:
@@ -235,30 +248,41 @@ def make_return(runtime: Any) -> None:
         log.warning("demo return label failed", sf_id=chosen, error=str(exc)[:300])
 
 
-def case_of(shipment: Shipment, mapping: MappingConfig) -> str:
-    """What was shipped, in a few words: return, relay point, Saturday, insured, abroad."""
+def case_of(shipment: Shipment, shipped: list[dict[str, Any]], mapping: MappingConfig) -> str:
+    """What was shipped, from the labels as Chronopost made them (`shipped`, the carrier
+    sandbox's record of each parcel): return, relay point, Saturday, insured, abroad."""
     if shipment.intent == RETURN_INTENT:
         return "return"
-    source = shipment.source or {}
-    try:
-        order = map_record(source.get("record") or {}, source.get("items") or [], mapping)
-    except (ChronoforceError, TypeError, ValueError):
+    if not shipped:
         return ""
+    label = shipped[0]
     words = []
-    if order.relay_point_id:
-        words.append(f"relay {order.relay_point_id}")
-    if order.saturday:
+    if label.get("id_relais"):
+        words.append(f"relay {label['id_relais']}")
+    if label.get("service") == SATURDAY_SERVICE:
         words.append("Saturday")
-    if order.insured_value:
-        words.append(f"insured {order.insured_value:.2f} EUR")
-    said = order.recipient.address.country
-    country = resolve_country(said) if said else None
+    elif asked_saturday(shipment, mapping):  # routing declined it: the reason says why
+        words.append("Saturday asked, not used")
+    if label.get("insured_cents"):
+        words.append(f"insured {label['insured_cents'] / 100:.2f} EUR")
+    country = str((label.get("recipient") or {}).get("country") or "")
     if country and country not in DOMESTIC:
         words.append(f"international {country} ({'EU' if country in EU_COUNTRIES else 'non-EU'})")
     return ", ".join(words)
 
 
-def summarize(runtime: Any, label_dir: Path) -> list[dict[str, Any]]:
+def asked_saturday(shipment: Shipment, mapping: MappingConfig) -> bool:
+    source = shipment.source or {}
+    try:
+        order = map_record(source.get("record") or {}, source.get("items") or [], mapping)
+    except (ChronoforceError, TypeError, ValueError):
+        return False
+    return order.saturday
+
+
+def summarize(
+    runtime: Any, label_dir: Path, shipped: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     rows = []
     with runtime.store.session() as session:
         shipments = session.scalars(select(Shipment).order_by(Shipment.order_number, Shipment.id))
@@ -279,7 +303,9 @@ def summarize(runtime: Any, label_dir: Path) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "order": shipment.order_number,
-                    "case": case_of(shipment, runtime.mapping),
+                    "case": case_of(
+                        shipment, [shipped[p.skybill_number] for p in parcels], runtime.mapping
+                    ),
                     "return": shipment.intent == RETURN_INTENT,
                     "product": shipment.product_code,
                     "skybills": " ".join(p.skybill_number for p in parcels),
