@@ -116,7 +116,10 @@ def test_demo_verbose_prints_log_lines_and_writes_no_log_file(tmp_path: Path) ->
 
 
 def test_demo_order_only(tmp_path: Path) -> None:
-    done = run_demo(tmp_path / "demo-out", "--order-only")
+    out = tmp_path / "demo-out"
+    (out / "labels").mkdir(parents=True)
+    (out / "labels" / "kept.pdf").write_bytes(b"%PDF-1.4")
+    done = run_demo(out, "--order-only")
     if "order_only" in inspect.signature(SalesforceSandbox).parameters:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert "(Order-only org)" in done.stdout
@@ -126,6 +129,7 @@ def test_demo_order_only(tmp_path: Path) -> None:
         assert done.stderr.strip().splitlines() == [
             "--order-only: this Salesforce sandbox has no Order-only org profile yet"
         ]
+        assert (out / "labels" / "kept.pdf").exists()  # refused before touching the folder
 
 
 # --- the Makefile: `make demo` installs the product only; `make test` the test tools too --------

@@ -89,14 +89,21 @@ def demo_logging(out: Path, verbose: bool) -> Iterator[None]:
 
 
 def salesforce_sandbox(db_path: Path, order_only: bool) -> Any:
+    """The demo's org: with `order_only`, the sandbox's profile of an org without Shipment."""
     from chronoforce.sandbox.salesforce import SalesforceSandbox
 
     if not order_only:
         return SalesforceSandbox(db_path=db_path)
-    # The Order-only org profile (issue 19: no Shipment object) is the Salesforce sandbox's.
-    if "order_only" not in inspect.signature(SalesforceSandbox).parameters:
-        fail("--order-only: this Salesforce sandbox has no Order-only org profile yet")
     return SalesforceSandbox(db_path=db_path, order_only=True)  # type: ignore[call-arg,unused-ignore]
+
+
+def refuse_unsupported(order_only: bool) -> None:
+    """Before anything is touched: the Order-only org profile (issue 19: no Shipment object)
+    is the Salesforce sandbox's; a sandbox without it refuses the flag in one line."""
+    from chronoforce.sandbox.salesforce import SalesforceSandbox
+
+    if order_only and "order_only" not in inspect.signature(SalesforceSandbox).parameters:
+        fail("--order-only: this Salesforce sandbox has no Order-only org profile yet")
 
 
 def run_demo(
@@ -113,6 +120,7 @@ def run_demo(
     from chronoforce.sandbox.server import BackgroundServer
     from chronoforce.sandbox.tls import ensure_tls
 
+    refuse_unsupported(order_only)
     if out.exists():
         shutil.rmtree(out)
     (out / "labels").mkdir(parents=True)
