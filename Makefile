@@ -3,23 +3,33 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-runtime
 # What tests/deploy checks compose.yaml against: the Compose Specification's JSON schema, as the
 # npm package dclint ships it (pinned in docker/package-lock.json).
 COMPOSE_SCHEMA := docker/node_modules/dclint/schemas/compose.schema.json
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install install-runtime demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# Two installs, each with its stamp: the product alone (what `make demo` needs) and the product
+# with the test tools (`make test`). The second is a superset, so it marks the first done too:
+# either order works on a fresh clone, and a demo after the tests installs nothing more.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
 
-demo: install
+install-runtime: $(RUN_STAMP)
+
+demo: $(RUN_STAMP)
 	$(BIN)/chronoforce demo
 
 lint: install

@@ -120,9 +120,15 @@ def demo(
         "demo-out"
     ),
     orders: Annotated[int, typer.Option(help="Sample orders to seed.")] = 50,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log lines to the terminal, not to the log file.")
+    ] = False,
+    order_only: Annotated[
+        bool, typer.Option("--order-only", help="An org without the Shipment object.")
+    ] = False,
 ) -> None:
     """End to end on the embedded default: sandboxes, SQLite, sample orders, labels written back."""
-    raise typer.Exit(demo_cli.run_demo(out, orders=orders))
+    raise typer.Exit(demo_cli.run_demo(out, orders=orders, verbose=verbose, order_only=order_only))
 
 
 if __name__ == "__main__":
