@@ -70,7 +70,7 @@ def test_relay_601_no_point_found_is_an_empty_answer_not_an_error(
 ) -> None:
     sandbox.set_faults(
         kind="business_error", error_code=601, error_message="No relay point found",
-        operations=["recherchePointChronopost"],
+        operations=["recherchePointChronopostInter"],
     )  # fmt: skip
     assert client.relay_points("75001") == ()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     from chronoforce.sandbox.tls import ensure_tls
 
     tls = ensure_tls(tmp_path / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
+    # Not about the cancel window (tests/chronopost/test_documented_answers.py is).
+    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
     org = SalesforceSandbox(db_path=":memory:")
     seeded = org.seed(orders=8, seed=7)
     cp = carrier.start()

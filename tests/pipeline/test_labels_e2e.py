@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,8 @@ ORDERS = 50
 def world(tmp_path: Path, backend: Any) -> Iterator[dict[str, Any]]:
     """Both sandboxes over HTTP, on SQLite + huey-SQLite and on PostgreSQL + Redis."""
     tls = ensure_tls(tmp_path / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
+    # Not about the cancel window (tests/chronopost/test_documented_answers.py is).
+    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
     org = SalesforceSandbox(db_path=":memory:")
     seeded = org.seed(orders=ORDERS, seed=7)
     cp = carrier.start()

@@ -3,6 +3,7 @@ served by a real uvicorn server with two configured API clients (`api_world_at`)
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,10 +65,15 @@ def _good_french_orders(org: SalesforceSandbox) -> list[str]:
 
 @contextmanager
 def api_world_at(
-    tmp: Path, *, latency: float | None = None, concurrency: int | None = None
+    tmp: Path,
+    *,
+    latency: float | None = None,
+    concurrency: int | None = None,
+    cancel_window: dt.timedelta = dt.timedelta(0),
 ) -> Iterator[ApiWorld]:
     """The world in `tmp`; `latency`: seconds per Chronopost answer; `concurrency`: the
-    configured `chronopost.concurrency`."""
+    configured `chronopost.concurrency`; `cancel_window`: the sandbox's (none by default: only
+    tests/web/test_api_cancel_window.py is about it)."""
     from argon2 import PasswordHasher
 
     from chronoforce.cli.demo import demo_settings
@@ -80,7 +86,7 @@ def api_world_at(
     from chronoforce.web.app import create_app
 
     tls = ensure_tls(tmp / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:", latency=latency)
+    carrier = ChronopostSandbox(db_path=":memory:", latency=latency, cancel_window=cancel_window)
     org = SalesforceSandbox(db_path=":memory:")
     org.seed(orders=40, seed=11)
     cp = carrier.start()

@@ -3,6 +3,7 @@ sandboxes: tables for people, --json for machines, exit 1 for refusals, exit 2 f
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,8 @@ from chronoforce.web.api_config import api_config, sha256_hex
 def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp: Path = tmp_path_factory.mktemp("api-cli")
     tls = ensure_tls(tmp / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
+    # Not about the cancel window (tests/chronopost/test_documented_answers.py is).
+    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
     org = SalesforceSandbox(db_path=":memory:")
     org.seed(orders=12, seed=3)
     cp = carrier.start()

@@ -277,7 +277,8 @@ def test_chronopost_errors_come_back_with_the_carrier_code(api_world: ApiWorld) 
         api_world.carrier.clear_faults()
     assert down.status_code == 503 and down.headers["retry-after"]
     assert down.json()["code"] == "CHRONOPOST_1"
-    assert relay.status_code == 503 and relay.json()["code"] == "CHRONOPOST_1"
+    # The relay service names its system error 700 (error_codes.csv, relay; [D] §4.3.3).
+    assert relay.status_code == 503 and relay.json()["code"] == "CHRONOPOST_700"
     assert DEMO_PASSWORD not in down.text
 
 
@@ -397,7 +398,8 @@ def test_pickup_chronopost_refuses_is_a_400_with_its_code(api_world: ApiWorld) -
     )
     assert answer.status_code == 400, answer.text
     body = answer.json()
-    assert body["code"] == "CHRONOPOST_33" and body["operation"] == "creerEnlevementNational"
+    # A day in the past is ESD error 910 DATE_PASSE ([D] §4.3.1).
+    assert body["code"] == "CHRONOPOST_910" and body["operation"] == "creerEnlevementNational"
     assert "datePassage" in body["message"]
 
 
@@ -621,6 +623,9 @@ def test_cancel_after_pickup_is_a_409(api_world: ApiWorld) -> None:
     # Picked up at Chronopost before our tracking saw it: the carrier's refusal, as a 409.
     other = _label_now(api_world, api_world.take_order())
     api_world.carrier.advance_clock(dt.timedelta(hours=5))
+    with api_world.runtime.store.session() as session:  # five hours for us too: past the window
+        for parcel in session.get_one(Shipment, other).parcels:
+            parcel.created_at -= dt.timedelta(hours=5)
     theirs = api_world.http.post(f"/api/v1/shipments/{other}/cancel", headers=api_world.headers())
     assert theirs.status_code == 409, theirs.text
     assert theirs.json()["code"].startswith("CHRONOPOST_")

@@ -10,7 +10,6 @@ exceptions and where the files are. Log lines go to `<out>/chronoforce.log` (the
 
 from __future__ import annotations
 
-import inspect
 import shutil
 import threading
 import time
@@ -24,7 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
-from chronoforce.cli.common import console, fail, make_console, run_until
+from chronoforce.cli.common import console, make_console, run_until
 from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.routing import EU_COUNTRIES
@@ -88,24 +87,6 @@ def demo_logging(out: Path, verbose: bool) -> Iterator[None]:
             configure_logging("warning", "console")  # nothing more goes to the closed file
 
 
-def salesforce_sandbox(db_path: Path, order_only: bool) -> Any:
-    """The demo's org: with `order_only`, the sandbox's profile of an org without Shipment."""
-    from chronoforce.sandbox.salesforce import SalesforceSandbox
-
-    if not order_only:
-        return SalesforceSandbox(db_path=db_path)
-    return SalesforceSandbox(db_path=db_path, order_only=True)  # type: ignore[call-arg,unused-ignore]
-
-
-def refuse_unsupported(order_only: bool) -> None:
-    """Before anything is touched: the Order-only org profile (issue 19: no Shipment object)
-    is the Salesforce sandbox's; a sandbox without it refuses the flag in one line."""
-    from chronoforce.sandbox.salesforce import SalesforceSandbox
-
-    if order_only and "order_only" not in inspect.signature(SalesforceSandbox).parameters:
-        fail("--order-only: this Salesforce sandbox has no Order-only org profile yet")
-
-
 def run_demo(
     out: Path,
     orders: int = 50,
@@ -117,15 +98,16 @@ def run_demo(
 ) -> int:
     # Imported here for start-up time (see demo_settings).
     from chronoforce.sandbox.chronopost import ChronopostSandbox
+    from chronoforce.sandbox.salesforce import SalesforceSandbox
     from chronoforce.sandbox.server import BackgroundServer
     from chronoforce.sandbox.tls import ensure_tls
 
-    refuse_unsupported(order_only)
     if out.exists():
         shutil.rmtree(out)
     (out / "labels").mkdir(parents=True)
     with demo_logging(out, verbose):
-        org = salesforce_sandbox(out / "salesforce-sandbox.db", order_only)
+        # order_only: the sandbox's profile of an org without Shipment (issue 19).
+        org = SalesforceSandbox(db_path=out / "salesforce-sandbox.db", order_only=order_only)
         org.seed(orders=orders, seed=7, showcase=True)
         tls = ensure_tls(out / "tls")
         carrier = ChronopostSandbox(db_path=out / "chronopost-sandbox.db")

@@ -20,7 +20,7 @@ from rich.table import Table
 from chronoforce.cli.common import settings_from
 from chronoforce.config import ConfigError, Settings, load_settings
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # chronoforce/templates
 
 
 def doctor(

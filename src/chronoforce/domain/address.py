@@ -72,7 +72,7 @@ FIELD_LIMITS: dict[str, int] = {
     "city": 50,
     "country": 2,
     "contact_name": 100,
-    "email": 50,
+    "email": 80,  # [D] §2.3.2.b3-b5 (field_limits.csv); roulier's 50 was an older reading
     "phone": 17,
     "mobile": 17,  # the notes give one phone limit; assumed for the mobile field as well
     "shipper_ref": 35,

@@ -30,10 +30,14 @@ from chronoforce.domain.models import (
     ShipmentOptions,
     ShipmentRequest,
 )
+from chronoforce.domain.products import is_international, product_info
 from chronoforce.domain.routing import Product, RoutingRules, Zone, next_working_day
 
 TEST_ACCOUNT = "19869502"  # SPEC-FACTS §12 (Chronopost's documented test account)
 
+# What an international sample declares (customs value, precise English contents: SPEC-FACTS §2.5).
+SAMPLE_VALUE = Decimal("45")
+SAMPLE_CONTENTS = ("Printed paper catalogues",)
 # A sample recipient per zone: real-looking public addresses (town halls), never a customer's.
 SAMPLE_RECIPIENTS: dict[Zone, Party] = {
     Zone.FR: Party(
@@ -43,7 +47,7 @@ SAMPLE_RECIPIENTS: dict[Zone, Party] = {
                 email="certification@example.com"),
     ),
     Zone.EU: Party(
-        Address("Rathaus Mitte", line1="Karl-Marx-Allee 31", postal_code="10178",
+        Address("Museum fur Naturkunde", line1="Invalidenstrasse 43", postal_code="10115",
                 city="BERLIN", country="DE"),
         Contact("Empfang", phone="+4930901820", mobile="+4915112345678",
                 email="certification@example.com"),
@@ -156,20 +160,36 @@ def _sample(
     try:
         if product.relay:
             address = recipient.address
-            points = carrier.relay_points(address.postal_code, address.country, address.city)
+            points = carrier.relay_points(
+                address.postal_code, address.country, address.city, product_code=product.code
+            )
             if not points:
                 raise LookupError(f"no relay point near {address.postal_code} {address.city}")
             relay_id = str(points[0].id)
             options.append(f"relay point {relay_id}")
+        info = product_info(product.code)
+        returning = info is not None and info.is_return
+        shipper_party, recipient_party = shipper, recipient
+        extra: dict[str, Any] = {"label_format": label_format}
+        if returning:
+            # A return: the consumer sends the parcel to us, label mode PPR, not e-mailed
+            # (SPEC-FACTS §2.5 "Returns"; pipeline/returns.py builds the real ones).
+            shipper_party, recipient_party = SAMPLE_RECIPIENTS[Zone.FR], shipper
+            extra = {"label_format": LabelFormat.PPR, "is_return": True, "mode_retour": "2"}
+            options.append("return to us")
+        if is_international(recipient_party.address.country):
+            extra |= {"declared_value": SAMPLE_VALUE, "contents": SAMPLE_CONTENTS}
+            options.append(f"customs value {SAMPLE_VALUE} EUR")
         weight = min(Decimal("1.5"), product.max_weight_kg)
         request = ShipmentRequest(
-            shipper=shipper,
-            recipient=recipient,
+            shipper=shipper_party,
+            recipient=recipient_party,
             parcels=(Parcel(weight_kg=weight, reference=reference),),
             product_code=product.code,
             ship_date=ship_date,
             references=References(order_number=reference, customer_id="CERTIFICATION"),
-            options=ShipmentOptions(relay_point_id=relay_id, label_format=label_format),
+            options=ShipmentOptions(relay_point_id=relay_id, **extra),
+            customer=shipper if returning else None,  # the merchant holds the account
         )
         result = carrier.create_shipment(request)
     except (ChronoforceError, LookupError) as exc:
@@ -181,7 +201,7 @@ def _sample(
             _where(recipient),
             refusal=f"{type(exc).__name__}: {exc}",
         )
-    suffix = "pdf" if label_format.is_pdf else "zpl"
+    suffix = "pdf" if request.options.label_format.is_pdf else "zpl"
     files = []
     for label in result.labels:
         path = folder / f"{product.code}-{label.skybill_number}.{suffix}"

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from chronoforce.domain.errors import (
+    CarrierAnswerError,
     CarrierUnavailableError,
     CarrierValidationError,
     ChronoforceError,
@@ -35,6 +36,7 @@ from chronoforce.domain.errors import (
 from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
+from chronoforce.pipeline.cluster import utc
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_of
 from chronoforce.pipeline.ports import CarrierPort
@@ -718,6 +720,16 @@ class LabelPipeline:
     def _fail(self, shipment: Shipment, error: ChronoforceError) -> str:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment.id)
+            if isinstance(error, CarrierAnswerError) and row.state == "calling":
+                # An answer we cannot read: the label may exist. Keep `calling`, so the next try
+                # (after the long pause, or an operator's retry) looks the parcels up first.
+                row.lease_owner, row.lease_expires_at = None, None
+                row.last_error = str(error)[:500]
+                row.next_attempt_at = self.now() + EXHAUSTED_PAUSE
+                exceptions.record(
+                    session, error, operation=_operation(row), shipment=row, now=self.now()
+                )
+                return "exception"
             row.state = "exception"  # a permanent refusal: the carrier created nothing
             row.lease_owner, row.lease_expires_at = None, None
             row.last_error = str(error)[:500]
@@ -762,10 +774,13 @@ class LabelPipeline:
             live = session.scalars(
                 select(Parcel).where(Parcel.shipment_id == shipment.id, Parcel.live)
             ).all()
-            numbers = [p.skybill_number for p in live]
-        for number in numbers:
-            # A failure raises: nothing re-created, retried later.
-            self._carrier(partial(self.carrier.cancel, number))
+            numbers = [(p.skybill_number, utc(p.created_at)) for p in live]
+        for number, created_at in numbers:
+            # A failure raises: nothing re-created, retried later — inside Chronopost's cancel
+            # window (CancelTooEarlyError) at the moment it opens.
+            self._carrier(
+                partial(self.carrier.cancel, number, created_at=created_at, now=self.now())
+            )
             with self.store.session() as session:
                 parcel = session.scalar(select(Parcel).where(Parcel.skybill_number == number))
                 if parcel is not None:

@@ -6,6 +6,7 @@ depends on nothing else of theirs, so its rules read without transport details.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -40,7 +41,13 @@ class CarrierPort(Protocol):
 
     def track(self, skybill_number: str) -> Sequence[TrackingEvent]: ...
 
-    def cancel(self, skybill_number: str) -> Any: ...
+    def cancel(
+        self,
+        skybill_number: str,
+        *,
+        created_at: dt.datetime | None = None,
+        now: dt.datetime | None = None,
+    ) -> Any: ...
 
     def find_by_reference(self, shipper_ref: str) -> Any: ...
 

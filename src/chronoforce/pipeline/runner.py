@@ -206,6 +206,9 @@ class Runner:
         if verify is not None:
             for shipment_id in due_verifications(self.store, now):
                 verify(shipment_id)
+        cancel_due = getattr(self.runtime, "cancel_due", None)
+        if cancel_due is not None:
+            cancel_due()  # cancels asked inside Chronopost's cancel window, now open
         return len(ids)
 
     def flush(self) -> Any:

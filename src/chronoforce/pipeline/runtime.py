@@ -437,6 +437,12 @@ class Runtime:
             self._tracking = Tracking(self.store, config, now=self.now)
         return self._tracking  # type: ignore[no-any-return]
 
+    def cancel_due(self) -> int:
+        """Send the cancels queued until Chronopost's cancel window opened (pipeline/cancel.py)."""
+        from chronoforce.pipeline.cancel import Cancels  # cancel.py imports labels, as we do
+
+        return Cancels(self.store, self.carrier, self.labels.gates, self.now).run_due()
+
     def poll_once(self) -> PollReport:
         """One tracking round: link Cases created by the last flush, ingest pushed events,
         poll the due parcels within the rate limit and budget. Salesforce writes land in the

@@ -7,15 +7,19 @@ never write to the org, and it reports every problem rather than stopping at the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from chronoforce.domain.errors import ChronoforceError, SalesforceValidationError
+from chronoforce.domain.errors import ChronoforceError
+from chronoforce.salesforce.describe_walk import (
+    Describer,
+    MappingProblem,
+    Problem,
+    _Org,
+    _resolve,
+)
 from chronoforce.salesforce.mapping import FieldSpec, Kind, MappingConfig, soql_for_trigger
 
-Problem = Literal[
-    "unknown_object", "unknown_relationship", "unknown_field", "wrong_type", "query_refused"
-]
+__all__ = ["ACCEPTED", "Describer", "MappingProblem", "Problem", "check_mapping", "org_notes"]
 
 # describe `type` values accepted for each kind of mapped value (REST API describe reference).
 ACCEPTED: dict[Kind, frozenset[str]] = {
@@ -37,86 +41,6 @@ ACCEPTED: dict[Kind, frozenset[str]] = {
     "number": frozenset({"double", "currency", "int", "percent", "long"}),
     "boolean": frozenset({"boolean"}),
 }
-
-
-class Describer(Protocol):
-    def describe(self, sobject: str) -> dict[str, Any]: ...
-
-    def query_iter(self, query: str) -> Any: ...
-
-
-@dataclass(frozen=True)
-class MappingProblem:
-    key: str  # the mapping key, e.g. recipient.city
-    path: str  # the Salesforce field path, e.g. ShipToContact.Phone
-    sobject: str  # the object the failing step was looked up on
-    problem: Problem
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-class _Org:
-    """Describes fetched once, unknown objects remembered."""
-
-    def __init__(self, client: Describer) -> None:
-        self.client = client
-        self.fields: dict[str, dict[str, dict[str, Any]] | None] = {}
-
-    def of(self, sobject: str) -> dict[str, dict[str, Any]] | None:
-        if sobject not in self.fields:
-            try:
-                described = self.client.describe(sobject)
-            except SalesforceValidationError:
-                self.fields[sobject] = None
-            else:
-                self.fields[sobject] = {
-                    str(f["name"]).lower(): f for f in described.get("fields", [])
-                }
-        return self.fields[sobject]
-
-
-def _resolve(
-    org: _Org, sobject: str, path: str, key: str
-) -> tuple[dict[str, Any] | None, MappingProblem | None]:
-    """Walk `Account.Owner.Name` from `sobject`; the field's describe or the problem."""
-    *relations, last = path.split(".")
-    current = sobject
-    for relation in relations:
-        fields = org.of(current)
-        if fields is None:
-            return None, MappingProblem(
-                key, path, current, "unknown_object", f"{current} does not exist"
-            )
-        ref = next(
-            (
-                f
-                for f in fields.values()
-                if str(f.get("relationshipName") or "").lower() == relation.lower()
-            ),
-            None,
-        )
-        if ref is None or not ref.get("referenceTo"):
-            return None, MappingProblem(
-                key,
-                path,
-                current,
-                "unknown_relationship",
-                f"{current} has no relationship {relation}",
-            )
-        current = str(ref["referenceTo"][0])
-    fields = org.of(current)
-    if fields is None:
-        return None, MappingProblem(
-            key, path, current, "unknown_object", f"{current} does not exist"
-        )
-    found = fields.get(last.lower())
-    if found is None:
-        return None, MappingProblem(
-            key, path, current, "unknown_field", f"{current} has no field {last}"
-        )
-    return found, None
 
 
 def _check(org: _Org, sobject: str, spec: FieldSpec) -> list[MappingProblem]:

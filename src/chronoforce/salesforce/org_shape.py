@@ -57,7 +57,7 @@ def fit_mapping(client: Any, mapping: MappingConfig) -> tuple[MappingConfig, lis
     (the trigger query would be refused). Only keys with several paths are looked at, so a
     plain mapping costs no describe call.
     """
-    from chronoforce.salesforce.mapping_check import _Org, _resolve
+    from chronoforce.salesforce.describe_walk import _Org, _resolve
 
     org = _Org(client)
     root = mapping.trigger_object

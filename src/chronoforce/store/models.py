@@ -86,6 +86,8 @@ class Shipment(Base):
     verify_at: Mapped[dt.datetime | None] = mapped_column()  # look the parcels up again then
     # A retry asked for it: read the record from Salesforce again before the next preparation.
     reread_at: Mapped[dt.datetime | None] = mapped_column()
+    # A cancel asked before Chronopost's cancel window opened: sent then (pipeline/cancel.py).
+    cancel_at: Mapped[dt.datetime | None] = mapped_column()
     last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(

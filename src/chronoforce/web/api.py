@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -56,6 +56,18 @@ Cancels = Annotated[Caller, Depends(require("cancel"))]
 def _service(request: Request) -> ApiService:
     service: ApiService = request.app.state.api
     return service
+
+
+QUEUED = (
+    "Asked inside Chronopost's cancel window (about ten minutes after the label is made): "
+    "queued, sent at `opens_at`; `status` is `cancel_queued`"
+)
+
+
+def _queued(response: Response, answer: CancelAnswer) -> CancelAnswer:
+    if answer.opens_at is not None:
+        response.status_code = 202
+    return answer
 
 
 @router.post(
@@ -159,31 +171,41 @@ def post_case_return_label(request: Request, case_id: OrderId, _: Returns) -> Re
 @router.post(
     "/shipments/{shipment_id}/cancel",
     response_model=CancelAnswer,
-    responses=error_responses(*AUTH, 404, 409, 502, 503),
+    response_model_exclude_none=True,  # opens_at only for a queued cancel
+    responses={
+        202: {"model": CancelAnswer, "description": QUEUED},
+        **error_responses(*AUTH, 404, 409, 502, 503),
+    },
     summary="Cancel the labels of a shipment not yet picked up",
 )
 def post_cancel(
     request: Request,
+    response: Response,
     shipment_id: Annotated[int, Path(ge=1, le=2**53)],
     _: Cancels,
 ) -> CancelAnswer:
-    return _service(request).cancel(shipment_id)
+    return _queued(response, _service(request).cancel(shipment_id))
 
 
 @router.post(
     "/orders/{order_id}/cancel",
     response_model=CancelAnswer,
-    responses=error_responses(*AUTH, 404, 409, 502, 503),
+    response_model_exclude_none=True,  # opens_at only for a queued cancel
+    responses={
+        202: {"model": CancelAnswer, "description": QUEUED},
+        **error_responses(*AUTH, 404, 409, 502, 503),
+    },
     summary="Cancel the order's labels (outbound, or its return label) not yet picked up",
 )
 def post_order_cancel(
     request: Request,
+    response: Response,
     order_id: OrderId,
     _: Cancels,
     intent: Annotated[Literal["outbound", "return"], Query()] = "outbound",
 ) -> CancelAnswer:
     """The same as /shipments/{id}/cancel, found by the Salesforce id Salesforce knows."""
-    return _service(request).cancel_order(order_id, intent)
+    return _queued(response, _service(request).cancel_order(order_id, intent))
 
 
 # --- errors ------------------------------------------------------------------------------

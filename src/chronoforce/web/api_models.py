@@ -213,7 +213,8 @@ class ReturnAnswer(BaseModel):
 class CancelAnswer(BaseModel):
     shipment_id: int
     cancelled: list[str]
-    status: str
+    status: str  # "cancelled", or "cancel_queued" until Chronopost's cancel window opens
+    opens_at: dt.datetime | None = None  # when a queued cancel is sent (HTTP 202)
 
 
 def status_of(error: Exception) -> int:

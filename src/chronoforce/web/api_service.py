@@ -306,7 +306,10 @@ class ApiService:
     def cancel(self, shipment_id: int) -> CancelAnswer:
         done = self._cancels().cancel(shipment_id)
         return CancelAnswer(
-            shipment_id=done.shipment_id, cancelled=done.cancelled, status=done.status
+            shipment_id=done.shipment_id,
+            cancelled=done.cancelled,
+            status=done.status,
+            opens_at=done.opens_at,
         )
 
     def cancel_order(self, order_id: str, intent: str) -> CancelAnswer:

@@ -9,13 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from chronoforce.config import WorkerConfig, section
 from chronoforce.pipeline.health import readiness as _readiness
 
 router = APIRouter(tags=["health"])
 
 
 def readiness(settings: Any, store: Any) -> dict[str, Any]:
-    return _readiness(settings, store, settings.worker.queue_name)
+    return _readiness(settings, store, section(WorkerConfig, "worker", settings.worker).queue_name)
 
 
 @router.get("/ready")

@@ -130,7 +130,6 @@ OTHER_MAX_LENGTHS = {  # header, label parameters and the request's own variable
     "multiParcel": 1,
     "printAsSender": 1,
 }
-REF_MAX_LENGTHS = {"shipperRef": 35, "recipientRef": 35, "customerSkybillNumber": 15}
 # 0 normal, 1 Monday, 6 Saturday ([D] §2.3.2.b7); 345/346 Shop2Shop Europe ([D] §3.3).
 SERVICES = frozenset({"0", "1", "6", "345", "346"})
 NATIONAL_SERVICES = frozenset({"1", "6"})  # France only ([S] §3.12.4, rev 2.5.8)
