@@ -88,9 +88,11 @@ def test_the_sandbox_refuses_a_cancel_inside_its_window(world: ApiWorld) -> None
     shipment_id = _label_now(world)
     with world.runtime.store.session() as session:
         skybill = session.get_one(Shipment, shipment_id).parcels[0].skybill_number
-    with ChronopostClient.from_settings(world.runtime.settings) as client:
-        # Without the label's time the client cannot tell "too early" from "taken over", and
-        # says too early: the sandbox answered its refusal, not a success.
-        with pytest.raises(CancelTooEarlyError):
-            client.cancel(skybill)
+    # Without the label's time the client cannot tell "too early" from "taken over", and says
+    # too early: the sandbox answered its refusal, not a success.
+    with (
+        ChronopostClient.from_settings(world.runtime.settings) as client,
+        pytest.raises(CancelTooEarlyError),
+    ):
+        client.cancel(skybill)
     assert world.carrier.live_labels() >= 1
