@@ -5,6 +5,7 @@ sandbox refuses what the documents forbid, so breaking a rule fails here."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 from decimal import Decimal
 from typing import Any
@@ -375,6 +376,32 @@ def test_relay_international_and_home_labels_use_their_own_contract(
     relay_request = etree.fromstring(sandbox.requests("shippingMultiParcelV5")[0].request.encode())
     assert relay_request.findtext("headerValue/subAccount") == "2"
     assert "654321" not in sandbox.requests("shippingMultiParcelV5")[0].request
+
+
+def test_a_label_made_under_a_family_contract_is_cancelled_under_it(
+    sandbox_url: str, sandbox: ChronopostSandbox
+) -> None:
+    sandbox.accounts["12345678"] = "654321"
+    accounts = ChronopostAccounts(
+        CREDENTIALS, {AccountFamily.RELAY: ChronopostCredentials("12345678", "654321", "2")}
+    )
+    endpoint = ChronopostEndpoint(sandbox_url, connect_timeout=2.0, read_timeout=5.0)
+    with ChronopostClient(endpoint, CREDENTIALS, accounts=accounts) as client:
+        point = _point(client)
+        relay = client.create_shipment(
+            make_request("86", options=ShipmentOptions(relay_point_id=point.id, relay_point=point))
+        )
+        skybill = relay.skybill_numbers[0]
+        sandbox.advance_clock(dt.timedelta(minutes=20))  # well past the cancel window
+        made = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+        # The main contract answers "not your parcel" (2); the relay contract cancels it.
+        client.cancel(skybill, created_at=made, now=dt.datetime.now(dt.UTC))
+    parcel = sandbox.parcel(skybill)
+    assert parcel is not None and parcel.cancelled_at is not None
+    cancels = sandbox.requests("cancelSkybill")
+    assert [etree.fromstring(c.request.encode()).findtext(".//accountNumber") for c in cancels] == [
+        CREDENTIALS.account_number, "12345678",
+    ]  # fmt: skip
 
 
 def test_a_family_account_without_its_own_password_falls_back_to_the_main_one() -> None:

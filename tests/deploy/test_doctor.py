@@ -204,3 +204,39 @@ def test_doctor_command_prints_the_table_and_exits_1_when_a_check_fails(
     assert bad.exit_code == 1
     assert "credentials" in bad.output and "to fix" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_permissions_fail_when_the_integration_user_cannot_write_a_field(tmp_path: Path) -> None:
+    # Field-level security: readable, not editable for this user (REAL-ORG-FACTS R7).
+    tls = ensure_tls(tmp_path / "tls")
+    carrier = ChronopostSandbox(db_path=":memory:")
+    org = SalesforceSandbox(
+        db_path=":memory:", read_only_fields={"Order": {"Chronopost_Tracking_Number__c"}}
+    )
+    cp = carrier.start()
+    sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
+    try:
+        settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert)
+        Store(settings.database_url).dispose()
+        checks = _by_name(run_checks(settings))
+    finally:
+        sf.stop()
+        cp.stop()
+    permissions = checks[("salesforce", "permissions")]
+    assert not permissions.ok
+    assert "Order.Chronopost_Tracking_Number__c" in permissions.detail
+    assert "permission set" in permissions.fix
+    assert checks[("salesforce", "login")].ok
+
+
+def test_products_fail_when_the_account_opens_none_on_the_sample_route(
+    world: dict[str, Any],
+) -> None:
+    # A shipper abroad, where the sandbox's account has no product from (calculateProducts).
+    s: Settings = world["settings"]
+    shipper = s.chronopost.shipper.model_copy(update={"country": "US", "postal_code": "10001"})
+    broken = _with(s, chronopost={"shipper": shipper})
+    checks = _by_name(run_checks(broken))
+    products = checks[("chronopost", "products")]
+    assert not products.ok, products.detail
+    assert products.fix

@@ -40,7 +40,12 @@ from chronoforce.chronopost.transport import (
     SoapTransport,
     attach,
 )
-from chronoforce.domain.errors import CarrierValidationError, ChronoforceError
+from chronoforce.domain.errors import (
+    CancelTooEarlyError,
+    CarrierAccountError,
+    CarrierValidationError,
+    ChronoforceError,
+)
 from chronoforce.domain.models import (
     Address,
     LabelFormat,
@@ -310,13 +315,22 @@ class ChronopostClient:
 
         With `created_at` (when the label was made), a refusal inside the cancel window is a
         CancelTooEarlyError saying when it opens; "taken over" is a CancelConflictError.
+        A label made under a product family's own contract (`chronopost.accounts`) is refused
+        by the main one as not its parcel (an account error): the next contract is asked.
         """
-        return self._exchange(
-            Service.TRACKING,
-            tracking.CANCEL_OPERATION,
-            tracking.build_cancel(self.credentials, skybill_number),
-            lambda content: tracking.parse_cancel(content, created_at=created_at, now=now),
-        )
+        refused: list[ChronoforceError] = []
+        for credentials in self.accounts.every:
+            try:
+                return self._exchange(
+                    Service.TRACKING,
+                    tracking.CANCEL_OPERATION,
+                    tracking.build_cancel(credentials, skybill_number),
+                    lambda content: tracking.parse_cancel(content, created_at=created_at, now=now),
+                )
+            except (CarrierAccountError, CancelTooEarlyError) as exc:
+                refused.append(exc)  # not this contract's parcel, or not yet: ask the next
+        # Every contract refused: "too early" wins (the window will open), else the account.
+        raise next((e for e in refused if isinstance(e, CancelTooEarlyError)), refused[0])
 
     # --- rates and relay points ------------------------------------------------------------
 

@@ -314,7 +314,11 @@ class RateWriter:
     sf_object: str
     includes_vat: bool
 
-    def write(self, quote: Quote, order_id: str, product_code: str) -> RateWritten:
+    def write(
+        self, quote: Quote, order_id: str, product_code: str, target_id: str = ""
+    ) -> RateWritten:
+        """`target_id`: the Order the fields go on when the trigger is a Shipment (whose object
+        has no Chronopost_Product__c / Chronopost_Shipping_Cost__c)."""
         wanted = product_key(product_code.upper())
         chosen = next((p for p in quote.products if p.product_code == wanted), None)
         if chosen is None:
@@ -326,12 +330,14 @@ class RateWriter:
                 field="product_code",
             )
         cost = chosen.amount_incl_vat if self.includes_vat else chosen.amount_excl_vat
+        target = target_id or order_id
         fields: dict[str, Any] = {
-            "Id": order_id,
+            "Id": target,
             "Chronopost_Product__c": chosen.product_code,
             "Chronopost_Shipping_Cost__c": float(cost),
         }
-        [result] = self.salesforce.collection("update", self.sf_object, [fields])
+        sobject = "Order" if target_id else self.sf_object
+        [result] = self.salesforce.collection("update", sobject, [fields])
         error = result.error(order_id, "api.rate")
         if error is not None:
             raise error

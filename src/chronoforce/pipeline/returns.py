@@ -178,19 +178,26 @@ class ReturnPreparation:
         """The return's Salesforce writes: numbers on the Order (and Case), the label file."""
         row, parcels = stored.row, stored.parcels
         case_id = str((row.source or {}).get("case_id") or "")
-        numbers = ",".join(p.skybill_number for p in parcels)[:255]
-        rows = [
-            writeback.outbox_row(
-                sf_object=row.sf_object,
-                operation="update",
-                sf_id=row.sf_id,
-                shipment_id=row.id,
-                payload={
-                    "Chronopost_Return_Tracking_Number__c": numbers,
-                    "Chronopost_Returns_Reference__c": row.returns_reference,
-                },
+        numbers = writeback.tracking_number([p.skybill_number for p in parcels])
+        # The return fields live on the Order: with a Shipment trigger, the Order it reaches
+        # (source["order_id"]; Shipment has no such fields, and a real org refuses them).
+        order_id = str((row.source or {}).get("order_id") or "")
+        if not order_id and row.sf_object == "Order":
+            order_id = row.sf_id
+        rows = []
+        if order_id:
+            rows.append(
+                writeback.outbox_row(
+                    sf_object="Order",
+                    operation="update",
+                    sf_id=order_id,
+                    shipment_id=row.id,
+                    payload={
+                        "Chronopost_Return_Tracking_Number__c": numbers,
+                        "Chronopost_Returns_Reference__c": row.returns_reference,
+                    },
+                )
             )
-        ]
         if case_id:
             rows.append(
                 writeback.outbox_row(
@@ -200,7 +207,7 @@ class ReturnPreparation:
                     shipment_id=row.id,
                     payload={
                         "Chronopost_Return_Tracking_Number__c": numbers,
-                        "Chronopost_Order__c": row.sf_id if row.sf_object == "Order" else None,
+                        "Chronopost_Order__c": order_id or None,
                     },
                 )
             )

@@ -396,6 +396,13 @@ class Runtime:
         """What the label depends on (mapped content, not timestamps): a change means re-ship."""
         return content_key(record, items_for(record, self.mapping, by_order), self.mapping)
 
+    def order_of(self, record: dict[str, Any]) -> str:
+        """The Order a triggering record's write-backs go on: itself for an Order trigger, the
+        Order it reaches for a Shipment ("" when it reaches none)."""
+        if self.mapping.trigger_object == "Order":
+            return str(record["Id"])
+        return self._linked_orders([record]).get(str(record["Id"]), "")
+
     def _linked_orders(self, records: list[dict[str, Any]]) -> dict[str, str]:
         """A Shipment trigger: the Order each record reaches (`order_id` paths: the package's
         lookup, or Order Management's OrderSummary / FulfillmentOrder), for the write-backs."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import normalize_party, require_sendable
-from chronoforce.domain.errors import NotFoundError, PermanentError
+from chronoforce.domain.errors import NotFoundError, PermanentError, RefusedError
 from chronoforce.domain.models import Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
 from chronoforce.pipeline.cancel import Cancels
@@ -241,8 +241,20 @@ class ApiService:
         writer = RateWriter(
             runtime.salesforce, runtime.mapping.trigger_object, self.config.cost_includes_vat
         )
+        target = ""
+        if runtime.mapping.trigger_object != "Order":
+            # A Shipment trigger: the rate fields are the Order's (Shipment has none of them).
+            target = runtime.order_of(self.read_order(order_id).record)
+            if not target:
+                raise RefusedError(
+                    f"{runtime.mapping.trigger_object} {order_id} reaches no Order to write the "
+                    "rate to",
+                    code="NO_ORDER",
+                    record_id=order_id,
+                    field="order_id",
+                )
         return RateWritten.model_validate(
-            asdict(writer.write(quote, order_id, choice.product_code))
+            asdict(writer.write(quote, order_id, choice.product_code, target))
         )
 
     # --- relay points --------------------------------------------------------------------

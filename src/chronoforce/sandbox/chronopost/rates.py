@@ -105,14 +105,17 @@ def quick_cost(ctx: Context, op: etree._Element, result: etree._Element) -> None
 def calculate_products(ctx: Context, op: etree._Element, result: etree._Element) -> None:
     """Every product offered for the route and weight, with its price."""
     _authenticate(ctx, op)
-    _zone(
-        (op.findtext("depCountryCode") or "FR").strip(), (op.findtext("depZipCode") or "").strip()
-    )
+    departure = (op.findtext("depCountryCode") or "FR").strip().upper()
+    _zone(departure, (op.findtext("depZipCode") or "").strip())
     zone = _zone(
         (op.findtext("arrCountryCode") or "FR").strip(), (op.findtext("arrZipCode") or "").strip()
     )
     weight = _weight(op.findtext("weight"))
     add(result, "errorCode", 0)
+    # Only the products open on the route come back ([D] §2.7.3). Unconfirmed, the sandbox's
+    # reading: a French contract opens none from a departure outside France and Monaco.
+    if departure not in ("FR", "MC"):
+        return
     for code in PRODUCTS:
         amount = price(code, zone, weight)
         if amount is not None:
