@@ -182,3 +182,35 @@ def test_order_management_paths_the_org_lacks_are_dropped_at_start_up(make_world
     assert runtime.mapping.order_id == ("Order__c",)
     ids = runtime.detect()  # the trigger query names no missing relationship
     assert len(ids) == len(org.records("Shipment"))
+
+
+def test_a_shipment_triggers_rate_and_return_fields_land_on_the_order_it_reaches(
+    make_world: Any,
+) -> None:
+    """Shipment has no Chronopost_Product__c / Shipping_Cost / Return fields (issue 19 item 4):
+    with a Shipment trigger they are written on the Order, never sent to Shipment."""
+    from chronoforce.web.api_config import api_config
+    from chronoforce.web.api_models import RateChoice, RatesRequest, ReturnRequest
+    from chronoforce.web.api_service import ApiService
+
+    org = SalesforceSandbox(db_path=":memory:")
+    org.seed(orders=6, seed=7)
+    runtime = make_world(org, {"trigger_object": "Shipment"})
+    labeled = [s for s in _label_and_follow(runtime, hours=0) if s.state == "labeled"]
+    assert labeled
+    row = labeled[0]
+    order_id = row.source["order_id"]
+    assert order_id
+    service = ApiService(runtime.settings, api_config(runtime.settings.api), runtime)
+    rates = service.rates(RatesRequest(order_id=row.sf_id))
+    written = service.write_rate(row.sf_id, RateChoice(product_code=rates.products[0].product_code))
+    made = service.return_label(row.sf_id, ReturnRequest())
+    assert runtime.flush().failed == 0
+    order = {o["Id"]: o for o in org.records("Order")}[order_id]
+    assert order["Chronopost_Product__c"] == written.product_code
+    assert order["Chronopost_Shipping_Cost__c"] == float(written.shipping_cost)
+    assert order["Chronopost_Return_Tracking_Number__c"] == ",".join(made.skybill_numbers)
+    shipment = {s["Id"]: s for s in org.records("Shipment")}[row.sf_id]
+    assert (
+        "Chronopost_Shipping_Cost__c" not in shipment or not shipment["Chronopost_Shipping_Cost__c"]
+    )

@@ -267,13 +267,16 @@ class Returns:
 
     def ask(
         self, order: MappedOrder, record: dict[str, Any], items: list[Any], *, case_id: str = "",
-        returns_reference: str = "",
+        returns_reference: str = "", order_id: str = "",
     ) -> ReturnLabel:  # fmt: skip
         """Record the return intent (once), then have the label pipeline make it now.
 
+        `order_id`: the Order the return's fields are written on (Runtime.order_of: the record
+        itself for an Order trigger, the Order a Shipment reaches).
+
         A Chronopost failure raises the pipeline's error; the row stays and the workers make
         the label as soon as it can be made (asking again then answers it)."""
-        shipment_id = self._record(order, record, items, case_id, returns_reference)
+        shipment_id = self._record(order, record, items, case_id, returns_reference, order_id)
         errors: list[ChronoforceError] = []
         outcome = self.labels.process(shipment_id, errors)
         made = self._answer(shipment_id, created=outcome == "labeled")
@@ -289,7 +292,7 @@ class Returns:
 
     def _record(
         self, order: MappedOrder, record: dict[str, Any], items: list[Any], case_id: str,
-        returns_reference: str,
+        returns_reference: str, order_id: str = "",
     ) -> int:  # fmt: skip
         reference = (returns_reference or order.references.returns_reference or "")[:15]
         reference = reference or f"R{order.order_number}"[:15]
@@ -320,7 +323,9 @@ class Returns:
             ).one()
             if row.state in ("labeled", "calling"):
                 return row.id  # answered as it is, or recovered by the pipeline
-            row.source = {"record": record, "items": items, "case_id": case_id}
+            row.source = {
+                "record": record, "items": items, "case_id": case_id, "order_id": order_id,
+            }  # fmt: skip
             row.returns_reference = reference
             row.customer_id = order.references.customer_id
             if row.state in ("exception", "cancelled"):  # asked again: a fresh try

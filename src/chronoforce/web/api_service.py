@@ -303,7 +303,7 @@ class ApiService:
         runtime = self.runtime
         made = Returns(runtime.store, runtime.labels, runtime.now).ask(
             read.order, read.record, read.items, case_id=ask.case_id or "",
-            returns_reference=ask.returns_reference,
+            returns_reference=ask.returns_reference, order_id=runtime.order_of(read.record),
         )  # fmt: skip
         return ReturnAnswer(
             order_id=made.sf_id,
