@@ -9,7 +9,7 @@ from pathlib import Path
 import chronoforce.web
 
 WEB = Path(chronoforce.web.__file__).parent
-API_MODULES = ("api.py", "api_service.py", "api_labels.py", "api_models.py")
+API_MODULES = ("api.py", "api_service.py", "api_models.py")
 
 
 def _imports(path: Path) -> set[str]:

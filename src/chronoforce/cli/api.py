@@ -45,6 +45,7 @@ def _run(
     try:
         with _service(ctx) as service:
             answer = call(service)
+            service.flush_own_writes()  # no runner beside a one-shot command
     except ApiError as exc:
         _refused(exc.body.code, exc.body.message, exc.body.record_id, exc.body.field)
     except ChronoforceError as exc:
@@ -97,13 +98,6 @@ def _show_rates(answer: Any) -> None:
     console.print(
         "prices from the rate cache" if answer.cached else f"{answer.carrier_calls} carrier call(s)"
     )
-
-
-def _labels() -> Any:
-    # Imported here for start-up time, like ApiService in _service.
-    from chronoforce.web import api_labels
-
-    return api_labels
 
 
 def register(app: typer.Typer) -> None:
@@ -175,15 +169,20 @@ def register(app: typer.Typer) -> None:
         ready: Annotated[str, typer.Option(help="Parcels ready from, HH:MM (Paris).")] = "14:00",
         closing: Annotated[str, typer.Option(help="Premises close at, HH:MM (Paris).")] = "18:00",
         instructions: Annotated[str, typer.Option(help="For the driver.")] = "",
+        change: Annotated[
+            bool, typer.Option(help="Replace the pickup booked that day (cancels it first).")
+        ] = False,
         as_json: JsonOption = False,
     ) -> None:
-        """Book a pickup on demand for the order's parcels (its label carries the pickup)."""
+        """Book a pickup on demand for the order's parcels (its label carries the pickup);
+        one per order and day, unless --change."""
         ask = _build(
             PickupRequest,
             date=date,
             ready_time=ready,
             closing_time=closing,
             instructions=instructions,
+            change=change,
         )
 
         def show(answer: Any) -> None:
@@ -193,7 +192,7 @@ def register(app: typer.Typer) -> None:
                 + (" (label re-made)" if answer.relabeled else "")
             )
 
-        _run(ctx, lambda s: _labels().book_pickup(s, order_id, ask), as_json, show)
+        _run(ctx, lambda s: s.book_pickup(order_id, ask), as_json, show)
 
     @app.command("return-label")
     def return_label(
@@ -213,7 +212,7 @@ def register(app: typer.Typer) -> None:
                 f"{state}; shipment {answer.shipment_id}"
             )
 
-        _run(ctx, lambda s: _labels().return_label(s, order_id, ask), as_json, show)
+        _run(ctx, lambda s: s.return_label(order_id, ask), as_json, show)
 
     @app.command()
     def cancel(
@@ -233,13 +232,19 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
 
         def show(answer: Any) -> None:
+            if answer.opens_at is not None:
+                console.print(
+                    f"shipment {answer.shipment_id}: queued, sent when Chronopost's cancel window "
+                    f"opens ({answer.opens_at:%Y-%m-%d %H:%M} UTC) by the running service"
+                )
+                return
             done = ", ".join(answer.cancelled) or "nothing left to cancel"
             console.print(f"shipment {answer.shipment_id}: {done} ({answer.status})")
 
         def call(service: Any) -> Any:
             if order is not None:
-                return _labels().cancel_order(service, order, "return" if returns else "outbound")
-            return _labels().cancel(service, shipment_id)
+                return service.cancel_order(order, "return" if returns else "outbound")
+            return service.cancel(shipment_id)
 
         _run(ctx, call, as_json, show)
 

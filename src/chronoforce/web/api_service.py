@@ -139,6 +139,12 @@ class ApiService:
             )
         return self._quoter
 
+    def flush_own_writes(self) -> None:
+        """A one-shot caller (the CLI) with no runner beside it: send the Salesforce writes its
+        use cases queued, through the outbox (a runtime handed in is flushed by its runner)."""
+        if self._runtime_built and self._runtime is not None:
+            self._runtime.flush()
+
     def close(self) -> None:
         """Close what this service opened itself (a runtime handed in is its owner's)."""
         if self._runtime_built and self._runtime is not None:
