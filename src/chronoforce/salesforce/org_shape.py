@@ -46,7 +46,7 @@ def read_shape(client: Describer) -> OrgShape:
     described = client.describe_global()
     names = frozenset(str(o.get("name", "")).lower() for o in described.get("sobjects", []))
     shape = OrgShape(names)
-    log.info("salesforce org shape read", objects=len(names), order_only=shape.order_only)
+    log.debug("salesforce org shape read", objects=len(names), order_only=shape.order_only)
     return shape
 
 
