@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import signal
@@ -29,7 +30,7 @@ KILLS = 20
 def test_sigkill_twenty_times_then_every_order_labeled_once(tmp_path: Path) -> None:
     rng = random.Random(20261124)
     tls = ensure_tls(tmp_path / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
+    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
     org = SalesforceSandbox(db_path=":memory:")
     org.seed(orders=ORDERS, seed=11)
     cp = carrier.start()

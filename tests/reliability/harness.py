@@ -87,7 +87,10 @@ class Cluster:
 
     def start(self) -> Cluster:
         tls = ensure_tls(self.tmp / "tls")
-        self.carrier = ChronopostSandbox(db_path=":memory:", latency=self.carrier_latency_s)
+        # Not about the cancel window: recovered orphans are cancelled at once, as before.
+        self.carrier = ChronopostSandbox(
+            db_path=":memory:", latency=self.carrier_latency_s, cancel_window=dt.timedelta(0)
+        )
         self.org = SalesforceSandbox(db_path=":memory:")
         self.org.seed(orders=self.orders, seed=self.seed)
         cp = self.carrier.start()

@@ -9,6 +9,7 @@ pipeline with faults and expired sessions whose every log line and stored payloa
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import sqlite3
@@ -221,7 +222,7 @@ def _world(base: Path, lease_seconds: float = 120.0) -> Iterator[dict[str, Any]]
     from chronoforce.sandbox.tls import ensure_tls
 
     tls = ensure_tls(base / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
+    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
     org = SalesforceSandbox(db_path=":memory:")
     org.seed(orders=ORDERS, seed=11)
     queries: list[str] = []
@@ -669,7 +670,7 @@ def test_a_ship_request_event_with_a_forged_record_id_is_dropped_not_queried(
     from chronoforce.store.models import Watermark
 
     tls = ensure_tls(tmp_path / "tls")
-    carrier = ChronopostSandbox(db_path=":memory:")
+    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
     org = SalesforceSandbox(db_path=":memory:")
     order_id = org.seed(orders=3, seed=7)["Order"][1]
     queries: list[str] = []
