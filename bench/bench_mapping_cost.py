@@ -39,6 +39,7 @@ from chronoforce.domain.models import (
     ShipmentOptions,
     ShipmentRequest,
 )
+from chronoforce.domain.products import is_international
 from chronoforce.domain.routing import RoutingFacts, route
 from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD, ChronopostSandbox
 from chronoforce.sandbox.salesforce.seed import FIRST, LAST, ship_to
@@ -100,10 +101,18 @@ def orders(count: int, seed: int = 5) -> list[ShipmentRequest]:
                 product_code=decision.product_code,
                 ship_date=decision.ship_date,
                 references=References(f"SO-{len(result):06d}", f"C-{rng.randint(1, 9999)}"),
-                options=ShipmentOptions(label_format=LabelFormat.PDF),
+                options=ShipmentOptions(
+                    label_format=LabelFormat.PDF,
+                    # Abroad Chronopost wants English contents and a customs value (SPEC-FACTS
+                    # §2.5): the request is refused before it is built without them.
+                    **(INTERNATIONAL if is_international(recipient.address.country) else {}),
+                ),
             )
         )
     return result
+
+
+INTERNATIONAL: dict[str, Any] = {"declared_value": Decimal(45), "contents": ("Cotton T-shirts",)}
 
 
 def karrio_inputs(requests: list[ShipmentRequest]) -> tuple[Any, Any, list[Any]]:
