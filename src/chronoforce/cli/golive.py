@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chronoforce.cli.common import settings_from
-from chronoforce.config import ConfigError, Settings, load_settings
+from chronoforce.config import ConfigError, Settings, ShipperConfig, load_settings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # chronoforce/templates
 
@@ -53,17 +52,16 @@ def doctor(
 # --- init -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ShipperDefaults:
-    """Placeholders the user edits: `init` asks for no address, it shows where one goes."""
-
-    name: str = "Your company"
-    line1: str = "1 rue de l'Exemple"
-    postal_code: str = "75011"
-    city: str = "Paris"
-    country: str = "FR"
-    phone: str = "0100000000"
-    email: str = "shipping@example.com"
+# Placeholders the user edits: `init` asks for no address, it shows where one goes.
+PLACEHOLDER_SHIPPER = ShipperConfig(
+    name="Your company",
+    line1="1 rue de l'Exemple",
+    postal_code="75011",
+    city="Paris",
+    country="FR",
+    phone="0100000000",
+    email="shipping@example.com",
+)
 
 
 def load_settings_from_text(text: str, where: Path) -> Settings:
@@ -125,7 +123,7 @@ def init_config(
         typer.echo(f"{out} exists: pass --force to replace it", err=True)
         raise typer.Exit(1)
     needed = [*AUTH_SECRETS[auth], *ALWAYS_SECRETS]
-    shipper = ShipperDefaults()
+    shipper = PLACEHOLDER_SHIPPER
     template = Template((TEMPLATES / "chronoforce.init.yaml").read_text("utf-8"))
     values = {
         "database_url": database_url,
@@ -136,7 +134,7 @@ def init_config(
         or ("https://test.salesforce.com" if sandbox_org else "https://login.salesforce.com"),
         "client_id": client_id,
         "username": username,
-        **{f"shipper_{k}": v for k, v in shipper.__dict__.items()},
+        **{f"shipper_{k}": v for k, v in shipper.model_dump().items()},
     }
     text = template.substitute(
         # JSON strings are YAML strings: a value with a quote or a colon stays one value.
