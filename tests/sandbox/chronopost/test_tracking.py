@@ -4,13 +4,11 @@ reference, cancellation and proof of delivery."""
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pypdf
 import pytest
 
 from chronoforce.sandbox.chronopost import ChronopostSandbox
@@ -213,25 +211,3 @@ def test_cancel_unknown_parcel_answers_error_code_2(official: Callable[[str], An
     client.assert_valid_response()
     assert (result.errorCode, result.statusCode) == (2, 0)
     assert result.errorMessage == "the parcel doesn't match account or parcel information not found"
-
-
-def test_proof_of_delivery_appears_once_delivered(
-    official: Callable[[str], Any], ship: Callable[..., Any], sandbox: ChronopostSandbox
-) -> None:
-    skybill = _skybill(ship, ref={"shipperRef": "SO-POD"})
-    client = official("tracking")
-    before = client.service.searchPOD(**DEMO, language="en_GB", skybillNumber=skybill, pdf=True)
-    client.assert_valid_response()
-    assert (before.errorCode, before.podPresente, before.pod) == (0, False, None)
-    sandbox.advance_clock(timedelta(days=2))
-    after = client.service.searchPOD(**DEMO, language="en_GB", skybillNumber=skybill, pdf=True)
-    client.assert_valid_response()
-    assert after.podPresente is True and after.formatPOD == "PDF"
-    assert skybill in pypdf.PdfReader(io.BytesIO(after.pod)).pages[0].extract_text()
-    by_ref = client.service.searchPODWithSenderRef(
-        **DEMO, language="en_GB", sendersRef="SO-POD", pdf=False
-    )
-    client.assert_valid_response()
-    assert [(p.skybillNumber, p.podPresente, p.pod) for p in by_ref.listParcelPOD] == [
-        (skybill, True, None)
-    ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.chronopost import admin, pickups, rates, relay, shipping, tracking
+from chronoforce.sandbox.chronopost import admin, pickups, pod, rates, relay, shipping, tracking
 from chronoforce.sandbox.chronopost.clock import SandboxClock
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.faults import FaultInjector, Faults
@@ -65,8 +65,8 @@ OPERATIONS: dict[str, Operation] = {
     "trackSkybillV2": tracking.track_skybill_v2,
     "trackWithSenderRef": tracking.track_with_sender_ref,
     "cancelSkybill": tracking.cancel_skybill,
-    "searchPOD": tracking.search_pod,
-    "searchPODWithSenderRef": tracking.search_pod_with_sender_ref,
+    "searchPOD": pod.search_pod,  # proof of delivery: pod.py (issue 21)
+    "searchPODWithSenderRef": pod.search_pod_with_sender_ref,
     "quickCost": rates.quick_cost,
     "calculateProducts": rates.calculate_products,
     "recherchePointChronopost": relay.recherche_point_chronopost,

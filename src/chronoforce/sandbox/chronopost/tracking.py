@@ -1,5 +1,5 @@
-"""Tracking service of the sandbox: events on the sandbox clock, search by our reference,
-cancellation and proof of delivery.
+"""Tracking service of the sandbox: events on the sandbox clock, search by our reference and
+cancellation (proof of delivery is in pod.py).
 
 Only events whose time is at or before the sandbox clock are shown; it must never reveal a
 parcel to another account (except trackSkybillV2, which Chronopost keys on the number alone).
@@ -9,12 +9,8 @@ Cancelling keeps the documented window on the sandbox clock: refused for the fir
 
 from __future__ import annotations
 
-import base64
-import io
 
 from lxml import etree
-from reportlab.lib.pagesizes import A5
-from reportlab.pdfgen.canvas import Canvas
 
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.soap import add, add_all
@@ -128,64 +124,3 @@ def cancel_skybill(ctx: Context, op: etree._Element, result: etree._Element) -> 
             raise BusinessError.of(CANCEL_TOO_LATE)
         ctx.store.cancel(parcel.skybill, now, StoredEvent("AN", now, "Web Services", ""))
     add_all(result, [("errorCode", 0), ("statusCode", 0)])
-
-
-def _pod(ctx: Context, parcel: Parcel, delivered: StoredEvent) -> bytes:
-    buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A5, invariant=1)
-    canvas.setFont("Helvetica-Bold", 14)
-    canvas.drawString(40, 540, "Chronopost - proof of delivery (sandbox)")
-    canvas.setFont("Helvetica", 11)
-    lines = [
-        f"Skybill number: {parcel.skybill}",
-        f"Delivered: {ctx.local(delivered.at):%Y-%m-%d %H:%M} ({delivered.code})",
-        f"Consignee: {_consignee(parcel)}",
-    ]
-    for i, line in enumerate(lines):
-        canvas.drawString(40, 500 - 18 * i, line)
-    canvas.save()
-    return buffer.getvalue()
-
-
-def _delivery(ctx: Context, parcel: Parcel) -> StoredEvent | None:
-    events = ctx.store.events(parcel.skybill, ctx.clock.timestamp())
-    return next((e for e in reversed(events) if e.code in DELIVERED_CODES), None)
-
-
-def _pod_fields(ctx: Context, op: etree._Element, parcel: Parcel) -> list[tuple[str, object]]:
-    """formatPOD, pod, podPresente; statusCode is 0 with a POD, 1 before delivery (sandbox)."""
-    delivered = _delivery(ctx, parcel)
-    if delivered is None:
-        return [("podPresente", False), ("statusCode", 1)]
-    want_pdf = (op.findtext("pdf") or "").strip() in ("true", "1")
-    pod = _pod(ctx, parcel, delivered) if want_pdf else None
-    return [
-        ("formatPOD", "PDF" if want_pdf else None),
-        ("pod", base64.b64encode(pod) if pod else None),
-        ("podPresente", True),
-        ("statusCode", 0),
-    ]
-
-
-def search_pod(ctx: Context, op: etree._Element, result: etree._Element) -> None:
-    parcel = _own_parcel(ctx, op, _account(ctx, op))
-    add_all(result, [("errorCode", 0), *_pod_fields(ctx, op, parcel)])
-
-
-def search_pod_with_sender_ref(ctx: Context, op: etree._Element, result: etree._Element) -> None:
-    account = _account(ctx, op)
-    reference = (op.findtext("sendersRef") or "").strip()
-    add(result, "errorCode", 0)
-    for parcel in ctx.store.parcels_by_ref(account, reference) if reference else []:
-        fields = dict(_pod_fields(ctx, op, parcel))
-        entry = add(result, "listParcelPOD")
-        add_all(
-            entry,
-            [
-                ("formatPOD", fields.get("formatPOD")),
-                ("pod", fields.get("pod")),
-                ("podPresente", fields["podPresente"]),
-                ("skybillNumber", parcel.skybill),
-                ("statusCode", fields["statusCode"]),
-            ],
-        )
