@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from chronoforce import metrics
-from chronoforce.chronopost import pickups, rates, relay, shipping, tracking
+from chronoforce.chronopost import pickups, pod, rates, relay, shipping, tracking
 from chronoforce.chronopost.config import (
     MAIN,
     AccountFamily,
@@ -30,6 +30,7 @@ from chronoforce.chronopost.config import (
     backup_for,
 )
 from chronoforce.chronopost.pickups import PickupBooked
+from chronoforce.chronopost.pod import PodResult
 from chronoforce.chronopost.shipping import ReservedLabel
 from chronoforce.chronopost.tracking import TrackedParcel
 from chronoforce.chronopost.transport import (
@@ -331,6 +332,24 @@ class ChronopostClient:
                 refused.append(exc)  # not this contract's parcel, or not yet: ask the next
         # Every contract refused: "too early" wins (the window will open), else the account.
         raise next((e for e in refused if isinstance(e, CancelTooEarlyError)), refused[0])
+
+    def search_pod(self, skybill_number: str, *, pdf: bool = True) -> PodResult:
+        """The parcel's proof of delivery (searchPOD): its status, and the file once available.
+
+        Asked under each configured contract in turn, like `cancel`: a label made under a
+        product family's own contract is "not in this contract" (error 2) for the main one."""
+        refused: list[ChronoforceError] = []
+        for credentials in self.accounts.every:
+            try:
+                return self._exchange(
+                    Service.TRACKING,
+                    pod.OPERATION,
+                    pod.build_search_pod(credentials, skybill_number, pdf),
+                    lambda content: pod.parse_search_pod(content, skybill_number),
+                )
+            except CarrierAccountError as exc:
+                refused.append(exc)
+        raise refused[0]
 
     # --- rates and relay points ------------------------------------------------------------
 
