@@ -209,6 +209,9 @@ class Runner:
         cancel_due = getattr(self.runtime, "cancel_due", None)
         if cancel_due is not None:
             cancel_due()  # cancels asked inside Chronopost's cancel window, now open
+        pod_due = getattr(self.runtime, "pod_due", None)
+        if pod_due is not None:
+            pod_due()  # proofs of delivery due (pipeline/pod.py, issue 21)
         return len(ids)
 
     def flush(self) -> Any:

@@ -450,6 +450,17 @@ class Runtime:
 
         return Cancels(self.store, self.carrier, self.labels.gates, self.now).run_due()
 
+    @property
+    def pods(self) -> Any:
+        """The proof-of-delivery use case (pipeline/pod.py, issue 21)."""
+        from chronoforce.pipeline.pod import Pods
+
+        return Pods(self.store, self.carrier, self.labels.gates, self.now)
+
+    def pod_due(self) -> int:
+        """Schedule new deliveries' PODs and ask for the due ones (the runner's sweep)."""
+        return int(self.pods.run_due())
+
     def poll_once(self) -> PollReport:
         """One tracking round: link Cases created by the last flush, ingest pushed events,
         poll the due parcels within the rate limit and budget. Salesforce writes land in the

@@ -132,6 +132,35 @@ def label_file_row(
     )
 
 
+def pod_file_row(
+    *,
+    shipment_id: int,
+    dedup_key: str,
+    data: bytes,
+    title: str,
+    filename: str,
+    attach_to: Sequence[str],
+) -> dict[str, Any]:
+    """The outbox row of a file that is not a label (a proof of delivery, pipeline/pod.py):
+    its bytes travel in the row (`data_b64`), the rest as `label_file_row`. Made once per key."""
+    first, *others = [x for x in attach_to if x]
+    return outbox_row(
+        sf_object="ContentVersion",
+        operation="file",
+        shipment_id=shipment_id,
+        dedup_key=dedup_key,
+        payload={
+            "parcel_ids": [],
+            "data_b64": base64.b64encode(data).decode("ascii"),
+            "size": len(data),
+            "title": title,
+            "filename": filename,
+            "first_publish_location_id": first,
+            "link_to": [x for x in others if x != first],
+        },
+    )
+
+
 def tracking_number(numbers: Sequence[str], limit: int = TEXT_LIMIT) -> str:
     """Every skybill number, comma-separated; when they do not fit, as many as fit and `+N`
     for the others (never a number cut in two)."""
@@ -572,8 +601,11 @@ class Flusher:
         return found
 
     def _content_version(self, row: Outbox, labels: Mapping[int, bytes]) -> dict[str, Any]:
-        parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
-        data = _merge_labels([labels[i] for i in parcel_ids])
+        if "data_b64" in row.payload:  # a file that is not a label (pod_file_row)
+            data = base64.b64decode(row.payload["data_b64"])
+        else:
+            parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
+            data = _merge_labels([labels[i] for i in parcel_ids])
         return {
             "attributes": {"type": "ContentVersion"},
             "Title": row.payload["title"],

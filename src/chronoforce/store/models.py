@@ -93,6 +93,12 @@ class Shipment(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+    # Proof of delivery (issue 21, pipeline/pod.py): None until delivered; then pending,
+    # available, not_eligible, not_online or gave_up; asked again at pod_next_at.
+    pod_status: Mapped[str | None] = mapped_column(String(20))
+    pod_next_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    pod_reason: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    pod_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     parcels: Mapped[list[Parcel]] = relationship(
         back_populates="shipment", order_by="Parcel.position"

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from reportlab.lib.pagesizes import A5
 from reportlab.pdfgen.canvas import Canvas
 
-from chronoforce.sandbox.chronopost.context import PARIS, BusinessError, Context
+from chronoforce.sandbox.chronopost.context import PARIS, Context
 from chronoforce.sandbox.chronopost.soap import add, add_all
 from chronoforce.sandbox.chronopost.store import Parcel, StoredEvent
 from chronoforce.sandbox.chronopost.tables import DELIVERED_CODES, PRODUCTS

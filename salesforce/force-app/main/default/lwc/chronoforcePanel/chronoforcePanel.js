@@ -101,6 +101,10 @@ export default class ChronoforcePanel extends LightningElement {
     get podUrl() {
         return fileUrl(this.panel && this.panel.proofOfDelivery);
     }
+    get podWaiting() {
+        // Chronopost_POD_Status__c while there is no file: Pending, Not eligible, Gave up, …
+        return Boolean(this.panel && this.panel.podStatus && !this.podUrl);
+    }
     get orderId() {
         if (!this.panel) {
             return undefined;

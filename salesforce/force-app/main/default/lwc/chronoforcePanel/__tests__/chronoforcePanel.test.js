@@ -47,6 +47,7 @@ function panelOf(overrides) {
         orderId: ORDER,
         status: null,
         labelStatus: null,
+        podStatus: null,
         parcels: [],
         events: [],
         ...overrides
@@ -172,6 +173,12 @@ describe('states', () => {
     it('delivered without a proof of delivery: no POD link', async () => {
         const element = await mount(panelOf({ status: 'delivered', parcels: PARCELS }));
         expect($(element, '.pod')).toBeNull();
+    });
+
+    it('delivered, proof of delivery not there yet: its status instead of a link', async () => {
+        const element = await mount(panelOf({ status: 'delivered', parcels: PARCELS, podStatus: 'Pending' }));
+        expect($(element, '.pod')).toBeNull();
+        expect($(element, '.pod-status').textContent).toBe('Proof of delivery: Pending');
     });
 
     it('exception: code, message, field and what to do', async () => {
