@@ -452,3 +452,28 @@ def test_the_fix_form_offers_the_candidates_and_one_click_writes_back_and_retrie
         shipment = session.get_one(Shipment, row.shipment_id)
         assert shipment.state == "pending"
         assert shipment.source["record"]["ShippingPostalCode"] == "75001"
+
+
+def test_the_shipment_page_shows_the_proof_of_delivery_status(
+    serve: Callable[..., httpx.Client], store: Store
+) -> None:
+    """Issue 21: the POD status, why, and when it is asked next (pipeline/pod.py's columns)."""
+    with store.session() as session:
+        row = Shipment(
+            sf_object="Order", sf_id="8018d0000000046AAA", order_number="00000046",
+            status="delivered", pod_status="pending", pod_attempts=1,
+            pod_reason="XP123: not ready yet: available one working day after delivery",
+            pod_next_at=dt.datetime(2026, 12, 9, 5, 0, tzinfo=dt.UTC),
+        )  # fmt: skip
+        quiet = Shipment(sf_object="Order", sf_id="8018d0000000047AAA", status="in_transit")
+        session.add_all([row, quiet])
+        session.flush()
+        ids = row.id, quiet.id
+    client = serve()
+    login(client)
+    page = client.get(f"/shipments/{ids[0]}").text
+    shown = re.search(r'<dd class="pod-status">(.*?)</dd>', page, re.S)
+    assert shown, "a delivered shipment shows its proof of delivery"
+    assert "Pending" in shown.group(1) and "not ready yet" in shown.group(1)
+    assert "next try 2026-12-09 05:00 UTC" in shown.group(1)
+    assert "pod-status" not in client.get(f"/shipments/{ids[1]}").text  # not delivered: none
