@@ -18,7 +18,9 @@ from .conftest import make_request
 
 
 def _deliver_and_wait(sandbox: ChronopostSandbox, skybill: str) -> None:
-    delivered = next(e.at for e in sandbox.store.events(skybill, math.inf) if e.code in DELIVERED_CODES)
+    delivered = next(
+        e.at for e in sandbox.store.events(skybill, math.inf) if e.code in DELIVERED_CODES
+    )
     sandbox.advance_clock(dt.timedelta(seconds=delivered - sandbox.clock.timestamp() + 60))
 
 

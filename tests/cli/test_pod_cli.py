@@ -17,9 +17,11 @@ from chronoforce.store.models import Shipment
 
 from .conftest import CliWorld, make_world
 
+
 @pytest.fixture()
 def world(tmp_path: Path) -> Iterator[CliWorld]:
     yield from make_world(tmp_path, orders=6)
+
 
 def _ship_one(world: CliWorld) -> tuple[str, str]:
     order_id = next(
@@ -38,6 +40,7 @@ def _ship_one(world: CliWorld) -> tuple[str, str]:
         store.dispose()
     return order_id, skybill
 
+
 def test_pod_by_hand_not_ready_then_attached_and_saved(world: CliWorld, tmp_path: Path) -> None:
     order_id, skybill = _ship_one(world)
     early = CliRunner().invoke(app, ["pod", skybill], env=world.env)
@@ -49,15 +52,14 @@ def test_pod_by_hand_not_ready_then_attached_and_saved(world: CliWorld, tmp_path
     assert done.exit_code == 0, done.output
     assert "POD Available" in done.output and "attached in Salesforce" in done.output
     assert skybill in pypdf.PdfReader(out).pages[0].extract_text()
-    titles = {
-        v["ContentDocumentId"]: v["Title"] for v in world.org.records("ContentVersion")
-    }
+    titles = {v["ContentDocumentId"]: v["Title"] for v in world.org.records("ContentVersion")}
     linked = {
         link["LinkedEntityId"]
         for link in world.org.records("ContentDocumentLink")
         if titles.get(link["ContentDocumentId"]) == f"Chronopost proof of delivery {skybill}"
     }
     assert order_id in linked
+
 
 def test_pod_of_an_unknown_parcel_is_one_line_and_exit_1(world: CliWorld) -> None:
     result = CliRunner().invoke(app, ["pod", "XP000000000FR"], env=world.env)
@@ -66,6 +68,7 @@ def test_pod_of_an_unknown_parcel_is_one_line_and_exit_1(world: CliWorld) -> Non
         "unknown parcel 'XP000000000FR': no parcel 'XP000000000FR' in chronoforce's store"
     ]
     assert "Traceback" not in result.output
+
 
 def test_out_without_a_file_to_write_fails_and_writes_nothing(
     world: CliWorld, tmp_path: Path

@@ -40,9 +40,7 @@ def register(app: typer.Typer) -> None:
                 fail(f"unknown parcel {skybill.strip()!r}: {exc.message}")
             except ChronoforceError as exc:
                 fail(f"searchPOD {skybill.strip()} failed: {exc.message}")
-            result = next(
-                (r for r in outcome.results if r.skybill_number == skybill.strip()), None
-            )
+            result = next((r for r in outcome.results if r.skybill_number == skybill.strip()), None)
             report = runtime.flush()  # no runner beside a one-shot command
         finally:
             runtime.close()

@@ -58,9 +58,7 @@ def _scenario(name: str) -> dict[str, Any]:
         ("2027-07-13 23:30", "2027-07-15"),  # 14 July
     ],
 )
-def test_pod_is_due_midnight_of_the_next_french_working_day(
-    delivered: str, available: str
-) -> None:
+def test_pod_is_due_midnight_of_the_next_french_working_day(delivered: str, available: str) -> None:
     at = dt.datetime.fromisoformat(delivered).replace(tzinfo=PARIS).timestamp()
     assert available_from(at) == dt.datetime.fromisoformat(available).replace(tzinfo=PARIS)
 

@@ -45,6 +45,7 @@ NO_SIGNATURE_CODES = frozenset({"D1", "D2", "D6", "D7"})
 UNSIGNED_CODES = frozenset({"VC"})
 NEVER_DELIVERED_CODES = frozenset({"AN", "R", "Q"})
 
+
 @lru_cache(maxsize=16)
 def _french_holidays(year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays("FR", years=year).keys())

@@ -9,7 +9,6 @@ Cancelling keeps the documented window on the sandbox clock: refused for the fir
 
 from __future__ import annotations
 
-
 from lxml import etree
 
 from chronoforce.sandbox.chronopost.context import BusinessError, Context

@@ -18,9 +18,7 @@ def upgrade() -> None:
     # The proof of delivery of a delivered shipment (pipeline/pod.py): its state, when it is
     # asked for next, why it stopped, and how many times Chronopost said "not ready yet".
     op.add_column("shipment", sa.Column("pod_status", sa.String(20), nullable=True))
-    op.add_column(
-        "shipment", sa.Column("pod_next_at", sa.DateTime(timezone=True), nullable=True)
-    )
+    op.add_column("shipment", sa.Column("pod_next_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column(
         "shipment", sa.Column("pod_reason", sa.String(255), nullable=False, server_default="")
     )
