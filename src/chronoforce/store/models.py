@@ -94,6 +94,10 @@ class Shipment(Base):
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
 
+    # Issue 23: the shipper location it left from (a `locations.sites` key) and why.
+    location: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    location_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
     parcels: Mapped[list[Parcel]] = relationship(
         back_populates="shipment", order_by="Parcel.position"
     )

@@ -217,10 +217,19 @@ class ApiService:
             # The address as the label would carry it (country codes, postal code, city).
             recipient = normalize_party(read.order.recipient, "recipient").party
             address = recipient.address
+            facts = order_facts(read.order, recipient)
+            located: dict[str, Any] = {}
+            locations = getattr(self.runtime.labels.prepare, "locations", None)
+            if locations is not None:  # from the order's shipper location (issue 23)
+                choice = locations.choose(read.record, facts)
+                site = choice.site.party().address
+                dep_country, dep_postal = site.country or "FR", site.postal_code
+                rules = locations.routing(choice.site, self.rules)
+                located = {"rules": rules, "location": choice.key}
             where = Route(
                 dep_country, dep_postal, address.country.upper(), address.postal_code, address.city
             )
-            return self.quoter.quote(where, order_facts(read.order, recipient), read.order.sf_id)
+            return self.quoter.quote(where, facts, read.order.sf_id, **located)
         assert request.to is not None and request.parcels
         to = request.to
         parcels = tuple(
@@ -346,6 +355,7 @@ class ApiService:
         pickups = Pickups(
             store, carrier, gates, runtime.labels, shipper_party(self.settings), runtime.now,
             lease=runtime.labels.lease,
+            locations=getattr(runtime.labels.prepare, "locations", None),  # issue 23
         )  # fmt: skip
         pickup = Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
         booked = pickups.book(shipment_id, pickup, change=ask.change)
