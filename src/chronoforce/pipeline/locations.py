@@ -184,7 +184,7 @@ class Locations:
             text = str(value).strip()
             key = self.aliases.get(text.casefold())
             if key is None:
-                known = tuple(self.sites)
+                known = tuple(sorted(self.sites))
                 raise UnknownLocationError(
                     f"{path} = {text!r} names no location; known locations: {', '.join(known)}",
                     candidates=known,
