@@ -20,6 +20,7 @@ from chronoforce.cli.common import run_until
 from chronoforce.cli.demo import demo_settings
 from chronoforce.config import ConfigError, load_settings
 from chronoforce.config.sections import LocationsConfig
+from chronoforce.domain.errors import RefusedError
 from chronoforce.pipeline.runtime import Runtime, build_runtime
 from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD, ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox
@@ -43,6 +44,7 @@ LOCATIONS = {
             "name": "Entrepot Lyon Gerland", "line1": "10 rue de Gerland", "postal_code": "69007",
             "city": "Lyon", "phone": "0472000000", "email": "lyon@example.com",
             "aliases": ["WH-LYON"], "account_number": LYON_ACCOUNT,
+            "pickup": {"ready_time": "09:30", "closing_time": "12:00", "instructions": "Quai B"},
         },
     },
     "rules": [{"location": "lyon", "postal_prefixes": ["69"]}],
@@ -189,6 +191,18 @@ def test_pickups_come_to_each_location_under_its_account(world: World) -> None:
         [sent] = world.carrier.requests("creerEnlevementNational")[-1:]
         assert sent.error_code == 0 and sent.account == account
         assert zip_code in sent.request and ",".join(answer.skybill_numbers) in sent.request
+
+
+def test_a_pickup_without_times_takes_its_locations_window(world: World) -> None:
+    _labels_made(world)
+    answer = world.service.book_pickup(world.by_field[2], PickupRequest(date=_next_weekday(world)))
+    assert answer.booked
+    [sent] = world.carrier.requests("creerEnlevementNational")[-1:]
+    assert sent.account == LYON_ACCOUNT and "09:30:00" in sent.request and "Quai B" in sent.request
+    with pytest.raises(RefusedError) as refused:  # Paris has no defaults: the caller must say
+        world.service.book_pickup(world.by_default[1], PickupRequest(date=_next_weekday(world)))
+    assert (refused.value.code, refused.value.field) == ("PICKUP_TIME_MISSING", "ready_time")
+    assert "location paris" in refused.value.message
 
 
 def test_rates_and_returns_follow_the_location(world: World) -> None:

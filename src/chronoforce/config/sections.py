@@ -299,6 +299,23 @@ def _time_quoted(value: Any) -> Any:
     return value
 
 
+class PickupDefaultsConfig(_Section):
+    """`locations.sites.<key>.pickup`: the window a pickup on demand asks for when the caller
+    gives none (Europe/Paris wall clock, like the API's)."""
+
+    ready_time: dt.time
+    closing_time: dt.time
+    instructions: str = Field("", max_length=255)
+
+    _times_quoted = field_validator("ready_time", "closing_time", mode="before")(_time_quoted)
+
+    @model_validator(mode="after")
+    def _window(self) -> PickupDefaultsConfig:
+        if self.closing_time <= self.ready_time:
+            raise ValueError("closing_time must be after ready_time")
+        return self
+
+
 class LocationConfig(_Section):
     """`locations.sites.<key>`: one warehouse or shop: its address (printed as sender, where the
     driver comes), its Chronopost contract(s), its cut-offs and holidays, its return address.
@@ -327,6 +344,7 @@ class LocationConfig(_Section):
     holiday_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     timezone: str | None = None
     return_address: ShipperConfig | None = None
+    pickup: PickupDefaultsConfig | None = None  # a pickup's window when the caller gives none
 
     _cutoff_quoted = field_validator("cutoff", mode="before")(_time_quoted)
 

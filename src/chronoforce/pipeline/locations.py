@@ -21,7 +21,13 @@ from functools import cached_property
 from typing import Any, Literal
 
 from chronoforce.config import Settings, ShipperConfig
-from chronoforce.config.sections import MAIN_LOCATION, LocationRule, LocationsConfig, section
+from chronoforce.config.sections import (
+    MAIN_LOCATION,
+    LocationRule,
+    LocationsConfig,
+    PickupDefaultsConfig,
+    section,
+)
 from chronoforce.domain.address import require_sendable
 from chronoforce.domain.errors import MappingError
 from chronoforce.domain.models import Address, Civility, Contact, Party
@@ -69,6 +75,7 @@ class Site:
     cutoffs: Mapping[str, dt.time] = field(default_factory=dict)
     holiday_country: str | None = None
     timezone: str | None = None
+    pickup: PickupDefaultsConfig | None = None  # a pickup's window when none is asked
 
     def party(self) -> Party:
         return self._party
@@ -148,6 +155,7 @@ class Locations:
                 cutoffs=dict(site.cutoffs),
                 holiday_country=site.holiday_country,
                 timezone=site.timezone,
+                pickup=site.pickup,
             )
             for key, site in config.sites.items()
         }
