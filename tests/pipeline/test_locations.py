@@ -8,6 +8,7 @@ and are made under its contract, as the Chronopost sandbox stored and logged the
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,3 +260,28 @@ def test_without_locations_the_shipper_is_the_one_default_location(tmp_path: Pat
     choice = locations.choose({"Id": "801"}, RoutingFacts(country="FR", postal_code="13001"))
     assert (choice.key, choice.reason) == ("main", "default: no location field")
     assert choice.site.party().address.postal_code == "75011"
+
+
+def test_a_locations_cutoff_decides_the_ship_date(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from chronoforce.domain.models import Parcel
+    from chronoforce.domain.routing import RoutingFacts, route
+    from chronoforce.pipeline.locations import Locations
+    from chronoforce.salesforce.mapping import MappingConfig
+
+    sites = {k: dict(v) for k, v in LOCATIONS["sites"].items()}  # type: ignore[attr-defined]
+    sites["lyon"]["cutoffs"] = {"16": "10:00"}
+    cfg = tmp_path / "chronoforce.yaml"
+    cfg.write_text(json.dumps({"locations": {**LOCATIONS, "sites": sites}}))  # JSON is YAML
+    settings = load_settings(cfg, {})
+    locations = Locations.from_settings(settings, MappingConfig.from_settings({}))
+    facts = RoutingFacts(country="FR", postal_code="75011", parcels=(Parcel(Decimal(1)),))
+    tuesday_11h = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # 11:00 in Paris
+    ships = {
+        key: route(facts, tuesday_11h, locations.routing(locations.site(key), settings.routing))
+        for key in ("paris", "lyon")
+    }
+    assert ships["paris"].ship_date == dt.date(2026, 12, 1)  # Chrono 18's 17:00 default
+    assert ships["lyon"].ship_date == dt.date(2026, 12, 2)
+    assert "past the 10:00 cutoff" in ships["lyon"].reason
