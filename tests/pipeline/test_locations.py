@@ -153,6 +153,10 @@ def test_each_order_is_labeled_from_its_location_under_its_account(world: World)
         sent = _label_request(world, shipment.order_number)
         assert sent.account == account
         assert f"<shipperZipCode>{zip_code}</shipperZipCode>" in sent.request
+    from chronoforce.cli.status import collect  # `chronoforce status` counts them per location
+
+    by_location = collect(world.runtime.settings, world.runtime.store)["labeled_by_location"]
+    assert by_location["lyon"] >= len(world.by_field) + 1 and by_location["paris"] >= 4
 
 
 def test_an_unknown_location_is_held_for_review_with_the_known_ones(world: World) -> None:
