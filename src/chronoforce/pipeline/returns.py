@@ -138,10 +138,13 @@ class ReturnPreparation:
         consumer = require_sendable(order.recipient, "shipper")
         self._check_contact(order, consumer)
         merchant, warehouse, location, why = self.merchant, self.warehouse, "", ""
+        zone, holidays = self.zone, "FR"
         if self.locations is not None:
             choice = self.locations.choose(source.get("record", {}), order_facts(order, consumer))
             merchant, location, why = choice.site.party(), choice.key, choice.reason
             warehouse = party_of(choice.site.return_address)
+            zone = choice.site.timezone or zone
+            holidays = choice.site.holiday_country or holidays
         product = return_product(self.config, consumer.address.country)
         refs = replace(
             order.references,
@@ -152,7 +155,7 @@ class ReturnPreparation:
             recipient=warehouse,
             parcels=order.parcels,
             product_code=product,
-            ship_date=self._ship_date(),
+            ship_date=self._ship_date(zone, holidays),
             references=refs,
             options=ShipmentOptions(
                 is_return=True,
@@ -184,9 +187,11 @@ class ReturnPreparation:
                 field="email" if missing == "e-mail" else "phone",
             )
 
-    def _ship_date(self) -> dt.date:
-        today = self.now().astimezone(ZoneInfo(self.zone)).date()
-        return today if is_working_day(today) else next_working_day(today)
+    def _ship_date(self, zone: str, holidays: str = "FR") -> dt.date:
+        """Today where the return goes (the location's time zone and holidays), or the next
+        working day there."""
+        today = self.now().astimezone(ZoneInfo(zone)).date()
+        return today if is_working_day(today, holidays) else next_working_day(today, holidays)
 
     def _queue(self, session: Any, stored: StoredLabel) -> None:
         """The return's Salesforce writes: numbers on the Order (and Case), the label file."""
