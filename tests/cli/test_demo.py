@@ -48,7 +48,7 @@ def table_row(stdout: str, case: str) -> list[str]:
     """The cells of the first table row whose case cell is `case`."""
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if len(cells) == 5 and cells[1] == case:
+        if len(cells) == 6 and cells[1] == case:
             return cells
     raise AssertionError(f"no row with case {case!r} in:\n{stdout}")
 
@@ -90,14 +90,14 @@ def _cases(stdout: str) -> list[str]:
     return [
         cells[1]
         for line in stdout.splitlines()
-        if len(cells := [c.strip() for c in line.strip().strip("│").split("│")]) == 5
+        if len(cells := [c.strip() for c in line.strip().strip("│").split("│")]) == 6
     ]
 
 
 def table_row_for_order(stdout: str, order: str) -> list[str]:
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if len(cells) == 5 and cells[0] == order and cells[1] != "return":
+        if len(cells) == 6 and cells[0] == order and cells[1] != "return":
             return cells
     raise AssertionError(f"no outbound row for {order}")
 

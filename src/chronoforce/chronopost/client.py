@@ -41,6 +41,7 @@ from chronoforce.chronopost.transport import (
     SoapTransport,
     attach,
 )
+from chronoforce.config.sections import LocationsConfig, section
 from chronoforce.domain.errors import (
     CancelTooEarlyError,
     CarrierAccountError,
@@ -132,6 +133,12 @@ class ChronopostClient:
         }
         passwords = {f: s.get_secret_value() for f, s in family_secrets.items() if s is not None}
         accounts = ChronopostAccounts.build(credentials, config.accounts, passwords)
+        located = {
+            key: secret.get_secret_value()
+            for key, secret in settings.secrets.chronopost_location_passwords.items()
+        }
+        where = section(LocationsConfig, "locations", settings.locations)  # typed, or a mapping
+        accounts = accounts.with_locations(where.sites, located)  # issue 23
         return cls(endpoint, credentials, on_call=on_call, accounts=accounts)
 
     @property
@@ -196,6 +203,11 @@ class ChronopostClient:
             self.on_call(call)
         return call
 
+    def _main_for(self, location: str) -> ChronopostCredentials:
+        """The main contract of a shipper location with its own (issue 23), else ours."""
+        site = self.accounts.locations.get(location) if location else None
+        return site.main if site is not None else self.credentials
+
     # --- shipping --------------------------------------------------------------------------
 
     def create_shipment(self, request: ShipmentRequest) -> LabelResult:
@@ -206,7 +218,9 @@ class ChronopostClient:
         id gets the point's name and address first (the label's recipient, [D] §3.2)."""
         if shipping.needs_relay_point(request):
             request = self._with_relay_point(request)
-        credentials = self.accounts.for_family(shipping.account_family(request))
+        credentials = self.accounts.for_location(request.location).for_family(
+            shipping.account_family(request)
+        )
         body = shipping.build_shipment(request, credentials)
         label_format = request.options.label_format
         return self._exchange(
@@ -259,16 +273,20 @@ class ChronopostClient:
         parcels: tuple[Parcel, ...],
         skybill_numbers: tuple[str, ...],
         reference: str,
+        *,
+        location: str = "",
     ) -> PickupBooked:
-        """Pickup on demand for parcels already labeled (creerEnlevementNational)."""
+        """Pickup on demand for parcels already labeled (creerEnlevementNational), under the
+        contract of the shipper `location` (issue 23; "" = the main account)."""
+        credentials = self._main_for(location)
         body = pickups.build_pickup(
-            self.credentials, shipper, pickup, parcels, skybill_numbers, reference
+            credentials, shipper, pickup, parcels, skybill_numbers, reference
         )
         return self._exchange(Service.SHIPPING, pickups.OPERATION, body, pickups.parse_pickup)
 
-    def cancel_pickups(self, numbers: tuple[str, ...]) -> dict[str, str]:
+    def cancel_pickups(self, numbers: tuple[str, ...], *, location: str = "") -> dict[str, str]:
         """Cancel pickups on demand by ESD number (annulerEnlevements); refusals raise."""
-        body = pickups.build_cancel_pickups(self.credentials, numbers)
+        body = pickups.build_cancel_pickups(self._main_for(location), numbers)
         return self._exchange(
             Service.SHIPPING, pickups.CANCEL_OPERATION, body, pickups.parse_cancel_pickups
         )
@@ -387,10 +405,12 @@ class ChronopostClient:
         arrival_city: str = "",
         ship_date: dt.date | None = None,
         object_type: ObjectType = ObjectType.GOODS,
+        location: str = "",
     ) -> tuple[Rate, ...]:
-        """Every product Chronopost offers for this route and parcel, with its price."""
+        """Every product Chronopost offers for this route and parcel, with its price, under
+        the contract of the shipper `location` (issue 23; "" = the main account)."""
         body = rates.build_calculate_products(
-            self.credentials,
+            self._main_for(location),
             (departure_country, departure_postal_code),
             (arrival_country, arrival_postal_code, arrival_city),
             parcel,

@@ -14,6 +14,7 @@ from enum import StrEnum
 from chronoforce.config.sections import AccountFamily as AccountFamily
 from chronoforce.config.sections import AccountsConfig as AccountsConfig
 from chronoforce.config.sections import FamilyAccountConfig as FamilyAccountConfig
+from chronoforce.config.sections import LocationConfig
 
 
 class Service(StrEnum):
@@ -116,6 +117,12 @@ class ChronopostAccounts:
 
     main: ChronopostCredentials
     families: Mapping[AccountFamily, ChronopostCredentials] = field(default_factory=dict)
+    # Shipper locations with a contract of their own (`locations.sites`, issue 23): key → theirs.
+    locations: Mapping[str, ChronopostAccounts] = field(default_factory=dict)
+
+    def for_location(self, key: str) -> ChronopostAccounts:
+        """The contracts of a location; one without its own (or "") ships under these."""
+        return self.locations.get(key, self) if key else self
 
     def for_family(self, family: AccountFamily | None) -> ChronopostCredentials:
         """A family's own credentials, falling back to the main account."""
@@ -125,14 +132,16 @@ class ChronopostAccounts:
     def every(self) -> tuple[ChronopostCredentials, ...]:
         """Main first, then each distinct family contract."""
         seen: dict[tuple[str, str], ChronopostCredentials] = {}
-        for credentials in (self.main, *self.families.values()):
+        located = [c for site in self.locations.values() for c in site.every]
+        for credentials in (self.main, *self.families.values(), *located):
             seen.setdefault((credentials.account_number, credentials.sub_account), credentials)
         return tuple(seen.values())
 
     @property
     def passwords(self) -> tuple[str, ...]:
         every = (self.main, *self.families.values())
-        return tuple(dict.fromkeys(c.password for c in every if c.password))
+        located = [p for site in self.locations.values() for p in site.passwords]
+        return tuple(dict.fromkeys([*(c.password for c in every if c.password), *located]))
 
     @classmethod
     def build(
@@ -151,3 +160,27 @@ class ChronopostAccounts:
                     account.account_number.strip(), password, account.sub_account.strip()
                 )
         return cls(main, families)
+
+    def with_locations(
+        self, sites: Mapping[str, LocationConfig], passwords: Mapping[str, str] | None = None
+    ) -> ChronopostAccounts:
+        """These accounts plus the contracts of each location that has its own (issue 23).
+
+        A location with its own `account_number` ships under it, its families under its own
+        `accounts` (a family left out: its account); one without ships under the main account
+        and families, its own `accounts` laid over them. Passwords: the location's (by key),
+        else the main one."""
+        located: dict[str, ChronopostAccounts] = {}
+        for key, site in sites.items():
+            if site.account_number is None and site.accounts == AccountsConfig():
+                continue  # nothing of its own: the main contracts
+            password = (passwords or {}).get(key) or self.main.password
+            if site.account_number is not None:
+                main = ChronopostCredentials(
+                    site.account_number.strip(), password, site.sub_account.strip()
+                )
+                located[key] = ChronopostAccounts.build(main, site.accounts)
+            else:
+                own = ChronopostAccounts.build(self.main, site.accounts).families
+                located[key] = ChronopostAccounts(self.main, {**self.families, **own})
+        return ChronopostAccounts(self.main, self.families, located)

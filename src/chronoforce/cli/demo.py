@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from chronoforce.cli.common import console, make_console, run_until
 from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Settings
+from chronoforce.config.sections import LocationsConfig
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.routing import EU_COUNTRIES
 from chronoforce.logs import configure_logging, get_logger
@@ -72,6 +73,28 @@ def demo_settings(out: Path, chronopost_url: str, salesforce_url: str, ca_file: 
     )
 
 
+# The demo's second warehouse (issue 23): orders naming it in Chronopost_Location__c ship from
+# Lyon under its own contract; the rest from the demo shop, the default location.
+SECOND_LOCATION = "lyon"
+SECOND_ACCOUNT = "20011111"  # the Chronopost sandbox knows it too (run_demo)
+
+
+def with_locations(settings: Settings) -> Settings:
+    """The demo settings with two locations: the demo shop (`paris`, default) and Lyon."""
+    shop = settings.chronopost.shipper.model_dump()
+    lyon = {
+        **shop, "name": "chronoforce demo Lyon", "line1": "10 rue de Gerland",
+        "postal_code": "69007", "city": "Lyon", "phone": "0472000000",
+        "account_number": SECOND_ACCOUNT,
+    }  # fmt: skip
+    locations = LocationsConfig.model_validate(
+        {"default": "paris", "sites": {"paris": shop, SECOND_LOCATION: lyon}}
+    )
+    return settings.model_copy(
+        update={"mapping": {"location": "Chronopost_Location__c"}, "locations": locations}
+    )
+
+
 @contextmanager
 def demo_logging(out: Path, verbose: bool) -> Iterator[None]:
     """Info lines to the terminal (`verbose`) or to `<out>/chronoforce.log` as JSON lines."""
@@ -97,7 +120,7 @@ def run_demo(
     order_only: bool = False,
 ) -> int:
     # Imported here for start-up time (see demo_settings).
-    from chronoforce.sandbox.chronopost import ChronopostSandbox
+    from chronoforce.sandbox.chronopost import DEMO_PASSWORD, ChronopostSandbox
     from chronoforce.sandbox.salesforce import SalesforceSandbox
     from chronoforce.sandbox.server import BackgroundServer
     from chronoforce.sandbox.tls import ensure_tls
@@ -108,9 +131,11 @@ def run_demo(
     with demo_logging(out, verbose):
         # order_only: the sandbox's profile of an org without Shipment (issue 19).
         org = SalesforceSandbox(db_path=out / "salesforce-sandbox.db", order_only=order_only)
-        org.seed(orders=orders, seed=7, showcase=True)
+        org.seed(orders=orders, seed=7, showcase=True, location=SECOND_LOCATION)
         tls = ensure_tls(out / "tls")
-        carrier = ChronopostSandbox(db_path=out / "chronopost-sandbox.db")
+        carrier = ChronopostSandbox(
+            db_path=out / "chronopost-sandbox.db", accounts={SECOND_ACCOUNT: DEMO_PASSWORD}
+        )
         # log_config None: uvicorn's own lines go through our logging (the file), not stderr.
         servers = {"timeout_graceful_shutdown": 1, "log_config": None}
         cp = BackgroundServer(carrier.app, options=servers).start()
@@ -121,7 +146,7 @@ def run_demo(
             soft_wrap=True,
         )
         started = time.monotonic()
-        runtime = build_runtime(demo_settings(out, cp.url, sf.url, tls.ca_cert))
+        runtime = build_runtime(with_locations(demo_settings(out, cp.url, sf.url, tls.ca_cert)))
         try:
             with progress_bar(runtime, orders, verbose):
                 run_until(runtime, workers=workers, until_idle=True, max_seconds=max_seconds)
@@ -300,6 +325,7 @@ def summarize(
                     "product": shipment.product_code,
                     "skybills": " ".join(p.skybill_number for p in parcels),
                     "exception": f"{problem.code} ({problem.field})" if problem else "",
+                    "location": shipment.location,  # issue 23
                 }
             )
     return rows
@@ -307,10 +333,13 @@ def summarize(
 
 def print_table(rows: list[dict[str, Any]], org: Any, elapsed: float, api_calls: int) -> None:
     table = Table(title="chronoforce demo: orders → labels")
-    for column in ("order", "case", "product", "skybill numbers", "exception"):
+    for column in ("order", "case", "product", "skybill numbers", "exception", "location"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["order"], row["case"], row["product"], row["skybills"], row["exception"])
+        table.add_row(
+            row["order"], row["case"], row["product"], row["skybills"], row["exception"],
+            row["location"],
+        )  # fmt: skip
     console.print(table)
     files = len(org.records("ContentVersion"))
     labeled = sum(1 for r in rows if r["skybills"] and not r["return"])

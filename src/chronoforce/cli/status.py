@@ -57,6 +57,13 @@ def collect(settings: Settings, store: Store | None = None) -> dict[str, Any]:
             oldest_write = session.scalar(
                 select(func.min(Outbox.created_at)).where(Outbox.state == "pending")
             )
+            located = dict(  # issue 23: where the labels were made from
+                session.execute(
+                    select(Shipment.location, func.count())
+                    .where(Shipment.state == "labeled")
+                    .group_by(Shipment.location)
+                ).all()
+            )
             open_exceptions = session.scalar(
                 select(func.count())
                 .select_from(ExceptionRow)
@@ -69,6 +76,7 @@ def collect(settings: Settings, store: Store | None = None) -> dict[str, Any]:
         report["outbox"] = {k: int(v) for k, v in outbox.items()}
         report["oldest_pending_write_s"] = _age(oldest_write, now)
         report["open_exceptions"] = int(open_exceptions or 0)
+        report["labeled_by_location"] = {(k or "-"): int(v) for k, v in located.items()}
         report.update(_shared(store, now))
     finally:
         if own:
@@ -133,6 +141,11 @@ def render(report: dict[str, Any]) -> None:
     )
     table.add_row("oldest pending write", _seconds(report["oldest_pending_write_s"]))
     table.add_row("open exceptions", str(report["open_exceptions"]))
+    by_location = report.get("labeled_by_location") or {}
+    table.add_row(
+        "labeled by location",
+        ", ".join(f"{k} {v}" for k, v in sorted(by_location.items())) or "none",
+    )
     api = report["api_budget"]
     table.add_row(
         "Salesforce API",

@@ -8,12 +8,20 @@ pipeline or worker code. None of them holds a secret: hashes only, and the file 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chronoforce.domain.models import ShipmentStatus
 
@@ -276,3 +284,169 @@ class ConsoleConfig(_Section):
 
     def user(self, username: str) -> ConsoleUser | None:
         return next((u for u in self.users if u.username == username), None)
+
+
+# --- locations: the places parcels leave from (issue 23) --------------------------------------
+
+_LOCATION_KEY = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+MAIN_LOCATION = "main"  # the key of `chronopost.shipper` when no `locations.sites` is configured
+
+
+def _time_quoted(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 13:00 as the number 780 (as routing's cutoffs refuse it too).
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"got the number {value}: write times in quotes, e.g. '15:30'")
+    return value
+
+
+class PickupDefaultsConfig(_Section):
+    """`locations.sites.<key>.pickup`: the window a pickup on demand asks for when the caller
+    gives none (Europe/Paris wall clock, like the API's)."""
+
+    ready_time: dt.time
+    closing_time: dt.time
+    instructions: str = Field("", max_length=255)
+
+    _times_quoted = field_validator("ready_time", "closing_time", mode="before")(_time_quoted)
+
+    @model_validator(mode="after")
+    def _window(self) -> PickupDefaultsConfig:
+        if self.closing_time <= self.ready_time:
+            raise ValueError("closing_time must be after ready_time")
+        return self
+
+
+class LocationConfig(_Section):
+    """`locations.sites.<key>`: one warehouse or shop: its address (printed as sender, where the
+    driver comes), its Chronopost contract(s), its cut-offs and holidays, its return address.
+
+    Left out: `account_number` ships under `chronopost.account_number` (its families under
+    `chronopost.accounts`), `holiday_country`/`timezone` follow `routing:`, `return_address`
+    is the location's own address."""
+
+    name: str = Field(min_length=1, max_length=100)
+    name2: str = ""
+    line1: str = Field(min_length=1)
+    line2: str = ""
+    postal_code: str = Field(min_length=1)
+    city: str = Field(min_length=1)
+    country: str = "FR"
+    contact_name: str = "Expeditions"
+    civility: Literal["E", "L", "M"] = "M"
+    phone: str = Field(min_length=1)
+    email: str = ""
+    aliases: tuple[str, ...] = ()  # other values of the location field that name it
+    account_number: str | None = Field(None, pattern=r"^\s*\d{1,8}\s*$")
+    sub_account: str = Field("", pattern=r"^\s*\d{0,3}\s*$")
+    accounts: AccountsConfig = AccountsConfig()  # its own contract per product family
+    cutoff: dt.time | None = None  # every product's cut-off here (Europe/Paris wall clock)
+    cutoffs: dict[str, dt.time] = Field(default_factory=dict)  # product code → its cut-off
+    holiday_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    timezone: str | None = None
+    return_address: ShipperConfig | None = None
+    pickup: PickupDefaultsConfig | None = None  # a pickup's window when the caller gives none
+
+    _cutoff_quoted = field_validator("cutoff", mode="before")(_time_quoted)
+
+    @field_validator("cutoffs", mode="before")
+    @classmethod
+    def _cutoffs_quoted(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        # Product codes as Chronopost spells them (YAML reads an unquoted 01 as the number 1).
+        return {
+            (str(k).zfill(2) if str(k).isdigit() and len(str(k)) == 1 else str(k).upper()):
+            _time_quoted(v)
+            for k, v in value.items()
+        }  # fmt: skip
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def shipper(self) -> ShipperConfig:
+        """The location's address as the ShipperConfig every party builder reads."""
+        return ShipperConfig(
+            name=self.name, name2=self.name2, line1=self.line1, line2=self.line2,
+            postal_code=self.postal_code, city=self.city, country=self.country,
+            contact_name=self.contact_name, civility=self.civility, phone=self.phone,
+            email=self.email,
+        )  # fmt: skip
+
+
+class LocationRule(_Section):
+    """`locations.rules[]`: the first rule whose conditions all match picks its location;
+    a condition left out matches anything."""
+
+    location: str
+    countries: tuple[str, ...] = ()  # destination country (ISO alpha-2)
+    postal_prefixes: tuple[str, ...] = ()  # destination postal code starts with one
+    products: tuple[str, ...] = ()  # the Chronopost product routing picks
+    # Mapped facts (`mapping.facts`, e.g. a stock flag In_Stock_Lyon__c) → value or values.
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("countries")
+    @classmethod
+    def _upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(c.strip().upper() for c in value)
+
+    @field_validator("products", mode="before")
+    @classmethod
+    def _codes(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        return tuple(
+            str(v).zfill(2) if str(v).isdigit() and len(str(v)) == 1 else str(v).upper()
+            for v in value
+        )
+
+
+class LocationsConfig(_Section):
+    """`locations:` in chronoforce.yaml. Without `sites`, the one location is
+    `chronopost.shipper` with `chronopost.account_number` and `chronopost.accounts` (key
+    `main`); with them, `default` names the one orders go to when nothing else decides."""
+
+    default: str = ""  # a key of `sites`; "" = the first one
+    sites: dict[str, LocationConfig] = Field(default_factory=dict)
+    rules: tuple[LocationRule, ...] = ()
+
+    @field_validator("sites")
+    @classmethod
+    def _keys(cls, sites: dict[str, LocationConfig]) -> dict[str, LocationConfig]:
+        for key in sites:
+            if not re.match(_LOCATION_KEY, key):
+                raise ValueError(
+                    f"location key {key!r}: lower-case letters, digits, '-' or '_' (≤ 40)"
+                )
+        names: dict[str, str] = {}
+        for key, site in sites.items():
+            for name in (key, *site.aliases):
+                other = names.setdefault(name.strip().casefold(), key)
+                if other != key:
+                    raise ValueError(f"{name!r} names both locations {other!r} and {key!r}")
+        return sites
+
+    @model_validator(mode="after")
+    def _known(self) -> LocationsConfig:
+        keys = list(self.sites) or [MAIN_LOCATION]
+        if self.default and self.default not in keys:
+            raise ValueError(f"default {self.default!r} is not a location ({', '.join(keys)})")
+        for index, rule in enumerate(self.rules):
+            if rule.location not in keys:
+                raise ValueError(
+                    f"rules.{index}.location {rule.location!r} is not a location "
+                    f"({', '.join(keys)})"
+                )
+        return self
+
+    @property
+    def default_key(self) -> str:
+        return self.default or next(iter(self.sites), MAIN_LOCATION)

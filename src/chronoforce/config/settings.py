@@ -30,6 +30,7 @@ from chronoforce.config.sections import (
     ApiConfig,
     ConfigError,
     ConsoleConfig,
+    LocationsConfig,
     ShipperConfig,
     TrackingConfig,
     WorkerConfig,
@@ -121,9 +122,14 @@ class Secrets(BaseSettings):
     webhook_secret: SecretStr | None = None
     console_session_key: SecretStr | None = None
     metrics_token: SecretStr | None = None  # Bearer token Prometheus sends to GET /metrics
+    # Passwords of the locations' own contracts (`locations.sites.<key>.account_number`), as
+    # JSON {"lyon": "…"}; a location left out uses the main password (issue 23).
+    chronopost_location_passwords: dict[str, SecretStr] = Field(default_factory=dict)
 
     def values(self) -> list[str]:
-        return [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        found = [v for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        found += list(self.chronopost_location_passwords.values())
+        return [v.get_secret_value() for v in found]
 
 
 class Settings(BaseModel):
@@ -146,6 +152,7 @@ class Settings(BaseModel):
     api: ApiConfig = ApiConfig()  # rates API clients (hashes), token and cache TTLs
     console: ConsoleConfig = ConsoleConfig()  # users (hashes), sessions, /metrics access
     worker: WorkerConfig = WorkerConfig()  # periodic jobs, shared limits, shutdown
+    locations: LocationsConfig = LocationsConfig()  # where parcels leave from (issue 23)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: str = Field("defaults", exclude=True)
 
@@ -168,7 +175,7 @@ class Settings(BaseModel):
         """The configuration as `config show` prints it: secrets shown only as set / unset."""
         data = self.model_dump(mode="json")
         data["secrets"] = {
-            name: (MASK if value is not None else None)
+            name: (MASK if value not in (None, {}) else None)
             for name, value in self.secrets.__dict__.items()
         }
         data["source"] = self.source

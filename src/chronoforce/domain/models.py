@@ -179,6 +179,9 @@ class ShipmentRequest:
     references: References
     options: ShipmentOptions = field(default_factory=ShipmentOptions)
     customer: Party | None = None  # the account holder, when not the shipper
+    # The shipper location whose Chronopost contract ships it (issue 23, `locations:`); "" or
+    # a location without a contract of its own: the main account.
+    location: str = ""
 
     @property
     def total_weight_kg(self) -> Decimal:

@@ -100,6 +100,8 @@ class Prepared:
     writeback: dict[str, dict[str, Any]] = field(default_factory=dict)  # object → extra fields
     # The Salesforce writes of another intent (a return's: pipeline/returns.py); None = outbound.
     queue: Callable[[Any, StoredLabel], None] | None = None
+    location: str = ""  # the shipper location it leaves from, and why (issue 23)
+    location_reason: str = ""
 
 
 Preparer = Callable[[Shipment], Prepared]
@@ -142,6 +144,8 @@ def _mark(take: bool) -> Any:
             product_code=bindparam("b_product"),
             routing_reason=bindparam("b_reason"),
             request_fingerprint=bindparam("b_fingerprint"),
+            location=bindparam("b_location"),
+            location_reason=bindparam("b_location_reason"),
         )
         .returning(Shipment.generation, Shipment.attempts)
     )
@@ -458,6 +462,8 @@ class LabelPipeline:
             "b_product": prepared.request.product_code,
             "b_reason": prepared.reason,
             "b_fingerprint": fingerprint(prepared.request),
+            "b_location": prepared.location[:40],
+            "b_location_reason": prepared.location_reason,
         }  # `b_now` is read by the taking variant only
         with self.store.session() as session:
             taken = session.connection().execute(_MARK[take], params).first()

@@ -27,6 +27,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.labels import BEFORE_PICKUP, LabelPipeline
+from chronoforce.pipeline.locations import Locations
 from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_plain
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
@@ -61,6 +62,9 @@ class Pickups:
     now: Callable[[], dt.datetime]
     lease: dt.timedelta = dt.timedelta(minutes=5)
     owner: str = field(default_factory=lambda: f"pickup-{uuid.uuid4().hex[:8]}")
+    # The shipment's shipper location (issue 23): the driver comes to its address, booked under
+    # its contract. None: `shipper` and the main account always.
+    locations: Locations | None = None
 
     def book(self, shipment_id: int, pickup: Pickup, *, change: bool = False) -> PickupBooked:
         """The day's pickup for the order's outbound shipment (recorded by the caller)."""
@@ -113,6 +117,7 @@ class Pickups:
             ):
                 raise ConflictError("the order's shipment is busy; try again", code="SHIPMENT_BUSY")
             row = session.get_one(Shipment, shipment_id)
+            location = row.location if self.locations is not None else ""
             source = dict(row.source or {})
             booked = dict(source.get("pickups") or {})
             # Written before the call: a retry after a lost answer sends the same reference.
@@ -122,16 +127,21 @@ class Pickups:
             source["pickup_calling"] = calling
             row.source = source
         cancelled: list[str] = []
+        shipper, where = self.shipper, {}
+        if self.locations is not None:
+            site = self.locations.site(location)
+            shipper, where = site.party(), {"location": site.key}
         try:
             if replace and booked:
-                cancelled = self._cancel_booked(shipment_id, booked)
+                cancelled = self._cancel_booked(shipment_id, booked, where)
             answer = self.gates.call(
                 lambda: self.carrier.book_pickup(
-                    self.shipper,
+                    shipper,
                     pickup,
                     tuple(ParcelSpec(weight_kg=weight) for _, weight in live),
                     tuple(number for number, _ in live),
                     calling["reference"],
+                    **where,
                 )
             )
         except ChronoforceError as exc:
@@ -152,11 +162,13 @@ class Pickups:
         log.info("pickup booked", shipment_id=shipment_id, esd=answer.number, replaced=cancelled)
         return row_answer
 
-    def _cancel_booked(self, shipment_id: int, booked: dict[str, Any]) -> list[str]:
+    def _cancel_booked(
+        self, shipment_id: int, booked: dict[str, Any], where: dict[str, str]
+    ) -> list[str]:
         """annulerEnlevements for every pickup booked; forgotten at once once cancelled."""
         numbers = tuple(str(b["number"]) for b in booked.values() if b.get("number"))
         if numbers:
-            self.gates.call(lambda: self.carrier.cancel_pickups(numbers))
+            self.gates.call(lambda: self.carrier.cancel_pickups(numbers, **where))
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
             row.source = {**(row.source or {}), "pickups": {}}

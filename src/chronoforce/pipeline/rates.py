@@ -169,15 +169,19 @@ class Quoter:
     now: Callable[[], dt.datetime]
     gates: Gates = field(default_factory=Gates)
 
-    def prices(self, where: Route, parcels: Sequence[Parcel]) -> tuple[dict[str, Rate], int]:
-        """Summed prices per product offered for every parcel, and the carrier calls it took."""
+    def prices(
+        self, where: Route, parcels: Sequence[Parcel], location: str = ""
+    ) -> tuple[dict[str, Rate], int]:
+        """Summed prices per product offered for every parcel, and the carrier calls it took
+        (under the contract of the shipper `location`, issue 23; "" = the main account)."""
         now = self.now()
         day = now.astimezone(self.rules.zone).date()
         totals: dict[str, Rate] = {}
         calls = 0
+        contract = {"location": location} if location else {}
         for index, parcel in enumerate(parcels):
             band = band_of(parcel.weight_kg, self.band_kg)
-            key = f"{where.key()}|{band}|{day.isoformat()}"
+            key = f"{where.key()}|{band}|{day.isoformat()}" + (f"|{location}" if location else "")
             rates = self.cache.get(key, now)
             if rates is None:
                 calls += 1
@@ -190,6 +194,7 @@ class Quoter:
                     arrival_country=where.country,
                     arrival_city=where.city,
                     ship_date=day,
+                    **contract,
                 )
                 rates = list(self.gates.call(ask))
                 self.cache.put(key, rates, now)
@@ -209,14 +214,24 @@ class Quoter:
             }
         return totals, calls
 
-    def quote(self, where: Route, facts: RoutingFacts, order_id: str | None = None) -> Quote:
-        prices, calls = self.prices(where, facts.parcels)
+    def quote(
+        self,
+        where: Route,
+        facts: RoutingFacts,
+        order_id: str | None = None,
+        *,
+        rules: RoutingRules | None = None,
+        location: str = "",
+    ) -> Quote:
+        """`rules`: the shipper location's (its cut-offs and holidays, issue 23), else ours."""
+        prices, calls = self.prices(where, facts.parcels, location)
         now = self.now()
-        products = [self._product(rate, facts, now) for rate in prices.values()]
+        rules = rules or self.rules
+        products = [self._product(rate, facts, now, rules) for rate in prices.values()]
         products.sort(key=lambda p: (not p.eligible, p.amount_excl_vat))
         chosen, problem = None, ""
         try:
-            decision = route(facts, now, self.rules)
+            decision = route(facts, now, rules)
             chosen = ChosenProduct(
                 product_code=decision.product_code,
                 product_name=decision.product_name,
@@ -269,8 +284,10 @@ class Quoter:
             "",
         )
 
-    def _product(self, rate: Rate, facts: RoutingFacts, now: dt.datetime) -> ProductQuote:
-        known = self.rules.product(rate.product_code)
+    def _product(
+        self, rate: Rate, facts: RoutingFacts, now: dt.datetime, rules: RoutingRules
+    ) -> ProductQuote:
+        known = rules.product(rate.product_code)
         quote = ProductQuote(
             product_code=product_key(rate.product_code),
             product_name=known.name if known else "",
@@ -283,7 +300,7 @@ class Quoter:
             return replace(quote, note="not in the routing rules' product table")
         try:
             decision: RoutingDecision = route(
-                replace(facts, product_override=known.code, override_field="quote"), now, self.rules
+                replace(facts, product_override=known.code, override_field="quote"), now, rules
             )
         except RoutingError as exc:
             return replace(quote, note=exc.message)

@@ -40,7 +40,9 @@ from chronoforce.domain.models import (
 )
 from chronoforce.domain.routing import EU_COUNTRIES, is_working_day, next_working_day
 from chronoforce.pipeline import writeback
+from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.labels import LabelPipeline, Prepared, StoredLabel, shipper_ref
+from chronoforce.pipeline.locations import Locations
 from chronoforce.salesforce.mapping import MappedOrder, MappingConfig, map_record
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
@@ -126,12 +128,23 @@ class ReturnPreparation:
     warehouse: Party  # where returns go
     now: Callable[[], dt.datetime]
     zone: str = "Europe/Paris"
+    # The order's shipper location (issue 23): its address is the merchant, its return address
+    # the warehouse, its contract ships the return. None: `merchant` and `warehouse` always.
+    locations: Locations | None = None
 
     def __call__(self, shipment: Shipment) -> Prepared:
         source = shipment.source or {}
         order = map_record(source.get("record", {}), source.get("items", []), self.mapping)
         consumer = require_sendable(order.recipient, "shipper")
         self._check_contact(order, consumer)
+        merchant, warehouse, location, why = self.merchant, self.warehouse, "", ""
+        zone, holidays = self.zone, "FR"
+        if self.locations is not None:
+            choice = self.locations.choose(source.get("record", {}), order_facts(order, consumer))
+            merchant, location, why = choice.site.party(), choice.key, choice.reason
+            warehouse = party_of(choice.site.return_address)
+            zone = choice.site.timezone or zone
+            holidays = choice.site.holiday_country or holidays
         product = return_product(self.config, consumer.address.country)
         refs = replace(
             order.references,
@@ -139,20 +152,24 @@ class ReturnPreparation:
         )
         request = ShipmentRequest(
             shipper=consumer,
-            recipient=self.warehouse,
+            recipient=warehouse,
             parcels=order.parcels,
             product_code=product,
-            ship_date=self._ship_date(),
+            ship_date=self._ship_date(zone, holidays),
             references=refs,
             options=ShipmentOptions(
                 is_return=True,
                 label_format=RETURN_LABEL_MODE,
                 mode_retour=self.config.return_delivery.mode_retour,
             ),
-            customer=self.merchant,
+            customer=merchant,
+            location=location,
         )
         reason = f"return product {product}, label {self.config.return_delivery.value}"
-        return Prepared(request=request, reason=reason, queue=self._queue)
+        return Prepared(
+            request=request, reason=reason, queue=self._queue, location=location,
+            location_reason=why,
+        )  # fmt: skip
 
     def _check_contact(self, order: MappedOrder, consumer: Party) -> None:
         """Chronopost reaches the consumer by e-mail (1), or e-mail and a mobile (3)."""
@@ -170,9 +187,11 @@ class ReturnPreparation:
                 field="email" if missing == "e-mail" else "phone",
             )
 
-    def _ship_date(self) -> dt.date:
-        today = self.now().astimezone(ZoneInfo(self.zone)).date()
-        return today if is_working_day(today) else next_working_day(today)
+    def _ship_date(self, zone: str, holidays: str = "FR") -> dt.date:
+        """Today where the return goes (the location's time zone and holidays), or the next
+        working day there."""
+        today = self.now().astimezone(ZoneInfo(zone)).date()
+        return today if is_working_day(today, holidays) else next_working_day(today, holidays)
 
     def _queue(self, session: Any, stored: StoredLabel) -> None:
         """The return's Salesforce writes: numbers on the Order (and Case), the label file."""
@@ -229,7 +248,10 @@ class ReturnPreparation:
 
 
 def returns_preparation(
-    settings: Settings, mapping: MappingConfig, now: Callable[[], dt.datetime]
+    settings: Settings,
+    mapping: MappingConfig,
+    now: Callable[[], dt.datetime],
+    locations: Locations | None = None,
 ) -> ReturnPreparation:
     config = returns_config(settings.api)
     return ReturnPreparation(
@@ -238,6 +260,7 @@ def returns_preparation(
         merchant=party_of(settings.chronopost.shipper),
         warehouse=party_of(config.return_address or settings.chronopost.shipper),
         now=now,
+        locations=locations,
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import require_sendable
-from chronoforce.domain.errors import MappingError, TransientError
+from chronoforce.domain.errors import MappingError, RoutingError, TransientError
 from chronoforce.domain.models import (
     Address,
     Civility,
@@ -37,6 +37,7 @@ from chronoforce.pipeline.cluster import LocalSlots
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
+from chronoforce.pipeline.locations import Locations
 from chronoforce.pipeline.returns import returns_preparation
 from chronoforce.pipeline.tracking import (
     Poller,
@@ -69,6 +70,14 @@ OnIds = Callable[[list[int]], None]  # handed each page's new shipment ids as it
 PUBSUB_IDLE_DELTA_S = 3600.0  # with a live subscription and nothing changing: one delta an hour
 
 
+def _product(facts: RoutingFacts, now: dt.datetime, rules: RoutingRules) -> str | None:
+    """The product routing picks with the base rules (a location rule may ask for it)."""
+    try:
+        return route(facts, now, rules).product_code
+    except RoutingError:
+        return None
+
+
 def shipper_party(settings: Settings) -> Party:
     s = settings.chronopost.shipper
     party = Party(
@@ -90,6 +99,7 @@ class Preparation:
     now: Callable[[], dt.datetime]
     # Reads the record again and stores it (Runtime.refresh_source); None: the stored copy only.
     reread: Callable[[Shipment], dict[str, Any]] | None = None
+    locations: Locations | None = None  # where it leaves from (issue 23); None: `shipper` always
 
     def __call__(self, shipment: Shipment) -> Prepared:
         if shipment.reread_at is not None and self.reread is not None:
@@ -97,9 +107,17 @@ class Preparation:
         source = shipment.source or {}
         order = map_record(source.get("record", {}), source.get("items", []), self.mapping)
         recipient = require_sendable(order.recipient, "recipient")
-        decision = route(self._facts(order, recipient), self.now(), self.rules)
+        facts = self._facts(order, recipient)
+        rules, shipper, location, why = self.rules, self.shipper, "", ""
+        if self.locations is not None:  # the order's shipper location (issue 23)
+            choice = self.locations.choose(
+                source.get("record", {}), facts, lambda: _product(facts, self.now(), self.rules)
+            )
+            rules = self.locations.routing(choice.site, self.rules)
+            shipper, location, why = choice.site.party(), choice.key, choice.reason
+        decision = route(facts, self.now(), rules)
         request = ShipmentRequest(
-            shipper=self.shipper,
+            shipper=shipper,
             recipient=recipient,
             parcels=order.parcels,
             product_code=decision.product_code,
@@ -113,8 +131,11 @@ class Preparation:
                 declared_value=order.declared_value,
                 contents=order.contents_or_default(self.mapping, family_of(decision.product_code)),
             ),
+            location=location,
         )
-        return Prepared(request=request, reason=decision.reason)
+        return Prepared(
+            request=request, reason=decision.reason, location=location, location_reason=why
+        )
 
     def _facts(self, order: MappedOrder, recipient: Party) -> RoutingFacts:
         return order_facts(order, recipient)  # the one builder, shared with rates and returns
@@ -510,7 +531,11 @@ def content_key(record: dict[str, Any], items: list[Any], mapping: MappingConfig
         order = map_record(record, items, mapping)
     except MappingError:
         return ""
-    return hashlib.sha256(repr(replace(order, modstamp="")).encode()).hexdigest()[:32]
+    content = repr(replace(order, modstamp=""))
+    # The location the order names is content too (issue 23); unmapped, the key is as before.
+    where = next((str(v) for p in mapping.location if (v := value_at(record, p))), "")
+    content += f"|location={where}" if where else ""
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
 def _plain(record: Any) -> Any:
@@ -538,6 +563,7 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         shipper=shipper_party(settings),
         label_format=LabelFormat(settings.chronopost.label_format),
         now=now,
+        locations=Locations.from_settings(settings, mapping),
     )
     labels = LabelPipeline(
         store=store,
@@ -551,7 +577,7 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
             slots=LocalSlots(settings.chronopost.concurrency),
             wait_s=settings.pipeline.lease_seconds / 4,
         ),
-        preparers={"return": returns_preparation(settings, mapping, now)},
+        preparers={"return": returns_preparation(settings, mapping, now, preparation.locations)},
     )
     runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now, shape)
     preparation.reread = runtime.refresh_source

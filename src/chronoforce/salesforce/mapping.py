@@ -193,6 +193,9 @@ class MappingConfig(_Model):
     # fresh…: domain/products.py); international parcels need one ([D] §2.3.2.b7).
     content_defaults: dict[str, str] = Field(default_factory=dict)
     facts: dict[str, Paths] = Field(default_factory=dict)  # routing facts: name → field
+    # The shipper location the order leaves from (issue 23, pipeline/locations.py): a value
+    # naming a `locations.sites` key or alias, e.g. Chronopost_Location__c; "" = not mapped.
+    location: Paths = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -220,6 +223,7 @@ class MappingConfig(_Model):
         "insured_value",
         "declared_value",
         "contents",
+        "location",
         mode="before",
     )
     @classmethod
@@ -250,6 +254,7 @@ class MappingConfig(_Model):
             FieldSpec("insured_value", self.insured_value, "number"),
             FieldSpec("declared_value", self.declared_value, "number"),
             FieldSpec("contents", self.contents, "text"),
+            FieldSpec("location", self.location, "text"),
         ]
         out += [FieldSpec(f"facts.{k}", v, "any") for k, v in self.facts.items()]
         return [s for s in out if s.paths]

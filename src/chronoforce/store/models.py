@@ -100,6 +100,10 @@ class Shipment(Base):
     pod_reason: Mapped[str] = mapped_column(String(255), default="", server_default="")
     pod_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
+    # Issue 23: the shipper location it left from (a `locations.sites` key) and why.
+    location: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    location_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+
     parcels: Mapped[list[Parcel]] = relationship(
         back_populates="shipment", order_by="Parcel.position"
     )

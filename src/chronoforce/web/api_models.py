@@ -166,8 +166,9 @@ class RelayPointsAnswer(BaseModel):
 
 class PickupRequest(_In):
     date: dt.date
-    ready_time: dt.time = Field(description="parcels ready from (Europe/Paris)")
-    closing_time: dt.time = Field(description="premises close at (Europe/Paris)")
+    # Left out: the order's shipper location's `pickup` defaults (docs/locations.md).
+    ready_time: dt.time | None = Field(None, description="parcels ready from (Europe/Paris)")
+    closing_time: dt.time | None = Field(None, description="premises close at (Europe/Paris)")
     instructions: str = Field("", max_length=255, pattern=TEXT)
     change: bool = Field(
         False,
@@ -177,7 +178,7 @@ class PickupRequest(_In):
 
     @model_validator(mode="after")
     def _window(self) -> Self:
-        if self.closing_time <= self.ready_time:
+        if self.closing_time and self.ready_time and self.closing_time <= self.ready_time:
             raise ValueError("closing_time must be after ready_time")
         return self
 

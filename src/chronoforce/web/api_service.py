@@ -217,10 +217,19 @@ class ApiService:
             # The address as the label would carry it (country codes, postal code, city).
             recipient = normalize_party(read.order.recipient, "recipient").party
             address = recipient.address
+            facts = order_facts(read.order, recipient)
+            located: dict[str, Any] = {}
+            locations = getattr(self.runtime.labels.prepare, "locations", None)
+            if locations is not None:  # from the order's shipper location (issue 23)
+                choice = locations.choose(read.record, facts)
+                site = choice.site.party().address
+                dep_country, dep_postal = site.country or "FR", site.postal_code
+                rules = locations.routing(choice.site, self.rules)
+                located = {"rules": rules, "location": choice.key}
             where = Route(
                 dep_country, dep_postal, address.country.upper(), address.postal_code, address.city
             )
-            return self.quoter.quote(where, order_facts(read.order, recipient), read.order.sf_id)
+            return self.quoter.quote(where, facts, read.order.sf_id, **located)
         assert request.to is not None and request.parcels
         to = request.to
         parcels = tuple(
@@ -335,6 +344,22 @@ class ApiService:
         shipment_id = cancels.shipment_of(self.runtime.mapping.trigger_object, order_id, intent)
         return self.cancel(shipment_id)
 
+    def _pickup_window(self, ask: PickupRequest, read: OrderRead, shipment_id: int) -> Pickup:
+        """The window asked for; a time left out comes from the order's location defaults."""
+        if ask.ready_time is not None and ask.closing_time is not None:
+            return Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
+        locations = getattr(self.runtime.labels.prepare, "locations", None)
+        if locations is None:
+            return _window_of(ask, None, "")
+        stored = self.runtime.shipments([read.order.sf_id])
+        key = next((s.location for s in stored if s.id == shipment_id and s.location), "")
+        if key:
+            site = locations.site(key)
+        else:  # not labeled yet: where its label will be made from
+            recipient = normalize_party(read.order.recipient, "recipient").party
+            site = locations.choose(read.record, order_facts(read.order, recipient)).site
+        return _window_of(ask, site.pickup, site.key)
+
     def book_pickup(self, order_id: str, ask: PickupRequest) -> PickupAnswer:
         runtime = self.runtime
         read = self.read_order(order_id)
@@ -346,8 +371,9 @@ class ApiService:
         pickups = Pickups(
             store, carrier, gates, runtime.labels, shipper_party(self.settings), runtime.now,
             lease=runtime.labels.lease,
+            locations=getattr(runtime.labels.prepare, "locations", None),  # issue 23
         )  # fmt: skip
-        pickup = Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
+        pickup = self._pickup_window(ask, read, shipment_id)
         booked = pickups.book(shipment_id, pickup, change=ask.change)
         return PickupAnswer(
             order_id=booked.sf_id,
@@ -359,6 +385,25 @@ class ApiService:
             booked=booked.booked,
             cancelled_pickups=booked.cancelled,
         )
+
+
+def _window_of(ask: PickupRequest, defaults: Any, location: str) -> Pickup:
+    """The pickup asked for, its missing times from the location's defaults (issue 23)."""
+    ready = ask.ready_time or (defaults.ready_time if defaults else None)
+    closing = ask.closing_time or (defaults.closing_time if defaults else None)
+    missing = "ready_time" if ready is None else "closing_time" if closing is None else ""
+    if missing or ready is None or closing is None:
+        raise RefusedError(
+            f"{missing} is needed: location {location} has no pickup defaults",
+            code="PICKUP_TIME_MISSING", field=missing,
+        )  # fmt: skip
+    if closing <= ready:
+        raise RefusedError(
+            f"closing_time {closing} must be after ready_time {ready}",
+            code="PICKUP_WINDOW", field="closing_time",
+        )  # fmt: skip
+    instructions = ask.instructions or (defaults.instructions if defaults else "")
+    return Pickup(ask.date, ready, closing, instructions)
 
 
 def _plain(record: Any) -> Any:

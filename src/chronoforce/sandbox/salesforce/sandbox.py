@@ -209,11 +209,12 @@ class SalesforceSandbox:
                 self.store._numbers["User"] = max(self.store._numbers["User"], index + 1)
 
     def seed(
-        self, orders: int = 100, seed: int = 0, showcase: bool = False
+        self, orders: int = 100, seed: int = 0, showcase: bool = False, location: str = ""
     ) -> dict[str, list[str]]:
+        """`location`: every third order names it in Chronopost_Location__c (issue 23)."""
         from chronoforce.sandbox.salesforce.seed import seed_org
 
-        return seed_org(self.org, orders=orders, seed=seed, showcase=showcase)
+        return seed_org(self.org, orders=orders, seed=seed, showcase=showcase, location=location)
 
     def reset(self) -> None:
         self.store.reset()

@@ -193,9 +193,13 @@ def ship_to(rng: random.Random) -> tuple[dict[str, Any], str | None]:
     return address, broken
 
 
-def seed_org(org: Org, orders: int, seed: int, showcase: bool = False) -> dict[str, list[str]]:
+def seed_org(
+    org: Org, orders: int, seed: int, showcase: bool = False, location: str = ""
+) -> dict[str, list[str]]:
     """`orders` orders; with `showcase`, the first ones are one of each SHOWCASE case (relay,
-    Saturday, insured, international EU and non-EU), the rest random as always."""
+    Saturday, insured, international EU and non-EU), the rest random as always. With
+    `location`, every third order (the 2nd, 5th…) names it in Chronopost_Location__c (issue 23);
+    no random draw changes."""
     rng = random.Random(seed)
     store, schema = org.store, org.schema
     now = sf_time(org.clock())
@@ -252,7 +256,8 @@ def seed_org(org: Org, orders: int, seed: int, showcase: bool = False) -> dict[s
             company = f"{rng.choice(LAST)} {rng.choice(['SARL', 'SAS', 'GmbH', 'Ltd', 'SA'])}"
             accounts.append(add("Account", {**owned, "Name": company}))
         case = SHOWCASE[index] if showcase and index < len(SHOWCASE) else None
-        _order(rng, add, owned, system, accounts[-1], products, today, case)
+        where = {"Chronopost_Location__c": location} if location and index % 3 == 1 else {}
+        _order(rng, add, owned, system, accounts[-1], products, today, case, where)
     ids: dict[str, list[str]] = {}
     with store.transaction():
         for name, rows in batches.items():
@@ -270,6 +275,7 @@ def _order(
     products: list[tuple[str, float, float, str]],
     today: dt.date,
     case: tuple[str, str, str, str, str, str, dict[str, Any]] | None = None,
+    located: dict[str, Any] | None = None,
 ) -> None:
     address, broken = ship_to(rng)
     first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -334,6 +340,7 @@ def _order(
             **(customs if abroad else {}),
             **insured,
             **extra,
+            **(located or {}),
         },
     )
     for (product_id, _, price, _), quantity in zip(items, quantities, strict=True):

@@ -5,8 +5,8 @@ Revises: 0016
 Create Date: 2026-12-03
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0017"
 down_revision = "0016"
@@ -15,8 +15,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The shipper location a shipment leaves from (a `locations.sites` key) and why.
+    op.add_column(
+        "shipment", sa.Column("location", sa.String(40), nullable=False, server_default="")
+    )
+    op.add_column(
+        "shipment", sa.Column("location_reason", sa.Text(), nullable=False, server_default="")
+    )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("shipment") as batch:
+        batch.drop_column("location_reason")
+        batch.drop_column("location")

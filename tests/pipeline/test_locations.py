@@ -1,0 +1,291 @@
+"""Shipper locations (issue 23), through both sandboxes over HTTP: two warehouses, two accounts.
+
+Orders name their location in Order.Chronopost_Location__c, or a rule picks it (postal prefix
+69), or they go to the default; labels, pickups, rates and returns carry the location's address
+and are made under its contract, as the Chronopost sandbox stored and logged them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from chronoforce.cli.common import run_until
+from chronoforce.cli.demo import demo_settings
+from chronoforce.config import ConfigError, load_settings
+from chronoforce.config.sections import LocationsConfig
+from chronoforce.domain.errors import RefusedError
+from chronoforce.pipeline.runtime import Runtime, build_runtime
+from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD, ChronopostSandbox
+from chronoforce.sandbox.salesforce import SalesforceSandbox
+from chronoforce.sandbox.server import BackgroundServer
+from chronoforce.sandbox.tls import ensure_tls
+from chronoforce.store.models import ExceptionRow, Shipment
+from chronoforce.web.api_config import api_config
+from chronoforce.web.api_models import PickupRequest, RatesRequest, ReturnRequest
+from chronoforce.web.api_service import ApiService
+
+LYON_ACCOUNT = "20011111"  # the Lyon warehouse's own contract (the sandbox knows it)
+FIELD = "Chronopost_Location__c"
+LOCATIONS = {
+    "default": "paris",
+    "sites": {
+        "paris": {
+            "name": "Entrepot Paris Sud", "line1": "3 avenue Gallieni", "postal_code": "94250",
+            "city": "Gentilly", "phone": "0145000000", "email": "paris@example.com",
+        },
+        "lyon": {
+            "name": "Entrepot Lyon Gerland", "line1": "10 rue de Gerland", "postal_code": "69007",
+            "city": "Lyon", "phone": "0472000000", "email": "lyon@example.com",
+            "aliases": ["WH-LYON"], "account_number": LYON_ACCOUNT,
+            "pickup": {"ready_time": "09:30", "closing_time": "12:00", "instructions": "Quai B"},
+        },
+    },
+    "rules": [{"location": "lyon", "postal_prefixes": ["69"]}],
+}  # fmt: skip
+GOOD_ADDRESS = {"ShippingStreet": "12 rue de Rivoli", "ShippingPostalCode": "75001",
+                "ShippingCity": "Paris", "ShippingCountry": "France", "ShippingCountryCode": "FR"}  # fmt: skip
+LYON_ADDRESS = {**GOOD_ADDRESS, "ShippingStreet": "5 rue de la Republique",
+                "ShippingPostalCode": "69002", "ShippingCity": "Lyon"}  # fmt: skip
+
+
+@dataclass
+class World:
+    carrier: ChronopostSandbox
+    org: SalesforceSandbox
+    runtime: Runtime
+    service: ApiService
+    by_field: list[str]  # orders whose field says lyon
+    by_rule: str  # an order to 69002 with no field
+    by_default: list[str]
+    unknown: str  # an order whose field names no location
+
+    def order(self, record_id: str) -> dict[str, Any]:
+        return next(o for o in self.org.records("Order") if o["Id"] == record_id)
+
+    def shipment(self, record_id: str) -> tuple[Shipment, list[str]]:
+        """The order's outbound shipment and its live skybill numbers."""
+        with self.runtime.store.session() as session:
+            row = session.scalars(
+                select(Shipment).where(Shipment.sf_id == record_id, Shipment.intent == "outbound")
+            ).one()
+            return row, [p.skybill_number for p in row.parcels if p.live]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("locations")
+    tls = ensure_tls(tmp / "tls")
+    carrier = ChronopostSandbox(
+        db_path=":memory:", cancel_window=dt.timedelta(0), accounts={LYON_ACCOUNT: DEMO_PASSWORD}
+    )
+    org = SalesforceSandbox(db_path=":memory:")
+    org.seed(orders=9, seed=7, location="lyon")  # orders 2, 5, 8 name lyon
+    cp = carrier.start()
+    sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
+    settings = demo_settings(tmp, cp.url, sf.url, tls.ca_cert).model_copy(
+        update={
+            "mapping": {"location": FIELD},
+            "locations": LocationsConfig.model_validate(LOCATIONS),
+        }
+    )
+    runtime = build_runtime(settings)
+    service = ApiService(settings, api_config(settings.api), runtime)
+    orders = [o["Id"] for o in sorted(org.records("Order"), key=lambda o: o["OrderNumber"])]
+    by_field = [o for i, o in enumerate(orders) if i % 3 == 1]
+    others = [o for i, o in enumerate(orders) if i % 3 != 1]
+    by_rule, unknown, by_default = others[0], others[1], others[2:]
+    # Well-formed addresses, so only the location decides what happens to them.
+    fixes = [{"Id": o, **GOOD_ADDRESS} for o in [*by_field, unknown, *by_default]]
+    fixes += [{"Id": by_rule, **LYON_ADDRESS}]
+    fixes[len(by_field)][FIELD] = "marseille"
+    fixes[0][FIELD] = "wh-lyon"  # an alias, in another case
+    results = runtime.salesforce.collection("update", "Order", fixes)
+    assert all(r.success for r in results)
+    try:
+        yield World(carrier, org, runtime, service, by_field, by_rule, by_default, unknown)
+    finally:
+        runtime.close()
+        sf.stop()
+        cp.stop()
+
+
+def _labels_made(world: World) -> None:
+    with world.runtime.store.session() as session:
+        done = session.scalars(select(Shipment).where(Shipment.state == "labeled")).all()
+    if not done:
+        run_until(world.runtime, workers=2, until_idle=True, max_seconds=60)
+
+
+def _label_request(world: World, order_number: str) -> Any:
+    return next(
+        r
+        for r in world.carrier.requests("shippingMultiParcelV5")
+        if f"<shipperRef>{order_number}</shipperRef>" in r.request
+    )
+
+
+def test_each_order_is_labeled_from_its_location_under_its_account(world: World) -> None:
+    _labels_made(world)
+    expected = {
+        **{o: ("lyon", f"field {FIELD} = lyon") for o in world.by_field},
+        world.by_rule: ("lyon", "rule 1: postal code 69002 starts with 69"),
+        **{o: ("paris", "default: no location field, no rule matched") for o in world.by_default},
+    }
+    for record_id, (location, reason) in expected.items():
+        shipment, skybills = world.shipment(record_id)
+        assert shipment.state == "labeled", (record_id, shipment.last_error)
+        assert (shipment.location, shipment.location_reason) == (location, reason)
+        account, zip_code = (
+            (LYON_ACCOUNT, "69007") if location == "lyon" else (DEMO_ACCOUNT, "94250")
+        )
+        assert skybills
+        for skybill in skybills:
+            stored = world.carrier.parcel(skybill)
+            assert stored is not None and stored.account == account
+        sent = _label_request(world, shipment.order_number)
+        assert sent.account == account
+        assert f"<shipperZipCode>{zip_code}</shipperZipCode>" in sent.request
+    from chronoforce.cli.status import collect  # `chronoforce status` counts them per location
+
+    by_location = collect(world.runtime.settings, world.runtime.store)["labeled_by_location"]
+    assert by_location["lyon"] >= len(world.by_field) + 1 and by_location["paris"] >= 4
+
+
+def test_an_unknown_location_is_held_for_review_with_the_known_ones(world: World) -> None:
+    _labels_made(world)
+    shipment, skybills = world.shipment(world.unknown)
+    assert shipment.state == "exception" and not skybills
+    with world.runtime.store.session() as session:
+        [problem] = session.scalars(
+            select(ExceptionRow).where(ExceptionRow.shipment_id == shipment.id)
+        ).all()
+    assert (problem.code, problem.field, problem.sf_id) == (
+        "UNKNOWN_LOCATION",
+        FIELD,
+        world.unknown,
+    )
+    assert "'marseille'" in problem.message and "lyon, paris" in problem.message
+    with pytest.raises(StopIteration):  # never sent to Chronopost under some guessed location
+        _label_request(world, shipment.order_number)
+
+
+def _next_weekday(world: World) -> dt.date:
+    day = max(dt.date.today(), world.carrier.now().date()) + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def test_pickups_come_to_each_location_under_its_account(world: World) -> None:
+    _labels_made(world)
+    ask = PickupRequest(date=_next_weekday(world), ready_time=dt.time(14), closing_time=dt.time(18))
+    for record_id, account, zip_code in (
+        (world.by_field[0], LYON_ACCOUNT, "69007"),
+        (world.by_default[0], DEMO_ACCOUNT, "94250"),
+    ):
+        answer = world.service.book_pickup(record_id, ask)
+        assert answer.booked and answer.pickup_number
+        [sent] = world.carrier.requests("creerEnlevementNational")[-1:]
+        assert sent.error_code == 0 and sent.account == account
+        assert zip_code in sent.request and ",".join(answer.skybill_numbers) in sent.request
+
+
+def test_a_pickup_without_times_takes_its_locations_window(world: World) -> None:
+    _labels_made(world)
+    answer = world.service.book_pickup(world.by_field[2], PickupRequest(date=_next_weekday(world)))
+    assert answer.booked
+    [sent] = world.carrier.requests("creerEnlevementNational")[-1:]
+    assert sent.account == LYON_ACCOUNT and "09:30:00" in sent.request and "Quai B" in sent.request
+    with pytest.raises(RefusedError) as refused:  # Paris has no defaults: the caller must say
+        world.service.book_pickup(world.by_default[1], PickupRequest(date=_next_weekday(world)))
+    assert (refused.value.code, refused.value.field) == ("PICKUP_TIME_MISSING", "ready_time")
+    assert "location paris" in refused.value.message
+
+
+def test_rates_and_returns_follow_the_location(world: World) -> None:
+    _labels_made(world)
+    lyon = world.by_field[1]
+    quote = world.service.rates(RatesRequest(order_id=lyon))
+    assert quote.departure.postal_code == "69007"
+    assert world.carrier.requests("calculateProducts")[-1].account == LYON_ACCOUNT
+    made = world.service.return_label(lyon, ReturnRequest())
+    assert made.skybill_numbers
+    sent = world.carrier.requests("shippingMultiParcelV5")[-1]
+    assert sent.account == LYON_ACCOUNT  # no returns contract of its own: the location's
+    assert "<recipientZipCode>69007</recipientZipCode>" in sent.request  # back to Lyon
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("locations:\n  default: nantes\n  sites:\n    lyon: {name: L, line1: a, "
+         "postal_code: '69007', city: Lyon, phone: '0472000000'}\n", "locations"),
+        ("locations:\n  sites:\n    lyon: {name: L, postal_code: '69007', city: Lyon, "
+         "phone: '0472000000'}\n", "locations.sites.lyon.line1"),
+        ("locations:\n  sites:\n    lyon: {name: L, line1: a, postal_code: '69007', city: Lyon, "
+         "phone: '0472000000', account_number: abc}\n", "locations.sites.lyon.account_number"),
+        ("locations:\n  sites:\n    lyon: {name: L, line1: a, postal_code: '69007', city: Lyon, "
+         "phone: '0472000000', cutoff: 15:30}\n", "locations.sites.lyon.cutoff"),
+        ("locations:\n  rules:\n    - {location: lyon}\n", "locations"),
+        ("locations:\n  sites:\n    Lyon Gerland: {name: L, line1: a, postal_code: '69007', "
+         "city: Lyon, phone: '0472000000'}\n", "locations.sites"),
+    ],
+)  # fmt: skip
+def test_location_mistakes_name_the_key_and_the_file(
+    tmp_path: Path, yaml_text: str, key: str
+) -> None:
+    cfg = tmp_path / "chronoforce.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, {})
+    assert f"key '{key}'" in str(err.value) and str(cfg) in str(err.value)
+
+
+def test_without_locations_the_shipper_is_the_one_default_location(tmp_path: Path) -> None:
+    from chronoforce.domain.routing import RoutingFacts
+    from chronoforce.pipeline.locations import Locations
+    from chronoforce.salesforce.mapping import MappingConfig
+
+    cfg = tmp_path / "chronoforce.yaml"
+    cfg.write_text("chronopost:\n  shipper: {name: Shop, postal_code: '75011', city: Paris}\n")
+    settings = load_settings(cfg, {})
+    locations = Locations.from_settings(settings, MappingConfig.from_settings({}))
+    choice = locations.choose({"Id": "801"}, RoutingFacts(country="FR", postal_code="13001"))
+    assert (choice.key, choice.reason) == ("main", "default: no location field")
+    assert choice.site.party().address.postal_code == "75011"
+
+
+def test_a_locations_cutoff_decides_the_ship_date(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from chronoforce.domain.models import Parcel
+    from chronoforce.domain.routing import RoutingFacts, route
+    from chronoforce.pipeline.locations import Locations
+    from chronoforce.salesforce.mapping import MappingConfig
+
+    sites = {k: dict(v) for k, v in LOCATIONS["sites"].items()}  # type: ignore[attr-defined]
+    sites["lyon"]["cutoffs"] = {"16": "10:00"}
+    cfg = tmp_path / "chronoforce.yaml"
+    cfg.write_text(json.dumps({"locations": {**LOCATIONS, "sites": sites}}))  # JSON is YAML
+    settings = load_settings(cfg, {})
+    locations = Locations.from_settings(settings, MappingConfig.from_settings({}))
+    facts = RoutingFacts(country="FR", postal_code="75011", parcels=(Parcel(Decimal(1)),))
+    tuesday_11h = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # 11:00 in Paris
+    ships = {
+        key: route(facts, tuesday_11h, locations.routing(locations.site(key), settings.routing))
+        for key in ("paris", "lyon")
+    }
+    assert ships["paris"].ship_date == dt.date(2026, 12, 1)  # Chrono 18's 17:00 default
+    assert ships["lyon"].ship_date == dt.date(2026, 12, 2)
+    assert "past the 10:00 cutoff" in ships["lyon"].reason
