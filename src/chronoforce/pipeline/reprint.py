@@ -136,6 +136,11 @@ class Reprints:
                     "label instead",
                     record_id=row.sf_id,
                 )
+            if row.cancel_at is not None:  # asked inside Chronopost's cancel window: voided soon
+                raise LabelVoidedError(
+                    f"{name}: a cancel of its label is queued, so it cannot be re-printed",
+                    record_id=row.sf_id,
+                )
             if row.state == "calling":
                 raise ConflictError(
                     f"{name}: a label is being made right now; try again in a minute",
