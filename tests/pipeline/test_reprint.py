@@ -140,3 +140,29 @@ def test_while_the_breaker_is_open_nothing_reaches_chronopost(
     with pytest.raises(CircuitOpenError):
         reprints.reprint(shipment_id)
     assert len(carrier.requests()) == calls
+
+
+def test_cancelling_afterwards_takes_the_reprinted_file_off_the_order(
+    sandbox_world: dict[str, Any],
+) -> None:
+    world, org = sandbox_world, sandbox_world["org"]
+    runtime = world["runtime"]
+    [shipment_id] = _labeled(world)
+    again = _reprints(world).reprint(shipment_id)
+    runtime.flush()
+    [version] = [
+        v for v in _files(world) if v["Chronoforce_Key__c"] == f"reprint:{again.reprint_id}"
+    ]
+
+    def linked() -> set[str]:
+        return {
+            link["LinkedEntityId"]
+            for link in org.records("ContentDocumentLink")
+            if link["ContentDocumentId"] == version["ContentDocumentId"]
+        }
+
+    order_id = version["FirstPublishLocationId"]
+    assert order_id in linked()
+    Cancels(runtime.store, runtime.carrier, runtime.labels.gates, runtime.now).cancel(shipment_id)
+    runtime.flush()
+    assert order_id not in linked()  # the warehouse no longer sees a voided label's copy

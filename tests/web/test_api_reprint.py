@@ -68,9 +68,7 @@ def test_an_order_is_reprinted_in_zpl_by_its_salesforce_id(world: ApiWorld) -> N
     shipment_id, skybills = _labeled(world)
     with world.runtime.store.session() as session:
         order_id = session.get_one(Shipment, shipment_id).sf_id
-    answer = world.http.post(
-        f"/api/v1/orders/{order_id}/reprint?mode=Z2D", headers=world.headers()
-    )
+    answer = world.http.post(f"/api/v1/orders/{order_id}/reprint?mode=Z2D", headers=world.headers())
     assert answer.status_code == 200, answer.text
     assert answer.content.startswith(b"^XA") and skybills[0].encode() in answer.content
     assert answer.headers["content-disposition"].endswith('.zpl"')
@@ -172,8 +170,6 @@ def test_the_console_says_why_a_cancelled_label_is_not_reprinted(
     fields = _form(console.get(f"/shipments/{shipment_id}").text)
     world.http.post(f"/api/v1/shipments/{shipment_id}/cancel", headers=world.headers())
     assert "Re-print label" not in console.get(f"/shipments/{shipment_id}").text
-    refused = console.post(
-        f"/shipments/{shipment_id}/reprint", data=fields, follow_redirects=True
-    )
+    refused = console.post(f"/shipments/{shipment_id}/reprint", data=fields, follow_redirects=True)
     assert refused.status_code == 200  # followed back to the shipment page
     assert "cancelled, so it cannot be re-printed" in refused.text

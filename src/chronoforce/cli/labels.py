@@ -18,7 +18,6 @@ from chronoforce.salesforce.changes import DeltaReader
 from chronoforce.salesforce.mapping import soql_for_trigger
 from chronoforce.salesforce.soql import is_record_id, record_id
 
-
 labels_app = typer.Typer(help="Labels already made: re-print a lost one.")
 
 
@@ -52,9 +51,7 @@ def reprint(
     try:
         _ = service.runtime  # the full runtime, shared gates included: the file is sent below
         reprints: Any = service.reprints()
-        done = reprints.reprint(
-            reprints.find(key), label_format=label_format, requested_by="cli"
-        )
+        done = reprints.reprint(reprints.find(key), label_format=label_format, requested_by="cli")
         service.flush_own_writes()  # the Salesforce file: no runner beside a one-shot command
     except ChronoforceError as exc:
         where = f" (record {exc.record_id})" if exc.record_id else ""

@@ -156,8 +156,7 @@ class Reprints:
             live = [p for p in current if p.live]
             if not live:
                 raise LabelVoidedError(
-                    f"{name}: every parcel of its label was cancelled, so it cannot be "
-                    "re-printed",
+                    f"{name}: every parcel of its label was cancelled, so it cannot be re-printed",
                     record_id=row.sf_id,
                 )
             # The reservation holds every parcel of the call: ask for it only while all are live.
@@ -218,13 +217,15 @@ class Reprints:
                     session,
                     [
                         writeback.reprint_file_row(
-                            shipment_id=label.shipment_id, reprint_id=row.id, size=len(data),
+                            shipment_id=label.shipment_id,
+                            reprint_id=row.id,
+                            size=len(data),
                             label_format=label.label_format.value,
                             title=f"Chronopost label {label.order_number or label.sf_id} "
                             f"(re-print {row.id})",
                             name=f"chronopost-{label.skybills[0]}-reprint-{row.id}",
                             attach_to=label.attach_to,
-                        )  # fmt: skip
+                        )
                     ],
                 )
             if new:

@@ -194,16 +194,18 @@ def unlink_voided_rows(session: Session, shipment_id: int) -> list[dict[str, Any
     # A re-print's file of a voided generation leaves the records too (issue 21 item 5).
     voided = [g for g in sorted(live) if not live[g]]
     if voided:
-        statement = select(LabelReprint.id).where(
+        reprints = select(LabelReprint.id).where(
             LabelReprint.shipment_id == shipment_id, LabelReprint.generation.in_(voided)
         )
         rows += [
             outbox_row(
-                sf_object="ContentDocumentLink", operation="unlink_file", shipment_id=shipment_id,
+                sf_object="ContentDocumentLink",
+                operation="unlink_file",
+                shipment_id=shipment_id,
                 dedup_key=f"unlink:{reprint_key(reprint_id)}",
                 payload={"file_key": reprint_key(reprint_id)},
-            )  # fmt: skip
-            for reprint_id in session.scalars(statement)
+            )
+            for reprint_id in session.scalars(reprints)
         ]
     return rows
 

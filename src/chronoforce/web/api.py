@@ -215,7 +215,7 @@ Labels = Annotated[Caller, Depends(require("labels"))]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=100, pattern=r"^[\x21-\x7e]+$")
 ]
-LABEL_FILE = {
+LABEL_FILE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"application/pdf": {}, "application/octet-stream": {}},
         "description": "The stored label again (PDF, or ZPL as octet-stream): the same skybill "

@@ -361,7 +361,6 @@ class ApiService:
             cancelled_pickups=booked.cancelled,
         )
 
-
     # --- label re-print (issue 21 item 5) -------------------------------------------------
 
     def reprints(self) -> Reprints:

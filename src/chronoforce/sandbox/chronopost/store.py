@@ -96,9 +96,7 @@ class Store:
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(shipments)")}
         if "reserved" not in columns:  # a sandbox file made before labels were stored (issue 21)
-            self._db.execute(
-                "ALTER TABLE shipments ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0"
-            )
+            self._db.execute("ALTER TABLE shipments ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
