@@ -64,14 +64,18 @@ def test_the_api_answers_the_same_label_as_a_pdf_and_makes_no_parcel(world: ApiW
     assert len(files) == 1
 
 
-def test_an_order_is_reprinted_in_zpl_by_its_salesforce_id(world: ApiWorld) -> None:
+def test_another_mode_gives_zpl_of_the_same_parcel(world: ApiWorld) -> None:
     shipment_id, skybills = _labeled(world)
-    with world.runtime.store.session() as session:
-        order_id = session.get_one(Shipment, shipment_id).sf_id
-    answer = world.http.post(f"/api/v1/orders/{order_id}/reprint?mode=Z2D", headers=world.headers())
+    answer = world.http.post(
+        f"/api/v1/shipments/{shipment_id}/reprint?mode=Z2D", headers=world.headers()
+    )
     assert answer.status_code == 200, answer.text
     assert answer.content.startswith(b"^XA") and skybills[0].encode() in answer.content
     assert answer.headers["content-disposition"].endswith('.zpl"')
+    bad = world.http.post(
+        f"/api/v1/shipments/{shipment_id}/reprint?mode=GIF", headers=world.headers()
+    )
+    assert bad.status_code == 422
 
 
 def test_a_cancelled_label_is_409_and_an_unknown_shipment_404(world: ApiWorld) -> None:

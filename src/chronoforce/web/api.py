@@ -256,24 +256,6 @@ def post_reprint(
     return _label_file(service.reprint(shipment_id, mode, idempotency_key, caller.client_id))
 
 
-@router.post(
-    "/orders/{order_id}/reprint",
-    response_class=Response,
-    responses={**LABEL_FILE, **error_responses(*AUTH, 400, 404, 409, 502, 503)},
-    summary="Re-print the label of an order (its outbound shipment), by its Salesforce id",
-)
-def post_order_reprint(
-    request: Request,
-    order_id: OrderId,
-    caller: Labels,
-    idempotency_key: IdempotencyKey = None,
-    mode: Annotated[LabelFormat | None, Query(description="default: as it was made")] = None,
-) -> Response:
-    service = _service(request)
-    shipment_id = service.reprint_target(order_id)
-    return _label_file(service.reprint(shipment_id, mode, idempotency_key, caller.client_id))
-
-
 # --- errors ------------------------------------------------------------------------------
 
 

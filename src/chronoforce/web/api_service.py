@@ -368,10 +368,6 @@ class ApiService:
         carrier, store, gates = self._carrier_side()
         return Reprints(store, carrier, gates, self.now)
 
-    def reprint_target(self, key: str) -> int:
-        """The shipment an order number, Salesforce id or skybill number names."""
-        return self.reprints().find(key)
-
     def reprint(
         self, shipment_id: int, mode: LabelFormat | None, key: str | None, asker: str
     ) -> Reprinted:
