@@ -87,6 +87,21 @@ def test_one_request_is_one_file_and_one_carrier_call(sandbox_world: dict[str, A
     assert keys.count(f"reprint:{other.reprint_id}") == 1
 
 
+def test_a_shipment_is_found_by_order_number_salesforce_id_or_skybill(
+    sandbox_world: dict[str, Any],
+) -> None:
+    world = sandbox_world
+    [shipment_id] = _labeled(world)
+    with world["runtime"].store.session() as session:
+        row = session.get_one(Shipment, shipment_id)
+        keys = [row.order_number, row.sf_id, row.sf_id[:15], row.parcels[0].skybill_number]
+    reprints = _reprints(world)
+    assert [reprints.find(key) for key in keys] == [shipment_id] * 4
+    with pytest.raises(NotFoundError) as caught:
+        reprints.find("NO-SUCH-ORDER")
+    assert "NO-SUCH-ORDER" in caught.value.message
+
+
 def test_a_reprint_by_skybill_in_another_mode_is_zpl_of_the_same_parcel(
     sandbox_world: dict[str, Any],
 ) -> None:

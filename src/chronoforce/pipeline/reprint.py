@@ -85,8 +85,11 @@ class Reprints:
             found = session.scalar(select(Parcel.shipment_id).where(Parcel.skybill_number == key))
             if found is not None:
                 return int(found)
-            column = Shipment.sf_id if is_record_id(key) else Shipment.order_number
-            rows = session.execute(select(Shipment.id, Shipment.intent).where(column == key)).all()
+            if is_record_id(key):  # a 15-character id is the start of the 18-character one
+                named = Shipment.sf_id.like(f"{key}%") if len(key) == 15 else Shipment.sf_id == key
+            else:
+                named = Shipment.order_number == key
+            rows = session.execute(select(Shipment.id, Shipment.intent).where(named)).all()
         if not rows:
             raise NotFoundError(
                 f"no shipment has the skybill number, Salesforce id or order number {key!r}",
