@@ -41,7 +41,7 @@ SHIPMENT = """<c:shippingMultiParcelV5>
 <refValue><shipperRef>BENCH-{n}</shipperRef></refValue>
 <skybillValue><productCode>01</productCode><shipHour>10</shipHour><weight>2.5</weight><weightUnit>KGM</weightUnit>
 <height>10</height><length>20</length><width>15</width></skybillValue>
-<skybillParamsValue><mode>PDF</mode><withReservation>0</withReservation></skybillParamsValue>
+<skybillParamsValue><mode>PDF</mode><withReservation>1</withReservation></skybillParamsValue>
 <password>255562</password><modeRetour>2</modeRetour><numberOfParcel>1</numberOfParcel></c:shippingMultiParcelV5>"""
 TRACK = "<c:trackSkybillV2><language>en_GB</language><skybillNumber>{skybill}</skybillNumber></c:trackSkybillV2>"
 

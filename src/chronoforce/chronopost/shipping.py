@@ -372,8 +372,15 @@ def shipment_tree(request: ShipmentRequest, credentials: ChronopostCredentials) 
     ]
     tree += [("skybillValue", _skybill(request, plan_, i)) for i in range(len(request.parcels))]
     tree += [
-        # withReservation 0: labels come back inline; the reservation number still identifies them.
-        ("skybillParamsValue", [("mode", options.label_format.value), ("withReservation", "0")]),
+        # withReservation 1: Chronopost stores the label and answers a reservationNumber, so a
+        # lost label is fetched again (getReservedSkybillWithTypeAndMode) without a second label
+        # ([D] §2.3.2.b8, §2.3.3, §3.1; [S] §2.7.6). 2 would store only the first format of
+        # `mode`; we send one format, so 1 is enough. That the label still comes back inline in
+        # pdfEtiquette with 1 is our reading ("as 0, plus stored"): docs/sandbox-chronopost.md.
+        (
+            "skybillParamsValue",
+            [("mode", options.label_format.value), ("withReservation", "1")],
+        ),
         ("password", credentials.password),
         # How the label file is delivered, not whether it is a return ([D] §2.3.2.b9): 2 = we
         # print it ourselves (the 2017 document's "1" default e-mailed every label); a return

@@ -1,22 +1,78 @@
-"""`chronoforce run | ship | sync | backfill`: the label pipeline from the command line."""
+"""`chronoforce run | ship | sync | backfill | labels reprint`: the label pipeline from the
+command line."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
 
-from chronoforce.cli.common import console, fail, make_console, run_until, runtime_of
+from chronoforce.cli.common import console, fail, make_console, run_until, runtime_of, settings_from
 from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.models import LabelFormat
 from chronoforce.salesforce.changes import DeltaReader
 from chronoforce.salesforce.mapping import soql_for_trigger
 from chronoforce.salesforce.soql import is_record_id, record_id
 
+labels_app = typer.Typer(help="Labels already made: re-print a lost one.")
+
+
+@labels_app.command()
+def reprint(
+    ctx: typer.Context,
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="ORDER_OR_SKYBILL", help="Order number, Salesforce id or skybill number."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the label (default: its own name here).")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Label mode, e.g. PDF or Z2D (default: as it was made).")
+    ] = None,
+) -> None:
+    """Fetch a shipment's label again from Chronopost (the one it stored: same skybill number,
+    no new parcel), write it to a file and file a copy on the Order and Shipment in Salesforce.
+    A cancelled label is refused."""
+    try:
+        label_format = LabelFormat(mode.upper()) if mode else None
+    except ValueError:
+        fail(f"--mode {mode!r}: one of {', '.join(m.value for m in LabelFormat)}", 2)
+    from chronoforce.web.api_service import ApiService  # loads both clients: only when used
+
+    settings = settings_from(ctx)
+    service = ApiService(settings, settings.api)
+    try:
+        _ = service.runtime  # the full runtime, shared gates included: the file is sent below
+        reprints: Any = service.reprints()
+        done = reprints.reprint(reprints.find(key), label_format=label_format, requested_by="cli")
+        service.flush_own_writes()  # the Salesforce file: no runner beside a one-shot command
+    except ChronoforceError as exc:
+        where = f" (record {exc.record_id})" if exc.record_id else ""
+        fail(f"{exc.code}: {exc.message}{where}")
+    finally:
+        service.close()
+    target = out or Path(done.filename)
+    try:
+        target.write_bytes(done.data)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}")
+    console.print(
+        f"shipment {done.shipment_id}: label of {', '.join(done.skybill_numbers)} re-printed "
+        f"({done.label_format.value}) to {target}; a copy is filed in Salesforce",
+        soft_wrap=True,
+    )
+
 
 def register(app: typer.Typer) -> None:
+    app.add_typer(labels_app, name="labels")
+
     @app.command()
     def run(
         ctx: typer.Context,

@@ -22,6 +22,7 @@
     RefusedError                       a use case refused the request as asked: nothing was sent
     ├── NotFoundError                  no such order, shipment or Case
     └── ConflictError                  the state forbids it now (being made, past pickup)
+        └── LabelVoidedError           the label was cancelled: it cannot be re-printed
 
 Each error names the Salesforce record and field it concerns when known, and carries the request
 and response payloads of the call that failed — already redacted by the adapter that raised it.
@@ -156,6 +157,13 @@ class ConflictError(RefusedError):
     """The shipment's state forbids it now: being made by a worker, or past pickup."""
 
     default_code = "CONFLICT"
+
+
+class LabelVoidedError(ConflictError):
+    """A re-print was asked for a cancelled (voided) label: printing it would ship a parcel
+    Chronopost no longer expects (issue 21 item 5). The web says 409."""
+
+    default_code = "LABEL_VOIDED"
 
 
 # --- Chronopost answers and the cancel window (chronopost/codes.py decides which) --------------

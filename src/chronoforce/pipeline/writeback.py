@@ -40,7 +40,7 @@ from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
-from chronoforce.store.models import ExceptionRow, Outbox, Parcel
+from chronoforce.store.models import ExceptionRow, LabelReprint, Outbox, Parcel
 from chronoforce.store.ops import insert_ignore
 
 COLLECTION_SIZE = 200
@@ -217,9 +217,62 @@ def unlink_voided_rows(session: Session, shipment_id: int) -> list[dict[str, Any
     statement = select(Parcel.generation, Parcel.live).where(Parcel.shipment_id == shipment_id)
     for generation, is_live in session.execute(statement):
         live[generation] = live.get(generation, False) or bool(is_live)
-    return [
+    rows = [
         unlink_file_row(shipment_id=shipment_id, generation=g) for g in sorted(live) if not live[g]
     ]
+    # A re-print's file of a voided generation leaves the records too (issue 21 item 5).
+    voided = [g for g in sorted(live) if not live[g]]
+    if voided:
+        reprints = select(LabelReprint.id).where(
+            LabelReprint.shipment_id == shipment_id, LabelReprint.generation.in_(voided)
+        )
+        rows += [
+            outbox_row(
+                sf_object="ContentDocumentLink",
+                operation="unlink_file",
+                shipment_id=shipment_id,
+                dedup_key=f"unlink:{reprint_key(reprint_id)}",
+                payload={"file_key": reprint_key(reprint_id)},
+            )
+            for reprint_id in session.scalars(reprints)
+        ]
+    return rows
+
+
+def reprint_key(reprint_id: int) -> str:
+    """The file key (ContentVersion.Chronoforce_Key__c) of one re-printed label."""
+    return f"reprint:{reprint_id}"
+
+
+def reprint_file_row(
+    *,
+    shipment_id: int,
+    reprint_id: int,
+    size: int,
+    label_format: str,
+    title: str,
+    name: str,
+    attach_to: Sequence[str],
+) -> dict[str, Any]:
+    """The outbox row of a re-printed label's file: a new file made from the re-print's bytes
+    (`label_reprint`), once per re-print request (`dedup_key`), filed like the label's."""
+    first, *others = [x for x in attach_to if x]
+    suffix = "pdf" if label_format in PDF_FORMATS else "zpl"
+    return outbox_row(
+        sf_object="ContentVersion",
+        operation="file",
+        shipment_id=shipment_id,
+        dedup_key=reprint_key(reprint_id),
+        payload={
+            "reprint_id": reprint_id,
+            "parcel_ids": [],
+            "size": size,
+            "title": title,
+            "filename": f"{name}.{suffix}",
+            "first_publish_location_id": first,
+            "link_to": [x for x in others if x != first],
+        },
+    )
 
 
 def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> int:
@@ -600,12 +653,29 @@ class Flusher:
                 found.update((i, data or b"") for i, data in session.execute(statement))
         return found
 
-    def _content_version(self, row: Outbox, labels: Mapping[int, bytes]) -> dict[str, Any]:
+    def _reprints(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
+        """Bytes of the re-printed labels the rows' files hold (issue 21 item 5)."""
+        ids = sorted({int(r.payload["reprint_id"]) for r in rows if r.payload.get("reprint_id")})
+        found: dict[int, bytes] = {}
+        with self.store.session() as session:
+            for part in chunks(ids, COLLECTION_SIZE):
+                statement = select(LabelReprint.id, LabelReprint.label_bytes).where(
+                    LabelReprint.id.in_(part)
+                )
+                found.update((i, data or b"") for i, data in session.execute(statement))
+        return found
+
+    def _content_version(
+        self, row: Outbox, labels: Mapping[int, bytes], reprints: Mapping[int, bytes]
+    ) -> dict[str, Any]:
+        reprint_id = row.payload.get("reprint_id")
         if "data_b64" in row.payload:  # a file that is not a label (pod_file_row)
             data = base64.b64decode(row.payload["data_b64"])
+        elif reprint_id:
+            data = reprints.get(int(reprint_id), b"")
         else:
             parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
-            data = _merge_labels([labels[i] for i in parcel_ids])
+            data = merge_labels([labels[i] for i in parcel_ids])
         return {
             "attributes": {"type": "ContentVersion"},
             "Title": row.payload["title"],
@@ -634,10 +704,13 @@ class Flusher:
         report.calls += 1 if any(r.attempts > 1 for r in batch) else 0
         todo = [row for row in batch if row.dedup_key[:80] not in existing]
         labels = self._labels(todo) if todo else {}
+        reprints = self._reprints(todo) if todo else {}
         versions: dict[int, tuple[bool, list[Any], str | None]] = {}
         if todo:
             results = self.salesforce.collection(
-                "create", "ContentVersion", [self._content_version(row, labels) for row in todo]
+                "create",
+                "ContentVersion",
+                [self._content_version(row, labels, reprints) for row in todo],
             )
             report.calls += 1
             for row, result in zip(todo, results, strict=True):
@@ -743,7 +816,7 @@ def _resolve_retried(
     )
 
 
-def _merge_labels(parts: list[bytes]) -> bytes:
+def merge_labels(parts: list[bytes]) -> bytes:
     """Several parcels' labels as one file: PDFs concatenated page by page, ZPL appended."""
     if len(parts) == 1:
         return parts[0]

@@ -306,3 +306,23 @@ class RateCache(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     expires_at: Mapped[dt.datetime] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class LabelReprint(Base):
+    """One label re-print (issue 21 item 5): the stored label Chronopost gave back again, same
+    skybill numbers, no new parcel. `request_key` makes one request one file."""
+
+    __tablename__ = "label_reprint"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    request_key: Mapped[str] = mapped_column(String(200), unique=True)
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipment.id", ondelete="CASCADE"), index=True
+    )
+    generation: Mapped[int] = mapped_column(Integer)  # the label generation re-printed
+    number: Mapped[str] = mapped_column(String(50))  # reservation (or parcel) number asked for
+    skybill_numbers: Mapped[list[Any]] = mapped_column(JSON)
+    label_format: Mapped[str] = mapped_column(String(10))
+    label_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    requested_by: Mapped[str] = mapped_column(String(80))  # cli, api:<client>, console:<user>
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.models import LabelFormat
 from chronoforce.redaction import redact_text
 from chronoforce.web import api_agent, api_auth
 from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
@@ -206,6 +207,53 @@ def post_order_cancel(
 ) -> CancelAnswer:
     """The same as /shipments/{id}/cancel, found by the Salesforce id Salesforce knows."""
     return _queued(response, _service(request).cancel_order(order_id, intent))
+
+
+# --- label re-print (issue 21 item 5) ----------------------------------------------------
+
+Labels = Annotated[Caller, Depends(require("labels"))]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=100, pattern=r"^[\x21-\x7e]+$")
+]
+LABEL_FILE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/pdf": {}, "application/octet-stream": {}},
+        "description": "The stored label again (PDF, or ZPL as octet-stream): the same skybill "
+        "numbers (header X-Skybill-Numbers), no new parcel; a copy is filed on the Order and "
+        "Shipment in Salesforce. The same Idempotency-Key answers the same re-print again.",
+    }
+}
+
+
+def _label_file(done: Any) -> Response:
+    return Response(
+        done.data,
+        media_type="application/pdf" if done.label_format.is_pdf else "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{done.filename}"',
+            "X-Skybill-Numbers": ",".join(done.skybill_numbers),
+            "X-Reprint-Id": str(done.reprint_id),
+        },
+    )
+
+
+@router.post(
+    "/shipments/{shipment_id}/reprint",
+    response_class=Response,
+    responses={**LABEL_FILE, **error_responses(*AUTH, 400, 404, 409, 502, 503)},
+    summary="Re-print a shipment's label: the one Chronopost stored, never a second label",
+)
+def post_reprint(
+    request: Request,
+    shipment_id: Annotated[int, Path(ge=1, le=2**53)],
+    caller: Labels,
+    idempotency_key: IdempotencyKey = None,
+    mode: Annotated[LabelFormat | None, Query(description="default: as it was made")] = None,
+) -> Response:
+    """409 LABEL_VOIDED for a cancelled label; 404 STORED_LABEL_NOT_FOUND when Chronopost no
+    longer holds it; 503 with Retry-After while Chronopost is unavailable."""
+    service = _service(request)
+    return _label_file(service.reprint(shipment_id, mode, idempotency_key, caller.client_id))
 
 
 # --- errors ------------------------------------------------------------------------------

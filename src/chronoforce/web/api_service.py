@@ -18,7 +18,7 @@ from typing import Any
 from chronoforce.config import Settings
 from chronoforce.domain.address import normalize_party, require_sendable
 from chronoforce.domain.errors import NotFoundError, PermanentError, RefusedError
-from chronoforce.domain.models import Parcel, Pickup
+from chronoforce.domain.models import LabelFormat, Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
 from chronoforce.pipeline.cancel import Cancels
 from chronoforce.pipeline.facts import order_facts
@@ -26,6 +26,7 @@ from chronoforce.pipeline.gates import Gates, carrier_side
 from chronoforce.pipeline.pickups import Pickups, outbound_shipment
 from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter, Route
 from chronoforce.pipeline.relays import RelaySearch
+from chronoforce.pipeline.reprint import Reprinted, Reprints
 from chronoforce.pipeline.returns import Returns
 from chronoforce.pipeline.runtime import shipper_party
 from chronoforce.salesforce.mapping import (
@@ -384,6 +385,22 @@ class ApiService:
             relabeled=False,
             booked=booked.booked,
             cancelled_pickups=booked.cancelled,
+        )
+
+    # --- label re-print (issue 21 item 5) -------------------------------------------------
+
+    def reprints(self) -> Reprints:
+        """The re-print use case over the carrier side and the shared gates (console too)."""
+        carrier, store, gates = self._carrier_side()
+        return Reprints(store, carrier, gates, self.now)
+
+    def reprint(
+        self, shipment_id: int, mode: LabelFormat | None, key: str | None, asker: str
+    ) -> Reprinted:
+        """`key`: the asker's own request id (Idempotency-Key): asked again, the same answer."""
+        request_key = f"api:{asker}:{key}" if key else None
+        return self.reprints().reprint(
+            shipment_id, label_format=mode, request_key=request_key, requested_by=f"api:{asker}"
         )
 
 

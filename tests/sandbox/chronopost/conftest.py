@@ -193,6 +193,7 @@ def shipment_request(
     ref: dict[str, Any] | None = None,
     parcels: int = 1,
     mode: str = "PDF",
+    with_reservation: int = 1,  # what chronoforce sends: the label is stored ([D] §2.3.2.b8)
     password: str = DEMO["password"],
     account: int = int(DEMO["account"]),
     **extra: Any,
@@ -249,7 +250,7 @@ def shipment_request(
             }
         ],
         "skybillValue": skybills,
-        "skybillParamsValue": {"mode": mode, "withReservation": 0},
+        "skybillParamsValue": {"mode": mode, "withReservation": with_reservation},
         "password": password,
         "modeRetour": "2",  # we print our labels ([D] §2.3.2.b9)
         "numberOfParcel": parcels,

@@ -237,11 +237,12 @@ def test_reserved_label_can_be_rendered_in_another_mode(
     assert base64.b64decode(result.skybill).decode().startswith("^XA")
 
 
-def test_unknown_reservation_answers_error_36(official: Callable[[str], Any]) -> None:
+def test_unknown_reservation_answers_error_29(official: Callable[[str], Any]) -> None:
+    # [D] §2.3.3.b: 29 = reservation number not found or inconsistent (36 is a shipping error).
     client = official("shipping")
     result = client.service.getReservedSkybillWithTypeAndMode(reservationNumber="0", mode="PDF")
     client.assert_valid_response()
-    assert result.errorCode == 36 and not result.skybill
+    assert result.errorCode == 29 and not result.skybill
 
 
 def test_skybill_numbers_are_unique_and_deterministic_under_a_seed() -> None:

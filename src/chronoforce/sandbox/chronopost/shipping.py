@@ -26,16 +26,18 @@ from chronoforce.sandbox.chronopost.tables import (
     INCORRECT_LENGTH,
     INVALID_DATA,
     INVALID_DEPARTMENTS,
-    LABEL_NOT_FOUND,
     MAX_LENGTHS,
     OBJECT_TYPES,
     POSTAL_CODES,
     PRODUCTS,
     RECIPIENT_PREALERTS,
     REF_MAX_LENGTHS,
+    RESERVATION_NOT_FOUND,
+    RESERVED_MODE_ORDER,
     SERVICES,
     SHIPPER_PREALERTS,
     SHIPPING_BAD_ACCOUNT,
+    WITH_RESERVATION,
     Product,
 )
 
@@ -221,6 +223,14 @@ def _label_mode(op: etree._Element) -> str:
     return mode
 
 
+def _with_reservation(op: etree._Element) -> bool:
+    """Whether the label is stored for retrieval: withReservation 1 or 2 ([D] §2.3.2.b8)."""
+    value = _text(op.find("skybillParamsValue"), "withReservation") or "0"
+    if value not in WITH_RESERVATION:
+        raise _invalid("withReservation", "0, 1 or 2")
+    return value != "0"
+
+
 def _parcel_requests(op: etree._Element, shipper: dict[str, Any]) -> list[ParcelRequest]:
     skybills = op.findall("skybillValue")
     if not skybills:
@@ -257,6 +267,7 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
     account = _check_header(ctx, op)
     returns.check_return(op)  # the rules of a return product (sandbox/chronopost/returns.py)
     mode = _label_mode(op)
+    reserved = _with_reservation(op)
     shipper = _check_shipper(op)
     mode_retour = rules.check_mode_retour(op, shipper)
     requests = _parcel_requests(op, shipper)
@@ -281,13 +292,16 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
             request.scenario, created_at, data["shipper"], data["recipient"]
         )
     esd_number = f"ESD{reservation[-8:]}" if esd else None
-    ctx.store.add_shipment(reservation, account, created_at, mode, esd_number, parcels, events)
+    ctx.store.add_shipment(
+        reservation, account, created_at, mode, esd_number, parcels, events, reserved=reserved
+    )
     add_all(result, [("errorCode", 0), ("errorMessage", "")])
     if esd is not None and esd_number is not None:
         add(result, "ESDFullNumber", f"{esd_number}{esd[0]:%Y%m%d}")
         add(result, "ESDNumber", esd_number)
         add(result, "pickupDate", esd[0])
-    add(result, "reservationNumber", reservation)
+    if reserved:  # "present when withReservation is 1 or 2" ([D] §2.3.2.c; SPEC-FACTS §2.7)
+        add(result, "reservationNumber", reservation)
     for parcel in parcels:
         _parcel_result(add(result, "resultMultiParcelValue"), parcel)
 
@@ -315,13 +329,30 @@ def _parcel_result(element: etree._Element, parcel: Parcel) -> None:
     )
 
 
+def _stored_parcels(ctx: Context, number: str | None) -> list[Parcel]:
+    """The parcels whose label Chronopost stored under `number`: a reservation number, or a
+    parcel (skybill) number ([S] §2.7.6); only for shipments made with withReservation 1 or 2
+    ([D] §3.1-3.6). Anything else is error 29 ([D] §2.3.3.b)."""
+    number = (number or "").strip()
+    parcels = ctx.store.parcels_of_reservation(number) if number else []
+    if not parcels and number:
+        parcel = ctx.store.parcel(number)
+        parcels = [parcel] if parcel is not None else []
+    if not parcels or not ctx.store.is_reserved(parcels[0].reservation):
+        raise BusinessError.of(RESERVATION_NOT_FOUND)
+    return parcels
+
+
 def _reserved_document(ctx: Context, op: etree._Element, mode: str | None) -> tuple[str, bytes]:
-    reservation = _text(op, "reservationNumber")
-    parcels = ctx.store.parcels_of_reservation(reservation) if reservation else []
-    if not parcels:
-        raise BusinessError(LABEL_NOT_FOUND, f"No label found for reservation {reservation}")
-    wanted = (mode or parcels[0].mode).upper()
-    if wanted == parcels[0].mode and len(parcels) == 1:
+    """The stored label again (the same skybill numbers; no parcel is made), in `mode`, or when
+    empty in the first stored format of [S]'s order (the sandbox stores the creation mode)."""
+    parcels = _stored_parcels(ctx, _text(op, "reservationNumber"))
+    stored = parcels[0].mode
+    wanted = (mode or "").strip().upper()
+    if not wanted:  # the stored formats in [S]'s order, then the creation mode
+        formats = (stored,)  # one format per shipment here (no `PDF|Z2D` modes in the sandbox)
+        wanted = next((m for m in RESERVED_MODE_ORDER if m in formats), stored)
+    if wanted == stored and len(parcels) == 1:
         return wanted, parcels[0].label
     try:
         return wanted, labels.render(wanted, [p.label_data for p in parcels])

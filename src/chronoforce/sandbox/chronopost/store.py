@@ -19,7 +19,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS shipments (
     reservation TEXT PRIMARY KEY, account TEXT NOT NULL, created_at REAL NOT NULL,
-    mode TEXT NOT NULL, esd_number TEXT
+    mode TEXT NOT NULL, esd_number TEXT,
+    reserved INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS parcels (
     skybill TEXT PRIMARY KEY, reservation TEXT NOT NULL, account TEXT NOT NULL,
@@ -93,6 +94,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(shipments)")}
+        if "reserved" not in columns:  # a sandbox file made before labels were stored (issue 21)
+            self._db.execute("ALTER TABLE shipments ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -145,11 +149,15 @@ class Store:
         esd_number: str | None,
         parcels: list[Parcel],
         events: dict[str, list[StoredEvent]],
+        *,
+        reserved: bool = False,
     ) -> None:
+        """`reserved`: shipped with withReservation 1 or 2, so its label can be fetched again."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO shipments VALUES (?, ?, ?, ?, ?)",
-                (reservation, account, created_at, mode, esd_number),
+                "INSERT INTO shipments (reservation, account, created_at, mode, esd_number, "
+                "reserved) VALUES (?, ?, ?, ?, ?, ?)",
+                (reservation, account, created_at, mode, esd_number, int(reserved)),
             )
             for p in parcels:
                 db.execute(
@@ -208,6 +216,11 @@ class Store:
             (reservation,),
         )
         return [_parcel(r) for r in rows]
+
+    def is_reserved(self, reservation: str) -> bool:
+        """Whether the shipment was made with withReservation 1 or 2 (its label is stored)."""
+        rows = self._query("SELECT reserved FROM shipments WHERE reservation = ?", (reservation,))
+        return bool(rows and rows[0][0])
 
     def all_parcels(self) -> list[Parcel]:
         rows = self._query(f"SELECT {_PARCEL_COLUMNS} FROM parcels ORDER BY created_at, rank")

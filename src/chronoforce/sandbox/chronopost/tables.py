@@ -164,7 +164,16 @@ INCORRECT_LENGTH = 32
 INVALID_DATA = 33
 NOT_A_NUMBER = 34
 GEOPOST_NOT_FOUND = (35, "Code Service GeoPost not found")
-LABEL_NOT_FOUND = 36
+# getReservedSkybill*: 29 = "reservation number not found or inconsistent" ([D] §2.3.3.b, for
+# getReservedSkybillTypeAndModeAuth). [S] §3.13.5 documents only 1 "System Error" for
+# getReservedSkybillWithTypeAndMode; the sandbox answers [D]'s 29 there too (the newer document).
+RESERVATION_NOT_FOUND = (29, "reservation number not found or inconsistent")
+# withReservation: 0 no reservation, 1 label stored, 2 only the first format of mode stored
+# ([D] §2.3.2.b8; SPEC-FACTS §2.3). Absent is 0, [D]'s default.
+WITH_RESERVATION = frozenset({"0", "1", "2"})
+# mode left empty in getReservedSkybillWithTypeAndMode: the first stored format in this order
+# ([S] §2.7.6, §3.13.4: "XML, PDF, SPD, THE, PPR, Z2D, ..."; the rest of the list is not given).
+RESERVED_MODE_ORDER = ("XML", "PDF", "SPD", "THE", "PPR", "Z2D")
 # ESD pickups ([D] §4.3.1; [S] Annexe 1): the name is the documented text, the rest is ours.
 ESD_EMPTY = (3, "METHOD_INPUT_PARAMETER_EMPTY")
 ESD_PACKAGES_WRONG = (6, "PICKUP_PACKAGES_ATTRIBUTE_WRONG")

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from chronoforce import metrics
 from chronoforce.config import Settings
+from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.models import LabelFormat
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.salesforce.mapping import MappingConfig
@@ -230,7 +232,10 @@ def shipment_page(request: Request, state: State, user: User, shipment_id: int) 
         story = queries.shipment_story(session, shipment_id, state.mapping)
     if story is None:
         raise HTTPException(404, f"no shipment {shipment_id}")
-    return _page(request, "shipment.html", user, s=story, page="shipments")
+    return _page(
+        request, "shipment.html", user, s=story, page="shipments",
+        reprint_ask=secrets.token_hex(8), label_modes=[m.value for m in LabelFormat],
+    )  # fmt: skip
 
 
 @router.get("/parcels/{parcel_id}/label")
@@ -359,6 +364,38 @@ async def fix_address(request: Request, state: State, user: User, exception_id: 
     return _back(
         f"/exceptions/{exception_id}",
         f"Address corrected (written back to Salesforce); shipment {shipment_id} is back in line.",
+    )
+
+
+@router.post("/shipments/{shipment_id}/reprint")
+def reprint_label(
+    request: Request,
+    user: User,
+    shipment_id: int,
+    csrf: Annotated[str, Form()] = "",
+    ask: Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = "",
+    mode: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """The shipment's stored label again from Chronopost (issue 21 item 5), as a download; the
+    page's own `ask` id makes a double click one re-print and one Salesforce file."""
+    _check_csrf(user, csrf)
+    back = f"/shipments/{shipment_id}"
+    try:
+        label_format = LabelFormat(mode) if mode else None
+    except ValueError:
+        return _back(back, f"Re-print refused: {mode!r} is not a Chronopost label mode.")
+    try:
+        done = request.app.state.api.reprints().reprint(
+            shipment_id, label_format=label_format,
+            request_key=f"console:{user.username}:{ask}" if ask else None,
+            requested_by=f"console:{user.username}",
+        )  # fmt: skip
+    except ChronoforceError as exc:
+        return _back(back, f"Re-print refused: {exc.message}")
+    return Response(
+        done.data,
+        media_type="application/pdf" if done.label_format.is_pdf else "application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{done.filename}"'},
     )
 
 
