@@ -40,7 +40,7 @@ from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
-from chronoforce.store.models import ExceptionRow, Outbox, Parcel
+from chronoforce.store.models import ExceptionRow, Manifest, Outbox, Parcel
 from chronoforce.store.ops import insert_ignore
 
 COLLECTION_SIZE = 200
@@ -563,7 +563,7 @@ class Flusher:
 
     def _labels(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
         """Label bytes of every parcel the rows' files hold: one query per chunk, not per file."""
-        ids = sorted({int(i) for row in rows for i in row.payload["parcel_ids"]})
+        ids = sorted({int(i) for row in rows for i in row.payload.get("parcel_ids", [])})
         found: dict[int, bytes] = {}
         with self.store.session() as session:
             for part in chunks(ids, COLLECTION_SIZE):
@@ -572,8 +572,11 @@ class Flusher:
         return found
 
     def _content_version(self, row: Outbox, labels: Mapping[int, bytes]) -> dict[str, Any]:
-        parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
-        data = _merge_labels([labels[i] for i in parcel_ids])
+        if "manifest_id" in row.payload:  # an end-of-day slip's PDF (pipeline/manifest.py)
+            data = self._manifest_pdf(int(row.payload["manifest_id"]))
+        else:
+            parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
+            data = _merge_labels([labels[i] for i in parcel_ids])
         return {
             "attributes": {"type": "ContentVersion"},
             "Title": row.payload["title"],
@@ -596,8 +599,49 @@ class Flusher:
         )
         return {r[FILE_KEY_FIELD]: r for r in self.salesforce.query_iter(soql)}
 
+    def _manifest_pdf(self, manifest_id: int) -> bytes:
+        with self.store.session() as session:
+            return bytes(session.scalar(select(Manifest.pdf).where(Manifest.id == manifest_id)))
+
+    def _locate(self, batch: Sequence[Outbox]) -> tuple[list[Outbox], list[Outbox], int]:
+        """Files filed on a record known by its external id (`first_publish_location`): its
+        Id looked up now; (ready, waiting, calls) — a record not written yet postpones its file."""
+        wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for row in batch:
+            where = row.payload.get("first_publish_location")
+            if where and not row.payload.get("first_publish_location_id"):
+                wanted[(where["sf_object"], where["key_field"])].add(str(where["key"]))
+        if not wanted:
+            return list(batch), [], 0
+        found: dict[tuple[str, str, str], str] = {}
+        for (sf_object, key_field), keys in wanted.items():
+            soql = (
+                f"SELECT Id, {key_field} FROM {sf_object} WHERE {key_field} IN {in_list(sorted(keys))}"
+            )
+            for record in self.salesforce.query_iter(soql):
+                found[(sf_object, key_field, str(record[key_field]))] = str(record["Id"])
+        ready, waiting = [], []
+        for row in batch:
+            where = row.payload.get("first_publish_location")
+            if not where or row.payload.get("first_publish_location_id"):
+                ready.append(row)
+                continue
+            record_id = found.get((where["sf_object"], where["key_field"], str(where["key"])))
+            if record_id:
+                row.payload = {**row.payload, "first_publish_location_id": record_id}
+                ready.append(row)
+            else:
+                waiting.append(row)
+        return ready, waiting, len(wanted)
+
     def _send_file_batch(self, batch: Sequence[Outbox]) -> FlushReport:
         report = FlushReport()
+        batch, waiting, report.calls = self._locate(batch)
+        if waiting:
+            self._postpone(waiting, SalesforceUnavailableError("the file's record is not written yet"))
+            report.retried += len(waiting)
+        if not batch:
+            return report
         existing = self._existing_versions(batch)
         report.calls += 1 if any(r.attempts > 1 for r in batch) else 0
         todo = [row for row in batch if row.dedup_key[:80] not in existing]
