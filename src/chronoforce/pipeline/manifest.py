@@ -175,7 +175,7 @@ class Manifests:
         )
         groups: dict[Group, list[SlipLine]] = defaultdict(list)
         with self.store.session() as session:
-            rows = list(session.execute(statement).tuples())
+            rows = [(p, s) for p, s in session.execute(statement)]
             live_count: dict[int, int] = defaultdict(int)
             for _, shipment in rows:
                 live_count[shipment.id] += 1
