@@ -20,6 +20,7 @@ from chronoforce.cli import console as console_cli
 from chronoforce.cli import demo as demo_cli
 from chronoforce.cli import golive as golive_cli
 from chronoforce.cli import labels as labels_cli
+from chronoforce.cli import manifest as manifest_cli
 from chronoforce.cli import mapping as mapping_cli
 from chronoforce.cli import tracking as tracking_cli
 from chronoforce.cli import web as web_cli
@@ -47,6 +48,7 @@ labels_cli.register(app)
 api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
 golive_cli.register(app)  # init, doctor, certify
+manifest_cli.register(app)  # the end-of-day slip (issue 21)
 
 
 @app.callback()
