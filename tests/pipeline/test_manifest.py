@@ -51,9 +51,7 @@ def test_the_slip_lists_exactly_the_days_live_parcels_and_lands_on_its_salesforc
     Cancels(runtime.store, runtime.carrier, runtime.labels.gates, runtime.now).cancel(cancelled.id)
     with runtime.store.session() as session:
         voided = set(
-            session.scalars(
-                select(Parcel.skybill_number).where(Parcel.shipment_id == cancelled.id)
-            )
+            session.scalars(select(Parcel.skybill_number).where(Parcel.shipment_id == cancelled.id))
         )
         first = session.scalars(select(Parcel).where(Parcel.live)).first()
         assert first is not None
@@ -90,7 +88,9 @@ def test_the_slip_lists_exactly_the_days_live_parcels_and_lands_on_its_salesforc
     assert record["Parcel_Count__c"] == len(live)
     assert record["Pickup_Date__c"] == day.isoformat()
     assert record["Chronoforce_Key__c"].endswith(f"|default|{day}")
-    files = [v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]]
+    files = [
+        v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]
+    ]
     assert len(files) == 1 and files[0]["PathOnClient"].endswith("-v1.pdf")
     links = org.records("ContentDocumentLink")
     assert any(
@@ -136,7 +136,9 @@ def test_a_parcel_cancelled_after_the_slip_makes_a_new_version_on_the_same_recor
     runtime.flush()
     (record,) = org.records(MANIFEST_OBJECT)  # upserted: the same record
     assert record["Version__c"] == 2 and record["Parcel_Count__c"] == v2.parcel_count
-    files = [v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]]
+    files = [
+        v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]
+    ]
     assert sorted(f["PathOnClient"][-7:] for f in files) == ["-v1.pdf", "-v2.pdf"]
     assert [s.version for s in manifests.list(day)] == [2, 1]
 

@@ -123,7 +123,9 @@ class Manifests:
             return (own.account_number.strip(), own.sub_account.strip()) if own else main
 
         s = config.shipper
-        address = ", ".join(p for p in (s.line1, s.line2, f"{s.postal_code} {s.city}", s.country) if p)
+        address = ", ".join(
+            p for p in (s.line1, s.line2, f"{s.postal_code} {s.city}", s.country) if p
+        )
         return cls(
             store=store,
             mapping=mapping or MappingConfig.from_settings(settings.mapping),
@@ -221,13 +223,17 @@ class Manifests:
             .group_by(Manifest.account_number, Manifest.sub_account, Manifest.location)
             .subquery()
         )
-        statement = select(Manifest).join(
-            newest,
-            (Manifest.account_number == newest.c.account_number)
-            & (Manifest.sub_account == newest.c.sub_account)
-            & (Manifest.location == newest.c.location)
-            & (Manifest.version == newest.c.version),
-        ).where(Manifest.day == day)
+        statement = (
+            select(Manifest)
+            .join(
+                newest,
+                (Manifest.account_number == newest.c.account_number)
+                & (Manifest.sub_account == newest.c.sub_account)
+                & (Manifest.location == newest.c.location)
+                & (Manifest.version == newest.c.version),
+            )
+            .where(Manifest.day == day)
+        )
         return {
             Group(m.account_number, m.sub_account, m.location, m.day): m
             for m in session.scalars(statement)

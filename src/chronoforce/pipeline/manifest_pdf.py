@@ -23,7 +23,15 @@ from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table
 from reportlab.platypus import TableStyle as Style
 
-COLUMNS = ("Skybill number", "Order", "Recipient", "Postal code", "Product", "Weight (kg)", "Parcels")
+COLUMNS = (
+    "Skybill number",
+    "Order",
+    "Recipient",
+    "Postal code",
+    "Product",
+    "Weight (kg)",
+    "Parcels",
+)
 WIDTHS = (34 * mm, 30 * mm, 48 * mm, 20 * mm, 16 * mm, 20 * mm, 14 * mm)
 RECIPIENT_CHARS = 30  # one line per row: a long name is cut, never wrapped over two rows
 
@@ -187,7 +195,7 @@ def _statement(lines: Sequence[SlipLine], styles: Any) -> Paragraph:
 
 
 def _signatures() -> Table:
-    box = ("Name: ____________________\n\nDate: ____________  Time: ________\n\nSignature:\n\n\n")
+    box = "Name: ____________________\n\nDate: ____________  Time: ________\n\nSignature:\n\n\n"
     rows = [("Shipper", "Chronopost driver"), (box, box)]
     table = Table(rows, colWidths=(90 * mm, 90 * mm), rowHeights=(7 * mm, 42 * mm))
     table.setStyle(

@@ -601,7 +601,8 @@ class Flusher:
 
     def _manifest_pdf(self, manifest_id: int) -> bytes:
         with self.store.session() as session:
-            return bytes(session.scalar(select(Manifest.pdf).where(Manifest.id == manifest_id)))
+            data = session.scalar(select(Manifest.pdf).where(Manifest.id == manifest_id))
+            return bytes(data or b"")
 
     def _locate(self, batch: Sequence[Outbox]) -> tuple[list[Outbox], list[Outbox], int]:
         """Files filed on a record known by its external id (`first_publish_location`): its
@@ -615,9 +616,8 @@ class Flusher:
             return list(batch), [], 0
         found: dict[tuple[str, str, str], str] = {}
         for (sf_object, key_field), keys in wanted.items():
-            soql = (
-                f"SELECT Id, {key_field} FROM {sf_object} WHERE {key_field} IN {in_list(sorted(keys))}"
-            )
+            where = f"{key_field} IN {in_list(sorted(keys))}"
+            soql = f"SELECT Id, {key_field} FROM {sf_object} WHERE {where}"
             for record in self.salesforce.query_iter(soql):
                 found[(sf_object, key_field, str(record[key_field]))] = str(record["Id"])
         ready, waiting = [], []
@@ -638,7 +638,9 @@ class Flusher:
         report = FlushReport()
         batch, waiting, report.calls = self._locate(batch)
         if waiting:
-            self._postpone(waiting, SalesforceUnavailableError("the file's record is not written yet"))
+            self._postpone(
+                waiting, SalesforceUnavailableError("the file's record is not written yet")
+            )
             report.retried += len(waiting)
         if not batch:
             return report

@@ -306,9 +306,13 @@ class Manifest(Base):
     __tablename__ = "manifest"
     __table_args__ = (
         UniqueConstraint(
-            "account_number", "sub_account", "location", "day", "version",
+            "account_number",
+            "sub_account",
+            "location",
+            "day",
+            "version",
             name="uq_manifest_group_version",
-        ),  # fmt: skip
+        ),
         Index("ix_manifest_day", "day"),
     )
 

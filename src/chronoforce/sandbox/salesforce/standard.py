@@ -228,8 +228,10 @@ STANDARD_FIELDS: dict[str, str] = {
         LinkedEntityId ref:{linkable} required
         ShareType picklist:V|C|I restricted default=V
         Visibility picklist:AllUsers|InternalUsers|SharedUsers restricted default=AllUsers
-    """.format(linkable="Order|Shipment|Case|Account|Contact|User|Chronopost_Integration_Error__c"
-    "|Chronopost_Manifest__c"),
+    """.format(
+        linkable="Order|Shipment|Case|Account|Contact|User|Chronopost_Integration_Error__c"
+        "|Chronopost_Manifest__c"
+    ),
 }
 
 # Relationship names that are not "field name minus Id" (Salesforce's own spellings).

@@ -40,9 +40,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_manifest")),
         sa.UniqueConstraint(
-            "account_number", "sub_account", "location", "day", "version",
+            "account_number",
+            "sub_account",
+            "location",
+            "day",
+            "version",
             name="uq_manifest_group_version",
-        ),  # fmt: skip
+        ),
     )
     op.create_index("ix_manifest_day", "manifest", ["day"])
 
