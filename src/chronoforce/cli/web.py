@@ -26,9 +26,9 @@ def web(
     /orders/ID/rate, /orders/ID/pickup, /orders/ID/return-label,
     /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel,
     /orders/ID/label, /orders/ID/label/reprint, /orders/ID/address-review,
-    /orders/ID/address (the record page's actions)
+    /orders/ID/address (the record page's actions), /manifests, /manifests/ID.pdf
     the console (docs/console.md): / (overview), /login, /logout, /shipments,
-    /exceptions (retry, resolve, fix-address), /parcels/ID/label
+    /exceptions (retry, resolve, fix-address), /parcels/ID/label, /manifests (slips)
     /metrics: Prometheus, with the bearer token
     /docs, /redoc, /openapi.json: the API's OpenAPI description
     """

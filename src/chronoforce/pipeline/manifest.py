@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from chronoforce.chronopost.shipping import family_for
 from chronoforce.config import Settings
@@ -139,7 +140,17 @@ class Manifests:
     # --- build ---------------------------------------------------------------------------
 
     def build(self, day: dt.date, account: str | None = None) -> list[Slip]:
-        """The day's slips, made where missing or out of date; every group of the day."""
+        """The day's slips, made where missing or out of date; every group of the day.
+
+        Two processes making the same version at once: the unique key keeps one, and the
+        other's second look finds it (and its digest) made."""
+        try:
+            return self._build(day, account)
+        except IntegrityError:
+            log.info("slip made by another process meanwhile", day=day.isoformat())
+            return self._build(day, account)
+
+    def _build(self, day: dt.date, account: str | None) -> list[Slip]:
         groups = self._groups(day)
         slips: list[Slip] = []
         with self.store.session() as session:
