@@ -319,29 +319,25 @@ def pickup_day(shipment: Shipment, parcel: Parcel, zone: ZoneInfo) -> dt.date:
     return made.astimezone(zone).date()
 
 
-def record_payload(row: Manifest, group: Group) -> dict[str, Any]:
-    sub = f"/{group.sub_account}" if group.sub_account else ""
-    return {
-        MANIFEST_KEY_FIELD: group.key,
-        "Name": f"Slip {group.day} {group.account_number}{sub} {group.location}"[:80],
-        "Pickup_Date__c": group.day.isoformat(),
-        "Account_Number__c": group.account_number,
-        "Sub_Account__c": group.sub_account or None,
-        "Location__c": group.location[:40],
-        "Parcel_Count__c": row.parcel_count,
-        "Total_Weight__c": float(row.total_weight_kg),
-        "Version__c": row.version,
-    }
-
-
 def salesforce_rows(row: Manifest, group: Group) -> list[dict[str, Any]]:
     """The record (upsert on the group's key: one per group and day) and the PDF as a file on
     it (found by that key when the flusher sends it; writeback.py `first_publish_location`)."""
+    sub = f"/{group.sub_account}" if group.sub_account else ""
     record = writeback.outbox_row(
         sf_object=MANIFEST_OBJECT,
         operation="upsert",
         external_id_field=MANIFEST_KEY_FIELD,
-        payload=record_payload(row, group),
+        payload={
+            MANIFEST_KEY_FIELD: group.key,
+            "Name": f"Slip {group.day} {group.account_number}{sub} {group.location}"[:80],
+            "Pickup_Date__c": group.day.isoformat(),
+            "Account_Number__c": group.account_number,
+            "Sub_Account__c": group.sub_account or None,
+            "Location__c": group.location[:40],
+            "Parcel_Count__c": row.parcel_count,
+            "Total_Weight__c": float(row.total_weight_kg),
+            "Version__c": row.version,
+        },
         dedup_key=record_key(row.id),
     )
     file = writeback.outbox_row(
