@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,12 +14,15 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from chronoforce.cli.common import run_until
+from chronoforce.config.sections import AccountsConfig, FamilyAccountConfig
 from chronoforce.pipeline.cancel import Cancels
 from chronoforce.pipeline.manifest import MANIFEST_OBJECT, Manifests, pickup_day
 from chronoforce.pipeline.manifest_pdf import SlipHeader, SlipLine, render
 from chronoforce.store.models import Manifest, Outbox, Parcel, Shipment
+from tests.pipeline.conftest import open_sandbox_world
 
 PARIS = ZoneInfo("Europe/Paris")
+INTERNATIONAL_ACCOUNT = "22222222"
 
 
 def _text(pdf: bytes) -> str:
@@ -183,3 +187,51 @@ def test_many_rows_break_over_pages_and_every_row_is_printed() -> None:
     assert "Parcels, total 120" in text and "Weight, total (kg) 150.000" in text
     # The column names head every page.
     assert all("Skybill number" in page.extract_text() for page in reader.pages[:-1])
+
+
+def test_parcels_shipped_under_another_contract_get_a_slip_of_their_own(
+    tmp_path: Path,
+) -> None:
+    """International products ship under `chronopost.accounts.international` (its account and
+    sub-account): their parcels are on that contract's slip, the others on the main one's."""
+    from chronoforce.sandbox.chronopost import DEMO_PASSWORD
+
+    accounts = AccountsConfig(
+        international=FamilyAccountConfig(account_number=INTERNATIONAL_ACCOUNT, sub_account="7")
+    )
+    world = open_sandbox_world(
+        tmp_path,
+        carrier_accounts={INTERNATIONAL_ACCOUNT: DEMO_PASSWORD},
+        chronopost_update={"accounts": accounts},
+    )
+    sandbox = next(world)
+    try:
+        runtime = sandbox["runtime"]
+        run_until(runtime, workers=2, until_idle=True, max_seconds=90)
+        sent = {
+            r.request.split("<accountNumber>")[1].split("<")[0]
+            for r in sandbox["carrier"].requests("shippingMultiParcelV5")
+        }
+        assert sent == {sandbox["settings"].chronopost.account_number, INTERNATIONAL_ACCOUNT}
+        with runtime.store.session() as session:
+            rows = list(session.execute(select(Parcel, Shipment).join(Shipment).where(Parcel.live)))
+            day = pickup_day(rows[0][1], rows[0][0], PARIS)
+            abroad = {p.skybill_number for p, s in rows if s.product_code in ("17", "44")}
+            home = {p.skybill_number for p, _ in rows} - abroad
+        assert abroad and home, "the seed ships at home and abroad"
+        manifests = _manifests(sandbox)
+        slips = {(s.account_number, s.sub_account): s for s in manifests.build(day)}
+        main = sandbox["settings"].chronopost.account_number
+        assert set(slips) == {(main, ""), (INTERNATIONAL_ACCOUNT, "7")}
+        for key, numbers in (((main, ""), home), ((INTERNATIONAL_ACCOUNT, "7"), abroad)):
+            text = _text(manifests.pdf(slips[key].id)[1])
+            assert slips[key].parcel_count == len(numbers)
+            assert all(n in text for n in numbers)
+            assert not any(n in text for n in (home | abroad) - numbers)
+        runtime.flush()
+        keys = sorted(r["Chronoforce_Key__c"] for r in sandbox["org"].records(MANIFEST_OBJECT))
+        assert keys == sorted(
+            [f"{main}|-|default|{day}", f"{INTERNATIONAL_ACCOUNT}|7|default|{day}"]
+        )
+    finally:
+        world.close()

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chronoforce.chronopost.shipping import family_for
 from chronoforce.config import Settings
+from chronoforce.domain.address import normalize_party
 from chronoforce.domain.errors import MappingError, NotFoundError
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
@@ -219,7 +220,8 @@ class Manifests:
             order = map_record(source.get("record", {}), source.get("items", []), self.mapping)
         except MappingError:
             return "", "", ""
-        address = order.recipient.address
+        # As the label request had it: normalized (country as ISO code, postal code cleaned).
+        address = normalize_party(order.recipient, "recipient").party.address
         return address.name, address.postal_code, address.country
 
     def _latest(self, session: Any, day: dt.date) -> dict[Group, Manifest]:
