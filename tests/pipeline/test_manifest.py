@@ -235,3 +235,31 @@ def test_parcels_shipped_under_another_contract_get_a_slip_of_their_own(
         )
     finally:
         world.close()
+
+
+def test_the_slips_file_waits_for_its_record_and_follows_it(sandbox_world: dict[str, Any]) -> None:
+    """The record's upsert is refused for a while (UNABLE_TO_LOCK_ROW on every write): the file,
+    filed on that record, is held back, not sent nowhere; once the record is in, the file is."""
+    from chronoforce.pipeline.writeback import Flusher
+
+    runtime, org = sandbox_world["runtime"], sandbox_world["org"]
+    run_until(runtime, workers=2, until_idle=True, max_seconds=90)
+    _, live = _labeled(runtime)
+    with runtime.store.session() as session:
+        first = session.get_one(Parcel, live[0].id)
+        day = pickup_day(first.shipment, first, PARIS)
+    (slip,) = _manifests(sandbox_world).build(day)
+    files_before = len(org.records("ContentVersion"))
+    org.set_faults(lock_row_share=1.0)
+    report = runtime.flush()
+    assert report.sent == 0 and report.retried == 2
+    assert org.records(MANIFEST_OBJECT) == []
+    assert len(org.records("ContentVersion")) == files_before
+    org.set_faults(lock_row_share=0.0)
+    later = runtime.now() + dt.timedelta(hours=2)  # past both rows' backoff
+    Flusher(runtime.store, runtime.salesforce, now=lambda: later).flush()
+    (record,) = org.records(MANIFEST_OBJECT)
+    (file,) = [
+        v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]
+    ]
+    assert file["Chronoforce_Key__c"] == f"manifest:{slip.id}"

@@ -193,10 +193,13 @@ class Manifests:
             live_count: dict[int, int] = defaultdict(int)
             for _, shipment in rows:
                 live_count[shipment.id] += 1
+            recipients: dict[int, tuple[str, str, str]] = {}
             for parcel, shipment in rows:
                 if pickup_day(shipment, parcel, self.zone) != day:
                     continue
-                name, postal_code, country = self._recipient(shipment)
+                if shipment.id not in recipients:  # mapped once per shipment, not per parcel
+                    recipients[shipment.id] = self._recipient(shipment)
+                name, postal_code, country = recipients[shipment.id]
                 family = family_for(shipment.product_code, False, country or "FR")
                 number, sub = self.accounts(family)
                 group = Group(number, sub, location_key(shipment), day)
