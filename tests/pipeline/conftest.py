@@ -54,6 +54,17 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 @pytest.fixture()
 def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Both sandboxes over HTTP (Salesforce over HTTPS), a runtime on SQLite, 8 seeded orders."""
+    yield from open_sandbox_world(tmp_path)
+
+
+def open_sandbox_world(
+    tmp_path: Path,
+    *,
+    carrier_accounts: dict[str, str] | None = None,
+    chronopost_update: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`sandbox_world`, with more accounts at the Chronopost sandbox (number → password) and
+    `chronopost:` settings changed (e.g. a family's own contract)."""
     from chronoforce.cli.demo import demo_settings
     from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import ChronopostSandbox
@@ -63,7 +74,9 @@ def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
     tls = ensure_tls(tmp_path / "tls")
     # Not about the cancel window (tests/chronopost/test_documented_answers.py is).
-    carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
+    carrier = ChronopostSandbox(
+        db_path=":memory:", cancel_window=dt.timedelta(0), accounts=carrier_accounts
+    )
     org = SalesforceSandbox(db_path=":memory:")
     seeded = org.seed(orders=8, seed=7)
     cp = carrier.start()
@@ -71,6 +84,9 @@ def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert).model_copy(
         update={"database_url": f"sqlite:///{tmp_path / 'chronoforce.db'}"}
     )
+    if chronopost_update:
+        chronopost = settings.chronopost.model_copy(update=chronopost_update)
+        settings = settings.model_copy(update={"chronopost": chronopost})
     runtime = build_runtime(settings)
     try:
         yield {

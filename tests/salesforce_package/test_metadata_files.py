@@ -33,6 +33,8 @@ TYPES = {
     ".platformEventChannelMember-meta.xml": "PlatformEventChannelMember",
     ".quickAction-meta.xml": "QuickAction",
     ".flexipage-meta.xml": "FlexiPage",
+    ".tab-meta.xml": "CustomTab",
+    ".listView-meta.xml": "ListView",
 }
 FILES = sorted(p for root in ROOTS for p in root.rglob("*-meta.xml") if "__tests__" not in p.parts)
 

@@ -361,9 +361,17 @@ def apex_needs(*sources: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]
     return read, written
 
 
+# Objects the agent reads in Salesforce's own pages (their tab and list view), not through the
+# Apex: read-only, every custom field readable. The end-of-day slips (issue 21).
+UI_ONLY = ("Chronopost_Manifest__c",)
+
+
 def assert_agent_grants(agent: Grants, schema: dict[str, SObject], *sources: Path) -> None:
-    """The agent set grants exactly what the panel's Apex (controller + sources) reads and writes."""
+    """The agent set grants exactly what the panel's Apex (controller + sources) reads and writes,
+    and read-only access to the UI_ONLY objects."""
     read, written = apex_needs(*sources)
+    for obj in UI_ONLY:
+        read.setdefault(obj, set()).update(n for n, f in schema[obj].fields.items() if f.custom)
     wanted: dict[str, tuple[bool, bool]] = {}
     for obj, names in read.items():
         for name in names:

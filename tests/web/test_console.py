@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import ssl
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from pydantic import SecretStr, ValidationError
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from chronoforce.config import ConfigError, Secrets, Settings
@@ -477,3 +479,35 @@ def test_the_shipment_page_shows_the_proof_of_delivery_status(
     assert "Pending" in shown.group(1) and "not ready yet" in shown.group(1)
     assert "next try 2026-12-09 05:00 UTC" in shown.group(1)
     assert "pod-status" not in client.get(f"/shipments/{ids[1]}").text  # not delivered: none
+
+
+# --- end-of-day slips (issue 21) ---------------------------------------------------------
+def test_the_slips_page_lists_the_days_slip_and_its_pdf_downloads(
+    serve: Callable[..., httpx.Client],
+    store: Store,
+) -> None:
+    made = dt.datetime(2026, 12, 3, 9, 30, tzinfo=dt.UTC)
+    with store.session() as session:
+        for n, live in ((1, True), (2, True), (3, False)):
+            shipment = Shipment(sf_object="Order", sf_id=f"8018d00000000{n}0AAA",
+                                order_number=f"0000010{n}", state="labeled", product_code="01")  # fmt: skip
+            session.add(shipment)
+            session.flush()
+            session.add(Parcel(shipment_id=shipment.id, skybill_number=f"XR00000000{n}FR",
+                               weight_kg=2, live=live, created_at=made))  # fmt: skip
+    client = serve()
+    login(client)
+    page = client.get("/manifests", params={"date": "2026-12-03"})
+    assert page.status_code == 200
+    assert "Slips" in page.text and "19869502" in page.text
+    link = "/manifests/1.pdf"
+    assert link in page.text
+    pdf = client.get(link)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "XR000000001FR" in text and "XR000000002FR" in text
+    assert "XR000000003FR" not in text  # voided
+    assert client.get("/manifests", params={"date": "2026-13-01"}).status_code == 400
+    assert client.get("/manifests/99.pdf").status_code == 404
+    empty = client.get("/manifests", params={"date": "2026-12-04"})
+    assert "no slip" in empty.text

@@ -320,14 +320,20 @@ def needs_relay_point(request: ShipmentRequest) -> bool:
 
 def account_family(request: ShipmentRequest) -> AccountFamily | None:
     """The product family whose contract ships `request`: returns, relay, then international."""
-    product = product_info(request.product_code)
+    return family_for(
+        request.product_code, request.options.is_return, request.recipient.address.country
+    )
+
+
+def family_for(product_code: str, is_return: bool, country: str) -> AccountFamily | None:
+    """`account_family` from the three facts it reads (the end-of-day slip groups by it)."""
+    product = product_info(product_code)
     family = product.family if product is not None else None
-    if request.options.is_return or family is Family.RETURN:
+    if is_return or family is Family.RETURN:
         return AccountFamily.RETURNS
     if family is Family.RELAY:
         return AccountFamily.RELAY
-    abroad = is_international(request.recipient.address.country)
-    if abroad or family is Family.INTERNATIONAL:
+    if is_international(country) or family is Family.INTERNATIONAL:
         return AccountFamily.INTERNATIONAL
     return None
 

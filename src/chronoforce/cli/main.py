@@ -20,6 +20,7 @@ from chronoforce.cli import console as console_cli
 from chronoforce.cli import demo as demo_cli
 from chronoforce.cli import golive as golive_cli
 from chronoforce.cli import labels as labels_cli
+from chronoforce.cli import manifest as manifest_cli
 from chronoforce.cli import mapping as mapping_cli
 from chronoforce.cli import pod as pod_cli
 from chronoforce.cli import tracking as tracking_cli
@@ -49,6 +50,8 @@ api_cli.register(app)  # rates, relay-points, pickup, return-label, cancel, api
 worker_cli.register(app)
 golive_cli.register(app)  # init, doctor, certify
 pod_cli.register(app)  # pod SKYBILL (issue 21)
+
+manifest_cli.register(app)  # the end-of-day slip (issue 21)
 
 
 @app.callback()

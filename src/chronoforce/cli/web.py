@@ -26,10 +26,11 @@ def web(
     /orders/ID/rate, /orders/ID/pickup, /orders/ID/return-label,
     /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel,
     /orders/ID/label, /orders/ID/label/reprint, /orders/ID/address-review,
-    /orders/ID/address (the record page's actions), /shipments/ID/reprint
+    /orders/ID/address (the record page's actions), /shipments/ID/reprint,
+    /manifests, /manifests/ID.pdf
     the console (docs/console.md): / (overview), /login, /logout, /shipments,
     /exceptions (retry, resolve, fix-address), /parcels/ID/label (and a
-    shipment's Re-print label button)
+    shipment's Re-print label button), /manifests (slips)
     /metrics: Prometheus, with the bearer token
     /docs, /redoc, /openapi.json: the API's OpenAPI description
     """

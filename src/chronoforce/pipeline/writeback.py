@@ -40,7 +40,7 @@ from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce.soql import in_list
 from chronoforce.store.db import Store
-from chronoforce.store.models import ExceptionRow, LabelReprint, Outbox, Parcel
+from chronoforce.store.models import ExceptionRow, LabelReprint, Manifest, Outbox, Parcel
 from chronoforce.store.ops import insert_ignore
 
 COLLECTION_SIZE = 200
@@ -645,7 +645,7 @@ class Flusher:
 
     def _labels(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
         """Label bytes of every parcel the rows' files hold: one query per chunk, not per file."""
-        ids = sorted({int(i) for row in rows for i in row.payload["parcel_ids"]})
+        ids = sorted({int(i) for row in rows for i in row.payload.get("parcel_ids", [])})
         found: dict[int, bytes] = {}
         with self.store.session() as session:
             for part in chunks(ids, COLLECTION_SIZE):
@@ -669,7 +669,9 @@ class Flusher:
         self, row: Outbox, labels: Mapping[int, bytes], reprints: Mapping[int, bytes]
     ) -> dict[str, Any]:
         reprint_id = row.payload.get("reprint_id")
-        if "data_b64" in row.payload:  # a file that is not a label (pod_file_row)
+        if "manifest_id" in row.payload:  # an end-of-day slip's PDF (pipeline/manifest.py)
+            data = self._manifest_pdf(int(row.payload["manifest_id"]))
+        elif "data_b64" in row.payload:  # a file that is not a label (pod_file_row)
             data = base64.b64decode(row.payload["data_b64"])
         elif reprint_id:
             data = reprints.get(int(reprint_id), b"")
@@ -698,8 +700,51 @@ class Flusher:
         )
         return {r[FILE_KEY_FIELD]: r for r in self.salesforce.query_iter(soql)}
 
+    def _manifest_pdf(self, manifest_id: int) -> bytes:
+        with self.store.session() as session:
+            data = session.scalar(select(Manifest.pdf).where(Manifest.id == manifest_id))
+            return bytes(data or b"")
+
+    def _locate(self, batch: Sequence[Outbox]) -> tuple[list[Outbox], list[Outbox], int]:
+        """Files filed on a record known by its external id (`first_publish_location`): its
+        Id looked up now; (ready, waiting, calls) — a record not written yet postpones its file."""
+        wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for row in batch:
+            where = row.payload.get("first_publish_location")
+            if where and not row.payload.get("first_publish_location_id"):
+                wanted[(where["sf_object"], where["key_field"])].add(str(where["key"]))
+        if not wanted:
+            return list(batch), [], 0
+        found: dict[tuple[str, str, str], str] = {}
+        for (sf_object, key_field), keys in wanted.items():
+            where = f"{key_field} IN {in_list(sorted(keys))}"
+            soql = f"SELECT Id, {key_field} FROM {sf_object} WHERE {where}"
+            for record in self.salesforce.query_iter(soql):
+                found[(sf_object, key_field, str(record[key_field]))] = str(record["Id"])
+        ready, waiting = [], []
+        for row in batch:
+            where = row.payload.get("first_publish_location")
+            if not where or row.payload.get("first_publish_location_id"):
+                ready.append(row)
+                continue
+            record_id = found.get((where["sf_object"], where["key_field"], str(where["key"])))
+            if record_id:
+                row.payload = {**row.payload, "first_publish_location_id": record_id}
+                ready.append(row)
+            else:
+                waiting.append(row)
+        return ready, waiting, len(wanted)
+
     def _send_file_batch(self, batch: Sequence[Outbox]) -> FlushReport:
         report = FlushReport()
+        batch, waiting, report.calls = self._locate(batch)
+        if waiting:
+            self._postpone(
+                waiting, SalesforceUnavailableError("the file's record is not written yet")
+            )
+            report.retried += len(waiting)
+        if not batch:
+            return report
         existing = self._existing_versions(batch)
         report.calls += 1 if any(r.attempts > 1 for r in batch) else 0
         todo = [row for row in batch if row.dedup_key[:80] not in existing]

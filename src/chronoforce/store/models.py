@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -325,4 +326,35 @@ class LabelReprint(Base):
     label_format: Mapped[str] = mapped_column(String(10))
     label_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     requested_by: Mapped[str] = mapped_column(String(80))  # cli, api:<client>, console:<user>
+
+
+class Manifest(Base):
+    """One end-of-day slip (issue 21): the parcels of one account, sub-account, shipper location
+    and pickup day, as the PDF the driver signs. A changed parcel list makes a new version."""
+
+    __tablename__ = "manifest"
+    __table_args__ = (
+        UniqueConstraint(
+            "account_number",
+            "sub_account",
+            "location",
+            "day",
+            "version",
+            name="uq_manifest_group_version",
+        ),
+        Index("ix_manifest_day", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account_number: Mapped[str] = mapped_column(String(8))
+    sub_account: Mapped[str] = mapped_column(String(3), default="")
+    location: Mapped[str] = mapped_column(String(40), default="default")
+    day: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    parcel_count: Mapped[int] = mapped_column(Integer)
+    total_weight_kg: Mapped[float] = mapped_column(Numeric(10, 3))
+    parcels_digest: Mapped[str] = mapped_column(String(64))  # the parcel list it was made from
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    sf_id: Mapped[str] = mapped_column(String(18), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())

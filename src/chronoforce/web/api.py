@@ -19,7 +19,7 @@ from chronoforce.config import Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.models import LabelFormat
 from chronoforce.redaction import redact_text
-from chronoforce.web import api_agent, api_auth
+from chronoforce.web import api_agent, api_auth, api_manifest
 from chronoforce.web.api_auth import AuthError, Caller, LoggedRoute, auth_error_response, require
 from chronoforce.web.api_config import api_config
 from chronoforce.web.api_models import (
@@ -288,5 +288,6 @@ def install(app: FastAPI, settings: Settings, runtime: Any = None) -> None:
     app.include_router(api_auth.router)
     app.include_router(router)
     app.include_router(api_agent.router)
+    app.include_router(api_manifest.router)  # end-of-day slips (issue 21)
     for kind in (ApiError, AuthError, ChronoforceError):
         app.add_exception_handler(kind, _error)

@@ -213,7 +213,7 @@ STANDARD_FIELDS: dict[str, str] = {
         PathOnClient string:500 required
         VersionData base64 required
         ContentDocumentId ref:ContentDocument
-        FirstPublishLocationId ref:Order|Shipment|Case|Account|Contact|User
+        FirstPublishLocationId ref:Order|Shipment|Case|Account|Contact|User|Chronopost_Manifest__c
         Description textarea:1000
         ReasonForChange string:1000
         FileExtension string:40 readonly
@@ -228,7 +228,10 @@ STANDARD_FIELDS: dict[str, str] = {
         LinkedEntityId ref:{linkable} required
         ShareType picklist:V|C|I restricted default=V
         Visibility picklist:AllUsers|InternalUsers|SharedUsers restricted default=AllUsers
-    """.format(linkable="Order|Shipment|Case|Account|Contact|User|Chronopost_Integration_Error__c"),
+    """.format(
+        linkable="Order|Shipment|Case|Account|Contact|User|Chronopost_Integration_Error__c"
+        "|Chronopost_Manifest__c"
+    ),
 }
 
 # Relationship names that are not "field name minus Id" (Salesforce's own spellings).

@@ -22,9 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from chronoforce import metrics
 from chronoforce.config import Settings
-from chronoforce.domain.errors import ChronoforceError
+from chronoforce.domain.errors import ChronoforceError, NotFoundError
 from chronoforce.domain.models import LabelFormat
 from chronoforce.logs import get_logger
+from chronoforce.pipeline.manifest import Manifests
 from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.store.db import Store
@@ -416,3 +417,35 @@ def metrics_endpoint(request: Request, state: State) -> Response:
                 401, "metrics need a bearer token", {"WWW-Authenticate": 'Bearer realm="metrics"'}
             )
     return Response(metrics.render(state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- end-of-day slips (issue 21): the day's slips, made through the pipeline's use case -------
+
+
+def _manifests(request: Request, state: ConsoleState) -> Manifests:
+    return Manifests.from_settings(request.app.state.settings, state.store, state.mapping)
+
+
+@router.get("/manifests")
+def manifests_page(request: Request, state: State, user: User, date: str = "") -> Response:
+    manifests = _manifests(request, state)
+    try:
+        day = dt.date.fromisoformat(date) if date else _now().astimezone(manifests.zone).date()
+    except ValueError:
+        raise HTTPException(400, f"date {date!r} is not a day (YYYY-MM-DD)") from None
+    manifests.build(day)  # made once per group and day; again only when the list changed
+    rows = manifests.list(day)
+    return _page(request, "manifests.html", user, rows=rows, day=day, page="manifests")
+
+
+@router.get("/manifests/{manifest_id}.pdf")
+def manifest_download(request: Request, state: State, user: User, manifest_id: int) -> Response:
+    try:
+        slip, pdf = _manifests(request, state).pdf(manifest_id)
+    except NotFoundError:
+        raise HTTPException(404, f"no slip {manifest_id}") from None
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{slip.filename}"'},
+    )
