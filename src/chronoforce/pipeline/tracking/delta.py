@@ -1,14 +1,14 @@
 """Delta tracking (issue 21): one trackSearch per contract tells which parcels moved; only those
 get their full events; the per-parcel poller stays the fallback.
 
-A round (`DeltaTracker.poll_once`) asks trackSearch ([D] §2.6.3.a; [S] §3.17) for the parcels
-not delivered yet (`NONDISTRIBUES`) over the deposit window of our live parcels, per account
+A round (`DeltaTracker.poll_once`) asks trackSearch ([D] §2.6.3.a; [S] §3.17) for every parcel
+(`ANY`, see SEARCH_STATE) over the deposit window of our live parcels, per account
 (`ALL` sub-accounts when several of ours share it). Each answered parcel's significant event is
 compared with the last one seen (parcel.significant_code/at, migration 0013): a new one goes
 through the one ingestion path (ingest.py: dedup, status, fingerprint, delta Salesforce writes)
 as an event of its own. Full events (trackSkybillV2) are fetched, within the hourly budget, only
 where a timeline matters: the new status is a delivery, a failed delivery, an exception or
-terminal, or a parcel we saw before left the "not delivered" answer (it was delivered). Parcels
+terminal, or a parcel we saw before is missing from the answer. Parcels
 the answer does not account for (never seen by a search yet) and every parcel when trackSearch
 fails stay with the per-parcel poller (poller.py), which skips shipments a search covered in
 the last `3 × search_minutes`. The choice of each round is logged and reported (PollReport).
@@ -20,6 +20,7 @@ pure: bench/bench_tracking_week.py runs them on simulated answers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,12 +37,16 @@ from chronoforce.domain.status import TERMINAL_STATUSES, map_event
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.tracking.config import TrackingConfig
 from chronoforce.pipeline.tracking.events import chunks, utc
+from chronoforce.pipeline.tracking.planner import HOUR
 from chronoforce.pipeline.tracking.poller import POLLED_STATES, Poller, PollReport
 from chronoforce.store.models import Parcel, Shipment
 
 log = get_logger(component="tracking")
 PARIS = ZoneInfo("Europe/Paris")  # Chronopost's deposit days are French days
-SEARCH_STATE = "NONDISTRIBUES"  # [D] §2.6.3.a: "not delivered"
+# [D] §2.6.3.a. ANY, not NONDISTRIBUES: a delivery must show as the significant event D in the
+# answer itself; with NONDISTRIBUES the parcel would only vanish and its delivery would wait
+# for a trackSkybillV2 the budget may not pay at the morning peak (bench_tracking_week).
+SEARCH_STATE = "ANY"
 # No maximum window is documented ([D], [S]; SPEC-FACTS §7): we ask at most 31 days per call,
 # the sandbox's limit (docs/tracking.md, "Delta tracking with trackSearch").
 MAX_WINDOW_DAYS = 31
@@ -143,7 +148,7 @@ def decide(
     answer: Mapping[str, TrackingEvent | None],
     config: TrackingConfig,
 ) -> Decision:
-    """Compare a NONDISTRIBUES answer (skybill → significant event) with what we saw last."""
+    """Compare an answer (skybill → significant event) with what we saw last."""
     decision = Decision()
     urgency: dict[str, int] = {}
     for skybill, parcel in live.items():
@@ -161,12 +166,24 @@ def decide(
                 decision.timeline.append(skybill)
                 urgency[skybill] = _TIMELINE_URGENCY.get(status, 3) if status else 3
         elif parcel.significant is not None:
-            # Seen "not delivered" before, gone now: delivered. Its events say how and when.
+            # Seen before, gone now (the answer left it out): its own events say why.
             decision.covered.add(skybill)
             decision.timeline.append(skybill)
             urgency[skybill] = 0
     decision.timeline.sort(key=lambda s: (urgency[s], s))
     return decision
+
+
+def timeline_allowance(
+    budget: int | None, searches_per_hour: float, elapsed_seconds: float
+) -> int | None:
+    """Timelines one round may spend: what the searches leave of the hourly budget, at most
+    twice its even share of the time since the last round (Poller._within_budget's rule), so
+    a morning of deliveries never eats the calls the next searches need. None: no budget."""
+    if budget is None:
+        return None
+    spare = max(0.0, budget - searches_per_hour)
+    return max(0, math.ceil(2 * spare * min(elapsed_seconds, HOUR) / HOUR))
 
 
 def timeline_order(decision: Decision, granted: int) -> tuple[list[str], list[str]]:
@@ -184,6 +201,7 @@ class DeltaTracker:
     poller: Poller
     carrier: Any  # a SearchCarrier with `accounts.every` (ChronopostClient)
     _searched_at: dt.datetime | None = None
+    _timelines_at: float | None = None  # poller clock of the last round that paid timelines
 
     @property
     def config(self) -> TrackingConfig:
@@ -303,7 +321,15 @@ class DeltaTracker:
                 for parcel in found:
                     answer[parcel.skybill_number] = parcel.significant
         decision = decide(live, answer, self.config)
-        paid, _ = timeline_order(decision, self._acquire(len(decision.timeline)))
+        clock = self.poller.clock()
+        elapsed = clock - self._timelines_at if self._timelines_at is not None else 60.0
+        self._timelines_at = clock
+        per_hour = wanted * 60 / self.config.search_minutes
+        allowance = timeline_allowance(self.config.calls_per_hour, per_hour, elapsed)
+        asked = (
+            len(decision.timeline) if allowance is None else min(len(decision.timeline), allowance)
+        )
+        paid, _ = timeline_order(decision, self._acquire(asked))
         events = list(decision.ingest)
         fetched: set[str] = set()
         for skybill in paid:
