@@ -269,7 +269,6 @@ class DeltaTracker:
                 .where(
                     Shipment.state.in_(POLLED_STATES),
                     Shipment.next_poll_at.is_not(None),
-                    Shipment.status.not_in([s.value for s in TERMINAL_STATUSES]),
                     Parcel.live,
                 )
             ).all()
@@ -372,11 +371,24 @@ class DeltaTracker:
             covered = [
                 i for i, skybills in by_shipment.items() if set(skybills) <= decision.covered
             ]
+            terminal = [s.value for s in TERMINAL_STATUSES]
             for part in chunks(covered):
                 session.execute(
                     update(Shipment)
                     .where(Shipment.id.in_(part))
                     .values(searched_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                # A terminal shipment the searches watched through its grace period needs no
+                # last per-parcel look: the search was that look (planner: terminal_grace).
+                session.execute(
+                    update(Shipment)
+                    .where(
+                        Shipment.id.in_(part),
+                        Shipment.status.in_(terminal),
+                        Shipment.next_poll_at <= now,
+                    )
+                    .values(next_poll_at=None)
                     .execution_options(synchronize_session=False)
                 )
         report.shipments += len(covered)
