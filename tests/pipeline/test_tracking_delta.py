@@ -12,8 +12,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from chronoforce.chronopost.config import ChronopostCredentials
 from chronoforce.cli.demo import demo_settings
+from chronoforce.domain.models import TrackingEvent
 from chronoforce.pipeline.runtime import build_runtime
+from chronoforce.pipeline.tracking import TrackingConfig
+from chronoforce.pipeline.tracking.delta import (
+    MAX_WINDOW_DAYS,
+    LiveParcel,
+    TimelineBudget,
+    decide,
+    deposit_windows,
+    search_targets,
+    timeline_order,
+)
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox
 from chronoforce.sandbox.server import BackgroundServer
@@ -139,3 +151,54 @@ def test_mode_poll_never_asks_trackSearch(world: dict[str, Any]) -> None:
     report = _round(world, 23.5)
     assert report.mode == "poll" and report.searches == 0
     assert _calls(carrier, "trackSearch") == 0 and _calls(carrier, "trackSkybillV2") == 1
+
+
+# --- the pure decisions the benchmark also runs (pipeline/tracking/delta.py) -----------------
+
+
+def _event(skybill: str, code: str, hour: int) -> TrackingEvent:
+    return TrackingEvent(skybill, code, code, dt.datetime(2026, 3, 3, hour, tzinfo=dt.UTC))
+
+
+def test_decide_ingests_changed_events_and_wants_timelines_only_where_needed() -> None:
+    config = TrackingConfig()
+    seen_sd = ("SD", dt.datetime(2026, 3, 3, 6, tzinfo=dt.UTC))
+    live = {
+        "A": LiveParcel("A", 1, dt.date(2026, 3, 2), seen_sd),  # unchanged
+        "B": LiveParcel("B", 2, dt.date(2026, 3, 2), seen_sd),  # now in transit: no timeline
+        "C": LiveParcel("C", 3, dt.date(2026, 3, 2), seen_sd),  # delivered: timeline
+        "E": LiveParcel("E", 4, dt.date(2026, 3, 2), seen_sd),  # seen before, now missing
+        "F": LiveParcel("F", 5, dt.date(2026, 3, 2)),  # never seen, missing: the poller's
+    }
+    answer = {
+        "A": _event("A", "SD", 6),
+        "B": _event("B", "TS", 8),
+        "C": _event("C", "D", 9),
+        "Z": _event("Z", "D", 9),  # not ours: ignored
+    }
+    decision = decide(live, answer, config)
+    assert [e.skybill_number for e in decision.ingest] == ["B", "C"]
+    assert decision.timeline == ["C", "E"]
+    assert decision.covered == {"A", "B", "C", "E"}
+    assert set(decision.seen) == {"B", "C"}
+    paid, left = timeline_order(decision, 1)
+    assert (paid, left) == (["C"], ["E"])
+
+
+def test_windows_targets_and_the_timeline_budget() -> None:
+    days = [dt.date(2026, 3, 2), dt.date(2026, 3, 5), dt.date(2026, 4, 20)]
+    windows = deposit_windows(days)
+    assert windows[0][0] == dt.date(2026, 3, 1) and windows[-1][1] == dt.date(2026, 4, 21)
+    assert all((last - first).days <= MAX_WINDOW_DAYS for first, last in windows)
+    assert deposit_windows([]) == []
+    main = ChronopostCredentials("19869502", "x")
+    relay = ChronopostCredentials("19869502", "x", "7")
+    other = ChronopostCredentials("11111111", "y")
+    assert [(c.account_number, code) for c, code in search_targets([main, relay, other])] == [
+        ("19869502", "ALL"),
+        ("11111111", ""),
+    ]
+    bucket = TimelineBudget(budget=500, searches_per_hour=12, round_seconds=300)
+    paid = sum(bucket.grant(1000, 300) for _ in range(12))  # a whole hour of morning rounds
+    assert 0 < paid <= 0.9 * (500 - 12)
+    assert TimelineBudget(None, 12, 300).grant(1000, 300) == 1000

@@ -174,16 +174,32 @@ def decide(
     return decision
 
 
-def timeline_allowance(
-    budget: int | None, searches_per_hour: float, elapsed_seconds: float
-) -> int | None:
-    """Timelines one round may spend: what the searches leave of the hourly budget, at most
-    twice its even share of the time since the last round (Poller._within_budget's rule), so
-    a morning of deliveries never eats the calls the next searches need. None: no budget."""
-    if budget is None:
-        return None
-    spare = max(0.0, budget - searches_per_hour)
-    return max(0, math.ceil(2 * spare * min(elapsed_seconds, HOUR) / HOUR))
+@dataclass
+class TimelineBudget:
+    """The trackSkybillV2 calls delta rounds may spend: a bucket filled at 90% of what the
+    searches leave of the hourly budget, holding at most two rounds' worth. Timelines can then
+    never eat the calls the next searches need, even in a morning of deliveries. No budget:
+    every timeline is paid."""
+
+    budget: int | None
+    searches_per_hour: float
+    round_seconds: float
+    tokens: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        if self.budget is None:
+            return math.inf
+        return max(0.0, 0.9 * (self.budget - self.searches_per_hour))
+
+    def grant(self, wanted: int, elapsed_seconds: float) -> int:
+        if self.budget is None:
+            return wanted
+        cap = max(1.0, 2 * self.rate * self.round_seconds / HOUR)
+        self.tokens = min(cap, self.tokens + self.rate * max(0.0, elapsed_seconds) / HOUR)
+        granted = min(wanted, int(self.tokens))
+        self.tokens -= granted
+        return granted
 
 
 def timeline_order(decision: Decision, granted: int) -> tuple[list[str], list[str]]:
@@ -202,6 +218,7 @@ class DeltaTracker:
     carrier: Any  # a SearchCarrier with `accounts.every` (ChronopostClient)
     _searched_at: dt.datetime | None = None
     _timelines_at: float | None = None  # poller clock of the last round that paid timelines
+    _budget: TimelineBudget | None = None
 
     @property
     def config(self) -> TrackingConfig:
@@ -324,10 +341,11 @@ class DeltaTracker:
         elapsed = clock - self._timelines_at if self._timelines_at is not None else 60.0
         self._timelines_at = clock
         per_hour = wanted * 60 / self.config.search_minutes
-        allowance = timeline_allowance(self.config.calls_per_hour, per_hour, elapsed)
-        asked = (
-            len(decision.timeline) if allowance is None else min(len(decision.timeline), allowance)
-        )
+        if self._budget is None or self._budget.searches_per_hour != per_hour:
+            self._budget = TimelineBudget(
+                self.config.calls_per_hour, per_hour, 60 * self.config.search_minutes
+            )
+        asked = self._budget.grant(len(decision.timeline), elapsed)
         paid, _ = timeline_order(decision, self._acquire(asked))
         events = list(decision.ingest)
         fetched: set[str] = set()
