@@ -141,7 +141,6 @@ class Life:
     fingerprint: tuple[str, str] = ("", "")
     next_poll_at: dt.datetime | None = None
     last_event_at: dt.datetime | None = None
-    done_at: dt.datetime | None = None  # terminal: searched through the grace, then left
 
     def advance(self, now: dt.datetime) -> None:
         while self.visible < len(self.events) and self.events[self.visible].time <= now:
@@ -281,6 +280,9 @@ def simulate_delta(lines: list[list[TrackingEvent]], budget: int) -> dict[str, o
     index_of = {life.events[0].skybill_number: i for i, life in enumerate(lives)}
     labelled = sorted(range(len(lives)), key=lambda i: lives[i].events[0].time)
     next_label = 0
+    answer: dict[str, TrackingEvent | None] = {}
+    upcoming: list[tuple[dt.datetime, int]] = []
+    terminal: dict[str, dt.datetime] = {}  # skybill → when our side saw it terminal
     bucket: TimelineBudget | None = None
     now, hour_start = T0, T0
     while now < T0 + HORIZON:
@@ -289,10 +291,14 @@ def simulate_delta(lines: list[list[TrackingEvent]], budget: int) -> dict[str, o
         while next_label < len(labelled) and lives[labelled[next_label]].events[0].time <= now:
             i = labelled[next_label]
             life = lives[i]
+            life.advance(life.events[0].time)
             _see(life, [0], life.events[0].time, Salesforce())
             known[life.events[0].skybill_number] = LiveParcel(
                 life.events[0].skybill_number, i, deposit_day(life.events[0].time)
             )
+            answer[life.events[0].skybill_number] = life.events[0]
+            if len(life.events) > 1:
+                heapq.heappush(upcoming, (life.events[1].time, i))
             next_label += 1
         # DeltaTracker._search_round: the windows and targets of the live parcels.
         windows = deposit_windows(p.deposited for p in known.values())
@@ -300,11 +306,17 @@ def simulate_delta(lines: list[list[TrackingEvent]], budget: int) -> dict[str, o
         used = 0
         if searches and hourly + searches <= budget:
             used += searches
-            answer = {}
-            for skybill in known:
-                life = lives[index_of[skybill]]
+            # The answer: each known parcel's last visible event (kept up to date as events
+            # happen, so a round costs what changed, not the whole population).
+            while upcoming and upcoming[0][0] <= now:
+                _, i = heapq.heappop(upcoming)
+                life = lives[i]
                 life.advance(now)
-                answer[skybill] = life.events[life.visible - 1]
+                skybill = life.events[0].skybill_number
+                if skybill in known:
+                    answer[skybill] = life.events[life.visible - 1]
+                if life.visible < len(life.events):
+                    heapq.heappush(upcoming, (life.events[life.visible].time, i))
             decision = decide(known, answer, config)
             for event in decision.ingest:
                 life = lives[index_of[event.skybill_number]]
@@ -327,12 +339,12 @@ def simulate_delta(lines: list[list[TrackingEvent]], budget: int) -> dict[str, o
                     known[skybill] = LiveParcel(
                         skybill, old.shipment_id, old.deposited, (event.code, event.time)
                     )
-            for skybill in list(known):
-                life = lives[index_of[skybill]]
-                if is_terminal(life.status):
-                    life.done_at = life.done_at or now
-                    if now - life.done_at >= grace:
-                        del known[skybill]  # watched through the grace: no last look
+            for event in decision.ingest:
+                if is_terminal(lives[index_of[event.skybill_number]].status):
+                    terminal.setdefault(event.skybill_number, now)
+            for skybill, since in list(terminal.items()):
+                if now - since >= grace:
+                    del known[skybill], answer[skybill], terminal[skybill]  # no last look
         hourly += used
         calls[int((now - T0) / dt.timedelta(hours=1))] += used
         writes.round(now, sf)

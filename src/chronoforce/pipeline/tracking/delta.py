@@ -140,7 +140,10 @@ def status_of(event: TrackingEvent, config: TrackingConfig) -> ShipmentStatus | 
 
 
 def _same(seen: tuple[str, dt.datetime] | None, event: TrackingEvent) -> bool:
-    return seen is not None and seen == (event.code, utc(event.time).replace(microsecond=0))
+    # Aware times compare as instants; the stored one has no microseconds (the database's).
+    if seen is None or seen[0] != event.code:
+        return False
+    return seen[1] == event.time or seen[1] == utc(event.time).replace(microsecond=0)
 
 
 def decide(
