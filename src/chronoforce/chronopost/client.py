@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from chronoforce import metrics
-from chronoforce.chronopost import pickups, pod, rates, relay, shipping, tracking
+from chronoforce.chronopost import pickups, pod, rates, relay, shipping, track_search, tracking
 from chronoforce.chronopost.config import (
     MAIN,
     AccountFamily,
@@ -322,6 +322,30 @@ class ChronopostClient:
             for host in self.endpoint.hosts
         ]
         return tracking.merge_parcels(answers)
+
+    def track_search(
+        self,
+        first: dt.date,
+        last: dt.date,
+        state: str = "ANY",
+        *,
+        credentials: ChronopostCredentials | None = None,
+        service_code: str | None = None,
+        senders_ref: str | None = None,
+        consignees_ref: str | None = None,
+        consignees_zip: str | None = None,
+        consignees_country: str | None = None,
+    ) -> tuple[track_search.SearchedParcel, ...]:
+        """trackSearch: the parcels deposited from `first` to `last` (days) under one contract
+        (the main one by default), each with its significant event (issue 21)."""
+        body = track_search.build_search(
+            credentials or self.credentials, first, last, state, service_code,
+            senders_ref=senders_ref, consignees_ref=consignees_ref,
+            consignees_zip=consignees_zip, consignees_country=consignees_country,
+        )  # fmt: skip
+        return self._exchange(
+            Service.TRACKING, track_search.OPERATION, body, track_search.parse_search
+        )
 
     def cancel(
         self,

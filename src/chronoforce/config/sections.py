@@ -124,6 +124,11 @@ class TrackingConfig(_Section):
     webhook_window_seconds: int = Field(300, ge=1)
     webhook_max_bytes: int = Field(1_048_576, ge=1024)
     webhook_max_events: int = Field(1000, ge=1)
+    # Issue 21: delta = a trackSearch per contract each round, full events only where needed,
+    # the per-parcel poller as fallback; poll = the per-parcel poller alone (docs/tracking.md).
+    mode: Literal["delta", "poll"] = "delta"
+    search_minutes: float = Field(5.0, gt=0)  # at most one trackSearch round this often
+    search_timeline: bool = False  # also fetch the full events of every changed parcel
 
 
 # --- addresses of ours ----------------------------------------------------------------------

@@ -48,6 +48,7 @@ from chronoforce.pipeline.tracking import (
     tracking_config,
 )
 from chronoforce.pipeline.tracking import flush as flush_tracking
+from chronoforce.pipeline.tracking.delta import tracking_round
 from chronoforce.pipeline.writeback import Flusher, FlushReport
 from chronoforce.salesforce.changes import DeltaReader
 from chronoforce.salesforce.mapping import (
@@ -488,7 +489,10 @@ class Runtime:
         outbox; `flush()` (or `flush_tracking()`) sends them."""
         if self._poller is None:
             account = self.settings.chronopost.account_number
-            self._poller = Poller(self.tracking, self.carrier, account=account)
+            # Issue 21: delta tracking (trackSearch first) unless `tracking.mode: poll`.
+            self._poller = tracking_round(
+                Poller(self.tracking, self.carrier, account=account), self.carrier
+            )
         link_cases(self.store)
         inbox = self.process_inbox()
         report: PollReport = self._poller.poll_once()

@@ -105,6 +105,9 @@ class Shipment(Base):
     location: Mapped[str] = mapped_column(String(40), default="", server_default="")
     location_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
+    # Issue 21 (delta tracking): when a trackSearch answer last covered every live parcel.
+    searched_at: Mapped[dt.datetime | None] = mapped_column()
+
     parcels: Mapped[list[Parcel]] = relationship(
         back_populates="shipment", order_by="Parcel.position"
     )
@@ -128,6 +131,9 @@ class Parcel(Base):
     live: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     cancelled_at: Mapped[dt.datetime | None] = mapped_column()
+    # Issue 21 (delta tracking): the last significant event a trackSearch answer showed.
+    significant_code: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    significant_at: Mapped[dt.datetime | None] = mapped_column()
 
     shipment: Mapped[Shipment] = relationship(back_populates="parcels")
 

@@ -43,6 +43,7 @@ OFFICIAL = {
             "cancelSkybill",
             "searchPOD",
             "searchPODWithSenderRef",
+            "trackSearch",
         ],
     ),
     "quickcost": (

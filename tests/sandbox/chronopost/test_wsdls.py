@@ -40,6 +40,7 @@ SERVICES = {
             "cancelSkybill",
             "searchPOD",
             "searchPODWithSenderRef",
+            "trackSearch",
         },
     ),
     "quickcost": (

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import ChronoforceError, PermanentError, TransientError
@@ -47,6 +47,12 @@ class PollReport:
     changed: int = 0
     over_budget: bool = False
     webhook_events: int = 0  # pushed events ingested in the same round (Runtime.poll_once)
+    # Issue 21 (delta.py): how the round tracked — "delta" (trackSearch, then the poller for the
+    # parcels it could not cover) or "poll" (the poller alone: mode poll, or trackSearch failed).
+    mode: str = "poll"
+    searches: int = 0  # trackSearch calls (also counted in `calls`)
+    timelines: int = 0  # trackSkybillV2 calls made because a significant event changed
+    search_error: str = ""  # the error code when trackSearch failed and the poller took over
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Poller:
     calibrate_every: float = 300.0  # seconds of clock time between budget recalibrations
     _calibrated_at: float = -math.inf
     _last_round: float = 0.0
+    # Delta tracking (delta.py): shipments a trackSearch answer covered since then are skipped.
+    covered_since: dt.datetime | None = None
     _pool: ThreadPoolExecutor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -159,6 +167,7 @@ class Poller:
                 session.scalars(
                     select(Shipment.id)
                     .where(Shipment.state.in_(POLLED_STATES), Shipment.next_poll_at <= now)
+                    .where(self._not_covered())
                     .order_by(urgency, Shipment.next_poll_at, Shipment.id)
                     .limit(self.config.batch_size)
                 )
@@ -172,6 +181,11 @@ class Poller:
                 ):
                     numbers[shipment_id].append(skybill)
         return [(i, numbers[i]) for i in ids]
+
+    def _not_covered(self) -> ColumnElement[bool]:
+        if self.covered_since is None:
+            return true()
+        return or_(Shipment.searched_at.is_(None), Shipment.searched_at < self.covered_since)
 
     def _within_budget(
         self, due: list[tuple[int, list[str]]], report: PollReport

@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from chronoforce.sandbox.chronopost import admin, pickups, pod, rates, relay, shipping, tracking
+from chronoforce.sandbox.chronopost import track_search as search
 from chronoforce.sandbox.chronopost.clock import SandboxClock
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.faults import FaultInjector, Faults
@@ -73,6 +74,7 @@ OPERATIONS: dict[str, Operation] = {
     "recherchePointChronopostInter": relay.recherche_point_chronopost,
     pickups.OPERATION: pickups.creer_enlevement_national,
     pickups.CANCEL_OPERATION: pickups.annuler_enlevements,
+    "trackSearch": search.track_search,  # issue 21
 }
 MAX_BODY = 5 * 1024 * 1024
 

@@ -281,6 +281,8 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
         (skybill,) = ctx.skybill_numbers(request.product.skybill_prefix, 1)
         data = _label_data(request, shipper, skybill, is_return)
         data.update(mode_retour=mode_retour, account=account, rank=rank + 1, total=len(requests))
+        # The sub-account the label was made under: trackSearch's serviceCode filters on it.
+        data["sub_account"] = _text(op.find("headerValue"), "subAccount") or "0"
         parcels.append(
             Parcel(
                 skybill, reservation, account, request.shipper_ref, request.recipient_ref,

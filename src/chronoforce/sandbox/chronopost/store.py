@@ -222,6 +222,14 @@ class Store:
         rows = self._query("SELECT reserved FROM shipments WHERE reservation = ?", (reservation,))
         return bool(rows and rows[0][0])
 
+    def parcels_of_account(self, account: str) -> list[Parcel]:
+        """Every parcel of one account, oldest first (trackSearch)."""
+        rows = self._query(
+            f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE account = ? ORDER BY created_at, rank",
+            (account,),
+        )
+        return [_parcel(r) for r in rows]
+
     def all_parcels(self) -> list[Parcel]:
         rows = self._query(f"SELECT {_PARCEL_COLUMNS} FROM parcels ORDER BY created_at, rank")
         return [_parcel(r) for r in rows]

@@ -5,8 +5,8 @@ Revises: 0012
 Create Date: 2026-12-03
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0013"
 down_revision = "0012"
@@ -15,8 +15,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The last significant event a trackSearch answer showed for the parcel (pipeline/tracking/
+    # delta.py): a different one next time means the parcel moved.
+    op.add_column(
+        "parcel", sa.Column("significant_code", sa.String(10), nullable=False, server_default="")
+    )
+    op.add_column("parcel", sa.Column("significant_at", sa.DateTime(timezone=True), nullable=True))
+    # When a trackSearch answer last covered every live parcel of the shipment: the per-parcel
+    # poller leaves it alone while that is recent.
+    op.add_column("shipment", sa.Column("searched_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("shipment") as batch:
+        batch.drop_column("searched_at")
+    with op.batch_alter_table("parcel") as batch:
+        batch.drop_column("significant_at")
+        batch.drop_column("significant_code")
