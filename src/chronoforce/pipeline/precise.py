@@ -55,6 +55,7 @@ class SlotOffer:
     mesh_code: str
     product_type: str
     slots: tuple[DeliverySlot, ...]
+    rebooking: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,15 @@ def _slot(plain: dict[str, Any], mesh: str, transaction: str) -> DeliverySlot:
         mesh_code=mesh,
         transaction_id=transaction,
     )
+
+
+def shipment_of_case(store: Store, case_id: str) -> int | None:
+    """The shipment whose tracking opened the Case (the failed delivery's Case), if any."""
+    with store.session() as session:
+        shipment_id = session.scalar(
+            select(TrackingCase.shipment_id).where(TrackingCase.case_id == case_id)
+        )
+    return int(shipment_id) if shipment_id is not None else None
 
 
 def confirmed_slot(store: Store, shipment_id: int) -> ConfirmedSlot | None:
@@ -200,13 +210,16 @@ class Precise:
             session.flush()
             search_id = search.id
         log.info("slots offered", shipment_id=shipment_id, open=sum(s.open for s in slots))
-        return SlotOffer(shipment_id, sf_id, search_id, mesh, kind, slots)
+        return SlotOffer(shipment_id, sf_id, search_id, mesh, kind, slots, rebook)
 
     # --- confirm ---------------------------------------------------------------------------
 
-    def confirm(self, shipment_id: int, day: dt.date, code: str) -> SlotBooked:
+    def confirm(
+        self, shipment_id: int, day: dt.date, code: str, *, case_id: str = ""
+    ) -> SlotBooked:
         """Book the slot `code` on `day` from the shipment's latest offer; the slot and its
-        codes are stored, written to Salesforce, and (before the label) printed on it."""
+        codes are stored, written to Salesforce, and (before the label) printed on it. A
+        rebooking is told to `case_id` (the Case that asked), else to the tracking Case."""
         with self.store.session() as session:
             row = self._shipment(session, shipment_id)
             rebook = self._rebooking(row)
@@ -255,7 +268,7 @@ class Precise:
             search.as_code = confirmed.as_code
             search.confirmed_at = self.now()
             skybills = [p.skybill_number for p in row.parcels if p.live]
-            self._write_back(session, row, confirmed, rebook)
+            self._write_back(session, row, confirmed, rebook, case_id)
         log.info("slot confirmed", shipment_id=shipment_id, rebook=rebook, level=slot.tariff_level)
         return SlotBooked(shipment_id, sf_id, confirmed, rebook, skybills)
 
@@ -287,7 +300,7 @@ class Precise:
         )
 
     def _write_back(
-        self, session: Any, row: Shipment, confirmed: ConfirmedSlot, rebook: bool
+        self, session: Any, row: Shipment, confirmed: ConfirmedSlot, rebook: bool, case_id: str
     ) -> None:
         order_id = row.sf_id if row.sf_object == "Order" else str(row.source.get("order_id") or "")
         slot = confirmed.slot
@@ -311,14 +324,15 @@ class Precise:
         writeback.enqueue_rows(session, rows)
         if rebook:
             case = session.scalar(select(TrackingCase).where(TrackingCase.shipment_id == row.id))
-            if case is not None and case.case_id:  # the Case the failed delivery opened
+            case_id = case_id or (case.case_id if case is not None else "")
+            if case_id:  # the Case that asked, or the one the failed delivery opened
                 when = f"{slot.date:%d/%m/%Y} {slot.start:%H:%M}-{slot.end:%H:%M}"
                 writeback.enqueue(
                     session,
                     sf_object="CaseComment",
                     operation="create",
                     payload={
-                        "ParentId": case.case_id,
+                        "ParentId": case_id,
                         "CommentBody": f"Chrono Precise delivery rebooked: {when} (Paris time)",
                     },
                     shipment_id=row.id,
