@@ -257,13 +257,13 @@ def make_return(runtime: Any, shipped: dict[str, dict[str, Any]]) -> None:
             .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
             .order_by(Shipment.order_number)
         ).all()
-        chosen = next(
-            (
-                s.sf_id
-                for s in labeled
-                if not case_of(s, [shipped[p.skybill_number] for p in s.parcels], runtime.mapping)
-            ),
-            None,
+        cases = {
+            s.sf_id: case_of(s, [shipped[p.skybill_number] for p in s.parcels], runtime.mapping)
+            for s in labeled
+        }
+        # A plain order; else the Precise one (a slot is no reason not to return the parcel).
+        chosen = next((i for i, c in cases.items() if not c), None) or next(
+            (i for i, c in cases.items() if c.startswith("Precise")), None
         )
     if chosen is None:
         return
