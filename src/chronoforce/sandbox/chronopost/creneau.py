@@ -405,22 +405,31 @@ def check_appointment(
     level = _text(appointment, "timeSlotTariffLevel") or "N1"
     service = _text(skybill, "service") or "0"
     as_code = _text(skybill, "as")
-    for booking in _bookings(ctx, account):
-        if (
-            booking["mesh"] == zip_code
-            and booking["date"] == start.date().isoformat()
-            and booking["start"] == start.hour
-            and booking["end"] == end.hour
-        ):
-            wanted = (booking["level"], booking["product"], booking["service"], booking["as"])
-            if (level, product, service, as_code) != wanted:
-                raise BusinessError(
-                    INVALID_DATA,
-                    "appointment does not match its confirmed slot: expected level/product/"
-                    f"service/as {'/'.join(str(w or '') for w in wanted)}",
-                )
-            return {"slot_start": start.strftime("%Y-%m-%d %H:%M"),
-                    "slot_end": end.strftime("%H:%M"), "slot_level": level}  # fmt: skip
+    same_slot = [
+        b
+        for b in _bookings(ctx, account)
+        if b["mesh"] == zip_code
+        and b["date"] == start.date().isoformat()
+        and b["start"] == start.hour
+        and b["end"] == end.hour
+    ]
+    asked = (level, product, service, as_code)
+    if any((b["level"], b["product"], b["service"], b["as"]) == asked for b in same_slot):
+        return {
+            "slot_start": start.strftime("%Y-%m-%d %H:%M"),
+            "slot_end": end.strftime("%H:%M"),
+            "slot_level": level,
+        }
+    if same_slot:
+        wanted = "/".join(
+            str(v or "") for v in (same_slot[0]["level"], same_slot[0]["product"],
+                                   same_slot[0]["service"], same_slot[0]["as"])
+        )  # fmt: skip
+        raise BusinessError(
+            INVALID_DATA,
+            f"appointment does not match its confirmed slot: expected level/product/service/as "
+            f"{wanted}",
+        )
     raise BusinessError(INVALID_DATA, "appointment slot was not confirmed (confirmDeliverySlotV2)")
 
 
