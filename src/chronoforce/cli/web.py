@@ -26,7 +26,9 @@ def web(
     /orders/ID/rate, /orders/ID/pickup, /orders/ID/return-label,
     /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel,
     /orders/ID/label, /orders/ID/label/reprint, /orders/ID/address-review,
-    /orders/ID/address (the record page's actions)
+    /orders/ID/address (the record page's actions); Chrono Precise slots (docs/precise.md):
+    /orders/ID/slots, /orders/ID/slot, /shipments/ID/slots, /shipments/ID/rebook,
+    /cases/ID/slots, /cases/ID/rebook
     the console (docs/console.md): / (overview), /login, /logout, /shipments,
     /exceptions (retry, resolve, fix-address), /parcels/ID/label
     /metrics: Prometheus, with the bearer token
