@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from chronoforce import metrics
-from chronoforce.chronopost import pickups, pod, rates, relay, shipping, track_search, tracking
+from chronoforce.chronopost import (
+    pickups,
+    pod,
+    precise,
+    rates,
+    relay,
+    shipping,
+    track_search,
+    tracking,
+)
 from chronoforce.chronopost.config import (
     MAIN,
     AccountFamily,
@@ -50,6 +59,8 @@ from chronoforce.domain.errors import (
 )
 from chronoforce.domain.models import (
     Address,
+    ConfirmedSlot,
+    DeliverySlot,
     LabelFormat,
     LabelResult,
     ObjectType,
@@ -497,3 +508,44 @@ class ChronopostClient:
         )
         wanted = point_id.strip().upper()
         return next((p for p in points if p.id.strip().upper() == wanted), None)
+
+    # --- Chrono Precise slots (issue 23) -----------------------------------------------------
+
+    def search_slots(
+        self,
+        shipper: Address,
+        recipient: Address,
+        *,
+        begin: dt.datetime,
+        end: dt.datetime | None = None,
+        product_type: str = "RDV",
+        weight_kg: Decimal = Decimal(1),
+        is_delivery_date: bool = False,
+        slot_type: str = "",
+        closed: tuple[tuple[dt.datetime, dt.datetime], ...] = (),
+    ) -> tuple[DeliverySlot, ...]:
+        """The Precise slots Chronopost offers for an address (searchDeliverySlot), open and
+        closed, in time order; refusals raise typed slot errors (domain/errors.py)."""
+        body = precise.build_search(
+            self.credentials,
+            shipper,
+            recipient,
+            product_type=product_type,
+            weight_kg=weight_kg,
+            begin=begin,
+            end=end,
+            is_delivery_date=is_delivery_date,
+            slot_type=slot_type,
+            closed=closed,
+        )
+        return self._exchange(Service.CRENEAU, precise.SEARCH_OPERATION, body, precise.parse_search)
+
+    def confirm_slot(self, slot: DeliverySlot, product_type: str = "RDV") -> ConfirmedSlot:
+        """Book a slot of a search (confirmDeliverySlotV2): the label's product/service/as."""
+        body = precise.build_confirm(self.credentials, slot, product_type)
+        return self._exchange(
+            Service.CRENEAU,
+            precise.CONFIRM_OPERATION,
+            body,
+            lambda content: precise.parse_confirm(content, slot),
+        )

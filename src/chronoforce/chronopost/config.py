@@ -24,6 +24,7 @@ class Service(StrEnum):
     TRACKING = "tracking"
     QUICKCOST = "quickcost"
     RELAY = "relay"
+    CRENEAU = "creneau"  # Chrono Precise slots (issue 23; [D] §2.5)
 
     @property
     def path(self) -> str:
@@ -40,12 +41,14 @@ _PATHS = {
     Service.TRACKING: "/tracking-cxf/TrackingServiceWS",
     Service.QUICKCOST: "/quickcost-cxf/QuickcostServiceWS",
     Service.RELAY: "/recherchebt-ws-cxf/PointRelaisServiceWS",
+    Service.CRENEAU: "/rdv-cxf/services/CreneauServiceWS",  # SPEC-FACTS.md §1.1
 }
 _NAMESPACES = {
     Service.SHIPPING: "http://cxf.shipping.soap.chronopost.fr/",
     Service.TRACKING: "http://cxf.tracking.soap.chronopost.fr/",
     Service.QUICKCOST: "http://cxf.quickcost.soap.chronopost.fr/",
     Service.RELAY: "http://cxf.rechercheBt.soap.chronopost.fr/",
+    Service.CRENEAU: "http://cxf.soap.ws.creneau.chronopost.fr/",
 }
 
 

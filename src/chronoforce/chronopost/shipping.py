@@ -266,6 +266,8 @@ def plan(request: ShipmentRequest) -> _Plan:
         raise _refuse("international goods need a declared (customs) value", "declared_value")
     service = _service(request, product, abroad)
     as_code = AS_SHOP2SHOP_EUROPE if service == SERVICE_SHOP2SHOP_EUROPE else ""
+    if options.slot is not None:  # Chrono Precise: the confirm's service and as ([D] §3.5)
+        service, as_code = options.slot.service_code, options.slot.as_code
     contents = _contents(request, abroad)
     return _Plan(product, service, as_code, recipient, recipient_ref, relay_id, contents, abroad)
 
@@ -295,7 +297,7 @@ def _skybill(request: ShipmentRequest, plan_: _Plan, rank: int) -> list[Node]:
         ("insuredCurrency", CURRENCY if insured else ""),
         ("insuredValue", insured),
         ("objectType", options.object_type.value),
-        ("productCode", request.product_code),
+        ("productCode", options.slot.product_code if options.slot else request.product_code),
         ("service", plan_.service),
         ("shipDate", f"{request.ship_date.isoformat()}T00:00:00"),
         ("shipHour", str(ship_hour)),
@@ -396,9 +398,24 @@ def shipment_tree(request: ShipmentRequest, credentials: ChronopostCredentials) 
         ("version", VERSION),
         ("multiParcel", "Y" if len(request.parcels) > 1 else "N"),
     ]
+    scheduled: list[Node] = []
+    if options.slot is not None:  # Chrono Precise: the confirmed slot ([D] §2.3.2.b10, §3.5)
+        booked = options.slot.slot
+        scheduled.append(
+            (
+                "appointmentValue",
+                [  # the XSD's order: end, start, level
+                    ("timeSlotEndDate", booked.ends_at.isoformat(timespec="seconds")),
+                    ("timeSlotStartDate", booked.starts_at.isoformat(timespec="seconds")),
+                    # [D] §3.5: the chosen slot's level (§2.3.2.b10 says fixed at N1)
+                    ("timeSlotTariffLevel", booked.tariff_level),
+                ],
+            )
+        )
     if options.expiry_date is not None:
-        expiry = f"{options.expiry_date.isoformat()}T00:00:00"
-        tree.append(("scheduledValue", [("expirationDate", expiry)]))
+        scheduled.append(("expirationDate", f"{options.expiry_date.isoformat()}T00:00:00"))
+    if scheduled:
+        tree.append(("scheduledValue", scheduled))
     return tree
 
 

@@ -148,6 +148,7 @@ def run_demo(
         started = time.monotonic()
         runtime = build_runtime(with_locations(demo_settings(out, cp.url, sf.url, tls.ca_cert)))
         try:
+            book_precise(runtime)  # one order delivered on a Chrono Precise slot (issue 23)
             with progress_bar(runtime, orders, verbose):
                 run_until(runtime, workers=workers, until_idle=True, max_seconds=max_seconds)
             make_return(runtime, shipped_labels(carrier))
@@ -231,6 +232,42 @@ def plain(record: Any) -> Any:
     return record
 
 
+def book_precise(runtime: Any) -> None:
+    """One Chrono Precise delivery (issue 23): the first plain home order in France (no relay
+    point, no Saturday, not insured, inside the sandbox's Precise zone) gets a slot searched and
+    confirmed before its label, as `POST /api/v1/orders/{id}/slot` does; its label then carries
+    the slot. A refusal is logged; the order ships as usual."""
+    from chronoforce.domain.address import require_sendable
+    from chronoforce.pipeline.precise import Precise
+    from chronoforce.pipeline.runtime import shipper_party
+
+    soql = soql_for_trigger(runtime.mapping)
+    for record in list(runtime.salesforce.query_iter(soql))[:30]:
+        try:
+            raw, _items, order = read_order(runtime, str(record["Id"]))
+            address = require_sendable(order.recipient, "recipient").address
+        except (ChronoforceError, IndexError, KeyError):
+            continue
+        plain_home = not (order.relay_point_id or order.saturday or order.insured_value)
+        if address.country != "FR" or not plain_home or order.product_override:
+            continue
+        if address.postal_code.startswith(("20", "48", "97", "98")):
+            continue
+        try:
+            [shipment_id] = runtime.record([raw], None)
+            precise = Precise(
+                runtime.store, runtime.carrier, runtime.labels.gates,
+                shipper_party(runtime.settings), runtime.now, runtime.mapping,
+            )  # fmt: skip
+            offer = precise.offer(shipment_id)
+            chosen = next(s for s in offer.slots if s.open)
+            precise.confirm(shipment_id, chosen.date, chosen.code)
+            log.info("demo precise slot", sf_id=order.sf_id, date=str(chosen.date))
+        except (ChronoforceError, StopIteration, ValueError) as exc:
+            log.warning("demo precise slot failed", sf_id=order.sf_id, error=str(exc)[:300])
+        return
+
+
 def shipped_labels(carrier: Any) -> dict[str, dict[str, Any]]:
     """Each label as the Chronopost sandbox made it, by skybill number (product, service,
     relay point, money, recipient)."""
@@ -245,13 +282,13 @@ def make_return(runtime: Any, shipped: dict[str, dict[str, Any]]) -> None:
             .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
             .order_by(Shipment.order_number)
         ).all()
-        chosen = next(
-            (
-                s.sf_id
-                for s in labeled
-                if not case_of(s, [shipped[p.skybill_number] for p in s.parcels], runtime.mapping)
-            ),
-            None,
+        cases = {
+            s.sf_id: case_of(s, [shipped[p.skybill_number] for p in s.parcels], runtime.mapping)
+            for s in labeled
+        }
+        # A plain order; else the Precise one (a slot is no reason not to return the parcel).
+        chosen = next((i for i, c in cases.items() if not c), None) or next(
+            (i for i, c in cases.items() if c.startswith("Precise")), None
         )
     if chosen is None:
         return
@@ -274,6 +311,8 @@ def case_of(shipment: Shipment, shipped: list[dict[str, Any]], mapping: MappingC
     words = []
     if label.get("id_relais"):
         words.append(f"relay {label['id_relais']}")
+    if label.get("slot_start"):  # Chrono Precise (issue 23)
+        words.append(f"Precise {label['slot_start']}-{label['slot_end']} {label['slot_level']}")
     if label.get("service") == SATURDAY_SERVICE:
         words.append("Saturday")
     elif asked_saturday(shipment, mapping):  # routing declined it: the reason says why

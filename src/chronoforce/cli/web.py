@@ -27,7 +27,9 @@ def web(
     /orders/ID/cancel, /cases/ID/return-label, /shipments/ID/cancel,
     /orders/ID/label, /orders/ID/label/reprint, /orders/ID/address-review,
     /orders/ID/address (the record page's actions), /shipments/ID/reprint,
-    /manifests, /manifests/ID.pdf
+    /manifests, /manifests/ID.pdf; Chrono Precise slots (docs/precise.md):
+    /orders/ID/slots, /orders/ID/slot, /shipments/ID/slots, /shipments/ID/rebook,
+    /cases/ID/slots, /cases/ID/rebook
     the console (docs/console.md): / (overview), /login, /logout, /shipments,
     /exceptions (retry, resolve, fix-address), /parcels/ID/label (and a
     shipment's Re-print label button), /manifests (slips)

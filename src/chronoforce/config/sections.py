@@ -191,8 +191,10 @@ class AccountsConfig(BaseModel):
 
 # --- api: ------------------------------------------------------------------------------------
 
-Scope = Literal["rates", "relay", "pickup", "returns", "cancel", "labels"]
-ALL_SCOPES: tuple[Scope, ...] = ("rates", "relay", "pickup", "returns", "cancel", "labels")
+Scope = Literal["rates", "relay", "pickup", "returns", "cancel", "labels", "slots"]
+ALL_SCOPES: tuple[Scope, ...] = (
+    "rates", "relay", "pickup", "returns", "cancel", "labels", "slots",  # slots: issue 23
+)  # fmt: skip
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

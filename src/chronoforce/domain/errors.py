@@ -211,6 +211,39 @@ class CancelTooEarlyError(TransientError):
         self.retry_after = max(1.0, (opens_at - now).total_seconds())
 
 
+# --- Chrono Precise slots (issue 23; error_codes.csv service "slots") ---------------------------
+
+
+class SlotError(CarrierRefusedError):
+    """The Creneau service refused a slot search or booking: the message says why."""
+
+    default_code = "SLOT_REFUSED"
+
+
+class NoSlotError(SlotError):
+    """No open slot for this address and window (error 71), or none of the asked ones."""
+
+    default_code = "SLOT_NONE"
+
+
+class SlotTakenError(SlotError):
+    """The slot is full or closed now (errors 10, 11, 44): choose another."""
+
+    default_code = "SLOT_TAKEN"
+
+
+class OutOfZoneError(SlotError):
+    """Chrono Precise does not serve this address (error 84 route not covered, 51 tile)."""
+
+    default_code = "SLOT_OUT_OF_ZONE"
+
+
+class SlotExpiredError(SlotError):
+    """The search's transaction expired (error 21) or the date passed (43): search again."""
+
+    default_code = "SLOT_EXPIRED"
+
+
 # --- retries ---------------------------------------------------------------------------------
 
 

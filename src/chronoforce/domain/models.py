@@ -165,6 +165,8 @@ class ShipmentOptions:
     contents: tuple[str, ...] = ()
     expiry_date: dt.date | None = None
     label_delivery: LabelDelivery = LabelDelivery.NOT_SENT
+    # Chrono Precise: the confirmed slot (issue 23); its codes replace product/service/as.
+    slot: ConfirmedSlot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +248,45 @@ class RelayPoint:
     address: Address
     opening_hours: tuple[str, ...] = ()
     distance_m: int | None = None
+
+
+# --- Chrono Precise (issue 23; SPEC-FACTS.md §6) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySlot:
+    """One slot searchDeliverySlot offered: a two-hour window on a day at a tariff level.
+
+    `rank` (open slots only) and the search's `mesh_code` / `transaction_id` are what
+    confirmDeliverySlotV2 needs back ([D] §3.5). Times are Paris wall-clock times.
+    """
+
+    code: str
+    date: dt.date
+    start: dt.time
+    end: dt.time
+    tariff_level: str  # N1..N4
+    open: bool
+    rank: int | None
+    raw_rank: int
+    closed_reason: str = ""  # codeStatus: 1 Chronopost, 2 shipper, 3 full, 4 holiday
+    mesh_code: str = ""
+    transaction_id: str = ""
+
+    @property
+    def starts_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.date, self.start)
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.date, self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmedSlot:
+    """A booked slot and the codes the label must carry ([D] §2.5.3, §3.5)."""
+
+    slot: DeliverySlot
+    product_code: str
+    service_code: str
+    as_code: str = ""

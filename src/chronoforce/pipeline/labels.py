@@ -40,6 +40,7 @@ from chronoforce.pipeline.cluster import utc
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_of
 from chronoforce.pipeline.ports import CarrierPort
+from chronoforce.pipeline.precise import confirmed_slot
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
 from chronoforce.store.ops import insert_ignore, release_lease, take_lease
@@ -408,6 +409,13 @@ class LabelPipeline:
                 request,
                 ship_date=max(request.ship_date, pickup.date),
                 options=replace(request.options, pickup=pickup),
+            )
+        slot = confirmed_slot(self.store, shipment.id)
+        if slot is not None:  # Chrono Precise (issue 23): the confirm's codes and the slot
+            request = replace(
+                request,
+                product_code=slot.product_code,
+                options=replace(request.options, slot=slot),
             )
         return replace(prepared, request=request) if request is not prepared.request else prepared
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pathlib
 from importlib import resources
 
-CHRONOPOST_SERVICES = ("shipping", "tracking", "quickcost", "relay")
+CHRONOPOST_SERVICES = ("shipping", "tracking", "quickcost", "relay", "creneau")
 
 
 def chronopost_wsdl(service: str) -> pathlib.Path:

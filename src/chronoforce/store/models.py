@@ -364,3 +364,37 @@ class Manifest(Base):
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     sf_id: Mapped[str] = mapped_column(String(18), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class DeliverySlot(Base):
+    """Issue 23 (Chrono Precise): one slot search of a shipment, and the slot confirmed from it.
+
+    `offered` keeps the search's slots (code, date, times, level, rank) so a choice can be
+    confirmed with the search's meshCode and transactionID ([D] §3.5). `state`: offered,
+    confirmed, replaced (a later confirm, e.g. a rebooking, took over). `reason`: checkout or
+    rebook. Times are Paris wall-clock HH:MM.
+    """
+
+    __tablename__ = "delivery_slot"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipment.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(12), default="offered")
+    reason: Mapped[str] = mapped_column(String(12), default="checkout")
+    product_type: Mapped[str] = mapped_column(String(10), default="RDV")
+    mesh_code: Mapped[str] = mapped_column(String(20), default="")
+    transaction_id: Mapped[str] = mapped_column(String(80), default="")
+    offered: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    slot_code: Mapped[str] = mapped_column(String(40), default="")
+    slot_date: Mapped[dt.date | None] = mapped_column(Date)
+    start_time: Mapped[str] = mapped_column(String(5), default="")
+    end_time: Mapped[str] = mapped_column(String(5), default="")
+    tariff_level: Mapped[str] = mapped_column(String(4), default="")
+    rank: Mapped[int | None] = mapped_column(Integer)
+    product_code: Mapped[str] = mapped_column(String(4), default="")
+    service_code: Mapped[str] = mapped_column(String(4), default="")
+    as_code: Mapped[str] = mapped_column(String(4), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column()

@@ -37,6 +37,9 @@ from chronoforce.web.api_models import (
     ReturnAnswer,
     ReturnRequest,
     SfId,
+    SlotBookedAnswer,
+    SlotChoice,
+    SlotsAnswer,
     error_responses,
     status_of,
 )
@@ -52,6 +55,9 @@ Relay = Annotated[Caller, Depends(require("relay"))]
 Pickups = Annotated[Caller, Depends(require("pickup"))]
 Returns = Annotated[Caller, Depends(require("returns"))]
 Cancels = Annotated[Caller, Depends(require("cancel"))]
+Slots = Annotated[Caller, Depends(require("slots"))]
+ProductType = Annotated[str, Query(pattern=r"^(|RDV|FRESH|FREEZE|AMBIENT)$")]
+ShipmentId = Annotated[int, Path(ge=1, le=2**53)]
 
 
 def _service(request: Request) -> ApiService:
@@ -254,6 +260,89 @@ def post_reprint(
     longer holds it; 503 with Retry-After while Chronopost is unavailable."""
     service = _service(request)
     return _label_file(service.reprint(shipment_id, mode, idempotency_key, caller.client_id))
+
+
+# --- Chrono Precise slots (issue 23) ------------------------------------------------------
+
+SLOT_ERRORS = error_responses(*AUTH, 400, 404, 409, 422, 502, 503)
+
+
+@router.get(
+    "/orders/{order_id}/slots",
+    response_model=SlotsAnswer,
+    responses=SLOT_ERRORS,
+    summary="Chrono Precise delivery slots for the order's address, with price levels",
+)
+def get_order_slots(
+    request: Request, order_id: OrderId, _: Slots, product_type: ProductType = ""
+) -> SlotsAnswer:
+    """Two-hour slots (Paris time) Chronopost offers for the order's ship-to address and
+    weight; `product_type` RDV (default, or the order's Precise product's), FRESH, FREEZE,
+    AMBIENT. 422 `SLOT_OUT_OF_ZONE` or `SLOT_NONE` when there is none to offer."""
+    return _service(request).order_slots(order_id, product_type)
+
+
+@router.post(
+    "/orders/{order_id}/slot",
+    response_model=SlotBookedAnswer,
+    responses=SLOT_ERRORS,
+    summary="Confirm a slot of the order's last offer; its codes go on the label",
+)
+def post_order_slot(
+    request: Request, order_id: OrderId, choice: SlotChoice, _: Slots
+) -> SlotBookedAnswer:
+    """409 `SLOT_TAKEN` (full or closed now) or `SLOT_EXPIRED` (ask for the slots again)."""
+    return _service(request).choose_slot(order_id, choice)
+
+
+@router.get(
+    "/shipments/{shipment_id}/slots",
+    response_model=SlotsAnswer,
+    responses=SLOT_ERRORS,
+    summary="Slots to rebook a Precise delivery after a failed attempt",
+)
+def get_shipment_slots(
+    request: Request, shipment_id: ShipmentId, _: Slots, product_type: ProductType = ""
+) -> SlotsAnswer:
+    return _service(request).shipment_slots(shipment_id, product_type)
+
+
+@router.post(
+    "/shipments/{shipment_id}/rebook",
+    response_model=SlotBookedAnswer,
+    responses=SLOT_ERRORS,
+    summary="Rebook the delivery of a parcel whose delivery failed, on an offered slot",
+)
+def post_shipment_rebook(
+    request: Request, shipment_id: ShipmentId, choice: SlotChoice, _: Slots
+) -> SlotBookedAnswer:
+    return _service(request).rebook(shipment_id, choice)
+
+
+@router.get(
+    "/cases/{case_id}/slots",
+    response_model=SlotsAnswer,
+    responses=SLOT_ERRORS,
+    summary="Slots to rebook the delivery a tracking Case is about",
+)
+def get_case_slots(
+    request: Request, case_id: OrderId, _: Slots, product_type: ProductType = ""
+) -> SlotsAnswer:
+    service = _service(request)
+    return service.shipment_slots(service.case_shipment(case_id), product_type)
+
+
+@router.post(
+    "/cases/{case_id}/rebook",
+    response_model=SlotBookedAnswer,
+    responses=SLOT_ERRORS,
+    summary="Rebook the delivery a tracking Case is about; the Case gets a comment",
+)
+def post_case_rebook(
+    request: Request, case_id: OrderId, choice: SlotChoice, _: Slots
+) -> SlotBookedAnswer:
+    service = _service(request)
+    return service.rebook(service.case_shipment(case_id), choice, case_id)
 
 
 # --- errors ------------------------------------------------------------------------------

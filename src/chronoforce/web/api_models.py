@@ -18,6 +18,9 @@ from chronoforce.domain.errors import (
     ConflictError,
     NotFoundError,
     PermanentError,
+    SlotError,
+    SlotExpiredError,
+    SlotTakenError,
     TransientError,
 )
 
@@ -218,6 +221,57 @@ class CancelAnswer(BaseModel):
     opens_at: dt.datetime | None = None  # when a queued cancel is sent (HTTP 202)
 
 
+# --- Chrono Precise slots (issue 23) ---------------------------------------------------------
+
+
+class SlotOut(BaseModel):
+    code: str = Field(description="deliverySlotCode: give it back with `date` to choose")
+    date: dt.date
+    start: dt.time = Field(description="Europe/Paris")
+    end: dt.time = Field(description="Europe/Paris")
+    tariff_level: str = Field(description="price level N1 (cheapest) to N4")
+    open: bool
+    rank: int | None = Field(description="position among the open slots")
+    closed_reason: str = Field(
+        "", description="1 closed by Chronopost, 2 by the shipper, 3 full, 4 public holiday"
+    )
+
+
+class SlotsAnswer(BaseModel):
+    order_id: str
+    shipment_id: int
+    mesh_code: str
+    product_type: str
+    rebooking: bool = Field(description="true: after a failed delivery")
+    slots: list[SlotOut]
+
+
+class SlotChoice(_In):
+    date: dt.date
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class SlotBookedAnswer(BaseModel):
+    order_id: str
+    shipment_id: int
+    date: dt.date
+    start: dt.time
+    end: dt.time
+    tariff_level: str
+    product_code: str
+    service_code: str
+    as_code: str
+    rebooked: bool
+    skybill_numbers: list[str]
+
+
+SLOT_STATUSES = (
+    (SlotTakenError, 409),  # full or closed now: choose another
+    (SlotExpiredError, 409),  # search again
+    (SlotError, 422),  # out of zone, no slot: a clear refusal about the address
+)
+
+
 def status_of(error: Exception) -> int:
     """The HTTP status of a failure: unknown 404, not now 409, the order's data 400, our
     carrier account 502, later 503 (with Retry-After)."""
@@ -228,6 +282,9 @@ def status_of(error: Exception) -> int:
         return 404
     if isinstance(error, ConflictError):
         return 409
+    for kind, code in SLOT_STATUSES:  # Chrono Precise (issue 23)
+        if isinstance(error, kind):
+            return code
     if isinstance(error, CarrierAccountError):
         return 502
     if isinstance(error, PermanentError):

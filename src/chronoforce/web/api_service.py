@@ -24,6 +24,7 @@ from chronoforce.pipeline.cancel import Cancels
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates, carrier_side
 from chronoforce.pipeline.pickups import Pickups, outbound_shipment
+from chronoforce.pipeline.precise import Precise, SlotBooked, SlotOffer, shipment_of_case
 from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter, Route
 from chronoforce.pipeline.relays import RelaySearch
 from chronoforce.pipeline.reprint import Reprinted, Reprints
@@ -51,6 +52,10 @@ from chronoforce.web.api_models import (
     RelayPointsAnswer,
     ReturnAnswer,
     ReturnRequest,
+    SlotBookedAnswer,
+    SlotChoice,
+    SlotOut,
+    SlotsAnswer,
 )
 
 # How long a request waits for the cluster's carrier capacity before answering 503 CARRIER_BUSY
@@ -403,6 +408,55 @@ class ApiService:
             shipment_id, label_format=mode, request_key=request_key, requested_by=f"api:{asker}"
         )
 
+    # --- Chrono Precise slots (issue 23) -------------------------------------------------
+
+    def _precise(self) -> Precise:
+        runtime = self.runtime
+        carrier, store, gates = self._carrier_side()
+        return Precise(
+            store, carrier, gates, shipper_party(self.settings), runtime.now, runtime.mapping
+        )
+
+    def _order_shipment(self, order_id: str) -> int:
+        runtime = self.runtime
+        read = self.read_order(order_id)
+        runtime.record([read.record], None)
+        return outbound_shipment(runtime.store, runtime.mapping.trigger_object, read.order.sf_id)
+
+    def order_slots(self, order_id: str, product_type: str) -> SlotsAnswer:
+        return _slots_answer(self._precise().offer(self._order_shipment(order_id), product_type))
+
+    def choose_slot(self, order_id: str, choice: SlotChoice) -> SlotBookedAnswer:
+        shipment_id = self._order_shipment(order_id)
+        return _booked_answer(self._precise().confirm(shipment_id, choice.date, choice.code))
+
+    def shipment_slots(self, shipment_id: int, product_type: str) -> SlotsAnswer:
+        return _slots_answer(self._precise().offer(shipment_id, product_type))
+
+    def rebook(self, shipment_id: int, choice: SlotChoice, case_id: str = "") -> SlotBookedAnswer:
+        precise = self._precise()
+        return _booked_answer(
+            precise.confirm(shipment_id, choice.date, choice.code, case_id=case_id)
+        )
+
+    def case_shipment(self, case_id: str) -> int:
+        """The shipment a Case is about: the one whose tracking opened it, else the outbound
+        shipment of the order the Case names (Chronopost_Order__c)."""
+        _, store, _ = self._carrier_side()
+        found = shipment_of_case(store, case_id)
+        if found is not None:
+            return found
+        soql = f"SELECT Id, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
+        cases = list(self.runtime.salesforce.query_iter(soql))
+        order_id = str((cases[0].get("Chronopost_Order__c") if cases else "") or "")
+        if not order_id:
+            raise NotFoundError(
+                f"Case {case_id} is not in Salesforce or names no order",
+                code="CASE_NOT_FOUND", record_id=case_id, field="Chronopost_Order__c",
+            )  # fmt: skip
+        runtime = self.runtime
+        return outbound_shipment(runtime.store, runtime.mapping.trigger_object, order_id)
+
 
 def _window_of(ask: PickupRequest, defaults: Any, location: str) -> Pickup:
     """The pickup asked for, its missing times from the location's defaults (issue 23)."""
@@ -421,6 +475,46 @@ def _window_of(ask: PickupRequest, defaults: Any, location: str) -> Pickup:
         )  # fmt: skip
     instructions = ask.instructions or (defaults.instructions if defaults else "")
     return Pickup(ask.date, ready, closing, instructions)
+
+
+def _slots_answer(offer: SlotOffer) -> SlotsAnswer:
+    return SlotsAnswer(
+        order_id=offer.sf_id,
+        shipment_id=offer.shipment_id,
+        mesh_code=offer.mesh_code,
+        product_type=offer.product_type,
+        rebooking=offer.rebooking,
+        slots=[
+            SlotOut(
+                code=s.code,
+                date=s.date,
+                start=s.start,
+                end=s.end,
+                tariff_level=s.tariff_level,
+                open=s.open,
+                rank=s.rank,
+                closed_reason=s.closed_reason,
+            )
+            for s in offer.slots
+        ],
+    )
+
+
+def _booked_answer(booked: SlotBooked) -> SlotBookedAnswer:
+    slot = booked.confirmed.slot
+    return SlotBookedAnswer(
+        order_id=booked.sf_id,
+        shipment_id=booked.shipment_id,
+        date=slot.date,
+        start=slot.start,
+        end=slot.end,
+        tariff_level=slot.tariff_level,
+        product_code=booked.confirmed.product_code,
+        service_code=booked.confirmed.service_code,
+        as_code=booked.confirmed.as_code,
+        rebooked=booked.rebooked,
+        skybill_numbers=booked.skybill_numbers,
+    )
 
 
 def _plain(record: Any) -> Any:

@@ -16,7 +16,16 @@ from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.chronopost import admin, pickups, pod, rates, relay, shipping, tracking
+from chronoforce.sandbox.chronopost import (
+    admin,
+    creneau,
+    pickups,
+    pod,
+    rates,
+    relay,
+    shipping,
+    tracking,
+)
 from chronoforce.sandbox.chronopost import track_search as search
 from chronoforce.sandbox.chronopost.clock import SandboxClock
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
@@ -56,6 +65,7 @@ SERVICE_PATHS = {
     "/tracking-cxf/TrackingServiceWS": "tracking",
     "/quickcost-cxf/QuickcostServiceWS": "quickcost",
     "/recherchebt-ws-cxf/PointRelaisServiceWS": "relay",
+    "/rdv-cxf/services/CreneauServiceWS": "creneau",  # Chrono Precise (issue 23)
 }
 PRODUCTION_BASE = "https://ws.chronopost.fr"
 OPERATIONS: dict[str, Operation] = {
@@ -75,6 +85,8 @@ OPERATIONS: dict[str, Operation] = {
     pickups.OPERATION: pickups.creer_enlevement_national,
     pickups.CANCEL_OPERATION: pickups.annuler_enlevements,
     "trackSearch": search.track_search,  # issue 21
+    creneau.SEARCH: creneau.search_delivery_slot,
+    creneau.CONFIRM: creneau.confirm_delivery_slot_v2,
 }
 MAX_BODY = 5 * 1024 * 1024
 
@@ -87,6 +99,9 @@ def write_error(operation: str, result: etree._Element, code: int, message: str)
     if operation == pickups.CANCEL_OPERATION:  # codeErreur / errorMessage, statut required
         add_all(result, [("codeErreur", code), ("errorMessage", message)])
         add(result, "statut")
+        return
+    if operation in creneau.OPERATIONS:  # the Creneau service says code / message
+        add_all(result, [("code", code), ("message", message)])
         return
     if operation == "quickCost":  # amounts come first and are required
         add_all(result, [("amount", 0.0), ("amountTTC", 0.0), ("amountTVA", 0.0)])
@@ -264,7 +279,11 @@ class ChronopostSandbox:
             name = service_schema(service).validate(op)
         except SoapFault as exc:
             return Outcome(500, fault(exc.code, exc.message), fault=exc.message)
-        account = op.findtext("accountNumber") or op.findtext("headerValue/accountNumber")
+        account = (
+            op.findtext("accountNumber")
+            or op.findtext("headerValue/accountNumber")
+            or creneau.header_account(op)
+        )
         outcome = Outcome(200, b"", name, account, redacted(op))
         envelope, result = response(service_schema(service).namespace, name)
         try:
@@ -272,7 +291,9 @@ class ChronopostSandbox:
         except BusinessError as exc:
             envelope, result = response(service_schema(service).namespace, name)
             write_error(name, result, exc.code, exc.message)
-        code = result.findtext("errorCode") or result.findtext("codeErreur")
+        code = (
+            result.findtext("errorCode") or result.findtext("codeErreur") or result.findtext("code")
+        )
         outcome.error_code = int(code) if code is not None else None
         outcome.body = serialize(envelope)
         return outcome
@@ -336,6 +357,8 @@ def _latency_faults(latency: float | tuple[float, float] | None, seed: int) -> F
 
 def _system_error(operation: str) -> tuple[int, str]:
     """Each service's own "system error" ([D] §4.3: 700 for the relay search, 1 elsewhere)."""
+    if operation in creneau.OPERATIONS:  # -1 "internal server error" (error_codes.csv, slots)
+        return (-1, "internal server error")
     return RELAY_SYSTEM_ERROR if operation.startswith("recherchePoint") else SYSTEM_ERROR
 
 

@@ -51,6 +51,8 @@ class Context:
     seed: int = 0
     # Cancelling opens this long after a label ([D] §2.6.4: about 10 minutes; tables.py).
     cancel_window: timedelta = timedelta(minutes=10)
+    # Bookings one Precise slot takes before it is full (error 10; sandbox choice, issue 23).
+    slot_quota: int = 3
     _offsets: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -61,6 +61,8 @@ def _summary_lines(label: dict[str, Any]) -> list[str]:
         lines.append(f"Insured value: {label['insured_cents'] / 100:.2f} EUR")
     if label.get("cod_cents"):
         lines.append(f"Cash on delivery: {label['cod_cents'] / 100:.2f} EUR")
+    if label.get("slot_start"):  # the Precise box ([D] §4.7)
+        lines.append(f"PRECISE {label['slot_start']}-{label['slot_end']} {label['slot_level']}")
     if label.get("expiration_date"):
         lines.append(f"Use by: {str(label['expiration_date'])[:10]}")
     if label.get("is_return"):

@@ -176,7 +176,7 @@ def check_parcel(
         raise invalid("service", f"{service} is for deliveries in France only")
     if service == "6" and not product.saturday:
         raise invalid("service", f"no Saturday delivery with {product.name}")
-    if len(service) == 3 and product.code not in ("5E", "5H"):
+    if len(service) == 3 and product.code not in ("5E", "5H") and not product.precise:
         raise invalid("service", f"{service} is a Shop2Shop service")
     contents = _contents(skybill)
     customs = _cents(skybill, "customsValue")

@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from chronoforce.sandbox.chronopost import labels, returns, rules, scenarios
+from chronoforce.sandbox.chronopost import creneau, labels, returns, rules, scenarios
 from chronoforce.sandbox.chronopost.context import BusinessError, Context
 from chronoforce.sandbox.chronopost.relay import RELAY_POINTS
 from chronoforce.sandbox.chronopost.soap import add, add_all
@@ -271,6 +271,10 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
     shipper = _check_shipper(op)
     mode_retour = rules.check_mode_retour(op, shipper)
     requests = _parcel_requests(op, shipper)
+    slots = [  # Chrono Precise: the confirmed slot each parcel's appointment names (issue 23)
+        creneau.check_appointment(ctx, account, op, element, str(r.recipient.get("zip") or ""))
+        for element, r in zip(op.findall("skybillValue"), requests, strict=False)
+    ]
     esd = _check_esd(op)
     reservation = ctx.reservation_number()
     created_at = ctx.clock.timestamp()
@@ -283,6 +287,7 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
         data.update(mode_retour=mode_retour, account=account, rank=rank + 1, total=len(requests))
         # The sub-account the label was made under: trackSearch's serviceCode filters on it.
         data["sub_account"] = _text(op.find("headerValue"), "subAccount") or "0"
+        data.update(slots[rank] or {})
         parcels.append(
             Parcel(
                 skybill, reservation, account, request.shipper_ref, request.recipient_ref,

@@ -34,6 +34,7 @@ class Product:
     is_return: bool = False
     saturday: bool = True  # service 6 allowed (France only)
     expiry_required: bool = False  # Chronofresh: scheduledValue/expirationDate ([D] §3.1)
+    precise: bool = False  # Chrono Precise: appointmentValue of a confirmed slot (issue 23)
 
 
 _FR = frozenset({"FR", "CORSE"})
@@ -52,6 +53,13 @@ PRODUCTS: dict[str, Product] = {
         Product("37", "Chrono Premium", _INTL, 30, "PRM", "EP", saturday=False),
         Product("44", "Chrono Classic", frozenset({"EU"}), 30, "CLA", "EC", saturday=False),
         Product("2R", "Chrono Fresh 13", _FR, 30, "FRESH", "XF", expiry_required=True),
+        # Chrono Precise (issue 23; products.csv 2O, 2E, 2F; [D] §4.6 "RDV FRESH"). Weights and
+        # prefixes are sandbox choices.
+        Product("2O", "Chrono Rendez-Vous", _FR, 30, "RDV", "XY", precise=True),
+        Product("2E", "Chrono Fresh Rendez-Vous", _FR, 30, "RDV FRESH", "XY",
+                expiry_required=True, precise=True),
+        Product("2F", "Chrono Freeze Rendez-Vous", _FR, 30, "RDV FREEZE", "XY",
+                expiry_required=True, precise=True),
         # Return products ([D] §3.6; products.csv, family "return"): the consumer sends the
         # parcel back to the merchant in France. Weights, pictograms and prefixes are ours.
         Product("4R", "Chrono Reverse 9", _FR, 30, "RET", "XU", is_return=True),
@@ -131,7 +139,7 @@ OTHER_MAX_LENGTHS = {  # header, label parameters and the request's own variable
     "printAsSender": 1,
 }
 # 0 normal, 1 Monday, 6 Saturday ([D] §2.3.2.b7); 345/346 Shop2Shop Europe ([D] §3.3).
-SERVICES = frozenset({"0", "1", "6", "345", "346"})
+SERVICES = frozenset({"0", "1", "6", "345", "346", "961", "962", "976", "977"})  # + Precise
 NATIONAL_SERVICES = frozenset({"1", "6"})  # France only ([S] §3.12.4, rev 2.5.8)
 CIVILITIES = frozenset({"E", "L", "M"})
 SHIPPER_PREALERTS = frozenset({0, 11})
