@@ -120,10 +120,14 @@ def test_a_case_rebooks_a_failed_delivery(world: ApiWorld) -> None:
     assert runtime.labels.process(shipment_id) == "labeled"
     early = http.get(f"/api/v1/shipments/{shipment_id}/slots", headers=headers)
     assert early.status_code == 409  # no delivery failed yet
-    deadline = world.carrier.now() + dt.timedelta(hours=48)
+    started = world.carrier.now()
+    deadline = started + dt.timedelta(hours=48)
     status = ""
     while world.carrier.now() < deadline and status != "delivery_attempted":
         world.carrier.advance_clock(dt.timedelta(hours=2))
+        # Our side's clock moves with the sandbox's: each round is a new trackSearch round.
+        ahead = world.carrier.now() - started
+        runtime.tracking.now = lambda ahead=ahead: dt.datetime.now(dt.UTC) + ahead
         with runtime.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
             row.next_poll_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
