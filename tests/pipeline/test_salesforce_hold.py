@@ -1,7 +1,8 @@
 """The Salesforce write hold for tracking writes (issue 21, `tracking.salesforce_hold_s`), end to
 end over both sandboxes on the injected clock: a tracking round's Order, Shipment and event
 writes wait at the outbox until the hold is over, unless a full collection of 200 of their
-object is pending; label writes never wait. Calls are counted at the Salesforce sandbox."""
+object is pending; label writes never wait. Calls are counted at the Salesforce sandbox; the
+claim query runs on both databases."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ TRACKING = {"calls_per_second": 1000, "mode": "delta", "salesforce_hold_s": HOLD
 
 
 @pytest.fixture()
-def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+def world(tmp_path: Path, backend: Any) -> Iterator[dict[str, Any]]:
+    """Both sandboxes over HTTP, the runtime on SQLite and on PostgreSQL (conftest `backend`)."""
     tls = ensure_tls(tmp_path / "tls")
     carrier = ChronopostSandbox(db_path=":memory:")
     org = SalesforceSandbox(db_path=":memory:")
@@ -38,7 +40,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     cp = carrier.start()
     sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
     settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert)
-    settings = settings.model_copy(update={"tracking": TRACKING})
+    settings = settings.model_copy(update={"tracking": TRACKING, **backend.settings_update()})
     runtime = build_runtime(settings)
     runtime.now = carrier.now  # the injected clock: the sandbox's scenario time
     try:
