@@ -129,6 +129,9 @@ class TrackingConfig(_Section):
     mode: Literal["delta", "poll"] = "delta"
     search_minutes: float = Field(5.0, gt=0)  # at most one trackSearch round this often
     search_timeline: bool = False  # also fetch the full events of every changed parcel
+    # Issue 21: tracking's Salesforce writes wait this long (or until 200 of their object are
+    # pending) so they share collections; 0 = sent at the next flush (docs/tracking.md).
+    salesforce_hold_s: float = Field(0.0, ge=0, le=3600)
 
 
 # --- addresses of ours ----------------------------------------------------------------------

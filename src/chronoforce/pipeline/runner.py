@@ -109,17 +109,10 @@ def writes_left(store: Store) -> bool:
 
 
 def writes_due(store: Store, now: dt.datetime) -> bool:
-    """Some Salesforce write is waiting and due (not backing off)."""
+    """Some Salesforce write is waiting and due (not backing off, not held: the flusher's own
+    claim query)."""
     with store.session() as session:
-        found = session.scalar(
-            select(Outbox.id)
-            .where(
-                Outbox.state == "pending",
-                or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
-            )
-            .limit(1)
-        )
-    return found is not None
+        return bool(writeback.due_rows(session, now, 1))
 
 
 def release_turns(store: Store, owner: str) -> None:

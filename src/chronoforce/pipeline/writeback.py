@@ -3,6 +3,8 @@
 Writes to the same record are merged, identical writes are queued once (`dedup_key`), and each
 flush sends at most 200 records per sObject Collections call with allOrNone=false. A record the
 org refuses becomes an exception for that record only; a locked row is retried later.
+Tracking writes may be held (`hold_until`, issue 21): an object's held rows wait until the
+earliest hold is over or a full collection is pending, then all of them go (`due_objects`).
 REQUEST_LIMIT_EXCEEDED (or our own API reserve) pauses every flusher of the cluster
 (`cluster_state` row `pause:salesforce`) until the budget may have recovered.
 
@@ -20,9 +22,9 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import (
@@ -62,6 +64,7 @@ USER_PREFIX = "005"  # the owner's (a User's) link to a file cannot be deleted
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 log = get_logger(component="writeback")
+Key = TypeVar("Key")
 
 
 def payload_key(sf_object: str, target: str, payload: Mapping[str, Any]) -> str:
@@ -330,13 +333,40 @@ def _backoff(attempts: int, now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(seconds=delay)
 
 
+def due_objects(
+    pending: Mapping[Key, int],
+    deadlines: Mapping[Key, dt.datetime],
+    now: dt.datetime,
+    collection: int = COLLECTION_SIZE,
+) -> set[Key]:
+    """The objects whose held writes go now (issue 21, `tracking.salesforce_hold_s`): the
+    earliest hold is over, or a full collection is waiting. `pending` counts each object's held
+    rows, `deadlines` has the earliest `hold_until` of each; all of a due object's rows go."""
+    return {
+        key
+        for key, count in pending.items()
+        if count >= collection or (key in deadlines and deadlines[key] <= now)
+    }
+
+
 def due_rows(session: Session, now: dt.datetime, limit: int) -> list[Outbox]:
+    ready = or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now)
+    held = session.execute(
+        select(
+            Outbox.sf_object, Outbox.operation, func.count(Outbox.id), func.min(Outbox.hold_until)
+        )
+        .where(Outbox.state == "pending", Outbox.hold_until.is_not(None), ready)
+        .group_by(Outbox.sf_object, Outbox.operation)
+    ).all()
+    due = due_objects(
+        {(o, op): count for o, op, count, _ in held},
+        {(o, op): _utc(first) for o, op, _, first in held if first is not None},
+        now,
+    )
+    released = [and_(Outbox.sf_object == o, Outbox.operation == op) for o, op in sorted(due)]
     statement = (
         select(Outbox)
-        .where(
-            Outbox.state == "pending",
-            or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
-        )
+        .where(Outbox.state == "pending", ready, or_(Outbox.hold_until.is_(None), *released))
         .order_by(Outbox.id)
         .limit(limit)
     )

@@ -209,6 +209,9 @@ class Outbox(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+    # Issue 21: a tracking write waits until then unless a full collection of its object is
+    # pending (pipeline/writeback.py due_objects); None = sent at the next flush.
+    hold_until: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Watermark(Base):

@@ -140,7 +140,7 @@ class Tracking:
         self._plan(shipment, now)
         events = sorted((e for evs in parcels.values() for e in evs), key=time_order)
         fresh = [e for e in events if key_of(e) in new_keys]
-        SalesforceWrites(session, shipment, self.config).queue(status, last, fresh, previous)
+        SalesforceWrites(session, shipment, self.config, now).queue(status, last, fresh, previous)
         log.debug(
             "tracking status changed",
             shipment_id=shipment.id,

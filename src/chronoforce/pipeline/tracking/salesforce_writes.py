@@ -1,10 +1,14 @@
 """What a tracking status change queues in the outbox: Shipment, Order and tracking events.
 
 It only enqueues (pipeline/writeback.py flushes); it must never call Salesforce itself.
+With `tracking.salesforce_hold_s` > 0 (issue 21) the Order, Shipment and tracking-event writes
+carry a hold (`hold_until`): the flusher sends them when it is over or a full collection of
+their object is pending. Cases are never held (an agent is waiting for them).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +37,12 @@ class SalesforceWrites:
     session: Session
     shipment: Shipment
     config: TrackingConfig
+    now: dt.datetime | None = None  # when the writes are queued (the hold counts from it)
+
+    @property
+    def hold_until(self) -> dt.datetime | None:
+        hold = self.config.salesforce_hold_s
+        return self.now + dt.timedelta(seconds=hold) if hold and self.now else None
 
     @property
     def order_id(self) -> str:
@@ -85,14 +95,21 @@ class SalesforceWrites:
             ).on_status(status, last, self.shipment_record)
 
     def _enqueue(self, sf_object: str, sf_id: str, payload: dict[str, Any]) -> None:
-        writeback.enqueue(
-            self.session,
-            sf_object=sf_object,
-            operation="update",
-            sf_id=sf_id,
-            payload=payload,
-            shipment_id=self.shipment.id,
+        self._held(
+            writeback.outbox_row(
+                sf_object=sf_object,
+                operation="update",
+                sf_id=sf_id,
+                payload=payload,
+                shipment_id=self.shipment.id,
+            )
         )
+
+    def _held(self, row: dict[str, Any]) -> None:
+        hold_until = self.hold_until
+        if hold_until is not None:
+            row["hold_until"] = hold_until
+        writeback.enqueue_rows(self.session, [row])
 
     def _event_record(self, event: TrackingEvent) -> None:
         status = map_event(event.code, self.config.extra_codes).status
@@ -110,13 +127,14 @@ class SalesforceWrites:
             payload["Shipment__c"] = self.shipment_record
         if self.order_id:
             payload["Order__c"] = self.order_id
-        writeback.enqueue(
-            self.session,
-            sf_object=EVENT_OBJECT,
-            operation="upsert",
-            external_id_field=EVENT_KEY_FIELD,
-            payload=payload,
-            shipment_id=self.shipment.id,
+        self._held(
+            writeback.outbox_row(
+                sf_object=EVENT_OBJECT,
+                operation="upsert",
+                external_id_field=EVENT_KEY_FIELD,
+                payload=payload,
+                shipment_id=self.shipment.id,
+            )
         )
 
 

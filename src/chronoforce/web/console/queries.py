@@ -125,7 +125,10 @@ def salesforce_health(session: Session, now: dt.datetime) -> Health:
     failed = session.scalar(select(func.count(Outbox.id)).where(Outbox.state == "failed")) or 0
     late = session.scalar(
         select(func.count(Outbox.id)).where(
-            Outbox.state == "pending", Outbox.created_at <= now - OUTBOX_LATE
+            Outbox.state == "pending",
+            Outbox.created_at <= now - OUTBOX_LATE,
+            # A held tracking write (issue 21) is late only once its hold is over.
+            or_(Outbox.hold_until.is_(None), Outbox.hold_until <= now - OUTBOX_LATE),
         )
     )
     if late:

@@ -24,9 +24,14 @@ def upgrade() -> None:
     # When a trackSearch answer last covered every live parcel of the shipment: the per-parcel
     # poller leaves it alone while that is recent.
     op.add_column("shipment", sa.Column("searched_at", sa.DateTime(timezone=True), nullable=True))
+    # A tracking write's hold (tracking.salesforce_hold_s): the flusher sends it once this is
+    # past or a full collection of its object is pending; NULL = not held.
+    op.add_column("outbox", sa.Column("hold_until", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("hold_until")
     with op.batch_alter_table("shipment") as batch:
         batch.drop_column("searched_at")
     with op.batch_alter_table("parcel") as batch:
