@@ -121,7 +121,7 @@ def run_demo(
             soft_wrap=True,
         )
         started = time.monotonic()
-        runtime = build_runtime(demo_settings(out, cp.url, sf.url, tls.ca_cert))
+        runtime = build_runtime(demo_settings(out, cp.url, sf.url, tls.ca_cert), cluster=True)
         try:
             with progress_bar(runtime, orders, verbose):
                 run_until(runtime, workers=workers, until_idle=True, max_seconds=max_seconds)

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Detect, label, poll tracking, write back and serve the web app in one process (the
         default for one machine). SIGTERM or Ctrl-C stops it gracefully, like `worker`."""
-        runtime = runtime_of(ctx)
+        runtime = runtime_of(ctx, cluster=True)
         try:
             finished = run_until(
                 runtime,

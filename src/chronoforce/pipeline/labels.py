@@ -282,7 +282,7 @@ class LabelPipeline:
     retry_scale: float = 1.0  # every backoff times this (worker.retry_scale)
     _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
 
-    # The gates' parts, as the worker sets them (worker.harden): one object for every use case.
+    # The gates' parts (built with the runtime, pipeline/runtime.py): one object for every use case.
     @property
     def breaker(self) -> Any:
         return self.gates.breaker

@@ -87,11 +87,9 @@ class ApiService:
         with self._lock:
             if self._runtime is None:
                 from chronoforce.pipeline.runtime import build_runtime
-                from chronoforce.worker import harden, worker_config
 
                 carrier = self._side[0] if self._side is not None else None
-                runtime = build_runtime(self.settings, carrier=carrier)
-                harden(runtime, worker_config(self.settings.worker))
+                runtime = build_runtime(self.settings, cluster=True, carrier=carrier)
                 self._runtime, self._runtime_built = runtime, True
             return self._runtime
 
