@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import update
 
 from chronoforce.config import Settings, WorkerConfig, section
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.runner import Runner
 from chronoforce.pipeline.runtime import build_runtime
@@ -55,7 +56,10 @@ def release_unstarted(runtime: Any) -> int:
     with runtime.store.session() as session:
         result = session.execute(
             update(Shipment)
-            .where(Shipment.lease_owner == runtime.labels.worker_id, Shipment.state != "calling")
+            .where(
+                Shipment.lease_owner == runtime.labels.worker_id,
+                Shipment.state != ShipmentState.CALLING,
+            )
             .values(lease_owner=None, lease_expires_at=None, queued_at=None)
             .execution_options(synchronize_session=False)
         )

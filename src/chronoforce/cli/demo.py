@@ -27,6 +27,7 @@ from chronoforce.cli.common import console, make_console, run_until
 from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Settings
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.routing import EU_COUNTRIES
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import configure_logging, get_logger
 from chronoforce.pipeline.returns import RETURN_INTENT, Returns
 from chronoforce.pipeline.runtime import build_runtime
@@ -144,7 +145,7 @@ def counts(runtime: Any) -> tuple[int, int]:
         labeled = session.scalar(
             select(func.count())
             .select_from(Shipment)
-            .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
+            .where(Shipment.state == ShipmentState.LABELED, Shipment.intent != RETURN_INTENT)
         )
         problems = session.scalar(
             select(func.count()).select_from(ExceptionRow).where(ExceptionRow.state == "open")
@@ -217,7 +218,7 @@ def make_return(runtime: Any, shipped: dict[str, dict[str, Any]]) -> None:
     with runtime.store.session() as session:
         labeled = session.scalars(
             select(Shipment)
-            .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
+            .where(Shipment.state == ShipmentState.LABELED, Shipment.intent != RETURN_INTENT)
             .order_by(Shipment.order_number)
         ).all()
         chosen = next(

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 
+from chronoforce.domain.shipment_state import WORKABLE, ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster, writeback
 from chronoforce.pipeline.cadence import next_interval
@@ -32,7 +33,6 @@ from chronoforce.store.models import ClusterState, Outbox, Shipment
 
 log = get_logger(component="runner")
 
-WORKABLE = ("pending", "retry", "calling", "changed")
 IDLE_CHECK_S = 0.25  # how often `run --until-idle` looks whether anything is left
 API_NOTE = "note:salesforce_api"  # cluster_state row: the org's API usage last seen
 DETECT_TURN = "periodic:detect"  # cluster_state row of the detect job's turn (cluster.Turns)
@@ -72,7 +72,7 @@ def due_verifications(store: Store, now: dt.datetime, limit: int = 50) -> list[i
     with store.session() as session:
         statement = (
             select(Shipment.id)
-            .where(Shipment.state == "labeled", Shipment.verify_at <= now)
+            .where(Shipment.state == ShipmentState.LABELED, Shipment.verify_at <= now)
             .order_by(Shipment.verify_at)
             .limit(limit)
         )
