@@ -77,7 +77,7 @@ def record(
     write_to_salesforce: bool = True,
 ) -> ExceptionRow:
     """Store (or bump) the exception row and queue its mirror in Salesforce."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     sf_object = sf_object or (shipment.sf_object if shipment else "")
     sf_id = sf_id or error.record_id or (shipment.sf_id if shipment else "")
     key = f"{sf_id}:{operation}:{error.code}"[:200]
@@ -211,7 +211,7 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
     row = session.get(ExceptionRow, exception_id)
     if row is None:
         raise LookupError(f"no exception {exception_id}")
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     row.state, row.next_retry_at = "retrying", now
     if row.operation.startswith("writeback:"):
         for outbox in session.scalars(

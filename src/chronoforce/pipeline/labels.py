@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import (
     CarrierAnswerError,
     CarrierUnavailableError,
@@ -283,7 +284,7 @@ class LabelPipeline:
     store: Store
     carrier: CarrierPort
     prepare: Preparer
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    now: Callable[[], dt.datetime] = SYSTEM_CLOCK.now  # build_runtime passes its clock's
     worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     lease: dt.timedelta = dt.timedelta(minutes=5)
     gates: Gates = field(default_factory=Gates)  # shared with every other carrier use case

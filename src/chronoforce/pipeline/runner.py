@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.shipment_state import WORKABLE, ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster, writeback
@@ -143,7 +144,7 @@ class Runner:
     sweep_every: float = 3.0
     poll_every: float | None = 30.0  # None: no tracking polls from this loop
     requeue_after: float = 60.0  # a queued task not started by then is queued again
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    now: Callable[[], dt.datetime] = SYSTEM_CLOCK.now
     stop_event: threading.Event = field(default_factory=threading.Event)
     owner: str = field(default_factory=lambda: f"r-{uuid.uuid4().hex[:8]}")
     _ticked: dict[str, float] = field(default_factory=dict, init=False, repr=False)  # job → start

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 
 from chronoforce.config import Settings, WorkerConfig, section
 from chronoforce.domain.address import require_sendable
+from chronoforce.domain.clock import SYSTEM_CLOCK, Clock
 from chronoforce.domain.errors import MappingError, TransientError
 from chronoforce.domain.models import (
     Address,
@@ -511,7 +512,12 @@ def _plain(record: Any) -> Any:
 
 
 def build_runtime(
-    settings: Settings, *, cluster: bool = False, carrier: Any = None, salesforce: Any = None
+    settings: Settings,
+    *,
+    cluster: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    carrier: Any = None,
+    salesforce: Any = None,
 ) -> Runtime:
     """The composition root: every adapter, gate and use case of one process, built once and
     never patched afterwards. The CLI, the worker, the web app, the demo, the benchmarks and
@@ -521,7 +527,8 @@ def build_runtime(
     the web app): its gates are the cluster's — breaker in the database, carrier slots and
     calls per second in Redis or the database (pipeline/gates.py) — its label backoffs are
     scaled and its Salesforce pause set, all from the `worker:` section. Otherwise (a one-off
-    command, a test driving one step by hand): this process's own carrier slots only."""
+    command, a test driving one step by hand): this process's own carrier slots only.
+    `clock`: the time every use case of the runtime reads (domain/clock.py)."""
     from chronoforce.chronopost import ChronopostClient
     from chronoforce.salesforce.client import SalesforceClient
 
@@ -532,7 +539,7 @@ def build_runtime(
     salesforce = salesforce or SalesforceClient.from_settings(settings, pause_s=pause_s)
     # The org's shape, read once: Order-only mode, mapping paths that exist, field lengths.
     shape, mapping = prepare_org(salesforce, MappingConfig.from_settings(settings.mapping))
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    now: Callable[[], dt.datetime] = clock.now
     preparation = Preparation(
         mapping=mapping,
         rules=RoutingRules.from_mapping(settings.routing),

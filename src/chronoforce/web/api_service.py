@@ -17,6 +17,7 @@ from typing import Any
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import normalize_party, require_sendable
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import NotFoundError, PermanentError, RefusedError
 from chronoforce.domain.models import Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
@@ -112,7 +113,7 @@ class ApiService:
         if self._runtime is not None:
             now: dt.datetime = self._runtime.now()
             return now
-        return dt.datetime.now(dt.UTC)
+        return SYSTEM_CLOCK.now()
 
     @property
     def rules(self) -> RoutingRules:

@@ -27,6 +27,7 @@ from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel
+from chronoforce.web.clock import clock_of
 from chronoforce.web.console import actions, queries
 from chronoforce.web.console.auth import (
     COOKIE,
@@ -201,14 +202,14 @@ def logout(user: User, csrf: Annotated[str, Form()] = "") -> Response:
 # --- pages -------------------------------------------------------------------------------------
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _now(request: Request) -> dt.datetime:
+    return clock_of(request).now()
 
 
 @router.get("/")
 def overview_page(request: Request, state: State, user: User) -> Response:
     with state.store.session() as session:
-        data = queries.overview(session, _now())
+        data = queries.overview(session, _now(request))
     return _page(request, "overview.html", user, o=data, page="overview")
 
 
