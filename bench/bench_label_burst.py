@@ -205,7 +205,9 @@ def burst(
 
     # A queue name of our own: no other consumer on a shared Redis takes our tasks.
     queue_name = f"cf-bench-{uuid.uuid4().hex[:8]}"
-    runtime = build_runtime(settings_for(world, workdir, database_url, queue_url, queue_name))
+    runtime = build_runtime(
+        settings_for(world, workdir, database_url, queue_url, queue_name), cluster=True
+    )
     huey = make_huey(queue_url, database_url, name=queue_name)
     processes: list[subprocess.Popen[bytes]] = []
     try:

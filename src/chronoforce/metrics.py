@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from chronoforce.domain.shipment_state import DUE, ShipmentState
 from chronoforce.domain.status import TERMINAL_STATUSES
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Outbox, Parcel, Shipment
@@ -104,7 +105,7 @@ def api_usage() -> tuple[int, int] | None:
 
 # --- read from the store at scrape time -------------------------------------------------------
 
-DUE_STATES = ("pending", "retry", "changed")
+DUE_STATES = DUE  # due for a label (domain/shipment_state.py)
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)  # tracking stops polling these
 
 
@@ -140,7 +141,7 @@ class StoreCollector(Collector):
             ).all()
             overdue = session.execute(
                 select(func.count(Shipment.id), func.min(Shipment.next_poll_at)).where(
-                    Shipment.state == "labeled",
+                    Shipment.state == ShipmentState.LABELED,
                     Shipment.status.not_in(_TERMINAL),
                     Shipment.next_poll_at <= now,
                 )

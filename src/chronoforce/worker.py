@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import update
 
 from chronoforce.config import Settings, WorkerConfig, section
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import get_logger
-from chronoforce.pipeline.gates import share
 from chronoforce.pipeline.runner import Runner
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.queue import TaskSet, make_huey
@@ -31,15 +31,6 @@ log = get_logger(component="worker")
 def worker_config(raw: Mapping[str, Any] | WorkerConfig) -> WorkerConfig:
     """The `worker:` section (typed at load: `Settings.worker`); errors name `worker.<key>`."""
     return section(WorkerConfig, "worker", raw)
-
-
-def harden(runtime: Any, config: WorkerConfig) -> None:
-    """Attach the cluster's shared gates to a runtime: breaker, slots, rate limit, pause."""
-    runtime.labels.retry_scale = config.retry_scale
-    share(runtime.labels.gates, runtime.settings, runtime.store, config)
-    budget = getattr(getattr(runtime.salesforce, "connection", None), "session", None)
-    if budget is not None and hasattr(budget, "budget"):
-        budget.budget.retry_after_s = config.salesforce_pause_s
 
 
 def runner_for(runtime: Any, tasks: TaskSet, config: WorkerConfig, **kwargs: Any) -> Runner:
@@ -65,7 +56,10 @@ def release_unstarted(runtime: Any) -> int:
     with runtime.store.session() as session:
         result = session.execute(
             update(Shipment)
-            .where(Shipment.lease_owner == runtime.labels.worker_id, Shipment.state != "calling")
+            .where(
+                Shipment.lease_owner == runtime.labels.worker_id,
+                Shipment.state != ShipmentState.CALLING,
+            )
             .values(lease_owner=None, lease_expires_at=None, queued_at=None)
             .execution_options(synchronize_session=False)
         )
@@ -75,8 +69,7 @@ def release_unstarted(runtime: Any) -> int:
 def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     """Consume until SIGTERM / SIGINT; the exit code."""
     config = worker_config(settings.worker)  # a model_copy(update=…) may hold a mapping
-    runtime = build_runtime(settings)
-    harden(runtime, config)
+    runtime = build_runtime(settings, cluster=True)  # the cluster's gates, from the start
     huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)
     tasks = TaskSet(huey, lambda: runtime)
     consumer = tasks.consumer(

@@ -23,9 +23,14 @@ from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 ORDERS = 50
 
 
+CLUSTER = pytest.mark.parametrize("world", ["cluster"], indirect=True)
+
+
 @pytest.fixture()
-def world(tmp_path: Path, backend: Any) -> Iterator[dict[str, Any]]:
-    """Both sandboxes over HTTP, on SQLite + huey-SQLite and on PostgreSQL + Redis."""
+def world(tmp_path: Path, backend: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Both sandboxes over HTTP, on SQLite + huey-SQLite and on PostgreSQL + Redis. A test
+    that runs the pipeline (`run_until`) asks for a runtime with the cluster's gates:
+    `@CLUSTER` (indirect parameter); the others drive steps by hand on local gates."""
     tls = ensure_tls(tmp_path / "tls")
     # Not about the cancel window (tests/chronopost/test_documented_answers.py is).
     carrier = ChronopostSandbox(db_path=":memory:", cancel_window=dt.timedelta(0))
@@ -36,7 +41,7 @@ def world(tmp_path: Path, backend: Any) -> Iterator[dict[str, Any]]:
     settings = demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert).model_copy(
         update=backend.settings_update()
     )
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, cluster=getattr(request, "param", "") == "cluster")
     try:
         yield {"carrier": carrier, "org": org, "runtime": runtime, "seeded": seeded}
     finally:
@@ -49,6 +54,7 @@ def _orders(org: SalesforceSandbox) -> dict[str, dict[str, Any]]:
     return {o["Id"]: o for o in org.records("Order")}
 
 
+@CLUSTER
 def test_every_order_gets_one_label_or_one_exception(world: dict[str, Any]) -> None:
     org, carrier, runtime = world["org"], world["carrier"], world["runtime"]
     run_until(runtime, workers=4, until_idle=True, max_seconds=120)
@@ -125,6 +131,7 @@ def test_writeback_costs_the_lower_bound_of_calls(world: dict[str, Any]) -> None
     assert again.sent == 0 and again.calls == 0
 
 
+@CLUSTER
 def test_detecting_again_makes_no_second_label(world: dict[str, Any]) -> None:
     carrier, runtime = world["carrier"], world["runtime"]
     run_until(runtime, workers=4, until_idle=True, max_seconds=120)
@@ -168,6 +175,7 @@ def test_a_crash_during_the_carrier_call_leaves_one_live_label(world: dict[str, 
     assert len(notes) == 1 and notes[0].state == "resolved"
 
 
+@CLUSTER
 def test_a_changed_order_before_pickup_gets_a_new_label_and_the_old_one_voided(
     world: dict[str, Any],
 ) -> None:
@@ -207,6 +215,7 @@ def test_a_changed_order_before_pickup_gets_a_new_label_and_the_old_one_voided(
     assert order["Chronopost_Label_Status__c"] == "Created"
 
 
+@CLUSTER
 def test_exceptions_commands_list_show_retry_and_resolve(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,7 +29,7 @@ def showcase(tmp_path: Path) -> Iterator[dict[str, Any]]:
     seeded = org.seed(orders=len(SHOWCASE), seed=7, showcase=True)
     cp = carrier.start()
     sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
-    runtime = build_runtime(demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert))
+    runtime = build_runtime(demo_settings(tmp_path, cp.url, sf.url, tls.ca_cert), cluster=True)
     try:
         yield {"carrier": carrier, "org": org, "runtime": runtime, "orders": seeded["Order"]}
     finally:

@@ -600,7 +600,7 @@ def run_batch(
         "mapping": {"weight": ["Description", "Chronopost_Weight_Kg__c"]},  # typed as text
         **(scaled or {}),
     }
-    runtime = build_runtime(config.model_copy(update=update))
+    runtime = build_runtime(config.model_copy(update=update), cluster=True)
     try:
         run_until(runtime, workers=2, until_idle=True, max_seconds=60)
         with runtime.store.session() as session:

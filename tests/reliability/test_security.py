@@ -267,6 +267,7 @@ def test_a_run_with_carrier_faults_and_expired_sessions_leaves_no_secret_anywher
 ) -> None:
     from chronoforce.cli.common import run_until
     from chronoforce.pipeline.labels import MAX_TRANSIENT_ATTEMPTS
+    from chronoforce.pipeline.runtime import build_runtime
     from chronoforce.sandbox.chronopost import Faults
 
     carrier, org, runtime = world["carrier"], world["org"], world["runtime"]
@@ -291,7 +292,13 @@ def test_a_run_with_carrier_faults_and_expired_sessions_leaves_no_secret_anywher
             session.get_one(Shipment, shipment_id).next_attempt_at = None
         runtime.labels.process(shipment_id)
     org.expire_sessions()  # the next call re-authenticates: a fresh token to leak or not
-    run_until(runtime, workers=2, until_idle=True, max_seconds=60)
+    # The run takes cluster turns: a runtime composed with the cluster's gates (the steps above
+    # were driven by hand on this process's own slots, with no breaker to open).
+    running = build_runtime(runtime.settings, cluster=True)
+    try:
+        run_until(running, workers=2, until_idle=True, max_seconds=60)
+    finally:
+        running.close()
     known = secrets_registry.values()
     kinds = set(known.values())
     assert {"Chronopost password", "Salesforce client secret", "Salesforce access token"} <= kinds

@@ -22,7 +22,6 @@ from chronoforce.pipeline.runtime import Runtime, build_runtime
 from chronoforce.sandbox.server import BackgroundServer
 from chronoforce.store.models import Shipment
 from chronoforce.web.app import create_app
-from chronoforce.worker import harden, worker_config
 from tests.web.conftest import API_KEY, ApiWorld, api_world_at
 
 HEADERS = {"X-API-Key": API_KEY}
@@ -30,7 +29,7 @@ HEADERS = {"X-API-Key": API_KEY}
 
 @contextmanager
 def own_app(world: ApiWorld) -> Iterator[httpx.Client]:
-    """The web app as `chronoforce web` serves it: it builds (and hardens) its own runtime."""
+    """The web app as `chronoforce web` serves it: it builds its own runtime, with the cluster's gates."""
     app = create_app(world.runtime.settings, drain_inbox=False)
     web = BackgroundServer(app, options={"timeout_graceful_shutdown": 1}).start()
     try:
@@ -120,8 +119,7 @@ def slow_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
 
 def _worker(world: ApiWorld) -> Runtime:
     settings = world.runtime.settings
-    runtime = build_runtime(settings)
-    harden(runtime, worker_config(settings.worker))
+    runtime = build_runtime(settings, cluster=True)
     return runtime
 
 

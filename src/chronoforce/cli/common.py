@@ -26,7 +26,7 @@ from chronoforce.logs import configure_logging, get_logger
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.queue import TaskSet, make_huey
 from chronoforce.salesforce.mapping import MappingConfig
-from chronoforce.worker import harden, release_unstarted, runner_for, worker_config
+from chronoforce.worker import release_unstarted, runner_for, worker_config
 
 # Tables are data: off a terminal (a pipe, a file, a test) rich would cut them at 80 columns and
 # squeeze dates to `2026-12…`; this width keeps every column whole. A terminal uses its own.
@@ -96,11 +96,12 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def runtime_of(ctx: typer.Context) -> Any:
-    """The pipeline's runtime built from this invocation's settings (the caller closes it)."""
+def runtime_of(ctx: typer.Context, *, cluster: bool = False) -> Any:
+    """The pipeline's runtime built from this invocation's settings (the caller closes it);
+    `cluster`: with the cluster's gates, for a command that runs the pipeline (`run_until`)."""
     settings = settings_from(ctx)
     try:
-        return build_runtime(settings)
+        return build_runtime(settings, cluster=cluster)
     except ConfigError as exc:
         fail(f"configuration error: {exc}", 2)
 
@@ -174,10 +175,13 @@ def run_until(
 
     SIGTERM or Ctrl-C stops it as `worker` stops: no new carrier call starts, the calls in
     flight finish within `worker.shutdown_grace_s`, leases of work not started are released.
-    Returns False when a periodic job outlived the grace (its rows come back on their own)."""
+    Returns False when a periodic job outlived the grace (its rows come back on their own).
+    `runtime` comes from `build_runtime(settings, cluster=True)`: its gates are the cluster's."""
     settings = runtime.settings
     config = worker_config(settings.worker)  # a model_copy(update=…) may hold a mapping
-    harden(runtime, config)
+    if runtime.labels.gates.breaker is None:
+        # It takes cluster turns beside any worker: the cluster's gates, built with it.
+        raise ValueError("run_until needs a runtime built with build_runtime(..., cluster=True)")
     huey = make_huey(settings.queue_url, settings.database_url, name=config.queue_name)
     tasks = TaskSet(huey, lambda: runtime)
     consumer = tasks.consumer(

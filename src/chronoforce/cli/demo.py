@@ -28,6 +28,7 @@ from chronoforce.config import ChronopostConfig, SalesforceConfig, Secrets, Sett
 from chronoforce.config.sections import LocationsConfig
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.routing import EU_COUNTRIES
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import configure_logging, get_logger
 from chronoforce.pipeline.returns import RETURN_INTENT, Returns
 from chronoforce.pipeline.runtime import build_runtime
@@ -146,7 +147,9 @@ def run_demo(
             soft_wrap=True,
         )
         started = time.monotonic()
-        runtime = build_runtime(with_locations(demo_settings(out, cp.url, sf.url, tls.ca_cert)))
+        runtime = build_runtime(
+            with_locations(demo_settings(out, cp.url, sf.url, tls.ca_cert)), cluster=True
+        )
         try:
             book_precise(runtime)  # one order delivered on a Chrono Precise slot (issue 23)
             with progress_bar(runtime, orders, verbose):
@@ -170,7 +173,7 @@ def counts(runtime: Any) -> tuple[int, int]:
         labeled = session.scalar(
             select(func.count())
             .select_from(Shipment)
-            .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
+            .where(Shipment.state == ShipmentState.LABELED, Shipment.intent != RETURN_INTENT)
         )
         problems = session.scalar(
             select(func.count()).select_from(ExceptionRow).where(ExceptionRow.state == "open")
@@ -279,7 +282,7 @@ def make_return(runtime: Any, shipped: dict[str, dict[str, Any]]) -> None:
     with runtime.store.session() as session:
         labeled = session.scalars(
             select(Shipment)
-            .where(Shipment.state == "labeled", Shipment.intent != RETURN_INTENT)
+            .where(Shipment.state == ShipmentState.LABELED, Shipment.intent != RETURN_INTENT)
             .order_by(Shipment.order_number)
         ).all()
         cases = {

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from chronoforce.cli.common import console, fail, make_console, run_until, runtime_of, settings_from
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.models import LabelFormat
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.salesforce.changes import DeltaReader
 from chronoforce.salesforce.mapping import soql_for_trigger
 from chronoforce.salesforce.soql import is_record_id, record_id
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Detect, label, poll tracking, write back and serve the web app in one process (the
         default for one machine). SIGTERM or Ctrl-C stops it gracefully, like `worker`."""
-        runtime = runtime_of(ctx)
+        runtime = runtime_of(ctx, cluster=True)
         try:
             finished = run_until(
                 runtime,
@@ -156,7 +157,9 @@ def register(app: typer.Typer) -> None:
                 console.print(f"shipment {shipment_id}: {outcome}")
             report = runtime.flush()
             console.print(f"written back: {report.sent} write(s) in {report.calls} call(s)")
-            unlabeled = [s for s in runtime.shipments([records[0]["Id"]]) if s.state != "labeled"]
+            unlabeled = [
+                s for s in runtime.shipments([records[0]["Id"]]) if s.state != ShipmentState.LABELED
+            ]
         finally:
             runtime.close()
         if unlabeled:
@@ -164,7 +167,7 @@ def register(app: typer.Typer) -> None:
                 "not labeled: "
                 + ", ".join(f"shipment {s.id} is {s.state}" for s in unlabeled)
                 + (" (see `chronoforce exceptions list`)" if any(
-                    s.state == "exception" for s in unlabeled) else "")
+                    s.state == ShipmentState.EXCEPTION for s in unlabeled) else "")
             )  # fmt: skip
 
     @app.command()

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from chronoforce.cli.common import console
 from chronoforce.config import Settings
+from chronoforce.domain.shipment_state import WORKABLE
 from chronoforce.pipeline import cluster
-from chronoforce.pipeline.runner import WORKABLE
 from chronoforce.queue import make_huey, ping
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment

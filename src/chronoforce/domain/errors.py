@@ -292,3 +292,10 @@ def retry_delay(error: TransientError, attempts: int, rng: random.Random | None 
     if error.retry_after:
         return float(error.retry_after) * (1.0 + (rng or random).random() / 10)
     return backoff_for(error).delay(attempts, rng)
+
+
+class IllegalTransitionError(ConflictError):
+    """A shipment asked to move between two states the transition table does not link
+    (domain/shipment_state.py): nothing was changed (issue 16)."""
+
+    default_code = "ILLEGAL_TRANSITION"

@@ -30,6 +30,7 @@ from chronoforce.domain.errors import (
     TransientError,
 )
 from chronoforce.domain.models import ShipmentStatus
+from chronoforce.domain.shipment_state import CANCELLABLE, ShipmentState, check_transition
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.cluster import utc
@@ -41,9 +42,8 @@ from chronoforce.store.ops import release_lease, take_lease
 
 log = get_logger(component="cancel")
 
-CANCELLED_STATE = "cancelled"
+CANCELLED_STATE = ShipmentState.CANCELLED
 QUEUED_STATUS = "cancel_queued"  # asked inside Chronopost's cancel window: sent when it opens
-CANCELLABLE = ("pending", "retry", "labeled", "exception", "changed")  # not `calling`
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,8 @@ class Cancels:
             row = session.get_one(Shipment, shipment_id)
             row.cancel_at = queue_at
             if final:
-                row.state, row.status = CANCELLED_STATE, ShipmentStatus.CANCELLED.value
+                row.state = check_transition(row.state, CANCELLED_STATE, record_id=row.sf_id)
+                row.status = ShipmentStatus.CANCELLED.value
                 row.next_poll_at = None
                 writeback.enqueue(
                     session, sf_object=row.sf_object, operation="update", sf_id=row.sf_id,

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.models import (
     Address,
@@ -91,7 +92,7 @@ class Certification:
     folder: Path
     samples: tuple[Sample, ...]
     summary: Path
-    made_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    made_at: dt.datetime = field(default_factory=SYSTEM_CLOCK.now)
 
     @property
     def refused(self) -> tuple[Sample, ...]:

@@ -29,6 +29,8 @@ from chronoforce.domain.errors import (
     MappingError,
     RoutingError,
 )
+from chronoforce.domain.shipment_state import ShipmentState as S
+from chronoforce.domain.shipment_state import check_transition
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.cluster import utc
 from chronoforce.redaction import redact_text
@@ -75,7 +77,7 @@ def record(
     write_to_salesforce: bool = True,
 ) -> ExceptionRow:
     """Store (or bump) the exception row and queue its mirror in Salesforce."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     sf_object = sf_object or (shipment.sf_object if shipment else "")
     sf_id = sf_id or error.record_id or (shipment.sf_id if shipment else "")
     key = f"{sf_id}:{operation}:{error.code}"[:200]
@@ -209,7 +211,7 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
     row = session.get(ExceptionRow, exception_id)
     if row is None:
         raise LookupError(f"no exception {exception_id}")
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     row.state, row.next_retry_at = "retrying", now
     if row.operation.startswith("writeback:"):
         for outbox in session.scalars(
@@ -218,16 +220,16 @@ def retry(session: Session, exception_id: int, now: dt.datetime | None = None) -
             outbox.state, outbox.next_attempt_at = "pending", None
         return None
     shipment = session.get(Shipment, row.shipment_id) if row.shipment_id else None
-    if shipment is None or shipment.state not in ("exception", "retry", "calling"):
+    if shipment is None or shipment.state not in (S.EXCEPTION, S.RETRY, S.CALLING):
         return None
-    if shipment.state == "calling":
+    if shipment.state == S.CALLING:
         # Its tries ran out with the last call's outcome unknown: it stays `calling`, so the
         # try asked for here looks its parcels up first. Not while a worker holds it.
         lease = utc(shipment.lease_expires_at)
         if lease is not None and lease > now:
             return None
     else:
-        shipment.state = "pending"
+        shipment.state = check_transition(shipment.state, S.PENDING, record_id=shipment.sf_id)
     shipment.attempts = 0
     shipment.next_attempt_at = None
     shipment.reread_at = now
@@ -244,11 +246,11 @@ def rerequested(
     `retrying` (resolved by the label, superseded by another failure). A pending or backing-off
     one just takes the new content. `calling` keeps its state: its parcels are looked up first.
     """
-    if shipment.state not in ("exception", "pending", "retry", "calling"):
+    if shipment.state not in (S.EXCEPTION, S.PENDING, S.RETRY, S.CALLING):
         return False
     if source.get("key") and source.get("key") != (shipment.source or {}).get("key"):
         shipment.source = source
-    if shipment.state == "calling":
+    if shipment.state == S.CALLING:
         # Tries ran out with the last call's outcome unknown (one slow try an hour): asked
         # again, it is due now, still looking its parcels up first. Not while a worker holds it.
         lease = utc(shipment.lease_expires_at)
@@ -259,10 +261,10 @@ def rerequested(
         shipment.next_attempt_at, shipment.attempts = None, 0
         _retrying(session, shipment.id)
         return False
-    if shipment.state != "exception":
+    if shipment.state != S.EXCEPTION:
         return False
     shipment.source = source
-    shipment.state = "pending"
+    shipment.state = check_transition(shipment.state, S.PENDING, record_id=shipment.sf_id)
     shipment.attempts = 0
     shipment.next_attempt_at = None
     shipment.reread_at = None  # the copy just read is the current one

@@ -107,15 +107,27 @@ class GateSettings(Protocol):
     def global_carrier_limits(self) -> bool: ...
 
 
-def share(gates: Gates, settings: Settings, store: Store, config: GateSettings) -> Gates:
-    """Make `gates` the cluster's: the breaker in the database, slots and calls per second in
-    Redis (when the queue runs on Redis) or the database. Every process that shares the
-    database shares them, workers and web app alike."""
+def local_gates(settings: Settings) -> Gates:
+    """This process's own cap on carrier calls in flight, no breaker, no rate limit: what a
+    one-off command or a test driving one step by hand composes (pipeline/runtime.py)."""
+    from chronoforce.pipeline.cluster import LocalSlots
+
+    return Gates(
+        slots=LocalSlots(settings.chronopost.concurrency),
+        wait_s=settings.pipeline.lease_seconds / 4,
+    )
+
+
+def cluster_gates(settings: Settings, store: Store, config: GateSettings) -> Gates:
+    """The cluster's gates: the breaker in the database, slots and calls per second in Redis
+    (when the queue runs on Redis) or the database. Every process that shares the database
+    shares them, workers and web app alike. Built once, at composition; never attached later."""
     from chronoforce.pipeline.breaker import CircuitBreaker
     from chronoforce.pipeline.cluster import Slots
     from chronoforce.pipeline.ratelimit import RateLimiter, windows_for
     from chronoforce.queue import is_redis, queue_location
 
+    gates = local_gates(settings)
     gates.breaker = CircuitBreaker(
         store,
         failures_to_open=config.breaker_failures,
@@ -151,12 +163,7 @@ def carrier_side(settings: Settings, config: GateSettings) -> tuple[Any, Store, 
     """The Chronopost client, the store and the shared gates, without Salesforce: what rates
     and relay searches need (the web app serves them before any Salesforce login)."""
     from chronoforce.chronopost import ChronopostClient
-    from chronoforce.pipeline.cluster import LocalSlots
     from chronoforce.store.db import Store
 
     store = Store(settings.database_url)
-    gates = Gates(
-        slots=LocalSlots(settings.chronopost.concurrency),
-        wait_s=settings.pipeline.lease_seconds / 4,
-    )
-    return ChronopostClient.from_settings(settings), store, share(gates, settings, store, config)
+    return ChronopostClient.from_settings(settings), store, cluster_gates(settings, store, config)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import (
     CarrierAnswerError,
     CarrierUnavailableError,
@@ -34,6 +35,15 @@ from chronoforce.domain.errors import (
     retry_delay,
 )
 from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
+from chronoforce.domain.shipment_state import (
+    DUE,
+    FRESH,
+    WORKABLE,
+    LabelOutcome,
+    ShipmentState,
+    check_transition,
+    check_transitions,
+)
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.cluster import utc
@@ -50,8 +60,7 @@ T = TypeVar("T")
 log = get_logger(component="labels")
 
 TRACKING_URL = writeback.TRACKING_URL
-WORKABLE = ("pending", "retry", "calling", "changed")
-FRESH = ("pending", "retry")  # nothing is at the carrier for these
+S, Outcome = ShipmentState, LabelOutcome  # WORKABLE, FRESH: domain/shipment_state.py
 BEFORE_PICKUP = (ShipmentStatus.PENDING.value, ShipmentStatus.LABEL_CREATED.value)
 MAX_TRANSIENT_ATTEMPTS = backoff_for(CarrierUnavailableError).max_attempts
 EXHAUSTED_PAUSE = dt.timedelta(hours=1)  # after the budget: one slow try an hour
@@ -137,7 +146,8 @@ def _mark(take: bool) -> Any:
         update(Shipment)
         .where(Shipment.id == bindparam("b_id"), owned)
         .values(
-            state="calling",
+            # Taking: from a fresh state; holding it already: from whichever workable state.
+            state=check_transitions(FRESH if take else WORKABLE, S.CALLING),
             generation=Shipment.generation + 1,
             attempts=Shipment.attempts + 1,
             lease_owner=bindparam("b_owner"),
@@ -161,7 +171,7 @@ _LABELED = (
         Shipment.generation == bindparam("b_generation"),
     )
     .values(
-        state="labeled",
+        state=check_transitions((S.CALLING,), S.LABELED),  # its generation's call answered
         status=ShipmentStatus.LABEL_CREATED.value,
         reservation_number=bindparam("b_reservation"),
         lease_owner=None,
@@ -193,7 +203,7 @@ def record_intents(
             "source": i.source,
             "sf_modstamp": i.modstamp,
             "shipper_ref": shipper_ref(i.order_number, i.intent, i.sf_id),
-            "state": "pending",
+            "state": S.PENDING,
             "status": ShipmentStatus.PENDING.value,
         }
         for i in intents
@@ -226,7 +236,7 @@ def record_intents(
             if row_values["sf_modstamp"] and shipment.sf_modstamp != row_values["sf_modstamp"]:
                 shipment.sf_modstamp = row_values["sf_modstamp"]  # this version is recorded
             _notice_change(session, shipment, row_values["source"])
-            if shipment.state in ("pending", "retry", "changed"):
+            if shipment.state in DUE:
                 ids.append(shipment.id)
     return ids
 
@@ -236,7 +246,7 @@ def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> 
     (`exceptions.rerequested`); labeled and unchanged, its label status is set back to
     `Created`; changed before pickup, it is relabeled; after pickup, an exception says so."""
     new_key, old_key = source.get("key", ""), (shipment.source or {}).get("key", "")
-    if shipment.state != "labeled":
+    if shipment.state != S.LABELED:
         exceptions.rerequested(session, shipment, source)
         return
     if new_key and new_key == old_key:
@@ -255,7 +265,8 @@ def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> 
         return
     shipment.source = source
     if shipment.status in BEFORE_PICKUP:
-        shipment.state = "changed"  # the worker cancels the label and makes a new one
+        # The worker cancels the label and makes a new one.
+        shipment.state = check_transition(shipment.state, S.CHANGED, record_id=shipment.sf_id)
         shipment.attempts = 0
         return
     exceptions.record(
@@ -278,7 +289,7 @@ class LabelPipeline:
     store: Store
     carrier: CarrierPort
     prepare: Preparer
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    now: Callable[[], dt.datetime] = SYSTEM_CLOCK.now  # build_runtime passes its clock's
     worker_id: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
     lease: dt.timedelta = dt.timedelta(minutes=5)
     gates: Gates = field(default_factory=Gates)  # shared with every other carrier use case
@@ -287,7 +298,7 @@ class LabelPipeline:
     retry_scale: float = 1.0  # every backoff times this (worker.retry_scale)
     _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
 
-    # The gates' parts, as the worker sets them (worker.harden): one object for every use case.
+    # The gates' parts (built with the runtime, pipeline/runtime.py): one object for every use case.
     @property
     def breaker(self) -> Any:
         return self.gates.breaker
@@ -312,7 +323,9 @@ class LabelPipeline:
     def limiter(self, value: Any) -> None:
         self.gates.limiter = value
 
-    def process(self, shipment_id: int, errors: list[ChronoforceError] | None = None) -> str:
+    def process(
+        self, shipment_id: int, errors: list[ChronoforceError] | None = None
+    ) -> LabelOutcome:
         """Take the shipment if it is workable and drive it to `labeled`, `exception` or `retry`
         (or `deferred` while the breaker is open, `released` when shutting down). `errors`, when
         given, receives the error that decided a failed outcome (the API answers with it).
@@ -322,11 +335,11 @@ class LabelPipeline:
         first, since its recovery calls the carrier before anything is prepared."""
         self._local.errors = errors
         if self.stopping():
-            return "released"  # not even taken: the sweeper hands it to another worker
+            return Outcome.RELEASED  # not even taken: the sweeper hands it to another worker
         with self.store.session() as session:
             shipment = session.get(Shipment, shipment_id)
             if shipment is None or not self._takeable(shipment):
-                return "skipped"
+                return Outcome.SKIPPED
             session.expunge(shipment)
         if shipment.state in FRESH:
             return self._process_fresh(shipment)
@@ -334,7 +347,7 @@ class LabelPipeline:
             if not take_lease(
                 session, shipment_id, self.worker_id, self.now(), self.lease, WORKABLE
             ):
-                return "skipped"
+                return Outcome.SKIPPED
             shipment = session.get_one(Shipment, shipment_id)
             session.expunge(shipment)
         return self._process_taken(shipment)
@@ -345,7 +358,7 @@ class LabelPipeline:
             expires = expires.replace(tzinfo=dt.UTC)
         return shipment.state in WORKABLE and (expires is None or expires < self.now())
 
-    def _process_fresh(self, shipment: Shipment) -> str:
+    def _process_fresh(self, shipment: Shipment) -> LabelOutcome:
         """Nothing was sent for it yet: prepare without holding it; take it with `calling`."""
         bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
         try:
@@ -357,29 +370,29 @@ class LabelPipeline:
                 if not take_lease(
                     session, shipment.id, self.worker_id, self.now(), self.lease, FRESH
                 ):
-                    return "skipped"
+                    return Outcome.SKIPPED
             return self._outcome(shipment, early, bound)
         if self.stopping():
-            return "released"
+            return Outcome.RELEASED
         try:
             result = self._call_carrier(shipment, prepared, take=True)
         except ChronoforceError as exc:
             return self._outcome(shipment, exc, bound, probe=probe)
         except LeaseLost:
-            return "skipped"
+            return Outcome.SKIPPED
         return self._stored(shipment, prepared, result, bound, recovering=False)
 
-    def _process_taken(self, shipment: Shipment) -> str:
+    def _process_taken(self, shipment: Shipment) -> LabelOutcome:
         bound = log.bind(shipment_id=shipment.id, sf_id=shipment.sf_id)
-        recovering = shipment.state == "calling"
+        recovering = shipment.state == S.CALLING
         probe = False
         try:
             probe = self._before_call()
-            if shipment.state == "calling":
+            if shipment.state == S.CALLING:
                 recovered = self._recover(shipment)
                 if recovered is not None:
                     return recovered
-            if shipment.state == "changed":
+            if shipment.state == S.CHANGED:
                 self._cancel_live(shipment)
             prepared = self._prepare(shipment)
             if self.stopping():
@@ -388,7 +401,7 @@ class LabelPipeline:
         except ChronoforceError as exc:
             return self._outcome(shipment, exc, bound, probe=probe)
         except LeaseLost:
-            return "skipped"
+            return Outcome.SKIPPED
         return self._stored(shipment, prepared, result, bound, recovering=recovering)
 
     def _before_call(self) -> bool:
@@ -421,7 +434,7 @@ class LabelPipeline:
 
     def _outcome(
         self, shipment: Shipment, error: ChronoforceError, bound: Any, *, probe: bool = False
-    ) -> str:
+    ) -> LabelOutcome:
         """What a failed step leaves behind (the shipment is held by this worker)."""
         errors = getattr(self._local, "errors", None)
         if errors is not None:
@@ -444,12 +457,12 @@ class LabelPipeline:
         bound: Any,
         *,
         recovering: bool,
-    ) -> str:
+    ) -> LabelOutcome:
         if not self._store_result(shipment, prepared, result, verify=recovering):
             bound.warning("lease lost during the call: labels cancelled")
-            return "skipped"
+            return Outcome.SKIPPED
         bound.info("label created", skybills=list(result.skybill_numbers))
-        return "labeled"
+        return Outcome.LABELED
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -478,7 +491,8 @@ class LabelPipeline:
         if taken is None:
             raise LeaseLost(shipment.id)
         previous = shipment.state
-        shipment.generation, shipment.attempts, shipment.state = taken[0], taken[1], "calling"
+        shipment.generation, shipment.attempts = taken[0], taken[1]
+        shipment.state = S.CALLING  # as _MARK wrote it (checked there)
         try:
             with self.gates.passage(wait.total_seconds()), self.gates.watch():
                 return self.carrier.create_shipment(prepared.request)
@@ -492,6 +506,7 @@ class LabelPipeline:
             raise
 
     def _unmark(self, shipment: Shipment, previous: str) -> None:
+        previous = check_transition(S.CALLING, previous, record_id=shipment.sf_id)
         with self.store.session() as session:
             session.execute(
                 update(Shipment)
@@ -663,16 +678,16 @@ class LabelPipeline:
             )
         writeback.enqueue_rows(session, rows)
 
-    def verify(self, shipment_id: int) -> str:
+    def verify(self, shipment_id: int) -> LabelOutcome:
         """After a recovered label: cancel any other live label found under our reference.
 
         The recovery lookup ran before the new call; a call from the attempt it replaced can
         still have made a label after that lookup. Run `2 × lease` later, this catches it."""
         with self.store.session() as session:
             if not take_lease(
-                session, shipment_id, self.worker_id, self.now(), self.lease, ("labeled",)
+                session, shipment_id, self.worker_id, self.now(), self.lease, (S.LABELED,)
             ):
-                return "skipped"
+                return Outcome.SKIPPED
             shipment = session.get_one(Shipment, shipment_id)
             session.expunge(shipment)
         reference = shipment.shipper_ref
@@ -699,11 +714,11 @@ class LabelPipeline:
                 row = session.get_one(Shipment, shipment.id)
                 row.verify_at = self.now() + self.lease  # look again a little later
                 row.last_error = str(exc)[:500]
-            return "retry"
+            return Outcome.RETRY
         with self.store.session() as session:
             release_lease(session, shipment.id, self.worker_id)
             session.get_one(Shipment, shipment.id).verify_at = None
-        return "verified"
+        return Outcome.VERIFIED
 
     def _cancel_stale(self, shipment: Shipment, result: LabelResult) -> None:
         for skybill in result.skybill_numbers:
@@ -713,14 +728,14 @@ class LabelPipeline:
                 # Still live: the next worker's recovery lookup finds and cancels it.
                 log.warning("stale label not cancelled", skybill=skybill, error=exc.code)
 
-    def _release(self, shipment: Shipment) -> str:
+    def _release(self, shipment: Shipment) -> LabelOutcome:
         """Shutting down before the call: let go at once so another worker takes it now."""
         with self.store.session() as session:
             release_lease(session, shipment.id, self.worker_id)
             session.get_one(Shipment, shipment.id).queued_at = None
-        return "released"
+        return Outcome.RELEASED
 
-    def _defer(self, shipment: Shipment, error: CircuitOpenError) -> str:
+    def _defer(self, shipment: Shipment, error: CircuitOpenError) -> LabelOutcome:
         """The breaker is open: no call was made, so wait it out without spending an attempt."""
         delay = retry_delay(error, 1)
         with self.store.session() as session:
@@ -729,12 +744,12 @@ class LabelPipeline:
             row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
             row.last_error = str(error)[:500]
             row.queued_at = None  # the sweeper queues it again as soon as it is due
-        return "deferred"
+        return Outcome.DEFERRED
 
-    def _fail(self, shipment: Shipment, error: ChronoforceError) -> str:
+    def _fail(self, shipment: Shipment, error: ChronoforceError) -> LabelOutcome:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment.id)
-            if isinstance(error, CarrierAnswerError) and row.state == "calling":
+            if isinstance(error, CarrierAnswerError) and row.state == S.CALLING:
                 # An answer we cannot read: the label may exist. Keep `calling`, so the next try
                 # (after the long pause, or an operator's retry) looks the parcels up first.
                 row.lease_owner, row.lease_expires_at = None, None
@@ -743,16 +758,19 @@ class LabelPipeline:
                 exceptions.record(
                     session, error, operation=_operation(row), shipment=row, now=self.now()
                 )
-                return "exception"
-            row.state = "exception"  # a permanent refusal: the carrier created nothing
+                return Outcome.EXCEPTION
+            # A permanent refusal: the carrier created nothing.
+            row.state = check_transition(row.state, S.EXCEPTION, record_id=row.sf_id)
             row.lease_owner, row.lease_expires_at = None, None
             row.last_error = str(error)[:500]
             exceptions.record(
                 session, error, operation=_operation(row), shipment=row, now=self.now()
             )
-        return "exception"
+        return Outcome.EXCEPTION
 
-    def _retry(self, shipment: Shipment, error: TransientError, *, spend: bool = True) -> str:
+    def _retry(
+        self, shipment: Shipment, error: TransientError, *, spend: bool = True
+    ) -> LabelOutcome:
         """Try again later. A failed probe of a failing carrier (`spend` False) gives its attempt
         back: a long outage is the carrier's, and must not use up the one order that happened
         to be the probe each time."""
@@ -767,20 +785,21 @@ class LabelPipeline:
                 exceptions.record(
                     session, error, operation=_operation(row), shipment=row, now=self.now()
                 )
-                if row.state == "calling":
+                if row.state == S.CALLING:
                     # The outcome of the last call is unknown: keep `calling`, so a later try
                     # looks the parcels up first, but only after a long pause.
                     row.next_attempt_at = self.now() + EXHAUSTED_PAUSE
                 else:
-                    row.state, row.next_attempt_at = "exception", None
-                return "exception"
+                    row.state = check_transition(row.state, S.EXCEPTION, record_id=row.sf_id)
+                    row.next_attempt_at = None
+                return Outcome.EXCEPTION
             # A carrier call that timed out may have created a label: stay `calling`, so the
             # next attempt looks the parcels up by reference before calling again.
-            if row.state != "calling":
-                row.state = "retry"
+            if row.state != S.CALLING:
+                row.state = check_transition(row.state, S.RETRY, record_id=row.sf_id)
             delay = retry_delay(error, row.attempts) * self.retry_scale
             row.next_attempt_at = self.now() + dt.timedelta(seconds=delay)
-        return "retry"
+        return Outcome.RETRY
 
     def _cancel_live(self, shipment: Shipment) -> None:
         """Before re-creating a changed order's label, void the one it had (not yet picked up)."""
@@ -804,7 +823,7 @@ class LabelPipeline:
 
     # --- recovery ------------------------------------------------------------------------
 
-    def _recover(self, shipment: Shipment) -> str | None:
+    def _recover(self, shipment: Shipment) -> LabelOutcome | None:
         """An earlier attempt's outcome is unknown: adopt what the carrier has, or go on."""
         reference = shipment.shipper_ref
         assert reference is not None

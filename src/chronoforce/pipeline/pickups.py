@@ -23,6 +23,7 @@ from sqlalchemy import select
 from chronoforce.domain.errors import ChronoforceError, ConflictError, NotFoundError
 from chronoforce.domain.models import Parcel as ParcelSpec
 from chronoforce.domain.models import Party, Pickup
+from chronoforce.domain.shipment_state import LabelOutcome, ShipmentState, check_transition
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.gates import Gates
@@ -78,10 +79,13 @@ class Pickups:
             live = [(p.skybill_number, Decimal(str(p.weight_kg))) for p in row.parcels if p.live]
             if day in booked and not change:
                 return self._answer(row, day, booked[day], [n for n, _ in live], booked=False)
-            labeled = row.state == "labeled" and bool(live)
+            labeled = row.state == ShipmentState.LABELED and bool(live)
             if not labeled:  # the label books the driver: the pipeline reads it from the row
                 row.source = {**(row.source or {}), "pickup": pickup_plain(pickup)}
-                row.state = "retry" if row.state == "exception" else row.state
+                if row.state == ShipmentState.EXCEPTION:  # asked again: a fresh try
+                    row.state = check_transition(
+                        row.state, ShipmentState.RETRY, record_id=row.sf_id
+                    )
                 row.attempts, row.next_attempt_at = 0, None
         if not labeled:
             return self._with_label(shipment_id, day)
@@ -94,7 +98,7 @@ class Pickups:
                 code="ALREADY_PICKED_UP",
                 record_id=row.sf_id,
             )
-        if row.state in ("calling", "changed"):
+        if row.state in (ShipmentState.CALLING, ShipmentState.CHANGED):
             raise ConflictError(
                 "the order's label is being made; try again", code="SHIPMENT_BUSY",
                 record_id=row.sf_id,
@@ -113,7 +117,7 @@ class Pickups:
         day = pickup.date.isoformat()
         with self.store.session() as session:
             if not take_lease(
-                session, shipment_id, self.owner, self.now(), self.lease, ("labeled",)
+                session, shipment_id, self.owner, self.now(), self.lease, (ShipmentState.LABELED,)
             ):
                 raise ConflictError("the order's shipment is busy; try again", code="SHIPMENT_BUSY")
             row = session.get_one(Shipment, shipment_id)
@@ -200,7 +204,7 @@ class Pickups:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
             entry = ((row.source or {}).get("pickups") or {}).get(day)
-            if outcome == "labeled" and entry:
+            if outcome == LabelOutcome.LABELED and entry:
                 numbers = [p.skybill_number for p in row.parcels if p.live]
                 return self._answer(row, day, entry, numbers, booked=True)
             sf_id = row.sf_id

@@ -39,6 +39,7 @@ from chronoforce.domain.models import (
     ShipmentStatus,
 )
 from chronoforce.domain.routing import EU_COUNTRIES, is_working_day, next_working_day
+from chronoforce.domain.shipment_state import LabelOutcome, ShipmentState, check_transition
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.labels import LabelPipeline, Prepared, StoredLabel, shipper_ref
@@ -302,7 +303,7 @@ class Returns:
         shipment_id = self._record(order, record, items, case_id, returns_reference, order_id)
         errors: list[ChronoforceError] = []
         outcome = self.labels.process(shipment_id, errors)
-        made = self._answer(shipment_id, created=outcome == "labeled")
+        made = self._answer(shipment_id, created=outcome == LabelOutcome.LABELED)
         if made is not None:
             return made
         if errors:
@@ -330,7 +331,7 @@ class Returns:
                         "intent": RETURN_INTENT,
                         "order_number": order.order_number,
                         "shipper_ref": shipper_ref(order.order_number, RETURN_INTENT, order.sf_id),
-                        "state": "pending",
+                        "state": ShipmentState.PENDING,
                         "status": ShipmentStatus.PENDING.value,
                         "source": {},
                     }
@@ -344,22 +345,23 @@ class Returns:
                     Shipment.intent == RETURN_INTENT,
                 )
             ).one()
-            if row.state in ("labeled", "calling"):
+            if row.state in (ShipmentState.LABELED, ShipmentState.CALLING):
                 return row.id  # answered as it is, or recovered by the pipeline
             row.source = {
                 "record": record, "items": items, "case_id": case_id, "order_id": order_id,
             }  # fmt: skip
             row.returns_reference = reference
             row.customer_id = order.references.customer_id
-            if row.state in ("exception", "cancelled"):  # asked again: a fresh try
-                row.state, row.status = "retry", ShipmentStatus.PENDING.value
+            if row.state in (ShipmentState.EXCEPTION, ShipmentState.CANCELLED):  # a fresh try
+                row.state = check_transition(row.state, ShipmentState.RETRY, record_id=row.sf_id)
+                row.status = ShipmentStatus.PENDING.value
                 row.attempts, row.next_attempt_at = 0, None
             return row.id
 
     def _answer(self, shipment_id: int, *, created: bool) -> ReturnLabel | None:
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
-            if row.state != "labeled":
+            if row.state != ShipmentState.LABELED:
                 return None
             return ReturnLabel(
                 shipment_id=row.id,

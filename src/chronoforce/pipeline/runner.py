@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
+from chronoforce.domain.shipment_state import WORKABLE, ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster, writeback
 from chronoforce.pipeline.cadence import next_interval
@@ -32,7 +34,6 @@ from chronoforce.store.models import ClusterState, Outbox, Shipment
 
 log = get_logger(component="runner")
 
-WORKABLE = ("pending", "retry", "calling", "changed")
 IDLE_CHECK_S = 0.25  # how often `run --until-idle` looks whether anything is left
 API_NOTE = "note:salesforce_api"  # cluster_state row: the org's API usage last seen
 DETECT_TURN = "periodic:detect"  # cluster_state row of the detect job's turn (cluster.Turns)
@@ -72,7 +73,7 @@ def due_verifications(store: Store, now: dt.datetime, limit: int = 50) -> list[i
     with store.session() as session:
         statement = (
             select(Shipment.id)
-            .where(Shipment.state == "labeled", Shipment.verify_at <= now)
+            .where(Shipment.state == ShipmentState.LABELED, Shipment.verify_at <= now)
             .order_by(Shipment.verify_at)
             .limit(limit)
         )
@@ -136,7 +137,7 @@ class Runner:
     sweep_every: float = 3.0
     poll_every: float | None = 30.0  # None: no tracking polls from this loop
     requeue_after: float = 60.0  # a queued task not started by then is queued again
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    now: Callable[[], dt.datetime] = SYSTEM_CLOCK.now
     stop_event: threading.Event = field(default_factory=threading.Event)
     owner: str = field(default_factory=lambda: f"r-{uuid.uuid4().hex[:8]}")
     _ticked: dict[str, float] = field(default_factory=dict, init=False, repr=False)  # job → start

@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from chronoforce.config import Settings
+from chronoforce.config import Settings, WorkerConfig, section
 from chronoforce.domain.address import require_sendable
+from chronoforce.domain.clock import SYSTEM_CLOCK, Clock
 from chronoforce.domain.errors import MappingError, RoutingError, TransientError
 from chronoforce.domain.models import (
     Address,
@@ -33,9 +34,8 @@ from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
 from chronoforce.pipeline.cadence import Backoff
-from chronoforce.pipeline.cluster import LocalSlots
 from chronoforce.pipeline.facts import order_facts
-from chronoforce.pipeline.gates import Gates
+from chronoforce.pipeline.gates import cluster_gates, local_gates
 from chronoforce.pipeline.labels import Intent, LabelPipeline, Prepared, record_intents
 from chronoforce.pipeline.locations import Locations
 from chronoforce.pipeline.returns import returns_preparation
@@ -551,16 +551,35 @@ def _plain(record: Any) -> Any:
     return record
 
 
-def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = None) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    *,
+    cluster: bool = False,
+    clock: Clock = SYSTEM_CLOCK,
+    carrier: Any = None,
+    salesforce: Any = None,
+) -> Runtime:
+    """The composition root: every adapter, gate and use case of one process, built once and
+    never patched afterwards. The CLI, the worker, the web app, the demo, the benchmarks and
+    the tests all build their runtime here.
+
+    `cluster`: the process takes its share of the cluster's work (a worker, `run`, the demo,
+    the web app): its gates are the cluster's — breaker in the database, carrier slots and
+    calls per second in Redis or the database (pipeline/gates.py) — its label backoffs are
+    scaled and its Salesforce pause set, all from the `worker:` section. Otherwise (a one-off
+    command, a test driving one step by hand): this process's own carrier slots only.
+    `clock`: the time every use case of the runtime reads (domain/clock.py)."""
     from chronoforce.chronopost import ChronopostClient
     from chronoforce.salesforce.client import SalesforceClient
 
+    worker = section(WorkerConfig, "worker", settings.worker) if cluster else None
     store = Store(settings.database_url)
     carrier = carrier or ChronopostClient.from_settings(settings)
-    salesforce = salesforce or SalesforceClient.from_settings(settings)
+    pause_s = worker.salesforce_pause_s if worker is not None else None
+    salesforce = salesforce or SalesforceClient.from_settings(settings, pause_s=pause_s)
     # The org's shape, read once: Order-only mode, mapping paths that exist, field lengths.
     shape, mapping = prepare_org(salesforce, MappingConfig.from_settings(settings.mapping))
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    now: Callable[[], dt.datetime] = clock.now
     preparation = Preparation(
         mapping=mapping,
         rules=RoutingRules.from_mapping(settings.routing),
@@ -575,13 +594,11 @@ def build_runtime(settings: Settings, *, carrier: Any = None, salesforce: Any = 
         prepare=preparation,
         now=now,
         lease=dt.timedelta(seconds=settings.pipeline.lease_seconds),
-        # Carrier calls in flight, whatever the thread count; worker.harden shares it cluster-wide.
+        # Carrier calls in flight, whatever the thread count: this process's, or the cluster's.
         # Every carrier use case (returns, cancels, pickups, rates) passes these same gates.
-        gates=Gates(
-            slots=LocalSlots(settings.chronopost.concurrency),
-            wait_s=settings.pipeline.lease_seconds / 4,
-        ),
+        gates=cluster_gates(settings, store, worker) if worker else local_gates(settings),
         preparers={"return": returns_preparation(settings, mapping, now, preparation.locations)},
+        retry_scale=worker.retry_scale if worker is not None else 1.0,
     )
     runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now, shape)
     preparation.reread = runtime.refresh_source

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import (
     PermanentError,
     RateLimitedError,
@@ -389,7 +390,7 @@ class Flusher:
         self.store = store
         self.salesforce = salesforce
         self.on_failure = on_failure
-        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.now = now or SYSTEM_CLOCK.now
 
     def flush(self, limit: int = 2000) -> FlushReport:
         """Flush until nothing is due (bounded by `limit` rows per round); nothing while the

@@ -96,9 +96,12 @@ class SalesforceClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, on_call: OnCall | None = None
+        cls, settings: Settings, *, on_call: OnCall | None = None, pause_s: float | None = None
     ) -> SalesforceClient:
-        return cls(connect(settings.salesforce, settings.secrets, on_call=on_call))
+        """`pause_s`: how long the API budget refuses calls once exhausted (worker's
+        `salesforce_pause_s`); None: the budget's default."""
+        config, secrets = settings.salesforce, settings.secrets
+        return cls(connect(config, secrets, on_call=on_call, pause_s=pause_s))
 
     def close(self) -> None:
         """Close pooled connections (the client is not usable afterwards)."""

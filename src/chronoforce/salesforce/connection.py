@@ -147,11 +147,16 @@ def connect(
     *,
     on_call: OnCall | None = None,
     tokens: TokenSource | None = None,
+    pause_s: float | None = None,
 ) -> Connection:
-    """Log in with the flow `config.auth` names; the session trusts `config.ca_file` if set."""
+    """Log in with the flow `config.auth` names; the session trusts `config.ca_file` if set.
+    `pause_s`: the budget's pause once exhausted (None: its default)."""
+    budget = ApiBudget(config.api_reserve_fraction)
+    if pause_s is not None:
+        budget = ApiBudget(config.api_reserve_fraction, retry_after_s=pause_s)
     session = SalesforceSession(
         ca_file=config.ca_file,
-        budget=ApiBudget(config.api_reserve_fraction),
+        budget=budget,
         on_call=on_call,
     )
     try:

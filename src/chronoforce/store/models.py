@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from chronoforce.domain.clock import SYSTEM_CLOCK
+from chronoforce.domain.shipment_state import ShipmentState
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -62,7 +63,7 @@ class Shipment(Base):
     sf_object: Mapped[str] = mapped_column(String(40))
     sf_id: Mapped[str] = mapped_column(String(18))
     intent: Mapped[str] = mapped_column(String(20), default="outbound")
-    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=ShipmentState.PENDING, index=True)
     status: Mapped[str] = mapped_column(String(30), default="pending")
     order_number: Mapped[str] = mapped_column(String(80), default="", index=True)
     customer_id: Mapped[str] = mapped_column(String(80), default="")

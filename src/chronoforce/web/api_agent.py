@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from chronoforce.domain.shipment_state import LabelOutcome, ShipmentState
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 from chronoforce.web.api_auth import Caller, LoggedRoute, require
@@ -27,7 +28,7 @@ OrderId = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")]
 Labels = Annotated[Caller, Depends(require("labels"))]
 AUTH = (401, 403)
 # Outcomes of LabelProcessor.process that leave the order without a label for now.
-LATER = ("retry", "deferred", "released", "skipped")
+LATER = (LabelOutcome.RETRY, LabelOutcome.DEFERRED, LabelOutcome.RELEASED, LabelOutcome.SKIPPED)
 
 
 class LabelAnswer(BaseModel):
@@ -145,7 +146,7 @@ def post_label(request: Request, order_id: OrderId, _: Labels) -> LabelAnswer:
     service = _service(request)
     runtime = service.runtime
     existing = _outbound(service, order_id)
-    if existing is not None and existing.state == "labeled":
+    if existing is not None and existing.state == ShipmentState.LABELED:
         numbers = _live_numbers(service, existing.id)
         return LabelAnswer(
             order_id=order_id, shipment_id=existing.id, created=False,
@@ -159,23 +160,23 @@ def post_label(request: Request, order_id: OrderId, _: Labels) -> LabelAnswer:
             409, "NOT_RECORDED", f"no shipment recorded for {order_id}", record_id=order_id
         )
     outcome = runtime.labels.process(recorded[0] if recorded else shipment.id)
-    if outcome in ("exception", "skipped"):
+    if outcome in (LabelOutcome.EXCEPTION, LabelOutcome.SKIPPED):
         # The refusal it left now, or earlier: an order held for review is not retried here.
         problem = _open_exception(service, shipment.id)
         if problem is not None:
             raise ApiError(
                 400, problem.code, problem.message, record_id=order_id, field=problem.field
             )
-    if outcome == "exception":
+    if outcome == LabelOutcome.EXCEPTION:
         raise ApiError(400, "LABEL_REFUSED", f"no label for {order_id}", record_id=order_id)
-    if shipment.state == "cancelled":
+    if shipment.state == ShipmentState.CANCELLED:
         raise ApiError(
             409, "LABEL_CANCELLED", f"the label of {order_id} was cancelled; a new one is made "
             "when the order is flagged to ship again", record_id=order_id,
         )  # fmt: skip
     runtime.flush()
     after = _outbound(service, order_id)
-    if outcome in LATER or after is None or after.state != "labeled":
+    if outcome in LATER or after is None or after.state != ShipmentState.LABELED:
         raise ApiError(
             503, "LABEL_LATER", f"the label for {order_id} could not be made now ({outcome}); "
             "chronoforce retries it by itself", record_id=order_id,

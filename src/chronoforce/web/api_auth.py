@@ -28,11 +28,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel
 from sqlalchemy import delete
 
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.logs import get_logger
 from chronoforce.store.db import Store
 from chronoforce.store.models import ApiToken
 from chronoforce.web.api_config import ApiClient, ApiConfig, sha256_hex
 from chronoforce.web.api_models import status_of
+from chronoforce.web.clock import clock_of
 
 log = get_logger(component="api")
 
@@ -94,11 +96,18 @@ def _secret_matches(client: ApiClient | None, secret: str) -> bool:
     return bool(stored)
 
 
-def issue_token(store: Store, client: ApiClient, scopes: tuple[str, ...], ttl_s: int) -> str:
+def issue_token(
+    store: Store,
+    client: ApiClient,
+    scopes: tuple[str, ...],
+    ttl_s: int,
+    now: dt.datetime | None = None,
+) -> str:
+    """A new bearer token; `now`: the app's clock (web/clock.py), the system's if not given."""
     # Tokens are 256 random bits: a plain SHA-256 digest cannot be reversed or guessed, and a
     # digest lookup stays one indexed read per call (argon2 would cost ~50 ms a request).
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     with store.session() as session:
         session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
         session.add(
@@ -188,19 +197,19 @@ async def token(
     if not set(wanted) <= set(client.scopes):
         return _oauth_error(400, "invalid_scope", f"allowed: {' '.join(client.scopes)}")
     issued = await run_in_threadpool(
-        issue_token, _store(request), client, wanted, config.access_ttl_s
+        issue_token, _store(request), client, wanted, config.access_ttl_s, clock_of(request).now()
     )
     log.info("api token issued", client_id=client.id, scopes=list(wanted))
     return TokenAnswer(access_token=issued, expires_in=config.access_ttl_s, scope=" ".join(wanted))
 
 
-def _from_token(store: Store, token: str) -> Caller | None:
+def _from_token(store: Store, token: str, now: dt.datetime | None = None) -> Caller | None:
     with store.session() as session:
         row = session.get(ApiToken, sha256_hex(token))
         if row is None:
             return None
         expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-        if expires <= dt.datetime.now(dt.UTC):
+        if expires <= (now or SYSTEM_CLOCK.now()):
             return None
         return Caller(row.client_id, frozenset(row.scopes), "token")
 
@@ -222,7 +231,7 @@ def authenticate(request: Request) -> Caller:
         raise AuthError(401, "missing credentials: send Authorization: Bearer <token> or X-API-Key")
     caller = None
     if bearer.startswith(TOKEN_PREFIX):
-        caller = _from_token(_store(request), bearer)
+        caller = _from_token(_store(request), bearer, clock_of(request).now())
     caller = caller or _from_key(_config(request), bearer or key)
     if caller is None:
         raise AuthError(401, "invalid or expired credentials")

@@ -17,6 +17,7 @@ from typing import Any
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import normalize_party, require_sendable
+from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import NotFoundError, PermanentError, RefusedError
 from chronoforce.domain.models import LabelFormat, Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
@@ -93,11 +94,9 @@ class ApiService:
         with self._lock:
             if self._runtime is None:
                 from chronoforce.pipeline.runtime import build_runtime
-                from chronoforce.worker import harden, worker_config
 
                 carrier = self._side[0] if self._side is not None else None
-                runtime = build_runtime(self.settings, carrier=carrier)
-                harden(runtime, worker_config(self.settings.worker))
+                runtime = build_runtime(self.settings, cluster=True, carrier=carrier)
                 self._runtime, self._runtime_built = runtime, True
             return self._runtime
 
@@ -120,7 +119,7 @@ class ApiService:
         if self._runtime is not None:
             now: dt.datetime = self._runtime.now()
             return now
-        return dt.datetime.now(dt.UTC)
+        return SYSTEM_CLOCK.now()
 
     @property
     def rules(self) -> RoutingRules:

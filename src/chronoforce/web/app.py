@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from chronoforce import __version__
 from chronoforce.config import Settings
+from chronoforce.domain.clock import SYSTEM_CLOCK, Clock
 from chronoforce.logs import get_logger
 from chronoforce.pipeline.tracking import Tracking, process_inbox, tracking_config
 from chronoforce.store.db import Store
@@ -65,9 +66,16 @@ class InboxDrainer:
             self._wake.wait(self.idle_wait)
 
 
-def create_app(settings: Settings, runtime: Any = None, *, drain_inbox: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings,
+    runtime: Any = None,
+    *,
+    drain_inbox: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
+) -> FastAPI:
     """The app `chronoforce web` serves. `runtime` needs a `store` (and may bring `tracking`);
-    without one, the app opens the configured database itself."""
+    without one, the app opens the configured database itself. `clock`: what its requests
+    read the time from (web/clock.py)."""
     own_store = runtime is None
     store: Store = Store(settings.database_url) if runtime is None else runtime.store
     tracking = getattr(runtime, "tracking", None)
@@ -89,6 +97,7 @@ def create_app(settings: Settings, runtime: Any = None, *, drain_inbox: bool = T
 
     app = FastAPI(title="chronoforce", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.clock = clock
     app.state.store = store
     app.state.tracking = tracking
     app.state.drainer = drainer

@@ -7,11 +7,9 @@ compares signatures in variable time, and never accepts an event id twice. Forma
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +22,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline.tracking import TrackingConfig
 from chronoforce.store.db import Store
 from chronoforce.store.models import WebhookInbox
+from chronoforce.web.clock import clock_of
 
 log = get_logger(component="webhooks")
 
@@ -172,7 +171,7 @@ async def receive_tracking(request: Request) -> JSONResponse:
             request.headers.get(TIMESTAMP_HEADER),
             request.headers.get(SIGNATURE_HEADER),
             body,
-            now=time.time(),
+            now=clock_of(request).now().timestamp(),
             window_seconds=config.webhook_window_seconds,
         )
     except SignatureError as exc:
@@ -195,7 +194,7 @@ async def receive_tracking(request: Request) -> JSONResponse:
         return _problem(
             409, "every event in this request was already received", duplicates=duplicates
         )
-    received_at = dt.datetime.now(dt.UTC).isoformat()
+    received_at = clock_of(request).now().isoformat()
     return JSONResponse(
         {"accepted": accepted, "duplicates": duplicates, "received_at": received_at},
         status_code=202,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from chronoforce.domain.errors import ChronoforceError, PermanentError, TransientError
 from chronoforce.domain.models import ShipmentStatus, TrackingEvent
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions
 from chronoforce.pipeline.ratelimit import RateLimiter, Windows, windows_for
@@ -31,7 +32,7 @@ from chronoforce.pipeline.tracking.planner import HOUR, URGENCY
 from chronoforce.store.models import Parcel, Shipment
 
 log = get_logger(component="tracking")
-POLLED_STATES = ("labeled",)
+POLLED_STATES = (ShipmentState.LABELED,)
 
 
 class TrackingCarrier(Protocol):

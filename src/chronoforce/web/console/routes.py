@@ -30,6 +30,7 @@ from chronoforce.pipeline.writeback import PDF_FORMATS
 from chronoforce.salesforce.mapping import MappingConfig
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel
+from chronoforce.web.clock import clock_of
 from chronoforce.web.console import actions, queries
 from chronoforce.web.console.auth import (
     COOKIE,
@@ -204,14 +205,14 @@ def logout(user: User, csrf: Annotated[str, Form()] = "") -> Response:
 # --- pages -------------------------------------------------------------------------------------
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _now(request: Request) -> dt.datetime:
+    return clock_of(request).now()
 
 
 @router.get("/")
 def overview_page(request: Request, state: State, user: User) -> Response:
     with state.store.session() as session:
-        data = queries.overview(session, _now())
+        data = queries.overview(session, _now(request))
     return _page(request, "overview.html", user, o=data, page="overview")
 
 
@@ -430,7 +431,7 @@ def _manifests(request: Request, state: ConsoleState) -> Manifests:
 def manifests_page(request: Request, state: State, user: User, date: str = "") -> Response:
     manifests = _manifests(request, state)
     try:
-        day = dt.date.fromisoformat(date) if date else _now().astimezone(manifests.zone).date()
+        day = dt.date.fromisoformat(date) if date else _now(request).astimezone(manifests.zone).date()
     except ValueError:
         raise HTTPException(400, f"date {date!r} is not a day (YYYY-MM-DD)") from None
     manifests.build(day)  # made once per group and day; again only when the list changed
