@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from chronoforce.cli.common import console
 from chronoforce.config import Settings
-from chronoforce.domain.shipment_state import WORKABLE
+from chronoforce.domain.shipment_state import WORKABLE, ShipmentState
 from chronoforce.pipeline import cluster
 from chronoforce.queue import make_huey, ping
 from chronoforce.store.db import Store
@@ -60,7 +60,7 @@ def collect(settings: Settings, store: Store | None = None) -> dict[str, Any]:
             located = dict(  # issue 23: where the labels were made from
                 session.execute(
                     select(Shipment.location, func.count())
-                    .where(Shipment.state == "labeled")
+                    .where(Shipment.state == ShipmentState.LABELED)
                     .group_by(Shipment.location)
                 ).all()
             )

@@ -26,6 +26,7 @@ from chronoforce.domain.errors import (
     NotFoundError,
 )
 from chronoforce.domain.models import LabelFormat, ShipmentStatus
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.gates import Gates
@@ -144,7 +145,7 @@ class Reprints:
                     f"{name}: a cancel of its label is queued, so it cannot be re-printed",
                     record_id=row.sf_id,
                 )
-            if row.state == "calling":
+            if row.state == ShipmentState.CALLING:
                 raise ConflictError(
                     f"{name}: a label is being made right now; try again in a minute",
                     code="SHIPMENT_BUSY", record_id=row.sf_id,

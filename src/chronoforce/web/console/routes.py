@@ -431,7 +431,8 @@ def _manifests(request: Request, state: ConsoleState) -> Manifests:
 def manifests_page(request: Request, state: State, user: User, date: str = "") -> Response:
     manifests = _manifests(request, state)
     try:
-        day = dt.date.fromisoformat(date) if date else _now(request).astimezone(manifests.zone).date()
+        today = _now(request).astimezone(manifests.zone).date()
+        day = dt.date.fromisoformat(date) if date else today
     except ValueError:
         raise HTTPException(400, f"date {date!r} is not a day (YYYY-MM-DD)") from None
     manifests.build(day)  # made once per group and day; again only when the list changed
