@@ -40,6 +40,19 @@ from chronoforce.pipeline.cluster import utc
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_of
 from chronoforce.pipeline.ports import CarrierPort
+from chronoforce.salesforce.fields import (
+    LABEL_STATUS,
+    LAST_ERROR,
+    ORDER_TRACKING_URL,
+    PRODUCT,
+    PROVIDER,
+    RESERVATION_NUMBER,
+    SHIPMENT_TRACKING_NUMBER,
+    SHIPMENT_TRACKING_URL,
+    SKYBILL_NUMBERS,
+    STATUS,
+    TRACKING_NUMBER,
+)
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
 from chronoforce.store.ops import insert_ignore, release_lease, take_lease
@@ -592,9 +605,9 @@ class LabelPipeline:
         shipment_record = str(row.source.get("shipment_id") or "")
         order_id = row.sf_id if row.sf_object == "Order" else str(row.source.get("order_id") or "")
         common = {
-            "Chronopost_Label_Status__c": "Created",
-            "Chronopost_Status__c": ShipmentStatus.LABEL_CREATED.value,
-            "Chronopost_Last_Error__c": None,
+            LABEL_STATUS.api: "Created",
+            STATUS.api: ShipmentStatus.LABEL_CREATED.value,
+            LAST_ERROR.api: None,
         }
         rows: list[dict[str, Any]] = []
         if order_id:
@@ -606,8 +619,8 @@ class LabelPipeline:
                     shipment_id=row.id,
                     payload={
                         **common,
-                        "Chronopost_Tracking_Number__c": tracking_number,
-                        "Chronopost_Tracking_Url__c": url,
+                        TRACKING_NUMBER.api: tracking_number,
+                        ORDER_TRACKING_URL.api: url,
                         **prepared.writeback.get("Order", {}),
                     },
                 )
@@ -623,14 +636,14 @@ class LabelPipeline:
                         **common,
                         # Every parcel, not the first only: a multi-parcel shipment's
                         # other skybills must be findable from the standard field too.
-                        "TrackingNumber": tracking_number,
-                        "TrackingUrl": url,
-                        "Provider": "Chronopost",
+                        SHIPMENT_TRACKING_NUMBER.api: tracking_number,
+                        SHIPMENT_TRACKING_URL.api: url,
+                        PROVIDER.api: "Chronopost",
                         # On the Order this field is the product *asked for* (an input to routing),
                         # so the product used is written on the Shipment only.
-                        "Chronopost_Product__c": prepared.request.product_code,
-                        "Chronopost_Skybill_Numbers__c": tracking_number,
-                        "Chronopost_Reservation_Number__c": row.reservation_number[:50],
+                        PRODUCT.api: prepared.request.product_code,
+                        SKYBILL_NUMBERS.api: tracking_number,
+                        RESERVATION_NUMBER.api: row.reservation_number[:50],
                         **prepared.writeback.get("Shipment", {}),
                     },
                 )

@@ -49,6 +49,7 @@ from chronoforce.pipeline.tracking import (
 from chronoforce.pipeline.tracking import flush as flush_tracking
 from chronoforce.pipeline.writeback import Flusher, FlushReport
 from chronoforce.salesforce.changes import DeltaReader
+from chronoforce.salesforce.fields import REQUEST_RECORD, SHIPMENT_ORDER
 from chronoforce.salesforce.mapping import (
     MappedOrder,
     MappingConfig,
@@ -196,7 +197,7 @@ class Runtime:
         record_ids: list[str] = []
         last: bytes | None = None
         for event in events:
-            found = event.record_ids or (str(event.fields.get("Record_Id__c") or ""),)
+            found = event.record_ids or (str(event.fields.get(REQUEST_RECORD.api) or ""),)
             # Whoever may publish the event picks Record_Id__c: a value that is no id would
             # make Salesforce refuse the whole query, on every try (detection stuck).
             forged = [i for i in found if i and not is_record_id(i)]
@@ -421,8 +422,9 @@ class Runtime:
             return {}
         if self.shape is not None and self.shape.order_only:
             return {}  # Order-only org: Shipment does not exist, never name it in a query
-        soql = f"SELECT Id, Order__c FROM Shipment WHERE Order__c IN {in_list(order_ids)}"
-        return {r["Order__c"]: r["Id"] for r in self.salesforce.query_iter(soql)}
+        link = SHIPMENT_ORDER.api
+        soql = f"SELECT Id, {link} FROM Shipment WHERE {link} IN {in_list(order_ids)}"
+        return {r[link]: r["Id"] for r in self.salesforce.query_iter(soql)}
 
     def flush(self) -> FlushReport:
         flusher = Flusher(

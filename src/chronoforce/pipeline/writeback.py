@@ -38,6 +38,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce import files
+from chronoforce.salesforce.fields import LABEL_STATUS
 from chronoforce.salesforce.files import FILE_KEY_FIELD  # noqa: F401 (re-exported for file rows)
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, Outbox, Parcel
@@ -162,7 +163,7 @@ def label_status_row(
         operation="update",
         sf_id=sf_id,
         shipment_id=shipment_id,
-        payload={"Chronopost_Label_Status__c": status},
+        payload={LABEL_STATUS.api: status},
         dedup_key=f"status:{sf_object}:{sf_id}:{version}"[:200],
     )
 

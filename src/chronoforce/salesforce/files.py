@@ -16,13 +16,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chronoforce.salesforce.fields import (
+    FILE_DATA,
+    FILE_FIRST_RECORD,
+    FILE_KEY,
+    FILE_NAME,
+    FILE_TITLE,
+    LINK_DOCUMENT,
+    LINK_RECORD,
+    LINK_SHARE_TYPE,
+    LINK_VISIBILITY,
+)
 from chronoforce.salesforce.soql import in_list
 
 COLLECTION_SIZE = 200  # sObject Collections limit per request (REST API reference)
-# External id on ContentVersion: a file is made once (salesforce/force-app,
-# ContentVersion/fields/Chronoforce_Key__c: Text(80), unique).
-FILE_KEY_FIELD = "Chronoforce_Key__c"
-KEY_LENGTH = 80
+FILE_KEY_FIELD = FILE_KEY.api  # external id on ContentVersion: a file is made once
+KEY_LENGTH = 80  # Chronoforce_Key__c is Text(80), unique (salesforce/force-app)
 USER_PREFIX = "005"  # the owner's (a User's) link to a file cannot be deleted
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
@@ -95,10 +104,10 @@ def content_version(upload: FileUpload, data: bytes) -> dict[str, Any]:
     """The ContentVersion record of one file."""
     return {
         "attributes": {"type": "ContentVersion"},
-        "Title": upload.title,
-        "PathOnClient": upload.filename,
-        "VersionData": base64.b64encode(data).decode("ascii"),
-        "FirstPublishLocationId": upload.first_publish_location_id,
+        FILE_TITLE.api: upload.title,
+        FILE_NAME.api: upload.filename,
+        FILE_DATA.api: base64.b64encode(data).decode("ascii"),
+        FILE_FIRST_RECORD.api: upload.first_publish_location_id,
         FILE_KEY_FIELD: file_key(upload.key),
     }
 
@@ -190,10 +199,10 @@ def link(
     links = [
         {
             "attributes": {"type": "ContentDocumentLink"},
-            "ContentDocumentId": document,
-            "LinkedEntityId": entity,
-            "ShareType": "V",
-            "Visibility": "AllUsers",
+            LINK_DOCUMENT.api: document,
+            LINK_RECORD.api: entity,
+            LINK_SHARE_TYPE.api: "V",
+            LINK_VISIBILITY.api: "AllUsers",
         }
         for document, entity in sorted(wanted)
     ]

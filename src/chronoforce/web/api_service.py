@@ -28,6 +28,7 @@ from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter
 from chronoforce.pipeline.relays import RelaySearch
 from chronoforce.pipeline.returns import Returns
 from chronoforce.pipeline.runtime import shipper_party
+from chronoforce.salesforce.fields import CASE_ORDER, CASE_TYPE
 from chronoforce.salesforce.mapping import (
     MappedOrder,
     fetch_items,
@@ -183,7 +184,10 @@ class ApiService:
 
     def case_order(self, case_id: str) -> str:
         """The order a Case of the configured type is about (for its return label)."""
-        soql = f"SELECT Id, Type, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
+        soql = (
+            f"SELECT Id, {CASE_TYPE.api}, {CASE_ORDER.api} FROM Case "
+            f"WHERE Id = '{record_id(case_id)}'"
+        )
         found = list(self.runtime.salesforce.query_iter(soql))
         if not found:
             raise NotFoundError(
@@ -196,11 +200,11 @@ class ApiService:
                 f"Case {case_id} is of type {case.get('Type')!r}, not {wanted!r}",
                 code="CASE_TYPE", record_id=case_id, field="Type",
             )  # fmt: skip
-        order_id = str(case.get("Chronopost_Order__c") or "")
+        order_id = str(case.get(CASE_ORDER.api) or "")
         if not order_id:
             raise PermanentError(
                 f"Case {case_id} names no order", code="CASE_WITHOUT_ORDER",
-                record_id=case_id, field="Chronopost_Order__c",
+                record_id=case_id, field=CASE_ORDER.api,
             )  # fmt: skip
         return order_id
 
