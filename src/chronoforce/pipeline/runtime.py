@@ -55,12 +55,13 @@ from chronoforce.salesforce.mapping import (
     MappingConfig,
     fetch_items,
     items_for,
+    linked_shipments_soql,
     map_record,
     soql_for_trigger,
     value_at,
 )
 from chronoforce.salesforce.org_shape import OrgShape, prepare_org
-from chronoforce.salesforce.soql import in_list, is_record_id
+from chronoforce.salesforce.soql import is_record_id
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Shipment, Watermark
 
@@ -211,11 +212,7 @@ class Runtime:
         ids: list[int] = []
         for start in range(0, len(record_ids), 200):
             batch = sorted(set(record_ids[start : start + 200]))
-            soql = soql_for_trigger(self.mapping).replace(
-                " ORDER BY ", f" AND Id IN {in_list(batch)} ORDER BY ", 1
-            )
-            if " WHERE " not in soql:
-                soql = soql.replace(" AND Id IN ", " WHERE Id IN ", 1)
+            soql = soql_for_trigger(self.mapping, ids=batch)
             recorded = self.record(list(self.salesforce.query_iter(soql)), None)
             if on_ids is not None and recorded:
                 on_ids(recorded)
@@ -325,10 +322,7 @@ class Runtime:
 
         The trigger condition is left out: a failed order no longer says `Requested`."""
         started = self.now()
-        mapping = self.mapping.model_copy(update={"trigger_condition": ""})
-        soql = soql_for_trigger(mapping).replace(
-            " ORDER BY ", f" WHERE Id IN {in_list([shipment.sf_id])} ORDER BY ", 1
-        )
+        soql = soql_for_trigger(self.mapping, ids=[shipment.sf_id], condition=False)
         found = [dict(r) for r in self.salesforce.query_iter(soql)]
         if not found:
             raise MappingError(
@@ -423,7 +417,7 @@ class Runtime:
         if self.shape is not None and self.shape.order_only:
             return {}  # Order-only org: Shipment does not exist, never name it in a query
         link = SHIPMENT_ORDER.api
-        soql = f"SELECT Id, {link} FROM Shipment WHERE {link} IN {in_list(order_ids)}"
+        soql = linked_shipments_soql(order_ids)
         return {r[link]: r["Id"] for r in self.salesforce.query_iter(soql)}
 
     def flush(self) -> FlushReport:

@@ -31,12 +31,12 @@ from chronoforce.pipeline.runtime import shipper_party
 from chronoforce.salesforce.fields import CASE_ORDER, CASE_TYPE
 from chronoforce.salesforce.mapping import (
     MappedOrder,
+    case_soql,
     fetch_items,
     items_for,
     map_record,
-    soql_for_trigger,
+    soql_for_record,
 )
-from chronoforce.salesforce.soql import record_id
 from chronoforce.web.api_config import ApiConfig
 from chronoforce.web.api_models import (
     CancelAnswer,
@@ -168,9 +168,7 @@ class ApiService:
         """The order as the label pipeline reads it; NotFoundError when Salesforce lacks it."""
         runtime = self.runtime
         mapping = runtime.mapping
-        select = soql_for_trigger(mapping).split(" WHERE ")[0].split(" ORDER BY ")[0]
-        soql = f"{select} WHERE Id = '{record_id(order_id)}'"
-        records = list(runtime.salesforce.query_iter(soql))
+        records = list(runtime.salesforce.query_iter(soql_for_record(mapping, order_id)))
         if not records:
             raise NotFoundError(
                 f"no {mapping.trigger_object} {order_id} in Salesforce",
@@ -184,21 +182,17 @@ class ApiService:
 
     def case_order(self, case_id: str) -> str:
         """The order a Case of the configured type is about (for its return label)."""
-        soql = (
-            f"SELECT Id, {CASE_TYPE.api}, {CASE_ORDER.api} FROM Case "
-            f"WHERE Id = '{record_id(case_id)}'"
-        )
-        found = list(self.runtime.salesforce.query_iter(soql))
+        found = list(self.runtime.salesforce.query_iter(case_soql(case_id)))
         if not found:
             raise NotFoundError(
                 f"no Case {case_id} in Salesforce", code="CASE_NOT_FOUND", record_id=case_id
             )
         case = found[0]
         wanted = self.config.return_case_type
-        if (case.get("Type") or "") != wanted:
+        if (case.get(CASE_TYPE.api) or "") != wanted:
             raise PermanentError(
                 f"Case {case_id} is of type {case.get('Type')!r}, not {wanted!r}",
-                code="CASE_TYPE", record_id=case_id, field="Type",
+                code="CASE_TYPE", record_id=case_id, field=CASE_TYPE.api,
             )  # fmt: skip
         order_id = str(case.get(CASE_ORDER.api) or "")
         if not order_id:
