@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
@@ -54,8 +54,8 @@ from chronoforce.salesforce.fields import (
     TRACKING_NUMBER,
 )
 from chronoforce.store.db import Store
-from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
-from chronoforce.store.ops import insert_ignore, release_lease, take_lease
+from chronoforce.store.models import ExceptionRow, Parcel, Shipment
+from chronoforce.store.ops import release_lease, take_lease
 
 T = TypeVar("T")
 
@@ -81,18 +81,6 @@ class StoredParcel:
 
 class LeaseLost(Exception):
     """Another worker holds the shipment now (ours expired): leave it to them."""
-
-
-@dataclass(frozen=True)
-class Intent:
-    """A detected order to ship: its Salesforce identity and the raw record it was read from."""
-
-    sf_object: str
-    sf_id: str
-    order_number: str
-    source: dict[str, Any]
-    modstamp: str = ""
-    intent: str = "outbound"
 
 
 @dataclass(frozen=True)
@@ -186,97 +174,6 @@ _RESOLVE = (
     .where(ExceptionRow.shipment_id == bindparam("b_id"), ExceptionRow.state != "resolved")
     .values(state="resolved", resolution_note="label created on retry")
 )
-
-
-def record_intents(
-    store: Store, intents: Iterable[Intent], watermark: tuple[str, str] | None = None
-) -> list[int]:
-    """Write `pending` shipment rows (once per record + intent) with the watermark, atomically."""
-    rows: list[dict[str, Any]] = [
-        {
-            "sf_object": i.sf_object,
-            "sf_id": i.sf_id,
-            "intent": i.intent,
-            "order_number": i.order_number,
-            "source": i.source,
-            "sf_modstamp": i.modstamp,
-            "shipper_ref": shipper_ref(i.order_number, i.intent, i.sf_id),
-            "state": "pending",
-            "status": ShipmentStatus.PENDING.value,
-        }
-        for i in intents
-    ]
-    with store.session() as session:
-        insert_ignore(session, Shipment, rows)
-        if watermark is not None:
-            source, value = watermark
-            mark = session.get(Watermark, source)
-            if mark is None:
-                session.add(Watermark(source=source, value=value))
-            elif value > mark.value:
-                mark.value = value
-        # The rows of the page in one query per chunk, not one per record.
-        found: dict[tuple[str, str, str], Shipment] = {}
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            statement = select(Shipment).where(
-                Shipment.sf_id.in_({r["sf_id"] for r in chunk}),
-                Shipment.sf_object.in_({r["sf_object"] for r in chunk}),
-            )
-            for loaded in session.scalars(statement):
-                found[(loaded.sf_object, loaded.sf_id, loaded.intent)] = loaded
-        ids: list[int] = []
-        for row_values in rows:
-            key = (row_values["sf_object"], row_values["sf_id"], row_values["intent"])
-            shipment = found.get(key)
-            if shipment is None:
-                continue
-            if row_values["sf_modstamp"] and shipment.sf_modstamp != row_values["sf_modstamp"]:
-                shipment.sf_modstamp = row_values["sf_modstamp"]  # this version is recorded
-            _notice_change(session, shipment, row_values["source"])
-            if shipment.state in ("pending", "retry", "changed"):
-                ids.append(shipment.id)
-    return ids
-
-
-def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> None:
-    """A new version of a recorded order: without a live label it is worked from that version
-    (`exceptions.rerequested`); labeled and unchanged, its label status is set back to
-    `Created`; changed before pickup, it is relabeled; after pickup, an exception says so."""
-    new_key, old_key = source.get("key", ""), (shipment.source or {}).get("key", "")
-    if shipment.state != "labeled":
-        exceptions.rerequested(session, shipment, source)
-        return
-    if new_key and new_key == old_key:
-        # Set to `Requested` again without a change: the label stands, and the record says so.
-        version = str(shipment.sf_modstamp or (source.get("record") or {}).get("SystemModstamp"))
-        row = writeback.label_status_row(
-            shipment_id=shipment.id,
-            sf_object=shipment.sf_object,
-            sf_id=shipment.sf_id,
-            status="Created",
-            version=version,
-        )
-        writeback.enqueue_rows(session, [row])
-        return
-    if not new_key or not old_key:
-        return
-    shipment.source = source
-    if shipment.status in BEFORE_PICKUP:
-        shipment.state = "changed"  # the worker cancels the label and makes a new one
-        shipment.attempts = 0
-        return
-    exceptions.record(
-        session,
-        CarrierValidationError(
-            f"the order changed after pickup (status {shipment.status}): the label stands; "
-            "ship the difference by hand or as a new order",
-            code="ORDER_CHANGED_AFTER_PICKUP",
-            record_id=shipment.sf_id,
-        ),
-        operation="label.change",
-        shipment=shipment,
-    )
 
 
 @dataclass

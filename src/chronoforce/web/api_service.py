@@ -24,10 +24,10 @@ from chronoforce.pipeline.cancel import Cancels
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates, carrier_side
 from chronoforce.pipeline.pickups import Pickups, outbound_shipment
+from chronoforce.pipeline.preparation import shipper_party
 from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter, Route
 from chronoforce.pipeline.relays import RelaySearch
 from chronoforce.pipeline.returns import Returns
-from chronoforce.pipeline.runtime import shipper_party
 from chronoforce.salesforce.fields import CASE_ORDER, CASE_TYPE
 from chronoforce.salesforce.mapping import (
     MappedOrder,
