@@ -38,9 +38,9 @@ from chronoforce.salesforce.mapping import (
     fetch_items,
     items_for,
     map_record,
+    soql_for_record,
     soql_for_trigger,
 )
-from chronoforce.salesforce.soql import record_id
 from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 
 DOMESTIC = ("FR", "MC")  # what the case column calls international is anything else
@@ -218,8 +218,7 @@ def progress_bar(runtime: Any, orders: int, verbose: bool) -> Iterator[None]:
 def read_order(runtime: Any, sf_id: str) -> tuple[dict[str, Any], list[Any], Any]:
     """The order as the API reads it for a return: the trigger's SELECT on one Id."""
     mapping = runtime.mapping
-    soql = soql_for_trigger(mapping).split(" WHERE ")[0].split(" ORDER BY ")[0]
-    records = list(runtime.salesforce.query_iter(f"{soql} WHERE Id = '{record_id(sf_id)}'"))
+    records = list(runtime.salesforce.query_iter(soql_for_record(mapping, sf_id)))
     by_order = fetch_items(runtime.salesforce.query_iter, mapping, records)
     record = plain(records[0])
     items = [plain(i) for i in items_for(records[0], mapping, by_order)]

@@ -16,8 +16,8 @@ from chronoforce.domain.errors import ChronoforceError
 from chronoforce.domain.models import LabelFormat
 from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.salesforce.changes import DeltaReader
-from chronoforce.salesforce.mapping import soql_for_trigger
-from chronoforce.salesforce.soql import is_record_id, record_id
+from chronoforce.salesforce.mapping import soql_for_record
+from chronoforce.salesforce.soql import is_record_id
 
 labels_app = typer.Typer(help="Labels already made: re-print a lost one.")
 
@@ -139,8 +139,7 @@ def register(app: typer.Typer) -> None:
             fail(f"not a Salesforce id: {order_id!r} (15 or 18 characters)", 2)
         runtime = runtime_of(ctx)
         try:
-            soql = soql_for_trigger(runtime.mapping, None).split(" WHERE ")[0]
-            soql += f" WHERE Id = '{record_id(order_id)}'"
+            soql = soql_for_record(runtime.mapping, order_id)
             sobject = runtime.mapping.trigger_object
             try:
                 records = list(runtime.salesforce.query_iter(soql))

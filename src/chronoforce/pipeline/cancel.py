@@ -36,6 +36,7 @@ from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.cluster import utc
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.labels import BEFORE_PICKUP
+from chronoforce.salesforce.fields import LABEL_STATUS, RETURN_TRACKING_NUMBER, STATUS
 from chronoforce.store.db import Store
 from chronoforce.store.models import Parcel, Shipment
 from chronoforce.store.ops import release_lease, take_lease
@@ -211,5 +212,5 @@ class Cancels:
 
 def _cancelled_fields(intent: str) -> dict[str, Any]:
     if intent == "outbound":
-        return {"Chronopost_Label_Status__c": "Cancelled", "Chronopost_Status__c": "cancelled"}
-    return {"Chronopost_Return_Tracking_Number__c": None}
+        return {LABEL_STATUS.api: "Cancelled", STATUS.api: "cancelled"}
+    return {RETURN_TRACKING_NUMBER.api: None}

@@ -23,6 +23,7 @@ from chronoforce.domain.errors import (
     PermanentError,
 )
 from chronoforce.domain.models import Parcel
+from chronoforce.salesforce.fields import TRACKING_EVENT
 
 # Objects chronoforce writes and what it does to them (pipeline/writeback.py, tracking/).
 WRITES: dict[str, tuple[str, ...]] = {
@@ -32,7 +33,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "CaseComment": ("createable",),
     "ContentVersion": ("createable",),
     "ContentDocumentLink": ("createable",),
-    "Chronopost_Tracking_Event__c": ("createable", "updateable"),
+    TRACKING_EVENT: ("createable", "updateable"),
 }
 # The Salesforce sandbox and the Chronopost test route: a parcel from Paris to Lyon.
 SAMPLE_ROUTE = ("FR", "75011", "FR", "69003")

@@ -34,10 +34,29 @@ from chronoforce.domain.shipment_state import check_transition
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.cluster import utc
 from chronoforce.redaction import redact_text
+from chronoforce.salesforce.fields import (
+    ERROR_ATTEMPTS,
+    ERROR_CODE,
+    ERROR_FIELD,
+    ERROR_FIRST_SEEN,
+    ERROR_KEY,
+    ERROR_LAST_SEEN,
+    ERROR_MESSAGE,
+    ERROR_OPERATION,
+    ERROR_ORDER,
+    ERROR_RECORD,
+    ERROR_REQUEST,
+    ERROR_RESPONSE,
+    ERROR_SHIPMENT,
+    ERROR_STATE,
+    INTEGRATION_ERROR,
+    LABEL_STATUS,
+    LAST_ERROR,
+)
 from chronoforce.store.models import ExceptionRow, Outbox, Shipment
 
 PAYLOAD_LIMIT = 120_000  # below Salesforce's 131,072-character long text area
-ERROR_OBJECT = "Chronopost_Integration_Error__c"
+ERROR_OBJECT = INTEGRATION_ERROR
 
 
 _KINDS: Sequence[tuple[type[ChronoforceError], str]] = (
@@ -126,8 +145,8 @@ def _supersede(session: Session, row: ExceptionRow, shipment_id: int, *, mirror:
                 session,
                 sf_object=ERROR_OBJECT,
                 operation="upsert",
-                external_id_field="External_Key__c",
-                payload={"External_Key__c": f"cf-{stale.id}", "State__c": "Resolved"},
+                external_id_field=ERROR_KEY.api,
+                payload={ERROR_KEY.api: f"cf-{stale.id}", ERROR_STATE.api: "Resolved"},
                 shipment_id=shipment_id,
             )
 
@@ -137,28 +156,28 @@ def _mirror(session: Session, row: ExceptionRow, shipment: Shipment | None) -> N
     source = shipment.source if shipment else {}
     shipment_record = str(source.get("shipment_id") or "") if isinstance(source, dict) else ""
     payload: dict[str, Any] = {
-        "External_Key__c": f"cf-{row.id}",
-        "Record_Id__c": row.sf_id,
-        "Operation__c": row.operation[:40],
-        "Code__c": row.code,
-        "Field__c": row.field,
-        "Message__c": row.message[:32000],
-        "Request_Payload__c": row.request_payload,
-        "Response_Payload__c": row.response_payload,
-        "Attempts__c": row.attempts,
-        "State__c": "Open",
-        "First_Seen__c": _iso(row.first_seen),
-        "Last_Seen__c": _iso(row.last_seen),
+        ERROR_KEY.api: f"cf-{row.id}",
+        ERROR_RECORD.api: row.sf_id,
+        ERROR_OPERATION.api: row.operation[:40],
+        ERROR_CODE.api: row.code,
+        ERROR_FIELD.api: row.field,
+        ERROR_MESSAGE.api: row.message[:32000],
+        ERROR_REQUEST.api: row.request_payload,
+        ERROR_RESPONSE.api: row.response_payload,
+        ERROR_ATTEMPTS.api: row.attempts,
+        ERROR_STATE.api: "Open",
+        ERROR_FIRST_SEEN.api: _iso(row.first_seen),
+        ERROR_LAST_SEEN.api: _iso(row.last_seen),
     }
     if order_id:
-        payload["Order__c"] = order_id
+        payload[ERROR_ORDER.api] = order_id
     if shipment_record:
-        payload["Shipment__c"] = shipment_record
+        payload[ERROR_SHIPMENT.api] = shipment_record
     writeback.enqueue(
         session,
         sf_object=ERROR_OBJECT,
         operation="upsert",
-        external_id_field="External_Key__c",
+        external_id_field=ERROR_KEY.api,
         payload=payload,
         shipment_id=shipment.id if shipment else None,
     )
@@ -169,8 +188,8 @@ def _mirror(session: Session, row: ExceptionRow, shipment: Shipment | None) -> N
             operation="update",
             sf_id=order_id,
             payload={
-                "Chronopost_Label_Status__c": "Error",
-                "Chronopost_Last_Error__c": f"{row.code}: {row.message}"[:255],
+                LABEL_STATUS.api: "Error",
+                LAST_ERROR.api: f"{row.code}: {row.message}"[:255],
             },
             shipment_id=shipment.id if shipment else None,
         )

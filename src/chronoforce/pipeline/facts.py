@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from chronoforce.domain.models import Party
 from chronoforce.domain.routing import RoutingFacts
+from chronoforce.salesforce.fields import PRODUCT
 from chronoforce.salesforce.mapping import MappedOrder
 
-OVERRIDE_FIELD = "Chronopost_Product__c"  # where an order asks for a product
+OVERRIDE_FIELD = PRODUCT.api  # where an order asks for a product
 
 
 def order_facts(order: MappedOrder, recipient: Party | None = None) -> RoutingFacts:

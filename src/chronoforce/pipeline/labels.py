@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
@@ -36,7 +36,6 @@ from chronoforce.domain.errors import (
 )
 from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
 from chronoforce.domain.shipment_state import (
-    DUE,
     FRESH,
     WORKABLE,
     LabelOutcome,
@@ -51,9 +50,22 @@ from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_of
 from chronoforce.pipeline.ports import CarrierPort
 from chronoforce.pipeline.precise import confirmed_slot
+from chronoforce.salesforce.fields import (
+    LABEL_STATUS,
+    LAST_ERROR,
+    ORDER_TRACKING_URL,
+    PRODUCT,
+    PROVIDER,
+    RESERVATION_NUMBER,
+    SHIPMENT_TRACKING_NUMBER,
+    SHIPMENT_TRACKING_URL,
+    SKYBILL_NUMBERS,
+    STATUS,
+    TRACKING_NUMBER,
+)
 from chronoforce.store.db import Store
-from chronoforce.store.models import ExceptionRow, Parcel, Shipment, Watermark
-from chronoforce.store.ops import insert_ignore, release_lease, take_lease
+from chronoforce.store.models import ExceptionRow, Parcel, Shipment
+from chronoforce.store.ops import release_lease, take_lease
 
 T = TypeVar("T")
 
@@ -78,18 +90,6 @@ class StoredParcel:
 
 class LeaseLost(Exception):
     """Another worker holds the shipment now (ours expired): leave it to them."""
-
-
-@dataclass(frozen=True)
-class Intent:
-    """A detected order to ship: its Salesforce identity and the raw record it was read from."""
-
-    sf_object: str
-    sf_id: str
-    order_number: str
-    source: dict[str, Any]
-    modstamp: str = ""
-    intent: str = "outbound"
 
 
 @dataclass(frozen=True)
@@ -188,98 +188,6 @@ _RESOLVE = (
     .where(ExceptionRow.shipment_id == bindparam("b_id"), ExceptionRow.state != "resolved")
     .values(state="resolved", resolution_note="label created on retry")
 )
-
-
-def record_intents(
-    store: Store, intents: Iterable[Intent], watermark: tuple[str, str] | None = None
-) -> list[int]:
-    """Write `pending` shipment rows (once per record + intent) with the watermark, atomically."""
-    rows: list[dict[str, Any]] = [
-        {
-            "sf_object": i.sf_object,
-            "sf_id": i.sf_id,
-            "intent": i.intent,
-            "order_number": i.order_number,
-            "source": i.source,
-            "sf_modstamp": i.modstamp,
-            "shipper_ref": shipper_ref(i.order_number, i.intent, i.sf_id),
-            "state": S.PENDING,
-            "status": ShipmentStatus.PENDING.value,
-        }
-        for i in intents
-    ]
-    with store.session() as session:
-        insert_ignore(session, Shipment, rows)
-        if watermark is not None:
-            source, value = watermark
-            mark = session.get(Watermark, source)
-            if mark is None:
-                session.add(Watermark(source=source, value=value))
-            elif value > mark.value:
-                mark.value = value
-        # The rows of the page in one query per chunk, not one per record.
-        found: dict[tuple[str, str, str], Shipment] = {}
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            statement = select(Shipment).where(
-                Shipment.sf_id.in_({r["sf_id"] for r in chunk}),
-                Shipment.sf_object.in_({r["sf_object"] for r in chunk}),
-            )
-            for loaded in session.scalars(statement):
-                found[(loaded.sf_object, loaded.sf_id, loaded.intent)] = loaded
-        ids: list[int] = []
-        for row_values in rows:
-            key = (row_values["sf_object"], row_values["sf_id"], row_values["intent"])
-            shipment = found.get(key)
-            if shipment is None:
-                continue
-            if row_values["sf_modstamp"] and shipment.sf_modstamp != row_values["sf_modstamp"]:
-                shipment.sf_modstamp = row_values["sf_modstamp"]  # this version is recorded
-            _notice_change(session, shipment, row_values["source"])
-            if shipment.state in DUE:
-                ids.append(shipment.id)
-    return ids
-
-
-def _notice_change(session: Any, shipment: Shipment, source: dict[str, Any]) -> None:
-    """A new version of a recorded order: without a live label it is worked from that version
-    (`exceptions.rerequested`); labeled and unchanged, its label status is set back to
-    `Created`; changed before pickup, it is relabeled; after pickup, an exception says so."""
-    new_key, old_key = source.get("key", ""), (shipment.source or {}).get("key", "")
-    if shipment.state != S.LABELED:
-        exceptions.rerequested(session, shipment, source)
-        return
-    if new_key and new_key == old_key:
-        # Set to `Requested` again without a change: the label stands, and the record says so.
-        version = str(shipment.sf_modstamp or (source.get("record") or {}).get("SystemModstamp"))
-        row = writeback.label_status_row(
-            shipment_id=shipment.id,
-            sf_object=shipment.sf_object,
-            sf_id=shipment.sf_id,
-            status="Created",
-            version=version,
-        )
-        writeback.enqueue_rows(session, [row])
-        return
-    if not new_key or not old_key:
-        return
-    shipment.source = source
-    if shipment.status in BEFORE_PICKUP:
-        # The worker cancels the label and makes a new one.
-        shipment.state = check_transition(shipment.state, S.CHANGED, record_id=shipment.sf_id)
-        shipment.attempts = 0
-        return
-    exceptions.record(
-        session,
-        CarrierValidationError(
-            f"the order changed after pickup (status {shipment.status}): the label stands; "
-            "ship the difference by hand or as a new order",
-            code="ORDER_CHANGED_AFTER_PICKUP",
-            record_id=shipment.sf_id,
-        ),
-        operation="label.change",
-        shipment=shipment,
-    )
 
 
 @dataclass
@@ -621,9 +529,9 @@ class LabelPipeline:
         shipment_record = str(row.source.get("shipment_id") or "")
         order_id = row.sf_id if row.sf_object == "Order" else str(row.source.get("order_id") or "")
         common = {
-            "Chronopost_Label_Status__c": "Created",
-            "Chronopost_Status__c": ShipmentStatus.LABEL_CREATED.value,
-            "Chronopost_Last_Error__c": None,
+            LABEL_STATUS.api: "Created",
+            STATUS.api: ShipmentStatus.LABEL_CREATED.value,
+            LAST_ERROR.api: None,
         }
         rows: list[dict[str, Any]] = []
         if order_id:
@@ -635,8 +543,8 @@ class LabelPipeline:
                     shipment_id=row.id,
                     payload={
                         **common,
-                        "Chronopost_Tracking_Number__c": tracking_number,
-                        "Chronopost_Tracking_Url__c": url,
+                        TRACKING_NUMBER.api: tracking_number,
+                        ORDER_TRACKING_URL.api: url,
                         **prepared.writeback.get("Order", {}),
                     },
                 )
@@ -652,14 +560,14 @@ class LabelPipeline:
                         **common,
                         # Every parcel, not the first only: a multi-parcel shipment's
                         # other skybills must be findable from the standard field too.
-                        "TrackingNumber": tracking_number,
-                        "TrackingUrl": url,
-                        "Provider": "Chronopost",
+                        SHIPMENT_TRACKING_NUMBER.api: tracking_number,
+                        SHIPMENT_TRACKING_URL.api: url,
+                        PROVIDER.api: "Chronopost",
                         # On the Order this field is the product *asked for* (an input to routing),
                         # so the product used is written on the Shipment only.
-                        "Chronopost_Product__c": prepared.request.product_code,
-                        "Chronopost_Skybill_Numbers__c": tracking_number,
-                        "Chronopost_Reservation_Number__c": row.reservation_number[:50],
+                        PRODUCT.api: prepared.request.product_code,
+                        SKYBILL_NUMBERS.api: tracking_number,
+                        RESERVATION_NUMBER.api: row.reservation_number[:50],
                         **prepared.writeback.get("Shipment", {}),
                     },
                 )

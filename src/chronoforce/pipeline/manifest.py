@@ -29,21 +29,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from chronoforce.chronopost.config import ChronopostAccounts, ChronopostCredentials
 from chronoforce.chronopost.shipping import family_for
 from chronoforce.config import Settings
+from chronoforce.config.sections import LocationsConfig, section
 from chronoforce.domain.address import normalize_party
 from chronoforce.domain.errors import MappingError, NotFoundError
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.manifest_pdf import SlipHeader, SlipLine, render
+from chronoforce.salesforce import fields
 from chronoforce.salesforce.mapping import MappingConfig, map_record
 from chronoforce.store.db import Store
 from chronoforce.store.models import Manifest, Outbox, Parcel, Shipment
 
 log = get_logger(component="manifest")
 
-MANIFEST_OBJECT = "Chronopost_Manifest__c"
-MANIFEST_KEY_FIELD = "Chronoforce_Key__c"
+MANIFEST_OBJECT = fields.MANIFEST
+MANIFEST_KEY_FIELD = fields.MANIFEST_KEY.api
 DEFAULT_LOCATION = "default"
 CANCELLED_STATE = "cancelled"  # pipeline/cancel.py's state (not imported: no cycle through it)
 # How far back a label may have been made for a pickup booked on the day asked (a pickup on
@@ -52,9 +55,9 @@ LOOKBACK = dt.timedelta(days=14)
 
 
 def location_key(shipment: Shipment) -> str:
-    """The shipper location a shipment leaves from. One location today; the shipper locations
-    change (issue 21, wt-locations) swaps this one function for the shipment's own column."""
-    return DEFAULT_LOCATION
+    """The shipper location a shipment left from (`shipment.location`, issue 23); a row made
+    before locations existed, or on a setup without them, is on the default location's slip."""
+    return str(shipment.location or DEFAULT_LOCATION)
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class Manifests:
 
     store: Store
     mapping: MappingConfig
-    accounts: Callable[[Any], tuple[str, str]]
+    accounts: Callable[[Any, str], tuple[str, str]]
     shipper_name: str
     shipper_address: str
     zone: ZoneInfo
@@ -118,11 +121,15 @@ class Manifests:
         now: Callable[[], dt.datetime] | None = None,
     ) -> Manifests:
         config = settings.chronopost
-        main = (config.account_number.strip(), config.sub_account.strip())
+        # The contracts as the client builds them, each location's own included (issue 23);
+        # only numbers are read here, so no password is needed.
+        main = ChronopostCredentials(config.account_number, "", config.sub_account)
+        where = section(LocationsConfig, "locations", settings.locations)
+        contracts = ChronopostAccounts.build(main, config.accounts).with_locations(where.sites)
 
-        def accounts(family: Any) -> tuple[str, str]:
-            own = config.accounts.family(family) if family is not None else None
-            return (own.account_number.strip(), own.sub_account.strip()) if own else main
+        def accounts(family: Any, location: str = "") -> tuple[str, str]:
+            own = contracts.for_location(location).for_family(family)
+            return own.account_number.strip(), own.sub_account.strip()
 
         s = config.shipper
         address = ", ".join(
@@ -201,8 +208,11 @@ class Manifests:
                     recipients[shipment.id] = self._recipient(shipment)
                 name, postal_code, country = recipients[shipment.id]
                 family = family_for(shipment.product_code, False, country or "FR")
-                number, sub = self.accounts(family)
-                group = Group(number, sub, location_key(shipment), day)
+                location = location_key(shipment)
+                number, sub = self.accounts(
+                    family, "" if location == DEFAULT_LOCATION else location
+                )
+                group = Group(number, sub, location, day)
                 groups[group].append(
                     SlipLine(
                         skybill_number=parcel.skybill_number,
@@ -335,13 +345,13 @@ def salesforce_rows(row: Manifest, group: Group) -> list[dict[str, Any]]:
         payload={
             MANIFEST_KEY_FIELD: group.key,
             "Name": f"Slip {group.day} {group.account_number}{sub} {group.location}"[:80],
-            "Pickup_Date__c": group.day.isoformat(),
-            "Account_Number__c": group.account_number,
-            "Sub_Account__c": group.sub_account or None,
-            "Location__c": group.location[:40],
-            "Parcel_Count__c": row.parcel_count,
-            "Total_Weight__c": float(row.total_weight_kg),
-            "Version__c": row.version,
+            fields.MANIFEST_DAY.api: group.day.isoformat(),
+            fields.MANIFEST_ACCOUNT.api: group.account_number,
+            fields.MANIFEST_SUB_ACCOUNT.api: group.sub_account or None,
+            fields.MANIFEST_LOCATION.api: group.location[:40],
+            fields.MANIFEST_PARCELS.api: row.parcel_count,
+            fields.MANIFEST_WEIGHT.api: float(row.total_weight_kg),
+            fields.MANIFEST_VERSION.api: row.version,
         },
         dedup_key=record_key(row.id),
     )

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chronoforce.domain.models import Pickup
+from chronoforce.salesforce.fields import PICKUP_DATE, PICKUP_NUMBER
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -43,8 +44,8 @@ def pickup_instant(value: dt.datetime | None, pickup: Pickup | None) -> dt.datet
 def pickup_fields(number: str, when: dt.datetime | None) -> dict[str, Any]:
     """The Order's pickup fields; the date an instant Salesforce stores as UTC."""
     return {
-        "Chronopost_Pickup_Number__c": number[:50],
-        "Chronopost_Pickup_Date__c": when.isoformat().replace("+00:00", "Z") if when else None,
+        PICKUP_NUMBER.api: number[:50],
+        PICKUP_DATE.api: when.isoformat().replace("+00:00", "Z") if when else None,
     }
 
 

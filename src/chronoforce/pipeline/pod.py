@@ -38,6 +38,7 @@ from chronoforce.domain.routing import next_working_day
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.gates import Gates
+from chronoforce.salesforce.fields import POD_STATUS
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Parcel, Shipment, TrackingCase
 
@@ -48,7 +49,7 @@ POD_HOUR = dt.time(6)  # unconfirmed choice: early on the working day, Paris tim
 MAX_NOT_READY = 5  # "not ready yet" answers before giving up (unconfirmed choice)
 TRANSIENT_RETRY = dt.timedelta(hours=1)  # Chronopost or the network failed: ask again then
 CLAIM = dt.timedelta(minutes=10)  # a sweep holds a due shipment this long while it asks
-FIELD = "Chronopost_POD_Status__c"
+FIELD = POD_STATUS.api
 
 PENDING, AVAILABLE, NOT_ELIGIBLE, NOT_ONLINE, GAVE_UP = (
     "pending",

@@ -29,6 +29,7 @@ from chronoforce.domain.models import ConfirmedSlot, DeliverySlot, Party, Shipme
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.gates import Gates
+from chronoforce.salesforce.fields import SLOT_END, SLOT_LEVEL, SLOT_START
 from chronoforce.salesforce.mapping import map_record
 from chronoforce.store.db import Store
 from chronoforce.store.models import DeliverySlot as SlotRow
@@ -315,9 +316,9 @@ class Precise:
                     sf_id=order_id,
                     shipment_id=row.id,
                     payload={
-                        "Chronopost_Slot_Start__c": start.isoformat().replace("+00:00", "Z"),
-                        "Chronopost_Slot_End__c": end.isoformat().replace("+00:00", "Z"),
-                        "Chronopost_Slot_Level__c": slot.tariff_level,
+                        SLOT_START.api: start.isoformat().replace("+00:00", "Z"),
+                        SLOT_END.api: end.isoformat().replace("+00:00", "Z"),
+                        SLOT_LEVEL.api: slot.tariff_level,
                     },
                 )
             )

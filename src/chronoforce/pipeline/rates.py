@@ -24,6 +24,7 @@ from chronoforce.domain.errors import CarrierValidationError, RoutingError
 from chronoforce.domain.models import Parcel, Rate
 from chronoforce.domain.routing import RoutingDecision, RoutingFacts, RoutingRules, route
 from chronoforce.pipeline.gates import Gates
+from chronoforce.salesforce.fields import PRODUCT, SHIPPING_COST
 from chronoforce.store.db import Store
 from chronoforce.store.models import RateCache
 
@@ -350,8 +351,8 @@ class RateWriter:
         target = target_id or order_id
         fields: dict[str, Any] = {
             "Id": target,
-            "Chronopost_Product__c": chosen.product_code,
-            "Chronopost_Shipping_Cost__c": float(cost),
+            PRODUCT.api: chosen.product_code,
+            SHIPPING_COST.api: float(cost),
         }
         sobject = "Order" if target_id else self.sf_object
         [result] = self.salesforce.collection("update", sobject, [fields])

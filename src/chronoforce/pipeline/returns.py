@@ -44,6 +44,7 @@ from chronoforce.pipeline import writeback
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.labels import LabelPipeline, Prepared, StoredLabel, shipper_ref
 from chronoforce.pipeline.locations import Locations
+from chronoforce.salesforce.fields import CASE_ORDER, RETURN_TRACKING_NUMBER, RETURNS_REFERENCE
 from chronoforce.salesforce.mapping import MappedOrder, MappingConfig, map_record
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
@@ -213,8 +214,8 @@ class ReturnPreparation:
                     sf_id=order_id,
                     shipment_id=row.id,
                     payload={
-                        "Chronopost_Return_Tracking_Number__c": numbers,
-                        "Chronopost_Returns_Reference__c": row.returns_reference,
+                        RETURN_TRACKING_NUMBER.api: numbers,
+                        RETURNS_REFERENCE.api: row.returns_reference,
                     },
                 )
             )
@@ -226,8 +227,8 @@ class ReturnPreparation:
                     sf_id=case_id,
                     shipment_id=row.id,
                     payload={
-                        "Chronopost_Return_Tracking_Number__c": numbers,
-                        "Chronopost_Order__c": order_id or None,
+                        RETURN_TRACKING_NUMBER.api: numbers,
+                        CASE_ORDER.api: order_id or None,
                     },
                 )
             )

@@ -41,7 +41,10 @@ from chronoforce.domain.models import LabelFormat
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
-from chronoforce.salesforce.soql import in_list
+from chronoforce.salesforce import files
+from chronoforce.salesforce.fields import LABEL_STATUS
+from chronoforce.salesforce.files import FILE_KEY_FIELD  # noqa: F401 (re-exported for file rows)
+from chronoforce.salesforce.soql import by_key_soql
 from chronoforce.store.db import Store
 from chronoforce.store.models import ExceptionRow, LabelReprint, Manifest, Outbox, Parcel
 from chronoforce.store.ops import insert_ignore
@@ -54,15 +57,12 @@ FILE_BATCH_BYTES = 6_000_000  # keep one collection of ContentVersions well unde
 MAX_ATTEMPTS = backoff_for(SalesforceUnavailableError).max_attempts
 CLAIM_SECONDS = 120
 PAUSE = "pause:salesforce"  # cluster_state row: Salesforce writes stopped until its expiry
-FILE_KEY_FIELD = "Chronoforce_Key__c"  # external id on ContentVersion: a file is made once
 TRACKING_URL = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={numbers}"
 # Order.Chronopost_Tracking_Number__c and Shipment.Chronopost_Skybill_Numbers__c are Text(255)
 # (salesforce/force-app); Shipment.TrackingNumber is string(255) in the sandbox's standard
 # objects, its real length unconfirmed (REAL-ORG-FACTS.md §1.2), so 255 is assumed.
 TEXT_LIMIT = 255
 URL_LIMIT = 255  # a Salesforce URL field holds at most 255 characters (REAL-ORG-FACTS.md §1.2)
-USER_PREFIX = "005"  # the owner's (a User's) link to a file cannot be deleted
-GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 log = get_logger(component="writeback")
 Key = TypeVar("Key")
@@ -198,7 +198,7 @@ def label_status_row(
         operation="update",
         sf_id=sf_id,
         shipment_id=shipment_id,
-        payload={"Chronopost_Label_Status__c": status},
+        payload={LABEL_STATUS.api: status},
         dedup_key=f"status:{sf_object}:{sf_id}:{version}"[:200],
     )
 
@@ -573,44 +573,21 @@ class Flusher:
     # --- voided files ------------------------------------------------------------------
 
     def _unlink_files(self, rows: Sequence[Outbox]) -> FlushReport:
-        """Delete the links of voided labels' files to records (not the owner's): one query
-        for the documents, one for their links, one delete collection per 200 links."""
+        """Unshare voided labels' files (`salesforce/files.py`), then settle each row."""
         report = FlushReport()
-        keys = sorted({str(row.payload.get("file_key", ""))[:80] for row in rows})
-        soql = (
-            f"SELECT Id, ContentDocumentId, {FILE_KEY_FIELD} FROM ContentVersion "
-            f"WHERE {FILE_KEY_FIELD} IN {in_list(keys)}"
+        done = files.unshare(
+            self.salesforce, [str(row.payload.get("file_key", "")) for row in rows]
         )
-        document = {
-            r[FILE_KEY_FIELD]: r["ContentDocumentId"] for r in self.salesforce.query_iter(soql)
-        }
-        report.calls += 1
-        links: dict[str, list[str]] = defaultdict(list)
-        if document:
-            soql = (
-                "SELECT Id, ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
-                f"WHERE ContentDocumentId IN {in_list(sorted(set(document.values())))}"
-            )
-            for link in self.salesforce.query_iter(soql):
-                if not str(link["LinkedEntityId"]).startswith(USER_PREFIX):
-                    links[link["ContentDocumentId"]].append(link["Id"])
-            report.calls += 1
-        wanted = [i for d in sorted(set(document.values())) for i in links.get(d, [])]
-        failed: dict[str, list[Any]] = {}
-        for part in chunks(wanted, COLLECTION_SIZE):
-            results = self.salesforce.delete(list(part))
-            report.calls += 1
-            for link_id, result in zip(part, results, strict=True):
-                errors = list(result.errors)
-                if not result.success and not {_status_code(e) for e in errors} <= GONE_CODES:
-                    failed[link_id] = errors
+        report.calls += done.calls
         outcomes: dict[str, tuple[bool, list[Any], str | None]] = {}
         for row in rows:
-            key = str(row.payload.get("file_key", ""))[:80]
-            doc = document.get(key)
+            key = files.file_key(str(row.payload.get("file_key", "")))
+            doc = done.document.get(key)
             if doc is None and not self._skip_unsent_file(key):
                 continue  # the file is being sent right now: unlink it on the next flush
-            errors = [e for link in links.get(doc or "", []) for e in failed.get(link, [])]
+            errors = [
+                e for link in done.links.get(doc or "", []) for e in done.failed.get(link, [])
+            ]
             outcomes[str(row.id)] = (not errors, errors, doc)
         report.add(self._settle({str(row.id): [row] for row in rows}, outcomes))
         return report
@@ -696,40 +673,18 @@ class Flusher:
                 found.update((i, data or b"") for i, data in session.execute(statement))
         return found
 
-    def _content_version(
+    def _file_data(
         self, row: Outbox, labels: Mapping[int, bytes], reprints: Mapping[int, bytes]
-    ) -> dict[str, Any]:
-        reprint_id = row.payload.get("reprint_id")
+    ) -> bytes:
         if "manifest_id" in row.payload:  # an end-of-day slip's PDF (pipeline/manifest.py)
-            data = self._manifest_pdf(int(row.payload["manifest_id"]))
-        elif "data_b64" in row.payload:  # a file that is not a label (pod_file_row)
-            data = base64.b64decode(row.payload["data_b64"])
-        elif reprint_id:
-            data = reprints.get(int(reprint_id), b"")
-        else:
-            parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
-            data = merge_labels([labels[i] for i in parcel_ids])
-        return {
-            "attributes": {"type": "ContentVersion"},
-            "Title": row.payload["title"],
-            "PathOnClient": row.payload["filename"],
-            "VersionData": base64.b64encode(data).decode("ascii"),
-            "FirstPublishLocationId": row.payload["first_publish_location_id"],
-            FILE_KEY_FIELD: row.dedup_key[:80],
-        }
-
-    def _existing_versions(
-        self, rows: Sequence[Outbox], force: bool = False
-    ) -> dict[str, dict[str, Any]]:
-        """Files an interrupted flush may already have made, by our key."""
-        retried = [r.dedup_key[:80] for r in rows if force or r.attempts > 1]
-        if not retried:
-            return {}
-        soql = (
-            f"SELECT Id, ContentDocumentId, {FILE_KEY_FIELD} FROM ContentVersion "
-            f"WHERE {FILE_KEY_FIELD} IN {in_list(retried)}"
-        )
-        return {r[FILE_KEY_FIELD]: r for r in self.salesforce.query_iter(soql)}
+            return self._manifest_pdf(int(row.payload["manifest_id"]))
+        if "data_b64" in row.payload:  # a file that is not a label (pod_file_row)
+            return base64.b64decode(row.payload["data_b64"])
+        reprint_id = row.payload.get("reprint_id")
+        if reprint_id:  # a re-printed label (pipeline/reprint.py)
+            return reprints.get(int(reprint_id), b"")
+        parcel_ids = sorted(int(i) for i in row.payload["parcel_ids"] if int(i) in labels)
+        return merge_labels([labels[i] for i in parcel_ids])
 
     def _manifest_pdf(self, manifest_id: int) -> bytes:
         with self.store.session() as session:
@@ -748,8 +703,7 @@ class Flusher:
             return list(batch), [], 0
         found: dict[tuple[str, str, str], str] = {}
         for (sf_object, key_field), keys in wanted.items():
-            where = f"{key_field} IN {in_list(sorted(keys))}"
-            soql = f"SELECT Id, {key_field} FROM {sf_object} WHERE {where}"
+            soql = by_key_soql(sf_object, key_field, sorted(keys))
             for record in self.salesforce.query_iter(soql):
                 found[(sf_object, key_field, str(record[key_field]))] = str(record["Id"])
         ready, waiting = [], []
@@ -767,6 +721,7 @@ class Flusher:
         return ready, waiting, len(wanted)
 
     def _send_file_batch(self, batch: Sequence[Outbox]) -> FlushReport:
+        """Put the files up (`salesforce/files.py`), then settle each row."""
         report = FlushReport()
         batch, waiting, report.calls = self._locate(batch)
         if waiting:
@@ -776,93 +731,31 @@ class Flusher:
             report.retried += len(waiting)
         if not batch:
             return report
-        existing = self._existing_versions(batch)
-        report.calls += 1 if any(r.attempts > 1 for r in batch) else 0
-        todo = [row for row in batch if row.dedup_key[:80] not in existing]
-        labels = self._labels(todo) if todo else {}
-        reprints = self._reprints(todo) if todo else {}
-        versions: dict[int, tuple[bool, list[Any], str | None]] = {}
-        if todo:
-            results = self.salesforce.collection(
-                "create",
-                "ContentVersion",
-                [self._content_version(row, labels, reprints) for row in todo],
-            )
-            report.calls += 1
-            for row, result in zip(todo, results, strict=True):
-                versions[row.id] = (result.success, list(result.errors), result.id)
-            # Our key already taken: an earlier, interrupted flush made this file. Adopt it.
-            taken = [
-                row
-                for row in todo
-                if not versions[row.id][0]
-                and any(_status_code(e) == "DUPLICATE_VALUE" for e in versions[row.id][1])
-            ]
-            if taken:
-                existing.update(self._existing_versions(taken, force=True))
-                report.calls += 1
-        created_ids = [v[2] for v in versions.values() if v[0] and v[2]]
-        documents: dict[str, str] = {}
-        if created_ids:
-            soql = "SELECT Id, ContentDocumentId FROM ContentVersion WHERE Id IN " + in_list(
-                created_ids
-            )
-            documents = {r["Id"]: r["ContentDocumentId"] for r in self.salesforce.query_iter(soql)}
-            report.calls += 1
-        document_of: dict[int, str] = {}
-        for row in batch:
-            found = existing.get(row.dedup_key[:80])
-            if found:
-                document_of[row.id] = found["ContentDocumentId"]
-            elif versions.get(row.id, (False, [], None))[0]:
-                document_of[row.id] = documents.get(versions[row.id][2] or "", "")
-        report.calls += self._link(batch, document_of)
-        outcomes = {
-            str(row.id): (
-                row.id in document_of,
-                versions.get(row.id, (False, [], None))[1],
-                document_of.get(row.id),
+        uploads = [
+            files.FileUpload(
+                key=row.dedup_key,
+                title=row.payload["title"],
+                filename=row.payload["filename"],
+                first_publish_location_id=row.payload["first_publish_location_id"],
+                link_to=tuple(row.payload.get("link_to", [])),
+                retried=row.attempts > 1,
             )
             for row in batch
+        ]
+
+        def data(indexes: Sequence[int]) -> list[bytes]:
+            todo = [batch[i] for i in indexes]
+            labels, reprints = self._labels(todo), self._reprints(todo)
+            return [self._file_data(row, labels, reprints) for row in todo]
+
+        done = files.upload(self.salesforce, uploads, data)
+        report.calls += done.calls
+        outcomes = {
+            str(row.id): (document is not None, errors, document)
+            for row, document, errors in zip(batch, done.documents, done.errors, strict=True)
         }
         report.add(self._settle({str(row.id): [row] for row in batch}, outcomes))
         return report
-
-    def _link(self, batch: Sequence[Outbox], document_of: Mapping[int, str]) -> int:
-        """Link each file to the other records (ContentDocumentLink), once."""
-        wanted = {
-            (document_of[row.id], entity)
-            for row in batch
-            if document_of.get(row.id)
-            for entity in row.payload.get("link_to", [])
-            if entity
-        }
-        calls = 0
-        if wanted and any(r.attempts > 1 for r in batch):
-            soql = (
-                "SELECT ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
-                f"WHERE ContentDocumentId IN {in_list(sorted({d for d, _ in wanted}))}"
-            )
-            have = {
-                (r["ContentDocumentId"], r["LinkedEntityId"])
-                for r in self.salesforce.query_iter(soql)
-            }
-            wanted -= have
-            calls += 1
-        links = [
-            {
-                "attributes": {"type": "ContentDocumentLink"},
-                "ContentDocumentId": document,
-                "LinkedEntityId": entity,
-                "ShareType": "V",
-                "Visibility": "AllUsers",
-            }
-            for document, entity in sorted(wanted)
-        ]
-        for link_batch in chunks(links, COLLECTION_SIZE):
-            self.salesforce.collection("create", "ContentDocumentLink", link_batch)
-            calls += 1
-        return calls
 
 
 def _resolve_retried(

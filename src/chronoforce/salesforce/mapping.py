@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from chronoforce.domain.errors import MappingError
 from chronoforce.domain.models import Address, Civility, Contact, Parcel, Party, References
 from chronoforce.salesforce import soql
+from chronoforce.salesforce.fields import CASE_ORDER, CASE_TYPE, SHIPMENT_ORDER
 
 Kind = Literal["text", "number", "boolean", "any"]
 MAX_PARCELS = 99
@@ -318,24 +319,58 @@ def soql_for_trigger(
     *,
     limit: int | None = None,
     after: bool = False,
+    ids: Sequence[str] | None = None,
+    condition: bool = True,
 ) -> str:
     """SELECT … FROM the trigger object WHERE the condition [AND modstamp >= since], oldest first.
 
     `since` is a SOQL dateTime literal (`soql.soql_datetime`) or a date (`2024-05-01`); with
-    `after`, only records stamped strictly later (`>`).
+    `after`, only records stamped strictly later (`>`). `ids` narrows it to those records (the
+    ones events named); `condition=False` leaves the trigger condition out (a retry reads an
+    order that no longer says `Requested`).
     """
-    columns = selected_fields(mapping)
-    items = mapping.items
-    if items is not None and items.mode == "subquery":
-        columns.append(f"(SELECT Id, {items.quantity}, {items.weight} FROM {items.relationship})")
-    where = [f"({mapping.trigger_condition})"] if mapping.trigger_condition.strip() else []
+    where = (
+        [f"({mapping.trigger_condition})"]
+        if condition and mapping.trigger_condition.strip()
+        else []
+    )
     if since:
         where.append(f"{mapping.modstamp_field} {'>' if after else '>='} {_since_literal(since)}")
-    text = f"SELECT {', '.join(columns)} FROM {mapping.trigger_object}"
+    if ids is not None:
+        where.append(f"Id IN {soql.in_list(ids)}")
+    text = trigger_select(mapping)
     if where:
         text += " WHERE " + " AND ".join(where)
     text += f" ORDER BY {mapping.modstamp_field} ASC, Id ASC"
     return text + (f" LIMIT {int(limit)}" if limit else "")
+
+
+def trigger_select(mapping: MappingConfig) -> str:
+    """`SELECT <the mapped fields> FROM <the trigger object>`, with no clause."""
+    columns = selected_fields(mapping)
+    items = mapping.items
+    if items is not None and items.mode == "subquery":
+        columns.append(f"(SELECT Id, {items.quantity}, {items.weight} FROM {items.relationship})")
+    return f"SELECT {', '.join(columns)} FROM {mapping.trigger_object}"
+
+
+def soql_for_record(mapping: MappingConfig, record_id: str) -> str:
+    """The trigger's SELECT of one record by its (checked) id, whatever the condition says."""
+    return f"{trigger_select(mapping)} WHERE Id = '{soql.record_id(record_id)}'"
+
+
+def linked_shipments_soql(order_ids: Sequence[str]) -> str:
+    """The Shipments of these Orders, by the package's lookup (`Shipment.Order__c`)."""
+    link = SHIPMENT_ORDER.api
+    return f"SELECT Id, {link} FROM Shipment WHERE {link} IN {soql.in_list(order_ids)}"
+
+
+def case_soql(case_id: str) -> str:
+    """One Case's type and the Order it names (a return label's Case)."""
+    return (
+        f"SELECT Id, {CASE_TYPE.api}, {CASE_ORDER.api} FROM Case "
+        f"WHERE Id = '{soql.record_id(case_id)}'"
+    )
 
 
 def _since_literal(since: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from chronoforce.domain.errors import MappingError
@@ -104,3 +104,9 @@ def in_list(values: Iterable[object]) -> str:
 def id_list(values: Iterable[str]) -> str:
     """`IN` list of record ids, each checked with `record_id`."""
     return in_list(record_id(v) for v in values)
+
+
+def by_key_soql(sf_object: str, key_field: str, keys: Sequence[str]) -> str:
+    """`SELECT Id, <key> FROM <object> WHERE <key> IN (...)`: records known by an external id
+    (a slip's file waits for its `Chronopost_Manifest__c` record, pipeline/writeback.py)."""
+    return f"SELECT Id, {key_field} FROM {sf_object} WHERE {key_field} IN {in_list(keys)}"

@@ -1,4 +1,5 @@
-"""Small statements the pipeline needs on both SQLite and PostgreSQL: insert-if-absent, leases."""
+"""Small statements the pipeline needs on both SQLite and PostgreSQL: insert-if-absent, leases,
+watermarks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import and_, inspect, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from chronoforce.store.models import Base, Shipment
+from chronoforce.store.models import Base, Shipment, Watermark
 
 
 @functools.cache
@@ -71,3 +72,39 @@ def release_lease(session: Session, shipment_id: int, owner: str) -> None:
         .values(lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- watermarks: where a detection source stopped (`delta:<object>`, `pubsub:<topic>`) --------
+# Written in the caller's session, so a watermark moves in the same transaction as the work it
+# stands for (the intents of a page).
+
+
+def read_watermark(session: Session, source: str) -> str | None:
+    """The stored watermark of `source`; None when there is none."""
+    mark = session.get(Watermark, source)
+    return mark.value if mark else None
+
+
+def advance_watermark(session: Session, source: str, value: str) -> None:
+    """Move the watermark forward to `value`, never back (a page read again leaves it)."""
+    mark = session.get(Watermark, source)
+    if mark is None:
+        session.add(Watermark(source=source, value=value))
+    elif value > mark.value:
+        mark.value = value
+
+
+def set_watermark(session: Session, source: str, value: str) -> None:
+    """Store `value` as the watermark, whatever was there (an opaque position: a replay id)."""
+    mark = session.get(Watermark, source)
+    if mark is None:
+        session.add(Watermark(source=source, value=value))
+    else:
+        mark.value = value
+
+
+def drop_watermark(session: Session, source: str) -> None:
+    """Forget the watermark of `source` (the next read starts where the source says)."""
+    mark = session.get(Watermark, source)
+    if mark is not None:
+        session.delete(mark)

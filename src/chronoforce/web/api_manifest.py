@@ -34,7 +34,9 @@ class ManifestOut(BaseModel):
     version: int
     parcel_count: int
     total_weight_kg: str = Field(description="kilograms, three decimals")
-    salesforce_id: str = Field(description="the Chronopost_Manifest__c record; empty until sent")
+    salesforce_id: str = Field(
+        description="the Salesforce slip record (Chronopost Manifest); empty until sent"
+    )
     pdf_url: str
     created_at: dt.datetime
 

@@ -26,19 +26,20 @@ from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates, carrier_side
 from chronoforce.pipeline.pickups import Pickups, outbound_shipment
 from chronoforce.pipeline.precise import Precise, SlotBooked, SlotOffer, shipment_of_case
+from chronoforce.pipeline.preparation import shipper_party
 from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter, Route
 from chronoforce.pipeline.relays import RelaySearch
 from chronoforce.pipeline.reprint import Reprinted, Reprints
 from chronoforce.pipeline.returns import Returns
-from chronoforce.pipeline.runtime import shipper_party
+from chronoforce.salesforce.fields import CASE_ORDER, CASE_TYPE
 from chronoforce.salesforce.mapping import (
     MappedOrder,
+    case_soql,
     fetch_items,
     items_for,
     map_record,
-    soql_for_trigger,
+    soql_for_record,
 )
-from chronoforce.salesforce.soql import record_id
 from chronoforce.web.api_config import ApiConfig
 from chronoforce.web.api_models import (
     CancelAnswer,
@@ -172,9 +173,7 @@ class ApiService:
         """The order as the label pipeline reads it; NotFoundError when Salesforce lacks it."""
         runtime = self.runtime
         mapping = runtime.mapping
-        select = soql_for_trigger(mapping).split(" WHERE ")[0].split(" ORDER BY ")[0]
-        soql = f"{select} WHERE Id = '{record_id(order_id)}'"
-        records = list(runtime.salesforce.query_iter(soql))
+        records = list(runtime.salesforce.query_iter(soql_for_record(mapping, order_id)))
         if not records:
             raise NotFoundError(
                 f"no {mapping.trigger_object} {order_id} in Salesforce",
@@ -188,24 +187,23 @@ class ApiService:
 
     def case_order(self, case_id: str) -> str:
         """The order a Case of the configured type is about (for its return label)."""
-        soql = f"SELECT Id, Type, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
-        found = list(self.runtime.salesforce.query_iter(soql))
+        found = list(self.runtime.salesforce.query_iter(case_soql(case_id)))
         if not found:
             raise NotFoundError(
                 f"no Case {case_id} in Salesforce", code="CASE_NOT_FOUND", record_id=case_id
             )
         case = found[0]
         wanted = self.config.return_case_type
-        if (case.get("Type") or "") != wanted:
+        if (case.get(CASE_TYPE.api) or "") != wanted:
             raise PermanentError(
                 f"Case {case_id} is of type {case.get('Type')!r}, not {wanted!r}",
-                code="CASE_TYPE", record_id=case_id, field="Type",
+                code="CASE_TYPE", record_id=case_id, field=CASE_TYPE.api,
             )  # fmt: skip
-        order_id = str(case.get("Chronopost_Order__c") or "")
+        order_id = str(case.get(CASE_ORDER.api) or "")
         if not order_id:
             raise PermanentError(
                 f"Case {case_id} names no order", code="CASE_WITHOUT_ORDER",
-                record_id=case_id, field="Chronopost_Order__c",
+                record_id=case_id, field=CASE_ORDER.api,
             )  # fmt: skip
         return order_id
 
@@ -445,13 +443,12 @@ class ApiService:
         found = shipment_of_case(store, case_id)
         if found is not None:
             return found
-        soql = f"SELECT Id, Chronopost_Order__c FROM Case WHERE Id = '{record_id(case_id)}'"
-        cases = list(self.runtime.salesforce.query_iter(soql))
-        order_id = str((cases[0].get("Chronopost_Order__c") if cases else "") or "")
+        cases = list(self.runtime.salesforce.query_iter(case_soql(case_id)))
+        order_id = str((cases[0].get(CASE_ORDER.api) if cases else "") or "")
         if not order_id:
             raise NotFoundError(
                 f"Case {case_id} is not in Salesforce or names no order",
-                code="CASE_NOT_FOUND", record_id=case_id, field="Chronopost_Order__c",
+                code="CASE_NOT_FOUND", record_id=case_id, field=CASE_ORDER.api,
             )  # fmt: skip
         runtime = self.runtime
         return outbound_shipment(runtime.store, runtime.mapping.trigger_object, order_id)

@@ -22,6 +22,22 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.tracking.config import CaseConfig
 from chronoforce.pipeline.tracking.events import chunks, iso
+from chronoforce.salesforce.fields import (
+    CASE_ACCOUNT,
+    CASE_DESCRIPTION,
+    CASE_ORDER,
+    CASE_ORIGIN,
+    CASE_OWNER,
+    CASE_PRIORITY,
+    CASE_RECORD_TYPE,
+    CASE_SHIPMENT,
+    CASE_SUBJECT,
+    COMMENT_BODY,
+    COMMENT_PARENT,
+    RECORD_STATUS,
+    STATUS,
+    TRACKING_NUMBER,
+)
 from chronoforce.salesforce.fit import shorten
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Shipment, TrackingCase
@@ -65,13 +81,13 @@ class Cases:
             return
         if not is_open or row is None:
             return
-        fields: dict[str, Any] = {"Chronopost_Status__c": status.value}
+        fields: dict[str, Any] = {STATUS.api: status.value}
         closes = reason not in self.config.reasons  # delivered damaged is no happy end
         if status is ShipmentStatus.DELIVERED and self.config.close_on_delivery and closes:
-            fields["Status"] = self.config.closed_status
+            fields[RECORD_STATUS.api] = self.config.closed_status
             row.state = "closed"
         elif self.config.update_status and opens:
-            fields["Status"] = self.config.update_status
+            fields[RECORD_STATUS.api] = self.config.update_status
         row.status = status.value
         tell(self.session, row, fields, comment)
 
@@ -93,21 +109,22 @@ class Cases:
         row.create_key = f"case:{self.order_key}:{row.seq}"
         reference = self.shipment.order_number or self.shipment.sf_id
         why = f" ({reason.replace('_', ' ')})" if reason and reason != status.value else ""
+        subject = f"Chronopost {status.value.replace('_', ' ')}{why}: order {reference}"
         payload: dict[str, Any] = {
-            "Subject": f"Chronopost {status.value.replace('_', ' ')}{why}: order {reference}"[:255],
-            "Description": comment,
-            "Status": self.config.new_status,
-            "Origin": self.config.origin,
-            "Priority": self.config.priority,
-            "Chronopost_Tracking_Number__c": last.skybill_number,
-            "Chronopost_Status__c": status.value,
+            CASE_SUBJECT.api: subject[:255],
+            CASE_DESCRIPTION.api: comment,
+            RECORD_STATUS.api: self.config.new_status,
+            CASE_ORIGIN.api: self.config.origin,
+            CASE_PRIORITY.api: self.config.priority,
+            TRACKING_NUMBER.api: last.skybill_number,
+            STATUS.api: status.value,
         }
         optional = {
-            "RecordTypeId": self.config.record_type_id,
-            "OwnerId": self.config.owner_id,
-            "AccountId": str((self.shipment.source or {}).get("account_id") or ""),
-            "Chronopost_Order__c": self.order_id,
-            "Chronopost_Shipment__c": shipment_record,
+            CASE_RECORD_TYPE.api: self.config.record_type_id,
+            CASE_OWNER.api: self.config.owner_id,
+            CASE_ACCOUNT.api: str((self.shipment.source or {}).get("account_id") or ""),
+            CASE_ORDER.api: self.order_id,
+            CASE_SHIPMENT.api: shipment_record,
         }
         payload.update({k: v for k, v in optional.items() if v})
         writeback.enqueue(
@@ -139,7 +156,10 @@ def tell(session: Session, row: TrackingCase, fields: dict[str, Any], comment: s
         sf_object="CaseComment",
         operation="create",
         # 4,000 bytes of UTF-8, not characters (HELP:000382141): accents count double.
-        payload={"ParentId": row.case_id, "CommentBody": shorten(comment, 4000, in_bytes=True)},
+        payload={
+            COMMENT_PARENT.api: row.case_id,
+            COMMENT_BODY.api: shorten(comment, 4000, in_bytes=True),
+        },
         shipment_id=row.shipment_id,
     )
 

@@ -23,11 +23,31 @@ from chronoforce.pipeline.ports import SalesforcePort
 from chronoforce.pipeline.tracking.cases import Cases, link_cases
 from chronoforce.pipeline.tracking.config import TrackingConfig
 from chronoforce.pipeline.tracking.events import Now, iso, key_of
+from chronoforce.salesforce.fields import (
+    ACTUAL_DELIVERY_DATE,
+    EVENT_CODE,
+    EVENT_KEY,
+    EVENT_LABEL,
+    EVENT_ORDER,
+    EVENT_PLACE,
+    EVENT_POSTAL_CODE,
+    EVENT_SHIPMENT,
+    EVENT_SKYBILL,
+    EVENT_STATUS,
+    EVENT_TIME,
+    LAST_EVENT_CODE,
+    LAST_EVENT_LABEL,
+    LAST_EVENT_PLACE,
+    LAST_EVENT_TIME,
+    RECORD_STATUS,
+    STATUS,
+    TRACKING_EVENT,
+)
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
 
-EVENT_OBJECT = "Chronopost_Tracking_Event__c"
-EVENT_KEY_FIELD = "Event_Key__c"
+EVENT_OBJECT = TRACKING_EVENT
+EVENT_KEY_FIELD = EVENT_KEY.api
 
 
 @dataclass
@@ -64,23 +84,23 @@ class SalesforceWrites:
         previous: str,
     ) -> None:
         last_event = {
-            "Chronopost_Status__c": status.value,
-            "Chronopost_Last_Event_Code__c": last.code,
-            "Chronopost_Last_Event_Label__c": last.label[:255],
-            "Chronopost_Last_Event_Time__c": iso(last.time),
-            "Chronopost_Last_Event_Place__c": last.place[:255],
+            STATUS.api: status.value,
+            LAST_EVENT_CODE.api: last.code,
+            LAST_EVENT_LABEL.api: last.label[:255],
+            LAST_EVENT_TIME.api: iso(last.time),
+            LAST_EVENT_PLACE.api: last.place[:255],
         }
         if self.shipment_record:
             payload = dict(last_event)
             if status.value in self.config.shipment_status_map:
-                payload["Status"] = self.config.shipment_status_map[status.value]
+                payload[RECORD_STATUS.api] = self.config.shipment_status_map[status.value]
             if status is ShipmentStatus.DELIVERED:
-                payload["ActualDeliveryDate"] = iso(last.time)
+                payload[ACTUAL_DELIVERY_DATE.api] = iso(last.time)
             self._enqueue("Shipment", self.shipment_record, payload)
         if self.order_id:
             payload = dict(last_event)
             if status.value in self.config.order_status_map:
-                payload["Status"] = self.config.order_status_map[status.value]
+                payload[RECORD_STATUS.api] = self.config.order_status_map[status.value]
             self._enqueue("Order", self.order_id, payload)
         if self.config.write_events:
             for event in fresh:
@@ -115,18 +135,18 @@ class SalesforceWrites:
         status = map_event(event.code, self.config.extra_codes).status
         payload: dict[str, Any] = {
             EVENT_KEY_FIELD: key_of(event),
-            "Skybill_Number__c": event.skybill_number,
-            "Code__c": event.code,
-            "Label__c": event.label[:255],
-            "Event_Time__c": iso(event.time),
-            "Place__c": event.place[:255],
-            "Postal_Code__c": event.postal_code,
-            "Status__c": status.value if status else None,
+            EVENT_SKYBILL.api: event.skybill_number,
+            EVENT_CODE.api: event.code,
+            EVENT_LABEL.api: event.label[:255],
+            EVENT_TIME.api: iso(event.time),
+            EVENT_PLACE.api: event.place[:255],
+            EVENT_POSTAL_CODE.api: event.postal_code,
+            EVENT_STATUS.api: status.value if status else None,
         }
         if self.shipment_record:
-            payload["Shipment__c"] = self.shipment_record
+            payload[EVENT_SHIPMENT.api] = self.shipment_record
         if self.order_id:
-            payload["Order__c"] = self.order_id
+            payload[EVENT_ORDER.api] = self.order_id
         self._held(
             writeback.outbox_row(
                 sf_object=EVENT_OBJECT,

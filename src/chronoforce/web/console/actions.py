@@ -20,7 +20,7 @@ from chronoforce.domain.address import normalize_party, require_sendable
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
-from chronoforce.pipeline.runtime import content_key
+from chronoforce.pipeline.detection import content_key
 from chronoforce.salesforce.mapping import MappingConfig, map_record, value_at
 from chronoforce.store.models import ExceptionRow, Shipment
 
