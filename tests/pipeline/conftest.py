@@ -52,9 +52,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 @pytest.fixture()
-def sandbox_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Both sandboxes over HTTP (Salesforce over HTTPS), a runtime on SQLite, 8 seeded orders."""
-    yield from open_sandbox_world(tmp_path)
+def sandbox_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Both sandboxes over HTTP (Salesforce over HTTPS), a runtime on SQLite, 8 seeded orders.
+    Indirect parameter "cluster": the runtime has the cluster's gates (what `run_until` needs)."""
+    yield from open_sandbox_world(tmp_path, cluster=getattr(request, "param", "") == "cluster")
 
 
 def open_sandbox_world(
@@ -62,6 +63,7 @@ def open_sandbox_world(
     *,
     carrier_accounts: dict[str, str] | None = None,
     chronopost_update: dict[str, Any] | None = None,
+    cluster: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """`sandbox_world`, with more accounts at the Chronopost sandbox (number → password) and
     `chronopost:` settings changed (e.g. a family's own contract)."""
@@ -87,7 +89,7 @@ def open_sandbox_world(
     if chronopost_update:
         chronopost = settings.chronopost.model_copy(update=chronopost_update)
         settings = settings.model_copy(update={"chronopost": chronopost})
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, cluster=cluster)
     try:
         yield {
             "carrier": carrier,

@@ -8,6 +8,7 @@ and are made under its contract, as the Chronopost sandbox stored and logged the
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from chronoforce.sandbox.chronopost import DEMO_ACCOUNT, DEMO_PASSWORD, Chronopo
 from chronoforce.sandbox.salesforce import SalesforceSandbox
 from chronoforce.sandbox.server import BackgroundServer
 from chronoforce.sandbox.tls import ensure_tls
-from chronoforce.store.models import ExceptionRow, Shipment
+from chronoforce.store.models import ExceptionRow, Parcel, Shipment
 from chronoforce.web.api_config import api_config
 from chronoforce.web.api_models import PickupRequest, RatesRequest, ReturnRequest
 from chronoforce.web.api_service import ApiService
@@ -96,7 +97,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "locations": LocationsConfig.model_validate(LOCATIONS),
         }
     )
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, cluster=True)  # run_until takes the cluster's gates
     service = ApiService(settings, api_config(settings.api), runtime)
     orders = [o["Id"] for o in sorted(org.records("Order"), key=lambda o: o["OrderNumber"])]
     by_field = [o for i, o in enumerate(orders) if i % 3 == 1]
@@ -289,3 +290,31 @@ def test_a_locations_cutoff_decides_the_ship_date(tmp_path: Path) -> None:
     assert ships["paris"].ship_date == dt.date(2026, 12, 1)  # Chrono 18's 17:00 default
     assert ships["lyon"].ship_date == dt.date(2026, 12, 2)
     assert "past the 10:00 cutoff" in ships["lyon"].reason
+
+
+def test_each_location_gets_its_own_end_of_day_slip_under_its_account(world: World) -> None:
+    """Issue 23: the slip follows the place parcels leave from and that place's contract."""
+    from pypdf import PdfReader
+
+    from chronoforce.pipeline.manifest import Manifests, pickup_day
+
+    _labels_made(world)
+    runtime = world.runtime
+    manifests = Manifests.from_settings(runtime.settings, runtime.store, runtime.mapping)
+    with runtime.store.session() as session:
+        live = session.scalars(select(Parcel).where(Parcel.live)).all()
+        where = {p.skybill_number: (p.shipment.location, pickup_day(p.shipment, p, manifests.zone))
+                 for p in live if p.shipment.intent == "outbound"}  # fmt: skip (returns: no slip)
+    printed: dict[tuple[str, str], str] = {}
+    for day in sorted({d for _, d in where.values()}):
+        for slip in manifests.build(day):
+            _, pdf = manifests.pdf(slip.id)
+            text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+            key = (slip.location, slip.account_number)
+            printed[key] = printed.get(key, "") + text
+    assert set(printed) == {("lyon", LYON_ACCOUNT), ("paris", DEMO_ACCOUNT)}
+    for skybill, (location, _) in where.items():
+        account = LYON_ACCOUNT if location == "lyon" else DEMO_ACCOUNT
+        assert skybill in printed[(location, account)]
+        other = ("paris", DEMO_ACCOUNT) if location == "lyon" else ("lyon", LYON_ACCOUNT)
+        assert skybill not in printed[other]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
@@ -23,6 +24,9 @@ from tests.pipeline.conftest import open_sandbox_world
 
 PARIS = ZoneInfo("Europe/Paris")
 INTERNATIONAL_ACCOUNT = "22222222"
+
+# The tests that run the pipeline (`run_until`) need the cluster's gates.
+CLUSTER = pytest.mark.parametrize("sandbox_world", ["cluster"], indirect=True)
 
 
 def _text(pdf: bytes) -> str:
@@ -44,6 +48,7 @@ def _manifests(world: dict[str, Any]) -> Manifests:
     return Manifests.from_settings(world["settings"], runtime.store, runtime.mapping, runtime.now)
 
 
+@CLUSTER
 def test_the_slip_lists_exactly_the_days_live_parcels_and_lands_on_its_salesforce_record(
     sandbox_world: dict[str, Any],
 ) -> None:
@@ -68,7 +73,7 @@ def test_the_slip_lists_exactly_the_days_live_parcels_and_lands_on_its_salesforc
     assert len(slips) == 1 and slips[0].made_now
     slip = slips[0]
     assert slip.account_number == sandbox_world["settings"].chronopost.account_number
-    assert slip.location == "default" and slip.version == 1
+    assert slip.location == "main" and slip.version == 1
     assert slip.parcel_count == len(live)
     weight = sum((Decimal(str(p.weight_kg)) for p in live), Decimal(0))
     assert slip.total_weight_kg == weight
@@ -91,7 +96,7 @@ def test_the_slip_lists_exactly_the_days_live_parcels_and_lands_on_its_salesforc
     record = records[0]
     assert record["Parcel_Count__c"] == len(live)
     assert record["Pickup_Date__c"] == day.isoformat()
-    assert record["Chronoforce_Key__c"].endswith(f"|default|{day}")
+    assert record["Chronoforce_Key__c"].endswith(f"|main|{day}")
     files = [
         v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]
     ]
@@ -119,6 +124,7 @@ def test_the_slip_lists_exactly_the_days_live_parcels_and_lands_on_its_salesforc
     assert len([v for v in versions if v["FirstPublishLocationId"] == record["Id"]]) == 1
 
 
+@CLUSTER
 def test_a_parcel_cancelled_after_the_slip_makes_a_new_version_on_the_same_record(
     sandbox_world: dict[str, Any],
 ) -> None:
@@ -147,6 +153,7 @@ def test_a_parcel_cancelled_after_the_slip_makes_a_new_version_on_the_same_recor
     assert [s.version for s in manifests.list(day)] == [2, 1]
 
 
+@CLUSTER
 def test_a_parcel_whose_pickup_is_booked_for_another_day_is_on_that_days_slip(
     sandbox_world: dict[str, Any],
 ) -> None:
@@ -201,6 +208,7 @@ def test_parcels_shipped_under_another_contract_get_a_slip_of_their_own(
     )
     world = open_sandbox_world(
         tmp_path,
+        cluster=True,
         carrier_accounts={INTERNATIONAL_ACCOUNT: DEMO_PASSWORD},
         chronopost_update={"accounts": accounts},
     )
@@ -230,13 +238,12 @@ def test_parcels_shipped_under_another_contract_get_a_slip_of_their_own(
             assert not any(n in text for n in (home | abroad) - numbers)
         runtime.flush()
         keys = sorted(r["Chronoforce_Key__c"] for r in sandbox["org"].records(MANIFEST_OBJECT))
-        assert keys == sorted(
-            [f"{main}|-|default|{day}", f"{INTERNATIONAL_ACCOUNT}|7|default|{day}"]
-        )
+        assert keys == sorted([f"{main}|-|main|{day}", f"{INTERNATIONAL_ACCOUNT}|7|main|{day}"])
     finally:
         world.close()
 
 
+@CLUSTER
 def test_the_slips_file_waits_for_its_record_and_follows_it(sandbox_world: dict[str, Any]) -> None:
     """The record's upsert is refused for a while (UNABLE_TO_LOCK_ROW on every write): the file,
     filed on that record, is held back, not sent nowhere; once the record is in, the file is."""

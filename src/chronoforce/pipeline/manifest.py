@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from chronoforce.chronopost.config import ChronopostAccounts, ChronopostCredentials
 from chronoforce.chronopost.shipping import family_for
 from chronoforce.config import Settings
-from chronoforce.config.sections import LocationsConfig, section
+from chronoforce.config.sections import MAIN_LOCATION, LocationsConfig, section
 from chronoforce.domain.address import normalize_party
 from chronoforce.domain.errors import MappingError, NotFoundError
 from chronoforce.logs import get_logger
@@ -47,7 +47,7 @@ log = get_logger(component="manifest")
 
 MANIFEST_OBJECT = fields.MANIFEST
 MANIFEST_KEY_FIELD = fields.MANIFEST_KEY.api
-DEFAULT_LOCATION = "default"
+DEFAULT_LOCATION = MAIN_LOCATION  # a setup without `locations.sites` has this one location
 CANCELLED_STATE = "cancelled"  # pipeline/cancel.py's state (not imported: no cycle through it)
 # How far back a label may have been made for a pickup booked on the day asked (a pickup on
 # demand is booked for the next days; [D] §4 documents no limit: an UNCONFIRMED CHOICE).
