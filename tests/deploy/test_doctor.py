@@ -35,6 +35,7 @@ EXPECTED = {
     ("chronopost", "tracking service"),
     ("chronopost", "quickcost service"),
     ("chronopost", "relay service"),
+    ("chronopost", "creneau service"),  # Chrono Precise slots (issue 23)
     ("chronopost", "credentials"),
     ("chronopost", "products"),
     ("store", "database"),
@@ -98,6 +99,7 @@ def test_every_check_holds_against_the_sandboxes(world: dict[str, Any]) -> None:
                     "tracking service",
                     "quickcost service",
                     "relay service",
+                    "creneau service",
                     "credentials",
                 )
             },

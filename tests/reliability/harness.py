@@ -116,7 +116,11 @@ class Cluster:
                         "ca_file": str(tls.ca_cert),
                     },
                     "pipeline": self.pipeline,
-                    "tracking": {"calls_per_second": 200, "min_poll_minutes": 1},
+                    # The scenarios steer per-parcel polls (make_due_for_tracking) and judge
+                    # the end by an empty outbox: the poller alone, not delta tracking's
+                    # five-minute searches, whose late answers would queue writes after the
+                    # end (delta tracking: tests/pipeline/test_tracking_delta.py).
+                    "tracking": {"calls_per_second": 200, "min_poll_minutes": 1, "mode": "poll"},
                     "worker": {
                         "queue_name": self.queue_name,
                         "detect_every_s": 1.0,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chronoforce.salesforce import fields as field_table
 from chronoforce.salesforce.mapping import MappingConfig, items_soql, soql_for_trigger
 from chronoforce.sandbox.salesforce.schema import SObject, default_metadata_dir, load_schema
 
@@ -44,12 +45,46 @@ def _sources() -> Iterator[tuple[Path, ast.Module]]:
         yield path, ast.parse(path.read_text(encoding="utf-8"))
 
 
-def _text(node: ast.AST) -> str | None:
+def _table_name(node: ast.AST) -> str | None:
+    """A name of salesforce/fields.py as the code writes it: `STATUS.api`, `fields.STATUS.api`,
+    `TRACKING_EVENT`, `fields.MANIFEST` → the API name it stands for."""
+    def entry(name: str) -> object:
+        return getattr(field_table, name, None)
+
+    if isinstance(node, ast.Attribute) and node.attr == "api":
+        inner = node.value
+        if isinstance(inner, ast.Name):
+            found = entry(inner.id)
+        elif isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name):
+            found = entry(inner.attr) if inner.value.id == "fields" else None
+        else:
+            found = None
+        return found.api if isinstance(found, field_table.SalesforceField) else None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        found = entry(node.attr) if node.value.id == "fields" else None
+        return found if isinstance(found, str) else None
+    if isinstance(node, ast.Name):
+        found = entry(node.id)
+        return found if isinstance(found, str) else None
+    return None
+
+
+def _text(node: ast.AST, names: dict[str, str] | None = None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.Name) and names and node.id in names:
+        return names[node.id]
     if isinstance(node, ast.JoinedStr):
-        return "".join(v.value if isinstance(v, ast.Constant) else "X" for v in node.values)
-    return None
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+            elif isinstance(v, ast.FormattedValue):
+                parts.append(_text(v.value, names) or "X")
+            else:
+                parts.append("X")
+        return "".join(parts)
+    return _table_name(node)
 
 
 def _resolve(schema: dict[str, SObject], obj: str, path: str) -> tuple[str, str] | None:
@@ -88,13 +123,17 @@ def _add_select(
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:
-    """Module-level NAME = "text" assignments (EVENT_OBJECT = "Chronopost_Tracking_Event__c")."""
-    out = {}
+    """Module-level NAME = "text" assignments (EVENT_OBJECT = "Chronopost_Tracking_Event__c"),
+    and names of the field table (EVENT_OBJECT = TRACKING_EVENT, FIELD = POD_STATUS.api)."""
+    out: dict[str, str] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+        if isinstance(node, ast.Assign):
+            value = _text(node.value, out)
+            if value is None:
+                continue
             for target in node.targets:
-                if isinstance(target, ast.Name) and isinstance(node.value.value, str):
-                    out[target.id] = node.value.value
+                if isinstance(target, ast.Name):
+                    out[target.id] = value
     return out
 
 
@@ -139,9 +178,9 @@ def derive() -> Touched:
         constants = _constants(tree)
 
         def text(node: ast.AST, constants: dict[str, str] = constants) -> str | None:
-            if isinstance(node, ast.Name):
-                return constants.get(node.id)
-            return _text(node)
+            if isinstance(node, ast.Name) and node.id in constants:
+                return constants[node.id]
+            return _text(node, constants)
 
         for scope in _scopes(tree):
             named: set[str] = set()

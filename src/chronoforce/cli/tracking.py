@@ -25,6 +25,7 @@ from chronoforce.pipeline.tracking import (
     process_inbox,
     utc,
 )
+from chronoforce.pipeline.tracking.delta import tracking_round
 from chronoforce.salesforce.client import SalesforceClient
 from chronoforce.store.db import Store
 from chronoforce.store.models import Event, Parcel, Shipment
@@ -165,13 +166,19 @@ def poll(
     store = Store(settings.database_url)
     tracking = Tracking(store, settings.tracking)
     inbox = process_inbox(tracking)
-    poller = Poller(tracking, carrier_of(settings), account=settings.chronopost.account_number)
+    carrier = carrier_of(settings)
+    # Delta tracking (trackSearch first) unless `tracking.mode: poll`, as in `chronoforce run`.
+    poller = tracking_round(
+        Poller(tracking, carrier, account=settings.chronopost.account_number), carrier
+    )
     try:
         report = poller.poll_once()
     finally:
         poller.close()
     flushed = flush(store, salesforce_of(settings))
     summary = {
+        "mode": report.mode,
+        "searches": report.searches,
         "shipments": report.shipments,
         "carrier_calls": report.calls,
         "failed": report.failed,

@@ -28,7 +28,9 @@ from chronoforce.domain.errors import ConflictError, NoSlotError, NotFoundError,
 from chronoforce.domain.models import ConfirmedSlot, DeliverySlot, Party, ShipmentStatus
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
+from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates
+from chronoforce.pipeline.locations import Locations
 from chronoforce.salesforce.fields import SLOT_END, SLOT_LEVEL, SLOT_START
 from chronoforce.salesforce.mapping import map_record
 from chronoforce.store.db import Store
@@ -156,6 +158,8 @@ class Precise:
     shipper: Party
     now: Callable[[], dt.datetime]
     mapping: Any  # MappingConfig: how the shipment row's record reads (ship-to, weight)
+    # The shipper locations (issue 23): slots are searched from the order's own location.
+    locations: Locations | None = None
 
     # --- offer -----------------------------------------------------------------------------
 
@@ -170,14 +174,16 @@ class Precise:
                 (row.source or {}).get("items") or [],
                 self.mapping,
             )
-            recipient = require_sendable(order.recipient, "recipient").address  # ISO country
+            recipient_party = require_sendable(order.recipient, "recipient")
+            recipient = recipient_party.address  # ISO country
+            shipper = self._shipper(row, order, recipient_party)
             weight = sum((p.weight_kg for p in order.parcels), Decimal(0)) or Decimal(1)
             kind = product_type_for(row.product_code or order.product_override, product_type)
             sf_id = row.sf_id
         begin = self.now().astimezone(PARIS).replace(tzinfo=None, microsecond=0)
         slots = self.gates.call(
             lambda: self.carrier.search_slots(
-                self.shipper.address,
+                shipper.address,
                 recipient,
                 begin=begin,
                 end=begin + dt.timedelta(days=SEARCH_DAYS),
@@ -285,6 +291,16 @@ class Precise:
                 record_id=row.sf_id,
             )  # fmt: skip
         return row
+
+    def _shipper(self, row: Shipment, order: Any, recipient: Party) -> Party:
+        """Where the parcel leaves from: the location its label was made at, else the one the
+        order chooses (its field, a rule, the default), as preparation will choose it."""
+        if self.locations is None:
+            return self.shipper
+        if row.location:
+            return self.locations.site(row.location).party()
+        record = (row.source or {}).get("record") or {}
+        return self.locations.choose(record, order_facts(order, recipient)).site.party()
 
     def _rebooking(self, row: Shipment) -> bool:
         """False before the label (a checkout choice), True after a failed delivery; any other

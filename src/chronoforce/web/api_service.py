@@ -410,8 +410,15 @@ class ApiService:
     def _precise(self) -> Precise:
         runtime = self.runtime
         carrier, store, gates = self._carrier_side()
+        locations = getattr(runtime.labels.prepare, "locations", None)  # issue 23
         return Precise(
-            store, carrier, gates, shipper_party(self.settings), runtime.now, runtime.mapping
+            store,
+            carrier,
+            gates,
+            shipper_party(self.settings),
+            runtime.now,
+            runtime.mapping,
+            locations,
         )
 
     def _order_shipment(self, order_id: str) -> int:
