@@ -303,8 +303,11 @@ def test_each_location_gets_its_own_end_of_day_slip_under_its_account(world: Wor
     manifests = Manifests.from_settings(runtime.settings, runtime.store, runtime.mapping)
     with runtime.store.session() as session:
         live = session.scalars(select(Parcel).where(Parcel.live)).all()
-        where = {p.skybill_number: (p.shipment.location, pickup_day(p.shipment, p, manifests.zone))
-                 for p in live if p.shipment.intent == "outbound"}  # fmt: skip (returns: no slip)
+        where = {
+            p.skybill_number: (p.shipment.location, pickup_day(p.shipment, p, manifests.zone))
+            for p in live
+            if p.shipment.intent == "outbound"
+        }  # fmt: skip (returns: no slip)
     printed: dict[tuple[str, str], str] = {}
     for day in sorted({d for _, d in where.values()}):
         for slip in manifests.build(day):

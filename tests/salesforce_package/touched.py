@@ -48,6 +48,7 @@ def _sources() -> Iterator[tuple[Path, ast.Module]]:
 def _table_name(node: ast.AST) -> str | None:
     """A name of salesforce/fields.py as the code writes it: `STATUS.api`, `fields.STATUS.api`,
     `TRACKING_EVENT`, `fields.MANIFEST` → the API name it stands for."""
+
     def entry(name: str) -> object:
         return getattr(field_table, name, None)
 
