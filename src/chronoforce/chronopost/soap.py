@@ -44,8 +44,14 @@ _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NEEDS_ESCAPE = re.compile("[&<>\r]")
 
 
+# Either of the two: most values have neither, and one search tells (the request's hot path).
+_SPECIAL = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def escape(text: str) -> str:
     """Text content for an element: markup escaped, characters XML cannot hold removed."""
+    if _SPECIAL.search(text) is None:
+        return text
     if _ILLEGAL.search(text):
         text = _ILLEGAL.sub("", text)
     if _NEEDS_ESCAPE.search(text) is None:
