@@ -63,6 +63,29 @@ def _weekday(offer: object) -> object:
     return next(s for s in offer.slots if s.open and s.date.isoweekday() < 6)  # type: ignore[attr-defined]
 
 
+def track_until(world: ApiWorld, shipment_id: int, wanted: str, *, flush: bool = False) -> str:
+    """Tracking rounds, the sandbox's clock two hours on each, until the shipment's status is
+    `wanted` (or 48 sandbox hours went by); the status it reached. Our side's clock moves with
+    the sandbox's, so each round is a new trackSearch round (delta tracking)."""
+    runtime = world.runtime
+    started = world.carrier.now()
+    deadline = started + dt.timedelta(hours=48)
+    status = ""
+    while world.carrier.now() < deadline and status != wanted:
+        world.carrier.advance_clock(dt.timedelta(hours=2))
+        ahead = world.carrier.now() - started
+        runtime.tracking.now = lambda ahead=ahead: dt.datetime.now(dt.UTC) + ahead
+        with runtime.store.session() as session:
+            row = session.get_one(Shipment, shipment_id)
+            row.next_poll_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        runtime.poll_once()
+        if flush:
+            runtime.flush()
+        with runtime.store.session() as session:
+            status = session.get_one(Shipment, shipment_id).status
+    return status
+
+
 def test_a_slot_is_searched_chosen_confirmed_and_printed(world: ApiWorld) -> None:
     order_id = _take(world)
     shipment_id = _shipment(world, order_id)
@@ -118,22 +141,8 @@ def test_a_rebooking_after_a_failed_delivery_reaches_the_parcel(world: ApiWorld)
     chosen = _weekday(first)
     precise.confirm(shipment_id, chosen.date, chosen.code)  # type: ignore[attr-defined]
     assert world.runtime.labels.process(shipment_id) == "labeled"
+    assert track_until(world, shipment_id, "delivery_attempted") == "delivery_attempted"
     runtime = world.runtime
-    started = world.carrier.now()
-    deadline = started + dt.timedelta(hours=48)
-    status = ""
-    while world.carrier.now() < deadline and status != "delivery_attempted":
-        world.carrier.advance_clock(dt.timedelta(hours=2))
-        # Our side's clock moves with the sandbox's: each round is a new trackSearch round.
-        ahead = world.carrier.now() - started
-        runtime.tracking.now = lambda ahead=ahead: dt.datetime.now(dt.UTC) + ahead
-        with runtime.store.session() as session:
-            row = session.get_one(Shipment, shipment_id)
-            row.next_poll_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        runtime.poll_once()
-        with runtime.store.session() as session:
-            status = session.get_one(Shipment, shipment_id).status
-    assert status == "delivery_attempted"
 
     again = precise.offer(shipment_id)
     assert all(s.date > world.carrier.now().date() for s in again.slots)

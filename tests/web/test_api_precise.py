@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chronoforce.store.models import Shipment
+from tests.pipeline.test_precise import track_until
 from tests.web.conftest import RATES_ONLY_KEY, ApiWorld, api_world_at
 
 
@@ -120,22 +121,8 @@ def test_a_case_rebooks_a_failed_delivery(world: ApiWorld) -> None:
     assert runtime.labels.process(shipment_id) == "labeled"
     early = http.get(f"/api/v1/shipments/{shipment_id}/slots", headers=headers)
     assert early.status_code == 409  # no delivery failed yet
-    started = world.carrier.now()
-    deadline = started + dt.timedelta(hours=48)
-    status = ""
-    while world.carrier.now() < deadline and status != "delivery_attempted":
-        world.carrier.advance_clock(dt.timedelta(hours=2))
-        # Our side's clock moves with the sandbox's: each round is a new trackSearch round.
-        ahead = world.carrier.now() - started
-        runtime.tracking.now = lambda ahead=ahead: dt.datetime.now(dt.UTC) + ahead
-        with runtime.store.session() as session:
-            row = session.get_one(Shipment, shipment_id)
-            row.next_poll_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        runtime.poll_once()
-        runtime.flush()
-        with runtime.store.session() as session:
-            status = session.get_one(Shipment, shipment_id).status
-    assert status == "delivery_attempted"
+    reached = track_until(world, shipment_id, "delivery_attempted", flush=True)  # type: ignore[arg-type]
+    assert reached == "delivery_attempted"
     # The agent opens a Case on the order (as an agent would, not tracking) and rebooks there.
     case_id = world.org.org.create(
         "Case", {"Subject": "Missed delivery", "Chronopost_Order__c": order_id}

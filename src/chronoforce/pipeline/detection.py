@@ -334,8 +334,8 @@ class Detection:
         the Order it reaches (itself, or through the Shipment / Order Management links)."""
         return {
             "key": self._content_key(record, by_order),
-            "record": _plain(record),
-            "items": [_plain(i) for i in items_for(record, self.mapping, by_order)],
+            "record": plain_record(record),
+            "items": [plain_record(i) for i in items_for(record, self.mapping, by_order)],
             "shipment_id": linked.get(str(record["Id"]), ""),
             "order_id": orders.get(str(record["Id"]), ""),
         }
@@ -461,10 +461,10 @@ def content_key(record: dict[str, Any], items: list[Any], mapping: MappingConfig
     return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
-def _plain(record: Any) -> Any:
+def plain_record(record: Any) -> Any:
     """A Salesforce record as plain JSON data (no OrderedDicts, no `attributes` noise)."""
     if isinstance(record, dict):
-        return {k: _plain(v) for k, v in record.items() if k != "attributes"}
+        return {k: plain_record(v) for k, v in record.items() if k != "attributes"}
     if isinstance(record, list):
-        return [_plain(v) for v in record]
+        return [plain_record(v) for v in record]
     return record

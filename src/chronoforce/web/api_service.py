@@ -22,6 +22,7 @@ from chronoforce.domain.errors import NotFoundError, PermanentError, RefusedErro
 from chronoforce.domain.models import LabelFormat, Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
 from chronoforce.pipeline.cancel import Cancels
+from chronoforce.pipeline.detection import plain_record
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates, carrier_side
 from chronoforce.pipeline.pickups import Pickups, outbound_shipment
@@ -181,8 +182,8 @@ class ApiService:
                 record_id=order_id,
             )
         by_order = fetch_items(runtime.salesforce.query_iter, mapping, records)
-        record = _plain(dict(records[0]))
-        items = [_plain(i) for i in items_for(records[0], mapping, by_order)]
+        record = plain_record(dict(records[0]))
+        items = [plain_record(i) for i in items_for(records[0], mapping, by_order)]
         return OrderRead(record, items, map_record(record, items, mapping))
 
     def case_order(self, case_id: str) -> str:
@@ -518,12 +519,3 @@ def _booked_answer(booked: SlotBooked) -> SlotBookedAnswer:
         rebooked=booked.rebooked,
         skybill_numbers=booked.skybill_numbers,
     )
-
-
-def _plain(record: Any) -> Any:
-    """A Salesforce record as plain JSON data (no OrderedDicts, no `attributes` noise)."""
-    if isinstance(record, dict):
-        return {k: _plain(v) for k, v in record.items() if k != "attributes"}
-    if isinstance(record, list):
-        return [_plain(v) for v in record]
-    return record
