@@ -270,3 +270,46 @@ def test_the_slips_file_waits_for_its_record_and_follows_it(sandbox_world: dict[
         v for v in org.records("ContentVersion") if v["FirstPublishLocationId"] == record["Id"]
     ]
     assert file["Chronoforce_Key__c"] == f"manifest:{slip.id}"
+
+
+@CLUSTER
+def test_a_file_whose_record_cannot_be_looked_up_fails_alone(
+    sandbox_world: dict[str, Any],
+) -> None:
+    """The record a slip's file is filed on cannot be queried (here: an object the org does not
+    have, INVALID_TYPE): that file fails with the reason, and the other files of the same flush
+    still go up — the flush is not stopped round after round."""
+    from chronoforce.pipeline import writeback
+
+    runtime, org = sandbox_world["runtime"], sandbox_world["org"]
+    run_until(runtime, workers=2, until_idle=True, max_seconds=90)
+    shipments, _ = _labeled(runtime)
+    order = shipments[0]
+    lost = writeback.pod_file_row(
+        shipment_id=order.id, dedup_key="test:lost", data=b"%PDF-1.4 lost", title="lost",
+        filename="lost.pdf", attach_to=["x"],
+    )  # fmt: skip
+    lost["payload"] = {
+        **lost["payload"],
+        "first_publish_location_id": "",
+        "first_publish_location": {"sf_object": "Nope__c", "key_field": "Key__c", "key": "k"},
+    }
+    other = writeback.pod_file_row(
+        shipment_id=order.id, dedup_key="test:other", data=b"%PDF-1.4 other", title="other",
+        filename="other.pdf", attach_to=[order.sf_id],
+    )  # fmt: skip
+    with runtime.store.session() as session:
+        writeback.enqueue_rows(session, [lost, other])
+    files_before = len(org.records("ContentVersion"))
+
+    report = runtime.flush()
+
+    assert report.failed == 1 and report.sent >= 1
+    assert len(org.records("ContentVersion")) == files_before + 1
+    with runtime.store.session() as session:
+        states = dict(
+            session.execute(
+                select(Outbox.dedup_key, Outbox.state).where(Outbox.dedup_key.like("test:%"))
+            ).all()
+        )
+    assert states == {"test:lost": "failed", "test:other": "sent"}

@@ -696,8 +696,8 @@ class Flusher:
         Id looked up now; (ready, waiting, calls) — a record not written yet postpones its file."""
         wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
         for row in batch:
-            where = row.payload.get("first_publish_location")
-            if where and not row.payload.get("first_publish_location_id"):
+            if _needs_lookup(row):
+                where = row.payload["first_publish_location"]
                 wanted[(where["sf_object"], where["key_field"])].add(str(where["key"]))
         if not wanted:
             return list(batch), [], 0
@@ -723,7 +723,19 @@ class Flusher:
     def _send_file_batch(self, batch: Sequence[Outbox]) -> FlushReport:
         """Put the files up (`salesforce/files.py`), then settle each row."""
         report = FlushReport()
-        batch, waiting, report.calls = self._locate(batch)
+        try:
+            batch, waiting, report.calls = self._locate(batch)
+        except PermanentError as exc:
+            # The record a file is filed on cannot be looked up (its object or key field is
+            # missing, or not readable): those files fail with the reason, nothing of theirs is
+            # up; the other files of the batch go on.
+            blocked = [r for r in batch if _needs_lookup(r)]
+            error = {"statusCode": exc.code, "message": str(exc)[:300]}
+            refused: dict[str, tuple[bool, list[Any], str | None]] = {
+                str(r.id): (False, [error], None) for r in blocked
+            }
+            report.add(self._settle({str(r.id): [r] for r in blocked}, refused))
+            batch, waiting = [r for r in batch if not _needs_lookup(r)], []
         if waiting:
             self._postpone(
                 waiting, SalesforceUnavailableError("the file's record is not written yet")
@@ -756,6 +768,14 @@ class Flusher:
         }
         report.add(self._settle({str(row.id): [row] for row in batch}, outcomes))
         return report
+
+
+def _needs_lookup(row: Outbox) -> bool:
+    """A file filed on a record known only by its external id (`Flusher._locate`)."""
+    return bool(
+        row.payload.get("first_publish_location")
+        and not row.payload.get("first_publish_location_id")
+    )
 
 
 def _resolve_retried(
