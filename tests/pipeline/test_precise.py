@@ -123,6 +123,23 @@ def test_a_slot_is_searched_chosen_confirmed_and_printed(world: ApiWorld) -> Non
     assert order["Chronopost_Slot_Start__c"] and order["Chronopost_Slot_End__c"]
 
 
+def test_slots_offered_at_checkout_hold_the_label_until_one_is_chosen(world: ApiWorld) -> None:
+    """The label worker does not make the label while the customer chooses (pipeline/precise.py
+    CHECKOUT_HOLD); the confirm lets it go at once, with the slot on it."""
+    from chronoforce.pipeline.runner import due_shipments
+
+    order_id = _take(world)
+    shipment_id = _shipment(world, order_id)
+    precise = _precise(world)
+    now = dt.datetime.now(dt.UTC)
+    assert shipment_id in due_shipments(world.runtime.store, now)
+    offer = precise.offer(shipment_id)
+    assert shipment_id not in due_shipments(world.runtime.store, now + dt.timedelta(minutes=5))
+    chosen = _weekday(offer)
+    precise.confirm(shipment_id, chosen.date, chosen.code)  # type: ignore[attr-defined]
+    assert shipment_id in due_shipments(world.runtime.store, now)
+
+
 def test_a_slot_cannot_be_chosen_once_the_label_is_made(world: ApiWorld) -> None:
     order_id = _take(world)
     shipment_id = _shipment(world, order_id)

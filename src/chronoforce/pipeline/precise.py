@@ -48,6 +48,10 @@ PRODUCT_TYPE_OF = {"2O": "RDV", "2E": "FRESH", "2F": "FREEZE"}
 REBOOKABLE = frozenset({ShipmentStatus.DELIVERY_ATTEMPTED.value, ShipmentStatus.EXCEPTION.value})
 BEFORE_LABEL = frozenset({"pending", "retry", "exception"})  # shipment.state
 SEARCH_DAYS = 7  # the window asked for; Chronopost caps it at today + 14 ([D] §2.5.2.a)
+# Slots offered at checkout hold the order's label back this long, so the label waits for the
+# customer's choice (the confirm lets it go at once); unchosen, it is made without a slot.
+# UNCONFIRMED CHOICE: the documents give the search transaction no lifetime (docs/precise.md).
+CHECKOUT_HOLD = dt.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,8 @@ class Precise:
         mesh = slots[0].mesh_code
         transaction = slots[0].transaction_id
         with self.store.session() as session:
+            if not rebook:  # the label waits for the choice (CHECKOUT_HOLD)
+                session.get_one(Shipment, shipment_id).next_attempt_at = self.now() + CHECKOUT_HOLD
             search = SlotRow(
                 shipment_id=shipment_id,
                 state="offered",
@@ -275,6 +281,8 @@ class Precise:
             search.as_code = confirmed.as_code
             search.confirmed_at = self.now()
             skybills = [p.skybill_number for p in row.parcels if p.live]
+            if not rebook:  # chosen at checkout: the label may go now, and carries the slot
+                row.next_attempt_at = None
             self._write_back(session, row, confirmed, rebook, case_id)
         log.info("slot confirmed", shipment_id=shipment_id, rebook=rebook, level=slot.tariff_level)
         return SlotBooked(shipment_id, sf_id, confirmed, rebook, skybills)
