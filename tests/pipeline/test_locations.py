@@ -316,6 +316,9 @@ def test_each_location_gets_its_own_end_of_day_slip_under_its_account(world: Wor
             key = (slip.location, slip.account_number)
             printed[key] = printed.get(key, "") + text
     assert set(printed) == {("lyon", LYON_ACCOUNT), ("paris", DEMO_ACCOUNT)}
+    # Each slip's header is its own location's address, where the driver signs it.
+    assert "10 rue de Gerland" in printed[("lyon", LYON_ACCOUNT)]
+    assert "3 avenue Gallieni" in printed[("paris", DEMO_ACCOUNT)]
     for skybill, (location, _) in where.items():
         account = LYON_ACCOUNT if location == "lyon" else DEMO_ACCOUNT
         assert skybill in printed[(location, account)]

@@ -20,8 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,10 +54,10 @@ CANCELLED_STATE = "cancelled"  # pipeline/cancel.py's state (not imported: no cy
 LOOKBACK = dt.timedelta(days=14)
 
 
-def location_key(shipment: Shipment) -> str:
+def location_key(shipment: Shipment, default: str = DEFAULT_LOCATION) -> str:
     """The shipper location a shipment left from (`shipment.location`, issue 23); a row made
-    before locations existed, or on a setup without them, is on the default location's slip."""
-    return str(shipment.location or DEFAULT_LOCATION)
+    before locations existed is on the default location's slip."""
+    return str(shipment.location or default)
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,10 @@ class Manifests:
     shipper_address: str
     zone: ZoneInfo
     now: Callable[[], dt.datetime]
+    # Issue 23: each location's (name, address) for its slip's header, and the location of a
+    # row made before locations existed (the configured default).
+    sites: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    default_location: str = DEFAULT_LOCATION
 
     @classmethod
     def from_settings(
@@ -131,18 +135,22 @@ class Manifests:
             own = contracts.for_location(location).for_family(family)
             return own.account_number.strip(), own.sub_account.strip()
 
-        s = config.shipper
-        address = ", ".join(
-            p for p in (s.line1, s.line2, f"{s.postal_code} {s.city}", s.country) if p
-        )
+        def header(s: Any) -> tuple[str, str]:
+            name = " ".join(p for p in (s.name, s.name2) if p)
+            lines = (s.line1, s.line2, f"{s.postal_code} {s.city}", s.country)
+            return name, ", ".join(p for p in lines if p)
+
+        name, address = header(config.shipper)
         return cls(
             store=store,
             mapping=mapping or MappingConfig.from_settings(settings.mapping),
             accounts=accounts,
-            shipper_name=" ".join(p for p in (s.name, s.name2) if p),
+            shipper_name=name,
             shipper_address=address,
             zone=ZoneInfo(settings.routing.timezone),
             now=now or (lambda: dt.datetime.now(dt.UTC)),
+            sites={key: header(site) for key, site in where.sites.items()},
+            default_location=where.default_key,
         )
 
     # --- build ---------------------------------------------------------------------------
@@ -208,10 +216,8 @@ class Manifests:
                     recipients[shipment.id] = self._recipient(shipment)
                 name, postal_code, country = recipients[shipment.id]
                 family = family_for(shipment.product_code, False, country or "FR")
-                location = location_key(shipment)
-                number, sub = self.accounts(
-                    family, "" if location == DEFAULT_LOCATION else location
-                )
+                location = location_key(shipment, self.default_location)
+                number, sub = self.accounts(family, location)
                 group = Group(number, sub, location, day)
                 groups[group].append(
                     SlipLine(
@@ -269,9 +275,10 @@ class Manifests:
         self, session: Any, group: Group, lines: list[SlipLine], digest: str, version: int
     ) -> Manifest:
         now = self.now()
+        name, address = self.sites.get(group.location, (self.shipper_name, self.shipper_address))
         header = SlipHeader(
-            shipper_name=self.shipper_name,
-            shipper_address=self.shipper_address,
+            shipper_name=name,
+            shipper_address=address,
             account_number=group.account_number,
             sub_account=group.sub_account,
             location=group.location,
