@@ -365,7 +365,9 @@ def test_poll_once_and_track_through_the_cli(world: dict[str, Any], tmp_path: Pa
                                "login_url": settings.salesforce.login_url,
                                "client_id": settings.salesforce.client_id,
                                "ca_file": str(settings.salesforce.ca_file)},
-                "tracking": TRACKING,
+                # The per-parcel poller this test steers (next_poll_at); `poll --once` runs a
+                # delta round by default (tests/pipeline/test_tracking_delta.py).
+                "tracking": {**TRACKING, "mode": "poll"},
                 "logging": {"level": "warning", "format": "json"},
             }
         )
