@@ -300,6 +300,11 @@ class Pods:
         reason = f"Chronopost refused searchPOD: {exc.message}"[:255]
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
+            # The PODs already fetched for the other parcels are kept, not thrown away.
+            files = [r for r in results if r.available]
+            if files:
+                targets = attach_to(session, row)
+                writeback.enqueue_rows(session, [pod_file_row(row, r, targets) for r in files])
             changed = row.pod_status != GAVE_UP
             row.pod_status, row.pod_reason, row.pod_next_at = GAVE_UP, reason, None
             exceptions.record(session, exc, operation="pod", shipment=row, now=self.now())
