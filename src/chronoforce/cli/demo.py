@@ -263,7 +263,7 @@ def book_precise(runtime: Any) -> None:
             precise = Precise(
                 runtime.store, runtime.carrier, runtime.labels.gates,
                 shipper_party(runtime.settings), runtime.now, runtime.mapping,
-                getattr(runtime.labels.prepare, "locations", None),
+                runtime.locations,
             )  # fmt: skip
             offer = precise.offer(shipment_id)
             chosen = next(s for s in offer.slots if s.open)

@@ -35,6 +35,7 @@ from chronoforce.config import Settings
 from chronoforce.config.sections import MAIN_LOCATION, LocationsConfig, section
 from chronoforce.domain.address import normalize_party
 from chronoforce.domain.errors import MappingError, NotFoundError
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.manifest_pdf import SlipHeader, SlipLine, render
@@ -48,7 +49,7 @@ log = get_logger(component="manifest")
 MANIFEST_OBJECT = fields.MANIFEST
 MANIFEST_KEY_FIELD = fields.MANIFEST_KEY.api
 DEFAULT_LOCATION = MAIN_LOCATION  # a setup without `locations.sites` has this one location
-CANCELLED_STATE = "cancelled"  # pipeline/cancel.py's state (not imported: no cycle through it)
+CANCELLED_STATE = ShipmentState.CANCELLED
 # How far back a label may have been made for a pickup booked on the day asked (a pickup on
 # demand is booked for the next days; [D] §4 documents no limit: an UNCONFIRMED CHOICE).
 LOOKBACK = dt.timedelta(days=14)

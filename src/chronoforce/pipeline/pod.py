@@ -38,6 +38,7 @@ from chronoforce.domain.routing import next_working_day
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import exceptions, writeback
 from chronoforce.pipeline.gates import Gates
+from chronoforce.pipeline.tracking.events import utc as _utc
 from chronoforce.salesforce.fields import POD_STATUS
 from chronoforce.store.db import Store
 from chronoforce.store.models import Outbox, Parcel, Shipment, TrackingCase
@@ -67,11 +68,6 @@ LABELS = {
     GAVE_UP: "Gave up",
 }
 _FINAL = {PodStatus.NOT_ELIGIBLE: NOT_ELIGIBLE, PodStatus.NOT_ONLINE: NOT_ONLINE}
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands datetimes back naive; every time we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def first_attempt_at(delivered_at: dt.datetime) -> dt.datetime:

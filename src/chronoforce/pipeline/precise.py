@@ -23,9 +23,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from chronoforce.chronopost.precise import PRODUCT_TYPE_OF, PRODUCT_TYPES
 from chronoforce.domain.address import require_sendable
 from chronoforce.domain.errors import ConflictError, NoSlotError, NotFoundError, SlotExpiredError
 from chronoforce.domain.models import ConfirmedSlot, DeliverySlot, Party, ShipmentStatus
+from chronoforce.domain.shipment_state import FRESH
+from chronoforce.domain.shipment_state import ShipmentState as S
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.facts import order_facts
@@ -40,13 +43,10 @@ from chronoforce.store.models import Shipment, TrackingCase
 log = get_logger(component="precise")
 
 PARIS = ZoneInfo("Europe/Paris")
-PRODUCT_TYPES = ("RDV", "FRESH", "FREEZE", "AMBIENT")  # [D] §2.5.2.a
-# products.csv: 2O Chrono Rendez-Vous (RDV), 2E Fresh Rendez-Vous, 2F Freeze Rendez-Vous.
-PRODUCT_TYPE_OF = {"2O": "RDV", "2E": "FRESH", "2F": "FREEZE"}
 # A rebooking is for a parcel whose delivery failed (SPEC-FACTS §6: "rebook an appointment
 # after a failed delivery attempt"); before the label, a slot is a checkout choice.
 REBOOKABLE = frozenset({ShipmentStatus.DELIVERY_ATTEMPTED.value, ShipmentStatus.EXCEPTION.value})
-BEFORE_LABEL = frozenset({"pending", "retry", "exception"})  # shipment.state
+BEFORE_LABEL = frozenset({*FRESH, S.EXCEPTION})  # shipment states before any label
 SEARCH_DAYS = 7  # the window asked for; Chronopost caps it at today + 14 ([D] §2.5.2.a)
 # Slots offered at checkout hold the order's label back this long, so the label waits for the
 # customer's choice (the confirm lets it go at once); unchosen, it is made without a slot.

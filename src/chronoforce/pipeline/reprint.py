@@ -37,7 +37,7 @@ from chronoforce.store.ops import insert_ignore
 
 log = get_logger(component="reprint")
 
-CANCELLED_STATE = "cancelled"  # pipeline/cancel.py's
+CANCELLED_STATE = ShipmentState.CANCELLED
 NOT_STORED = "CHRONOPOST_29"  # [D] §2.3.3.b: reservation number not found or inconsistent
 INTENTS = ("outbound", "return")  # which shipment of an order a key names first
 

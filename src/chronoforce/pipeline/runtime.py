@@ -95,6 +95,11 @@ class Runtime(Detection):
     # --- tracking (issue 7) ------------------------------------------------------------------
 
     @property
+    def locations(self) -> Locations | None:
+        """The shipper locations (issue 23) the label preparation chooses from, built once."""
+        return getattr(self.labels.prepare, "locations", None)
+
+    @property
     def tracking(self) -> Tracking:
         """The tracking use case (one ingestion path for polled and pushed events)."""
         if self._tracking is None:

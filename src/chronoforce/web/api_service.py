@@ -223,7 +223,7 @@ class ApiService:
             address = recipient.address
             facts = order_facts(read.order, recipient)
             located: dict[str, Any] = {}
-            locations = getattr(self.runtime.labels.prepare, "locations", None)
+            locations = self.runtime.locations
             if locations is not None:  # from the order's shipper location (issue 23)
                 choice = locations.choose(read.record, facts)
                 site = choice.site.party().address
@@ -352,7 +352,7 @@ class ApiService:
         """The window asked for; a time left out comes from the order's location defaults."""
         if ask.ready_time is not None and ask.closing_time is not None:
             return Pickup(ask.date, ask.ready_time, ask.closing_time, ask.instructions)
-        locations = getattr(self.runtime.labels.prepare, "locations", None)
+        locations = self.runtime.locations
         if locations is None:
             return _window_of(ask, None, "")
         stored = self.runtime.shipments([read.order.sf_id])
@@ -375,7 +375,7 @@ class ApiService:
         pickups = Pickups(
             store, carrier, gates, runtime.labels, shipper_party(self.settings), runtime.now,
             lease=runtime.labels.lease,
-            locations=getattr(runtime.labels.prepare, "locations", None),  # issue 23
+            locations=runtime.locations,  # issue 23
         )  # fmt: skip
         pickup = self._pickup_window(ask, read, shipment_id)
         booked = pickups.book(shipment_id, pickup, change=ask.change)
@@ -411,7 +411,7 @@ class ApiService:
     def _precise(self) -> Precise:
         runtime = self.runtime
         carrier, store, gates = self._carrier_side()
-        locations = getattr(runtime.labels.prepare, "locations", None)  # issue 23
+        locations = runtime.locations  # issue 23
         return Precise(
             store,
             carrier,
