@@ -18,7 +18,7 @@ from chronoforce.cli.demo import demo_settings
 from chronoforce.domain.models import TrackingEvent
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.pipeline.tracking.salesforce_writes import EVENT_OBJECT
-from chronoforce.pipeline.writeback import due_objects
+from chronoforce.pipeline.writeback import due_objects, released, subrequests
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox
 from chronoforce.sandbox.server import BackgroundServer
@@ -78,7 +78,9 @@ def _label_one(world: dict[str, Any]) -> tuple[str, str]:
 
 
 def _collections(org: SalesforceSandbox) -> int:
-    return org.stats()["collections"]
+    """Write calls: sObject Collections on their own or inside Composite calls."""
+    stats = org.stats()
+    return stats["collections"] + stats["composite"]
 
 
 def _order(org: SalesforceSandbox, order_id: str) -> dict[str, Any]:
@@ -119,10 +121,11 @@ def test_label_writes_go_at_once_tracking_writes_wait_for_the_hold(world: dict[s
         assert salesforce_health(session, runtime.now()).state == "ok"
     _advance(world, HOLD_S - 1)  # one second short of the hold
     assert _collections(org) == 0 and len(_pending(world)) == len(held)
-    _advance(world, 1)  # the hold is over: every held object goes, one collection each
+    _advance(world, 1)  # the hold is over: every held object goes, a collection each, in one call
     assert _order(org, order_id)["Chronopost_Status__c"] == "delivered"
     assert not _pending(world)
-    assert _collections(org) == len({(r.sf_object, r.operation) for r in held})
+    kinds = {(r.sf_object, r.operation) for r in held}
+    assert len(kinds) > 1 and _collections(org) == 1 and org.stats()["composite"] == 1
 
 
 def test_a_full_collection_goes_without_waiting_and_takes_the_rows_that_waited(
@@ -149,12 +152,11 @@ def test_a_full_collection_goes_without_waiting_and_takes_the_rows_that_waited(
     assert _collections(org) == 1
     made = [r for r in org.records(EVENT_OBJECT) if r.get("Skybill_Number__c") == skybill]
     assert len([r for r in made if r.get("Code__c") == "TS"]) == 200
-    waiting = _pending(world)
-    assert waiting and {r.sf_object for r in waiting} <= {"Order", "Shipment"}
-    assert _order(org, order_id)["Chronopost_Last_Event_Code__c"] != "TS"
-    _advance(world, HOLD_S - 60)  # the first Order write's hold is over: both go merged
+    # The held Order write rode along in the same Composite call: no call of its own, no wait.
+    assert not _pending(world)
     assert _order(org, order_id)["Chronopost_Last_Event_Code__c"] == "TS"
-    assert _collections(org) == 1 + len({(r.sf_object, r.operation) for r in waiting})
+    _advance(world, HOLD_S - 60)
+    assert _collections(org) == 1
 
 
 def test_due_objects_holds_until_the_deadline_or_a_full_collection() -> None:
@@ -165,3 +167,22 @@ def test_due_objects_holds_until_the_deadline_or_a_full_collection() -> None:
     assert due_objects(pending, deadlines, now) == {"Shipment", "Event"}
     assert due_objects(pending, deadlines, later) == {"Order", "Shipment", "Event"}
     assert due_objects({"Order": 199}, {"Order": later}, now) == set()
+
+
+def test_held_writes_ride_along_when_the_flush_has_room_and_never_cost_a_call() -> None:
+    now = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
+    later = now + dt.timedelta(minutes=10)
+    order, shipment, event = ("Order", "update"), ("Shipment", "update"), ("Event", "upsert")
+    held = {order: 3, shipment: 3, event: 7}
+    deadlines = {order: later, shipment: later, event: later}
+    # Nothing goes regardless and nothing is due: everything waits.
+    assert released(held, deadlines, now, {}) == set()
+    # A label write goes now (one collection): the held ones fit in the same Composite call.
+    assert released(held, deadlines, now, {order: 1}) == {order, shipment, event}
+    # A file batch is two subrequests (its ContentVersions, their documents' query).
+    assert subrequests({("ContentVersion", "file"): 1, order: 201}) == 4
+    # Four full collections of another object leave room for one held object only.
+    full = {("Task", "create"): 800}
+    assert released(held, deadlines, now, full) == {event}
+    # Due ones always go; a free ride is never bought with a second call.
+    assert released(held, {**deadlines, order: now}, now, full) == {order}

@@ -50,7 +50,7 @@ def test_a_file_is_made_with_our_key_and_linked_to_the_other_records(org, client
     assert version[files.FILE_KEY_FIELD] == "file:1:1"
     assert {order, shipment} <= _links(org, document)
     assert asked == [[0]]
-    assert done.calls == 3  # the create, its documents, the links
+    assert done.calls == 2  # one Composite call (the create, its documents), the links
 
 
 def test_a_retried_upload_adopts_the_file_and_sends_no_second_link(org, client, orders):

@@ -19,16 +19,17 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import (
+    ChronoforceError,
     PermanentError,
     RateLimitedError,
     SalesforceUnavailableError,
@@ -42,6 +43,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce import files
+from chronoforce.salesforce.client import CollectionRequest, Outcome, Request, send_all
 from chronoforce.salesforce.fields import LABEL_STATUS
 from chronoforce.salesforce.files import FILE_KEY_FIELD  # noqa: F401 (re-exported for file rows)
 from chronoforce.salesforce.soql import by_key_soql
@@ -350,24 +352,68 @@ def due_objects(
     }
 
 
+def subrequests(counts: Mapping[tuple[str, str], int], collection: int = COLLECTION_SIZE) -> int:
+    """The collections and queries a flush of these rows sends (`send_all`), by (object,
+    operation): a collection per 200 records; a file batch is two, its ContentVersions and the
+    query of their documents. Unlinks go on their own and are not counted."""
+    total = 0
+    for (_, operation), count in counts.items():
+        if count <= 0 or operation == "unlink_file":
+            continue
+        total += (2 if operation == "file" else 1) * -(-count // collection)
+    return total
+
+
+def released(
+    pending: Mapping[tuple[str, str], int],
+    deadlines: Mapping[tuple[str, str], dt.datetime],
+    now: dt.datetime,
+    sending: Mapping[tuple[str, str], int],
+    collection: int = COLLECTION_SIZE,
+) -> set[tuple[str, str]]:
+    """The held objects whose rows go now: the due ones (`due_objects`), then, when the flush
+    makes calls anyway, every other one that fits in the room its Composite calls leave
+    (five collections or queries to a call): a held write that rides along costs no call.
+    `sending` counts the rows that go regardless (never held)."""
+    due = due_objects(pending, deadlines, now, collection)
+
+    def calls(keys: set[tuple[str, str]]) -> int:
+        counts = Counter(sending)
+        for key in keys:
+            counts[key] += pending[key]
+        return files.composite_calls(subrequests(counts, collection))
+
+    budget = calls(due)
+    if budget == 0:
+        return due
+    last = dt.datetime.max.replace(tzinfo=dt.UTC)
+    for key in sorted(set(pending) - due, key=lambda k: (deadlines.get(k, last), k)):
+        if calls(due | {key}) <= budget:
+            due = due | {key}
+    return due
+
+
 def due_rows(session: Session, now: dt.datetime, limit: int) -> list[Outbox]:
     ready = or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now)
-    held = session.execute(
+    by_kind = (
         select(
             Outbox.sf_object, Outbox.operation, func.count(Outbox.id), func.min(Outbox.hold_until)
         )
-        .where(Outbox.state == "pending", Outbox.hold_until.is_not(None), ready)
+        .where(Outbox.state == "pending", ready)
         .group_by(Outbox.sf_object, Outbox.operation)
-    ).all()
-    due = due_objects(
+    )
+    held = session.execute(by_kind.where(Outbox.hold_until.is_not(None))).all()
+    sending = session.execute(by_kind.where(Outbox.hold_until.is_(None))).all()
+    due = released(
         {(o, op): count for o, op, count, _ in held},
         {(o, op): _utc(first) for o, op, _, first in held if first is not None},
         now,
+        {(o, op): count for o, op, count, _ in sending},
     )
-    released = [and_(Outbox.sf_object == o, Outbox.operation == op) for o, op in sorted(due)]
+    released_rows = [and_(Outbox.sf_object == o, Outbox.operation == op) for o, op in sorted(due)]
     statement = (
         select(Outbox)
-        .where(Outbox.state == "pending", ready, or_(Outbox.hold_until.is_(None), *released))
+        .where(Outbox.state == "pending", ready, or_(Outbox.hold_until.is_(None), *released_rows))
         .order_by(Outbox.id)
         .limit(limit)
     )
@@ -407,38 +453,54 @@ class Flusher:
                 return total
 
     def _flush_round(self, limit: int) -> FlushReport:
+        """One round: every record write of the claimed rows and the first step of their files
+        go together, five collections or queries to a Composite call (`send_all`); then the
+        files' links, then the unlinks of voided files."""
         rows = self._claim(limit)
         report = FlushReport()
         groups: dict[tuple[str, str, str], list[Outbox]] = defaultdict(list)
         for row in rows:
             groups[(row.operation, row.sf_object, row.external_id_field)].append(row)
-        for (operation, sf_object, ext_field), group in groups.items():
+        batches = [
+            batch
+            for (operation, sf_object, ext_field), group in groups.items()
+            if operation not in ("file", "unlink_file")
+            for batch in self._plan_records(operation, sf_object, ext_field, group)
+        ]
+        requests: list[Request] = [batch.request for batch in batches]
+        file_rows = [r for (operation, _, _), g in groups.items() if operation == "file" for r in g]
+        if file_rows:
+            outcomes, sent_files = self._send_files(file_rows, requests)
+            report.add(sent_files)
+        else:
+            outcomes = send_all(self.salesforce, requests)
+            report.calls += files.composite_calls(len(requests))
+        limited: RateLimitedError | None = None
+        for batch, outcome in zip(batches, outcomes, strict=True):
+            if isinstance(outcome, RateLimitedError):
+                limited = outcome
+            report.add(self._settle_batch(batch, outcome))
+        for (operation, _, _), group in groups.items():
+            if operation != "unlink_file":
+                continue
+            if limited is not None:
+                self._postpone(group, limited)
+                report.retried += len(group)
+                continue
             try:
-                if operation == "file":
-                    report.add(self._send_files(group))
-                elif operation == "unlink_file":
-                    report.add(self._unlink_files(group))
-                else:
-                    report.add(self._send_records(operation, sf_object, ext_field, group))
+                report.add(self._unlink_files(group))
             except PermanentError as exc:
-                if operation == "file":
-                    raise  # some files of the group may be up already: not ours to settle
-                # A refusal no split could pin on a record (another SalesforcePort, a bad
-                # object name): every row of the group becomes an exception, later groups go on.
-                members: dict[str, list[Outbox]] = defaultdict(list)
-                for r in group:
-                    members[r.sf_id or f"new:{r.id}"].append(r)
-                failed = {target: (False, [_refusal(exc)], None) for target in members}
-                report.add(self._settle(members, failed))
+                failed = {str(r.id): (False, [_refusal(exc)], None) for r in group}
+                report.add(self._settle({str(r.id): [r] for r in group}, failed))
                 report.errors.append(str(exc))
             except TransientError as exc:
                 self._postpone(group, exc)
                 report.retried += len(group)
                 report.errors.append(str(exc))
-                log.warning("outbox postponed", sf_object=sf_object, error=str(exc))
                 if isinstance(exc, RateLimitedError):
-                    self._pause(exc, [r for g in groups.values() for r in g if r not in group])
-                    break
+                    limited = exc
+        if limited is not None:
+            self._pause(limited, [])
         return report
 
     def _pause(self, exc: RateLimitedError, rest: Sequence[Outbox]) -> None:
@@ -485,38 +547,55 @@ class Flusher:
 
     # --- records -------------------------------------------------------------------------
 
-    def _send_records(
+    def _plan_records(
         self, operation: str, sf_object: str, ext_field: str, rows: Sequence[Outbox]
-    ) -> FlushReport:
-        report = FlushReport()
+    ) -> list[_Batch]:
+        """The rows of one object and operation as collections of 200 records; writes to the
+        same record merged into one."""
         merged: dict[str, dict[str, Any]] = {}
         members: dict[str, list[Outbox]] = defaultdict(list)
         for row in rows:
             target = row.sf_id or str(row.payload.get(ext_field, "")) or f"new:{row.id}"
             merged.setdefault(target, {}).update(row.payload)
             members[target].append(row)
-        targets = list(merged)
-        for batch in chunks(targets, COLLECTION_SIZE):
+        batches = []
+        for targets in chunks(list(merged), COLLECTION_SIZE):
             records = []
-            for target in batch:
+            for target in targets:
                 record = {"attributes": {"type": sf_object}, **merged[target]}
                 if operation == "update":
                     record["Id"] = target
                 records.append(record)
-            results = self.salesforce.collection(
-                operation, sf_object, records, external_id_field=ext_field or None
-            )
-            report.calls += 1
-            outcomes = {
-                target: (result.success, list(result.errors), result.id)
-                for target, result in zip(batch, results, strict=True)
-            }
-            notes = {t: list(getattr(r, "notes", ())) for t, r in zip(batch, results, strict=True)}
-            for target, said in notes.items():
-                for note in said:  # a value shortened to fit the org's field (salesforce/fit.py)
-                    log.info("value made to fit", sf_object=sf_object, sf_id=target, note=note)
-            report.add(self._settle(members, outcomes, notes))
-        return report
+            request = CollectionRequest(operation, sf_object, records, ext_field or None)
+            batches.append(_Batch(sf_object, request, {t: members[t] for t in targets}))
+        return batches
+
+    def _settle_batch(self, batch: _Batch, outcome: Outcome) -> FlushReport:
+        """What the org answered for one collection, written to its rows."""
+        if isinstance(outcome, TransientError):
+            rows = [r for group in batch.members.values() for r in group]
+            self._postpone(rows, outcome)
+            log.warning("outbox postponed", sf_object=batch.sf_object, error=str(outcome))
+            return FlushReport(retried=len(rows), errors=[str(outcome)])
+        if isinstance(outcome, ChronoforceError):
+            # A refusal no split could pin on a record (another SalesforcePort, a bad object
+            # name): every row of the batch becomes an exception, the others go on.
+            failed = {target: (False, [_refusal(outcome)], None) for target in batch.members}
+            report = self._settle(batch.members, failed)
+            report.errors.append(str(outcome))
+            return report
+        results = cast(list[Any], outcome)
+        outcomes = {
+            target: (result.success, list(result.errors), result.id)
+            for target, result in zip(batch.members, results, strict=True)
+        }
+        notes = {
+            t: list(getattr(r, "notes", ())) for t, r in zip(batch.members, results, strict=True)
+        }
+        for target, said in notes.items():
+            for note in said:  # a value shortened to fit the org's field (salesforce/fit.py)
+                log.info("value made to fit", sf_object=batch.sf_object, sf_id=target, note=note)
+        return self._settle(batch.members, outcomes, notes)
 
     def _settle(
         self,
@@ -636,20 +715,30 @@ class Flusher:
 
     # --- files ---------------------------------------------------------------------------
 
-    def _send_files(self, rows: Sequence[Outbox]) -> FlushReport:
-        """Label files: ContentVersions in collections, then links to every other record."""
+    def _send_files(
+        self, rows: Sequence[Outbox], along: Sequence[Request] = ()
+    ) -> tuple[list[Outcome], FlushReport]:
+        """Files in batches of 200 (or FILE_BATCH_BYTES); the first batch carries `along` (the
+        round's record collections) in its Composite calls: their outcomes, and the report."""
         report = FlushReport()
-        batch: list[Outbox] = []
+        batches: list[list[Outbox]] = [[]]
         size = 0
         for row in rows:
-            batch.append(row)
+            if len(batches[-1]) >= COLLECTION_SIZE or size >= FILE_BATCH_BYTES:
+                batches.append([])
+                size = 0
+            batches[-1].append(row)
             size += int(row.payload.get("size", 50_000))
-            if len(batch) >= COLLECTION_SIZE or size >= FILE_BATCH_BYTES:
-                report.add(self._send_file_batch(batch))
-                batch, size = [], 0
-        if batch:
-            report.add(self._send_file_batch(batch))
-        return report
+        outcomes: list[Outcome] | None = None
+        if any(_needs_lookup(row) for row in rows):  # its record may be in `along`: first
+            outcomes = send_all(self.salesforce, along)
+            report.calls += files.composite_calls(len(along))
+        for batch in batches:
+            answers, sent = self._send_file_batch(batch, along if outcomes is None else ())
+            report.add(sent)
+            if outcomes is None:
+                outcomes = answers
+        return outcomes or send_all(self.salesforce, along), report
 
     def _labels(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
         """Label bytes of every parcel the rows' files hold: one query per chunk, not per file."""
@@ -720,8 +809,11 @@ class Flusher:
                 waiting.append(row)
         return ready, waiting, len(wanted)
 
-    def _send_file_batch(self, batch: Sequence[Outbox]) -> FlushReport:
-        """Put the files up (`salesforce/files.py`), then settle each row."""
+    def _send_file_batch(
+        self, batch: Sequence[Outbox], along: Sequence[Request] = ()
+    ) -> tuple[list[Outcome], FlushReport]:
+        """Put the files up (`salesforce/files.py`) with `along` in the same calls, then settle
+        each row: `along`'s outcomes, and the report."""
         report = FlushReport()
         try:
             batch, waiting, report.calls = self._locate(batch)
@@ -742,7 +834,9 @@ class Flusher:
             )
             report.retried += len(waiting)
         if not batch:
-            return report
+            answers = send_all(self.salesforce, along)
+            report.calls += files.composite_calls(len(along))
+            return answers, report
         uploads = [
             files.FileUpload(
                 key=row.dedup_key,
@@ -760,14 +854,35 @@ class Flusher:
             labels, reprints = self._labels(todo), self._reprints(todo)
             return [self._file_data(row, labels, reprints) for row in todo]
 
-        done = files.upload(self.salesforce, uploads, data)
+        done = files.upload(self.salesforce, uploads, data, along)
         report.calls += done.calls
         outcomes = {
             str(row.id): (document is not None, errors, document)
             for row, document, errors in zip(batch, done.documents, done.errors, strict=True)
         }
-        report.add(self._settle({str(row.id): [row] for row in batch}, outcomes))
-        return report
+        failure = done.failure
+        if isinstance(failure, TransientError):  # the files without a document: later
+            late = [r for r in batch if not outcomes[str(r.id)][0]]
+            self._postpone(late, failure)
+            report.retried += len(late)
+            report.errors.append(str(failure))
+            outcomes = {k: o for k, o in outcomes.items() if o[0]}
+        elif failure is not None:  # refused: those files become exceptions, with the reason
+            outcomes = {
+                k: o if o[0] else (False, [_refusal(failure)], None) for k, o in outcomes.items()
+            }
+            report.errors.append(str(failure))
+        report.add(self._settle({k: [r] for r in batch if (k := str(r.id)) in outcomes}, outcomes))
+        return done.along, report
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One collection of a flush round: its request and the rows behind each record."""
+
+    sf_object: str
+    request: CollectionRequest
+    members: dict[str, list[Outbox]]
 
 
 def _needs_lookup(row: Outbox) -> bool:
@@ -823,7 +938,7 @@ def merge_labels(parts: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-def _refusal(exc: PermanentError) -> dict[str, Any]:
+def _refusal(exc: ChronoforceError) -> dict[str, Any]:
     return {
         "statusCode": exc.code,
         "message": exc.message,

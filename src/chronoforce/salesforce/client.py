@@ -16,16 +16,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 from simple_salesforce.api import Salesforce
 
 from chronoforce.config import Settings
 from chronoforce.domain.errors import (
     ChronoforceError,
+    RateLimitedError,
     SalesforceUnavailableError,
     SalesforceValidationError,
 )
 from chronoforce.logs import get_logger
+from chronoforce.redaction import redact_text
 from chronoforce.salesforce import soql
 from chronoforce.salesforce.connection import TRANSIENT_CODES, Connection, connect
 from chronoforce.salesforce.fit import Fitted, fit_record
@@ -33,6 +36,9 @@ from chronoforce.salesforce.limits import ApiUsage
 from chronoforce.salesforce.transport import OnCall
 
 COLLECTION_SIZE = 200  # sObject Collections limit per request (REST API reference)
+# Of a Composite call's 25 subrequests, up to 5 may be sObject Collections or queries [D]
+# (REST API Developer Guide, "Send Multiple Requests Using Composite", 242.0).
+COMPOSITE_COLLECTIONS = 5
 log = get_logger(component="salesforce")
 Operation = Literal["create", "update", "upsert"]
 
@@ -84,6 +90,67 @@ def _record_result(raw: Mapping[str, Any]) -> RecordResult:
         for e in raw.get("errors") or ()
     ]
     return RecordResult(id=raw.get("id"), success=bool(raw.get("success")), errors=errors)
+
+
+@dataclass(frozen=True)
+class CollectionRequest:
+    """One sObject Collections call of `send_all`: at most 200 records of one object."""
+
+    op: Operation | str
+    sobject: str
+    records: Sequence[Mapping[str, Any]]
+    external_id_field: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One SOQL query of `send_all` (its records, every page)."""
+
+    soql: str
+
+
+Request = CollectionRequest | QueryRequest
+Outcome = list[RecordResult] | list[dict[str, Any]] | ChronoforceError
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A collection fitted to the org's describe: records it refuses here (unknown fields),
+    the others in chunks of 200; `results` puts the answers back in input order."""
+
+    operation: str
+    path: str
+    method: str
+    fitted: list[Fitted]
+    refused: dict[int, RecordResult]
+    sendable: list[int]
+    chunks: list[list[dict[str, Any]]]
+
+    def results(self, sent: Sequence[RecordResult]) -> list[RecordResult]:
+        by_index = dict(zip(self.sendable, sent, strict=True))
+        results = []
+        for i in range(len(self.fitted)):
+            result = self.refused.get(i) or by_index[i]
+            if self.fitted[i].notes:
+                result = RecordResult(
+                    result.id, result.success, result.errors, tuple(self.fitted[i].notes)
+                )
+            results.append(result)
+        return results
+
+
+def _sub_error(status: int, body: Any, operation: str) -> ChronoforceError:
+    """A composite subrequest's refusal as the error a call of its own would raise."""
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    code = str(first.get("errorCode") or first.get("statusCode") or f"HTTP_{status}")
+    message = str(first.get("message") or f"HTTP {status}")[:1000]
+    payload = redact_text(json.dumps(body, default=str)[:32_000])
+    common: dict[str, Any] = {"code": code, "operation": operation, "response_payload": payload}
+    if code in TRANSIENT_CODES or status >= 500 or status == 0:
+        return SalesforceUnavailableError(message, **common)
+    fields = first.get("fields") or []
+    field = ",".join(str(f) for f in fields) if isinstance(fields, list) else str(fields)
+    return SalesforceValidationError(message, field=field, **common)
 
 
 class SalesforceClient:
@@ -182,44 +249,172 @@ class SalesforceClient:
         all_or_none: bool = False,
     ) -> list[RecordResult]:
         """Create, update or upsert records, 200 per call; one result per record, in order."""
+        prepared = self._prepare(CollectionRequest(op, sobject, records, external_id_field))
+        if prepared.refused and all_or_none:
+            return [
+                prepared.refused.get(i) or RecordResult(None, False, [_ROLLED_BACK])
+                for i in range(len(records))
+            ]
+        sent: list[RecordResult] = []
+        for chunk in prepared.chunks:
+            sent.extend(
+                self._send_split(
+                    prepared.operation, prepared.path, prepared.method, chunk, all_or_none
+                )
+            )
+        return prepared.results(sent)
+
+    def send_all(self, requests: Sequence[Request]) -> list[Outcome]:
+        """Send collections and queries, in order, up to five to a `/composite` call.
+
+        A Composite call counts as one API call, and up to 5 of its 25 subrequests may be sObject
+        Collections or queries [D] (REST API Developer Guide, "Send Multiple Requests Using
+        Composite"; REAL-ORG-FACTS.md §2.2). allOrNone is false, so each subrequest commits on its
+        own. Per request, in order: the collection's `RecordResult`s, the query's records, or the
+        error that kept it from being sent or answered. A whole-collection refusal (HTTP 400) is
+        split as `collection` splits it; a refused or failed call gives its error to its requests
+        and to every request after it, which are not sent.
+        """
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        parts: list[tuple[int, Request, _Prepared | None, list[dict[str, Any]] | None]] = []
+        for index, request in enumerate(requests):
+            if isinstance(request, QueryRequest):
+                parts.append((index, request, None, None))
+                continue
+            prepared = self._prepare(request)
+            if len(prepared.chunks) > 1:
+                raise ValueError("a request of send_all holds at most 200 records")
+            if not prepared.chunks:
+                outcomes[index] = prepared.results([])
+                continue
+            parts.append((index, request, prepared, prepared.chunks[0]))
+        failure: ChronoforceError | None = None
+        for start in range(0, len(parts), COMPOSITE_COLLECTIONS):
+            group = parts[start : start + COMPOSITE_COLLECTIONS]
+            if failure is not None:
+                for index, *_ in group:
+                    outcomes[index] = failure
+                continue
+            try:
+                if len(group) == 1:
+                    index, one, fitted, chunk = group[0]
+                    outcomes[index] = self._send_one(one, fitted, chunk)
+                else:
+                    for (index, *_), outcome in zip(
+                        group, self._send_composite(group), strict=True
+                    ):
+                        outcomes[index] = outcome
+            except ChronoforceError as exc:
+                for index, *_ in group:
+                    outcomes[index] = exc
+                failure = exc
+                if not isinstance(exc, RateLimitedError):  # the rest was not sent: later
+                    failure = SalesforceUnavailableError(
+                        f"not sent: an earlier call of the flush failed ({exc.code})",
+                        operation="composite",
+                    )
+        return [o if o is not None else [] for o in outcomes]
+
+    def _prepare(self, request: CollectionRequest) -> _Prepared:
+        op, sobject = request.op, request.sobject
         if op not in ("create", "update", "upsert"):
             raise ValueError(f"unknown collection operation {op!r}")
-        if op == "upsert" and not external_id_field:
+        if op == "upsert" and not request.external_id_field:
             raise ValueError("upsert needs external_id_field")
         name = soql.field_name(sobject)
         path, method = "composite/sobjects", {"create": "POST"}.get(op, "PATCH")
         if op == "upsert":
-            path += f"/{name}/{soql.field_name(external_id_field or '')}"
+            path += f"/{name}/{soql.field_name(request.external_id_field or '')}"
         fields = self.known_fields(name)
+        records = request.records
         fitted = [fit_record(name, r, fields) for r in records]
         refused = {
             i: _unknown_fields(name, f, records[i]) for i, f in enumerate(fitted) if f.unknown
         }
-        if refused and all_or_none:
-            return [
-                refused.get(i) or RecordResult(None, False, [_ROLLED_BACK])
-                for i in range(len(records))
-            ]
         sendable = [i for i in range(len(records)) if i not in refused]
-        sent: list[RecordResult] = []
-        for start in range(0, len(sendable), COLLECTION_SIZE):
-            chunk = [
-                _with_type(fitted[i].record, name)
-                for i in sendable[start : start + COLLECTION_SIZE]
-            ]
-            sent.extend(
-                self._send_split(f"collection:{op}:{name}", path, method, chunk, all_or_none)
-            )
-        by_index = dict(zip(sendable, sent, strict=True))
-        results = []
-        for i in range(len(records)):
-            result = refused.get(i) or by_index[i]
-            if fitted[i].notes:
-                result = RecordResult(
-                    result.id, result.success, result.errors, tuple(fitted[i].notes)
+        chunks = [
+            [_with_type(fitted[i].record, name) for i in sendable[start : start + COLLECTION_SIZE]]
+            for start in range(0, len(sendable), COLLECTION_SIZE)
+        ]
+        return _Prepared(f"collection:{op}:{name}", path, method, fitted, refused, sendable, chunks)
+
+    def _send_one(
+        self, request: Request, prepared: _Prepared | None, chunk: list[dict[str, Any]] | None
+    ) -> Outcome:
+        if isinstance(request, QueryRequest):
+            return list(self.query_iter(request.soql))
+        assert prepared is not None and chunk is not None
+        sent = self._send_split(prepared.operation, prepared.path, prepared.method, chunk, False)
+        return prepared.results(sent)
+
+    def _send_composite(
+        self, group: Sequence[tuple[int, Request, _Prepared | None, list[dict[str, Any]] | None]]
+    ) -> list[Outcome]:
+        base = f"/services/data/v{self.connection.sf.sf_version}/"
+        subrequests: list[dict[str, Any]] = []
+        for k, (_, request, prepared, chunk) in enumerate(group):
+            if isinstance(request, QueryRequest):
+                query = urlencode({"q": request.soql}, quote_via=quote)
+                subrequests.append({"method": "GET", "url": f"{base}query?{query}"})
+            else:
+                assert prepared is not None
+                body = {"allOrNone": False, "records": chunk}
+                subrequests.append(
+                    {"method": prepared.method, "url": base + prepared.path, "body": body}
                 )
-            results.append(result)
-        return results
+            subrequests[-1]["referenceId"] = f"r{k}"
+        data = json.dumps({"allOrNone": False, "compositeRequest": subrequests}, default=str)
+        answer = self.connection.call(
+            "composite", lambda sf: sf.restful("composite", method="POST", data=data), write=True
+        )
+        replies = {
+            str(r.get("referenceId")): r
+            for r in (answer or {}).get("compositeResponse", [])
+            if isinstance(r, dict)
+        }
+        outcomes: list[Outcome] = []
+        for k, (_, request, prepared, chunk) in enumerate(group):
+            outcomes.append(self._sub_outcome(replies.get(f"r{k}"), request, prepared, chunk))
+        return outcomes
+
+    def _sub_outcome(
+        self,
+        reply: Mapping[str, Any] | None,
+        request: Request,
+        prepared: _Prepared | None,
+        chunk: list[dict[str, Any]] | None,
+    ) -> Outcome:
+        """One subrequest's answer as `send_all` gives it."""
+        operation = prepared.operation if prepared else "query"
+        if reply is None:
+            return SalesforceUnavailableError("composite answered no reply", operation=operation)
+        status, body = int(reply.get("httpStatusCode") or 0), reply.get("body")
+        if isinstance(request, QueryRequest):
+            if status != 200 or not isinstance(body, dict):
+                return _sub_error(status, body, operation)
+            records = list(body.get("records", []))
+            if not body.get("done", True) and body.get("nextRecordsUrl"):
+                page = self.connection.call(
+                    "query", partial(_query_more, url=str(body["nextRecordsUrl"]), headers={})
+                )
+                records.extend(self._rest_of(page))
+            return records
+        assert prepared is not None and chunk is not None
+        if status == 200 and isinstance(body, list) and len(body) == len(chunk):
+            return prepared.results([_record_result(raw) for raw in body])
+        error = _sub_error(status, body, operation)
+        if isinstance(error, SalesforceValidationError):  # refused as a whole: split it
+            return prepared.results(self._split_refused(prepared, chunk, error))
+        return error
+
+    def _rest_of(self, page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            yield from page.get("records", [])
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            page = self.connection.call(
+                "query", partial(_query_more, url=str(page["nextRecordsUrl"]), headers={})
+            )
 
     def delete(self, ids: Sequence[str]) -> list[RecordResult]:
         """Delete records by id, 200 per call (DELETE composite/sobjects?ids=…, allOrNone
@@ -263,20 +458,36 @@ class SalesforceClient:
         except SalesforceValidationError as exc:
             if all_or_none:
                 raise
-            if len(records) == 1:
-                record = records[0]
-                error = RecordError(exc.code, exc.message, _fields_named(exc))
-                return [RecordResult(_record_key(record), False, [error])]
-            log.warning(
-                "collection refused as a whole: splitting it",
-                operation=operation,
-                records=len(records),
-                code=exc.code,
-            )
-            half = len(records) // 2
-            return self._send_split(
-                operation, path, method, records[:half], all_or_none
-            ) + self._send_split(operation, path, method, records[half:], all_or_none)
+            return self._halves(operation, path, method, records, exc)
+
+    def _halves(
+        self,
+        operation: str,
+        path: str,
+        method: str,
+        records: list[dict[str, Any]],
+        exc: ChronoforceError,
+    ) -> list[RecordResult]:
+        """A collection refused as a whole: its halves are sent until the records at fault
+        are alone, so the others go on."""
+        if len(records) == 1:
+            error = RecordError(exc.code, exc.message, _fields_named(exc))
+            return [RecordResult(_record_key(records[0]), False, [error])]
+        log.warning(
+            "collection refused as a whole: splitting it",
+            operation=operation,
+            records=len(records),
+            code=exc.code,
+        )
+        half = len(records) // 2
+        return self._send_split(operation, path, method, records[:half], False) + self._send_split(
+            operation, path, method, records[half:], False
+        )
+
+    def _split_refused(
+        self, prepared: _Prepared, chunk: list[dict[str, Any]], exc: ChronoforceError
+    ) -> list[RecordResult]:
+        return self._halves(prepared.operation, prepared.path, prepared.method, chunk, exc)
 
     def _send(
         self,
@@ -401,3 +612,30 @@ def _with_type(record: Mapping[str, Any], sobject: str) -> dict[str, Any]:
     attributes.setdefault("type", sobject)
     out["attributes"] = attributes
     return out
+
+
+def send_all(port: Any, requests: Sequence[Request]) -> list[Outcome]:
+    """`SalesforceClient.send_all` on a port that has it; on another (a test's in-memory
+    org), one call per request, with the same outcomes."""
+    own = getattr(port, "send_all", None)
+    if own is not None:
+        return list(own(requests))
+    outcomes: list[Outcome] = []
+    for request in requests:
+        try:
+            if isinstance(request, QueryRequest):
+                outcomes.append(list(port.query_iter(request.soql)))
+            else:
+                outcomes.append(
+                    list(
+                        port.collection(
+                            request.op,
+                            request.sobject,
+                            request.records,
+                            external_id_field=request.external_id_field,
+                        )
+                    )
+                )
+        except ChronoforceError as exc:
+            outcomes.append(exc)
+    return outcomes

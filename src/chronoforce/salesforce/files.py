@@ -14,8 +14,18 @@ import base64
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from chronoforce.domain.errors import ChronoforceError
+from chronoforce.salesforce.client import (
+    COMPOSITE_COLLECTIONS,
+    CollectionRequest,
+    Outcome,
+    QueryRequest,
+    RecordResult,
+    Request,
+    send_all,
+)
 from chronoforce.salesforce.fields import (
     FILE_DATA,
     FILE_FIRST_RECORD,
@@ -69,11 +79,14 @@ class FileUpload:
 @dataclass
 class UploadOutcome:
     """Per file, in input order: the document made or found (None when not), and the errors
-    of its ContentVersion create; `calls` is every API call the upload made."""
+    of its ContentVersion create; `calls` is every API call the upload made; `along` the
+    outcomes of the collections sent with the files; `failure` a call that failed."""
 
     documents: list[str | None] = field(default_factory=list)
     errors: list[list[Any]] = field(default_factory=list)
     calls: int = 0
+    along: list[Outcome] = field(default_factory=list)
+    failure: ChronoforceError | None = None
 
 
 @dataclass
@@ -126,54 +139,67 @@ def upload(
     salesforce: FilesPort,
     uploads: Sequence[FileUpload],
     data: Callable[[Sequence[int]], Sequence[bytes]],
+    along: Sequence[Request] = (),
 ) -> UploadOutcome:
     """Make the files not made yet (one collection; `data(indexes)` gives the bytes of those
     `uploads` only, in order), adopt those an interrupted upload made, and link each file to its
-    other records."""
+    other records.
+
+    The ContentVersions and the query of their documents by our key go in one Composite call
+    (`send_all`), with `along` — other collections of the same flush, whose outcomes come back
+    in `outcome.along` — then the links. The query finds the files just made and those a key
+    already taken (DUPLICATE_VALUE) says an interrupted upload made. A call that fails leaves
+    its error in `outcome.failure` (nothing after it is sent); the caller retries the rows.
+    """
     outcome = UploadOutcome()
     existing = existing_versions(salesforce, uploads)
     outcome.calls += 1 if any(u.retried for u in uploads) else 0
     todo = [i for i, u in enumerate(uploads) if file_key(u.key) not in existing]
-    versions: dict[int, tuple[bool, list[Any], str | None]] = {}
+    wave: list[Request] = list(along)
     if todo:
         contents = data(todo)
-        results = salesforce.collection(
-            "create",
-            "ContentVersion",
-            [content_version(uploads[i], d) for i, d in zip(todo, contents, strict=True)],
-        )
-        outcome.calls += 1
-        for i, result in zip(todo, results, strict=True):
+        records = [content_version(uploads[i], d) for i, d in zip(todo, contents, strict=True)]
+        wave.append(CollectionRequest("create", "ContentVersion", records))
+        wave.append(QueryRequest(versions_query([file_key(uploads[i].key) for i in todo])))
+    answers = send_all(salesforce, wave) if wave else []
+    outcome.calls += composite_calls(len(wave))
+    outcome.along = answers[: len(along)]
+    versions: dict[int, tuple[bool, list[Any], str | None]] = {}
+    if todo:
+        created, found = answers[len(along)], answers[len(along) + 1]
+        for answer in (created, found):
+            if isinstance(answer, ChronoforceError):
+                outcome.failure = answer
+                outcome.documents = [None] * len(uploads)
+                outcome.errors = [[] for _ in uploads]
+                return outcome
+        assert isinstance(found, list) and isinstance(created, list)
+        for i, result in zip(todo, cast(list[RecordResult], created), strict=True):
             versions[i] = (result.success, list(result.errors), result.id)
-        # Our key already taken: an earlier, interrupted upload made this file. Adopt it.
-        taken = [
-            uploads[i]
-            for i in todo
-            if not versions[i][0]
-            and any(_status_code(e) == "DUPLICATE_VALUE" for e in versions[i][1])
-        ]
-        if taken:
-            existing.update(existing_versions(salesforce, taken, force=True))
-            outcome.calls += 1
-    created_ids = [v[2] for v in versions.values() if v[0] and v[2]]
-    documents: dict[str, str] = {}
-    if created_ids:
-        soql = "SELECT Id, ContentDocumentId FROM ContentVersion WHERE Id IN " + in_list(
-            created_ids
-        )
-        documents = {r["Id"]: r["ContentDocumentId"] for r in salesforce.query_iter(soql)}
-        outcome.calls += 1
+        existing.update({str(r[FILE_KEY_FIELD]): r for r in found if isinstance(r, dict)})
     document_of: dict[int, str] = {}
     for i, u in enumerate(uploads):
-        found = existing.get(file_key(u.key))
-        if found:
-            document_of[i] = found["ContentDocumentId"]
-        elif versions.get(i, (False, [], None))[0]:
-            document_of[i] = documents.get(versions[i][2] or "", "")
-    outcome.calls += link(salesforce, uploads, document_of)
+        made = existing.get(file_key(u.key))
+        if made and (i not in versions or versions[i][0] or _taken(versions[i][1])):
+            document_of[i] = str(made["ContentDocumentId"])
+    try:
+        outcome.calls += link(salesforce, uploads, document_of)
+    except ChronoforceError as exc:
+        outcome.failure = exc
     outcome.documents = [document_of.get(i) for i in range(len(uploads))]
     outcome.errors = [versions.get(i, (False, [], None))[1] for i in range(len(uploads))]
     return outcome
+
+
+def _taken(errors: Sequence[Any]) -> bool:
+    """Our key already taken: an earlier, interrupted upload made this file (adopt it)."""
+    return any(_status_code(e) == "DUPLICATE_VALUE" for e in errors)
+
+
+def composite_calls(requests: int) -> int:
+    """The API calls `send_all` makes for this many collections and queries (five to a
+    Composite call, a lone one as a call of its own)."""
+    return -(-requests // COMPOSITE_COLLECTIONS)
 
 
 def link(
@@ -206,12 +232,14 @@ def link(
         }
         for document, entity in sorted(wanted)
     ]
-    for start in range(0, len(links), COLLECTION_SIZE):
-        salesforce.collection(
-            "create", "ContentDocumentLink", links[start : start + COLLECTION_SIZE]
-        )
-        calls += 1
-    return calls
+    requests: list[Request] = [
+        CollectionRequest("create", "ContentDocumentLink", links[start : start + COLLECTION_SIZE])
+        for start in range(0, len(links), COLLECTION_SIZE)
+    ]
+    for answer in send_all(salesforce, requests):
+        if isinstance(answer, ChronoforceError):
+            raise answer
+    return calls + composite_calls(len(requests))
 
 
 def unshare(salesforce: FilesPort, keys: Sequence[str]) -> UnshareOutcome:
