@@ -113,6 +113,10 @@ class Pods:
     gates: Gates
     now: Callable[[], dt.datetime]
     pdf: bool = True
+    hold_s: float = 0.0  # tracking.salesforce_hold_s: the POD status waits like tracking writes
+
+    def _hold_until(self) -> dt.datetime | None:
+        return self.now() + dt.timedelta(seconds=self.hold_s) if self.hold_s else None
 
     # --- scheduling --------------------------------------------------------------------
 
@@ -135,7 +139,7 @@ class Pods:
                 delivered = row.last_event_at or self.now()
                 row.pod_status, row.pod_reason = PENDING, ""
                 row.pod_next_at = first_attempt_at(delivered)
-                writeback.enqueue_rows(session, status_rows(row, PENDING))
+                writeback.enqueue_rows(session, status_rows(row, PENDING, self._hold_until()))
         return len(rows)
 
     def due(self, limit: int = 100) -> list[int]:
@@ -265,7 +269,7 @@ class Pods:
             changed = status != row.pod_status
             row.pod_status, row.pod_reason, row.pod_next_at = status, reason[:255], next_at
             if changed and status is not None:
-                writeback.enqueue_rows(session, status_rows(row, status))
+                writeback.enqueue_rows(session, status_rows(row, status, self._hold_until()))
         outcome = PodOutcome(shipment_id, status or PENDING, reason, tuple(results), next_at)
         log.info("pod asked", shipment_id=shipment_id, status=outcome.status, reason=reason)
         return outcome
@@ -305,7 +309,7 @@ class Pods:
             row.pod_status, row.pod_reason, row.pod_next_at = GAVE_UP, reason, None
             exceptions.record(session, exc, operation="pod", shipment=row, now=self.now())
             if changed:
-                writeback.enqueue_rows(session, status_rows(row, GAVE_UP))
+                writeback.enqueue_rows(session, status_rows(row, GAVE_UP, self._hold_until()))
         log.warning("pod refused", shipment_id=shipment_id, code=exc.code)
         return PodOutcome(shipment_id, GAVE_UP, reason, tuple(results))
 
@@ -346,10 +350,13 @@ def pod_file_row(row: Shipment, result: PodResult, targets: Sequence[str]) -> di
     )
 
 
-def status_rows(row: Shipment, status: str) -> list[dict[str, Any]]:
-    """`Chronopost_POD_Status__c` on the Order and the Shipment, once per status."""
+def status_rows(
+    row: Shipment, status: str, hold_until: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """`Chronopost_POD_Status__c` on the Order and the Shipment, once per status; held like
+    the tracking writes (`hold_until`), with which they merge when they go together."""
     order_id, shipment = _order_and_shipment(row)
-    return [
+    rows = [
         writeback.outbox_row(
             sf_object=sf_object,
             operation="update",
@@ -361,3 +368,7 @@ def status_rows(row: Shipment, status: str) -> list[dict[str, Any]]:
         for sf_object, sf_id in (("Order", order_id), ("Shipment", shipment))
         if sf_id
     ]
+    if hold_until is not None:
+        for one in rows:
+            one["hold_until"] = hold_until
+    return rows
