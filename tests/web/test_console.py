@@ -509,5 +509,9 @@ def test_the_slips_page_lists_the_days_slip_and_its_pdf_downloads(
     assert "XR000000003FR" not in text  # voided
     assert client.get("/manifests", params={"date": "2026-13-01"}).status_code == 400
     assert client.get("/manifests/99.pdf").status_code == 404
+    huge = "358389784118492259004973056"  # past any row id: refused, never a 500 from SQLite
+    for url in (f"/manifests/{huge}.pdf", f"/shipments/{huge}", f"/exceptions/{huge}",
+                f"/parcels/{huge}/label"):  # fmt: skip
+        assert client.get(url).status_code == 422, url
     empty = client.get("/manifests", params={"date": "2026-12-04"})
     assert "no slip" in empty.text

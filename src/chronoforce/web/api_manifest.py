@@ -97,7 +97,7 @@ def get_manifests(
     summary="One end-of-day slip's PDF",
 )
 def get_manifest_pdf(
-    request: Request, _: Labels, manifest_id: Annotated[int, Path(ge=1)]
+    request: Request, _: Labels, manifest_id: Annotated[int, Path(ge=1, le=2**53)]
 ) -> Response:
     slip, pdf = manifests_of(request.app.state.api).pdf(manifest_id)
     return Response(

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -110,6 +110,8 @@ def require_login(request: Request, state: State) -> Session:
 
 
 User = Annotated[Session, Depends(require_login)]
+# A row id in a URL: past 2**53 no row has it, and SQLite could not even bind it (a 500).
+RowId = Annotated[int, Path(ge=1, le=2**53)]
 
 
 def _check_csrf(session: Session, csrf: str) -> None:
@@ -229,7 +231,7 @@ def shipments_page(request: Request, state: State, user: User, q: str = "") -> R
 
 
 @router.get("/shipments/{shipment_id}")
-def shipment_page(request: Request, state: State, user: User, shipment_id: int) -> Response:
+def shipment_page(request: Request, state: State, user: User, shipment_id: RowId) -> Response:
     with state.store.session() as session:
         story = queries.shipment_story(session, shipment_id, state.mapping)
     if story is None:
@@ -241,7 +243,7 @@ def shipment_page(request: Request, state: State, user: User, shipment_id: int) 
 
 
 @router.get("/parcels/{parcel_id}/label")
-def label_download(state: State, user: User, parcel_id: int) -> Response:
+def label_download(state: State, user: User, parcel_id: RowId) -> Response:
     with state.store.session() as session:
         parcel = session.get(Parcel, parcel_id)
         data = parcel.label_bytes if parcel else None
@@ -272,7 +274,7 @@ def exceptions_page(
 
 
 @router.get("/exceptions/{exception_id}")
-def exception_page(request: Request, state: State, user: User, exception_id: int) -> Response:
+def exception_page(request: Request, state: State, user: User, exception_id: RowId) -> Response:
     return _exception_view(request, state, user, exception_id)
 
 
@@ -315,7 +317,7 @@ def _exception_view(
 
 @router.post("/exceptions/{exception_id}/retry")
 def retry_exception(
-    state: State, user: User, exception_id: int, csrf: Annotated[str, Form()] = ""
+    state: State, user: User, exception_id: RowId, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     _check_csrf(user, csrf)
     try:
@@ -331,7 +333,7 @@ def retry_exception(
 def resolve_exception(
     state: State,
     user: User,
-    exception_id: int,
+    exception_id: RowId,
     csrf: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
@@ -345,7 +347,7 @@ def resolve_exception(
 
 
 @router.post("/exceptions/{exception_id}/fix-address")
-async def fix_address(request: Request, state: State, user: User, exception_id: int) -> Response:
+async def fix_address(request: Request, state: State, user: User, exception_id: RowId) -> Response:
     form = await request.form()
     _check_csrf(user, str(form.get("csrf") or ""))
     values = {str(k).removeprefix("f:"): str(v) for k, v in form.items() if str(k).startswith("f:")}
@@ -373,7 +375,7 @@ async def fix_address(request: Request, state: State, user: User, exception_id: 
 def reprint_label(
     request: Request,
     user: User,
-    shipment_id: int,
+    shipment_id: RowId,
     csrf: Annotated[str, Form()] = "",
     ask: Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = "",
     mode: Annotated[str, Form(max_length=10)] = "",
@@ -441,7 +443,7 @@ def manifests_page(request: Request, state: State, user: User, date: str = "") -
 
 
 @router.get("/manifests/{manifest_id}.pdf")
-def manifest_download(request: Request, state: State, user: User, manifest_id: int) -> Response:
+def manifest_download(request: Request, state: State, user: User, manifest_id: RowId) -> Response:
     try:
         slip, pdf = _manifests(request, state).pdf(manifest_id)
     except NotFoundError:
