@@ -186,3 +186,24 @@ def test_held_writes_ride_along_when_the_flush_has_room_and_never_cost_a_call() 
     assert released(held, deadlines, now, full) == {event}
     # Due ones always go; a free ride is never bought with a second call.
     assert released(held, {**deadlines, order: now}, now, full) == {order}
+
+
+def test_the_pod_status_is_held_like_the_tracking_writes_and_goes_with_them(
+    world: dict[str, Any],
+) -> None:
+    org, runtime = world["org"], world["runtime"]
+    order_id, _ = _label_one(world)
+    _advance(world, HOLD_S)
+    world["carrier"].advance_clock(dt.timedelta(hours=23.5))  # delivered at 23 h
+    assert runtime.poll_once().changed == 1
+    assert runtime.pod_due() == 0  # scheduled (status Pending), not asked before D+1
+    runtime.flush_tracking()
+    pod = [r for r in _pending(world) if "Chronopost_POD_Status__c" in r.payload]
+    assert {r.sf_object for r in pod} >= {"Order"} and all(r.hold_until for r in pod)
+    assert not _order(org, order_id).get("Chronopost_POD_Status__c")
+    org.reset_stats()
+    _advance(world, HOLD_S)  # over: delivery and POD status reach the Order together
+    order = _order(org, order_id)
+    assert order["Chronopost_Status__c"] == "delivered"
+    assert order["Chronopost_POD_Status__c"] == "Pending"
+    assert _collections(org) == 1

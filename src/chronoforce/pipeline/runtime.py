@@ -118,7 +118,7 @@ class Runtime(Detection):
         """The proof-of-delivery use case (pipeline/pod.py, issue 21)."""
         from chronoforce.pipeline.pod import Pods
 
-        hold = self.settings.tracking.salesforce_hold_s
+        hold = tracking_config(self.settings.tracking).salesforce_hold_s
         return Pods(self.store, self.carrier, self.labels.gates, self.now, hold_s=hold)
 
     def pod_due(self) -> int:

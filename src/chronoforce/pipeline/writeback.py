@@ -318,6 +318,7 @@ class FlushReport:
     retried: int = 0
     calls: int = 0
     errors: list[str] = field(default_factory=list)
+    limited: RateLimitedError | None = None  # the org's budget ran out during the round
 
     def add(self, other: FlushReport) -> None:
         self.sent += other.sent
@@ -325,6 +326,7 @@ class FlushReport:
         self.retried += other.retried
         self.calls += other.calls
         self.errors.extend(other.errors)
+        self.limited = self.limited or other.limited
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -475,7 +477,7 @@ class Flusher:
         else:
             outcomes = send_all(self.salesforce, requests)
             report.calls += files.composite_calls(len(requests))
-        limited: RateLimitedError | None = None
+        limited = report.limited
         for batch, outcome in zip(batches, outcomes, strict=True):
             if isinstance(outcome, RateLimitedError):
                 limited = outcome
@@ -867,6 +869,8 @@ class Flusher:
             report.retried += len(late)
             report.errors.append(str(failure))
             outcomes = {k: o for k, o in outcomes.items() if o[0]}
+            if isinstance(failure, RateLimitedError):
+                report.limited = failure
         elif failure is not None:  # refused: those files become exceptions, with the reason
             outcomes = {
                 k: o if o[0] else (False, [_refusal(failure)], None) for k, o in outcomes.items()

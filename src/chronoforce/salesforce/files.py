@@ -184,8 +184,9 @@ def upload(
             document_of[i] = str(made["ContentDocumentId"])
     try:
         outcome.calls += link(salesforce, uploads, document_of)
-    except ChronoforceError as exc:
-        outcome.failure = exc
+    except ChronoforceError as exc:  # the files are up, not their links: none is done yet
+        outcome.failure = exc  # (retried, they are adopted and their missing links made)
+        document_of = {}
     outcome.documents = [document_of.get(i) for i in range(len(uploads))]
     outcome.errors = [versions.get(i, (False, [], None))[1] for i in range(len(uploads))]
     return outcome
