@@ -188,6 +188,10 @@ class Simulation:
                 {"Record_Id__c": order_id, "Reason__c": "bench"}
             )
         changed_at = self.now
+        # The idle day's ticks wait 0.02 s on the subscription (calls are what it counts); a
+        # running process waits the runtime's own `events_idle_s` (0.3 s), so the event the
+        # sandbox is still delivering is not missed by a tick that gave up too soon.
+        self.runtime.events_idle_s = type(self.runtime).events_idle_s
         for _ in range(10_000):  # a new order: found once it has a shipment row
             self.now = self.next_turn()
             if self.tick() and self.runtime.shipments([order_id]):
