@@ -22,9 +22,9 @@ showed it or a later event), minus its time; unseen = censored at the end. Sales
 ingest.py queues writes when the fingerprint changes (Order and Shipment updates, one
 tracking-event record per new event); the outbox is flushed at the end of every round the way
 pipeline/writeback.py does it, with its own functions: a round's collections of 200 per object
-and its file batches' first step (`subrequests`: the ContentVersions and the query of their
-documents) go five to a Composite call (`composite_calls`; one API call each, REST API guide),
-then the files' links (ContentDocumentLink). Tracking writes and POD statuses follow
+and its first file batch's first step (the ContentVersions and the query of their documents) go
+five to a Composite call (`flush_calls`; one API call each, REST API guide), every further file
+batch in a call of its own, then each batch's links (ContentDocumentLink) in one call. Tracking writes and POD statuses follow
 `tracking.salesforce_hold_s` (HOLDS, replayed on the same week of writes): held writes go when
 `released` says so (the earliest hold of the object is over, a full collection waits, or they
 ride free in the round's calls). The label (a file on the Order, linked to the Shipment, and two
@@ -70,8 +70,7 @@ from chronoforce.pipeline.tracking.delta import (
     timeline_order,
 )
 from chronoforce.pipeline.tracking.planner import URGENCY
-from chronoforce.pipeline.writeback import released, subrequests
-from chronoforce.salesforce.files import composite_calls
+from chronoforce.pipeline.writeback import flush_calls, released
 from chronoforce.sandbox.chronopost.tables import SCENARIOS
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -212,7 +211,8 @@ class Salesforce:
         """Every round, as pipeline/writeback.py flushes: the unheld writes go; held objects go
         when `released` (the flusher's own rule: due, or riding free in the round's calls) says
         so; what is left goes at the end. A round's collections and its file batches' first step
-        (`subrequests`) go five to a Composite call (`composite_calls`), then its files' links."""
+        go five to a Composite call, further file batches alone (`flush_calls`), then each file
+        batch's links in one call."""
         hold = dt.timedelta(seconds=hold_s)
         rounds: dict[dt.datetime, list[tuple[str, int, bool]]] = defaultdict(list)
         for at, sobject, count, held in self.log:
@@ -236,8 +236,8 @@ class Salesforce:
                     free[_KEY[sobject]] += count
             due = set(pending) if last else released(pending, deadline, now, free, COLLECTION)
             wave = free + Counter({key: pending[key] for key in due})
-            calls += composite_calls(subrequests(wave, COLLECTION))
-            calls += composite_calls(-(-links // COLLECTION))
+            calls += flush_calls(wave, COLLECTION)
+            calls += _link_calls(wave, links)
             for key in due:
                 del pending[key], deadline[key]
             for key in wave:
@@ -274,23 +274,33 @@ class Salesforce:
         return total
 
 
+def _link_calls(wave: Counter[tuple[str, str]], links: int) -> int:
+    """One call per file batch for its links (ContentDocumentLink, one per file here)."""
+    return -(-wave[_KEY["ContentVersion"]] // COLLECTION) if links else 0
+
+
 def composite_deadline_bound(
     log: list[tuple[dt.datetime, str, int, bool]], deadline: dt.timedelta
 ) -> int:
     """Fewest calls if every write must be in Salesforce within `deadline` of being queued and
-    calls carry five collections each (Composite): a call opens with the oldest unsent write and
-    takes every write queued until its deadline (links counted as collections of their own)."""
+    calls are the flusher's (`flush_calls`, then the links): a call opens with the oldest unsent
+    write and takes every write queued until its deadline."""
     per_round: dict[dt.datetime, Counter[tuple[str, str]]] = defaultdict(Counter)
+    links: Counter[dt.datetime] = Counter()
     for at, sobject, count, _ in log:
-        per_round[at][(LINK, "create") if sobject == LINK else _KEY[sobject]] += count
-    total, opened, batch = 0, None, Counter[tuple[str, str]]()
-    for at in sorted(per_round):
+        if sobject == LINK:
+            links[at] += count
+        else:
+            per_round[at][_KEY[sobject]] += count
+    total, opened, batch, linked = 0, None, Counter[tuple[str, str]](), 0
+    for at in sorted(set(per_round) | set(links)):
         if opened is not None and at - opened > deadline:
-            total += composite_calls(subrequests(batch, COLLECTION))
-            opened, batch = None, Counter()
+            total += flush_calls(batch, COLLECTION) + _link_calls(batch, linked)
+            opened, batch, linked = None, Counter(), 0
         opened = opened or at
-        batch.update(per_round[at])
-    return total + (composite_calls(subrequests(batch, COLLECTION)) if batch else 0)
+        batch.update(per_round.get(at, Counter()))
+        linked += links[at]
+    return total + (flush_calls(batch, COLLECTION) + _link_calls(batch, linked) if batch else 0)
 
 
 def _see(life: Life, indexes: list[int], now: dt.datetime, sf: Salesforce) -> None:

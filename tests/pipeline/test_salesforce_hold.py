@@ -18,7 +18,7 @@ from chronoforce.cli.demo import demo_settings
 from chronoforce.domain.models import TrackingEvent
 from chronoforce.pipeline.runtime import build_runtime
 from chronoforce.pipeline.tracking.salesforce_writes import EVENT_OBJECT
-from chronoforce.pipeline.writeback import due_objects, released, subrequests
+from chronoforce.pipeline.writeback import due_objects, flush_calls, released
 from chronoforce.sandbox.chronopost import ChronopostSandbox
 from chronoforce.sandbox.salesforce import SalesforceSandbox
 from chronoforce.sandbox.server import BackgroundServer
@@ -179,8 +179,15 @@ def test_held_writes_ride_along_when_the_flush_has_room_and_never_cost_a_call() 
     assert released(held, deadlines, now, {}) == set()
     # A label write goes now (one collection): the held ones fit in the same Composite call.
     assert released(held, deadlines, now, {order: 1}) == {order, shipment, event}
-    # A file batch is two subrequests (its ContentVersions, their documents' query).
-    assert subrequests({("ContentVersion", "file"): 1, order: 201}) == 4
+    # The first file batch is two subrequests (its ContentVersions, their documents' query)
+    # with the records; every further batch is a call of its own.
+    assert flush_calls({("ContentVersion", "file"): 1, order: 201}) == 1
+    assert flush_calls({("ContentVersion", "file"): 250, order: 1, shipment: 1, event: 1}) == 2
+    assert flush_calls({("ContentVersion", "file"): 1, ("Task", "create"): 800}) == 2
+    # 250 files and three small updates: two calls; a held object would need a sixth
+    # subrequest in the first call, a third call: it waits.
+    files = {("ContentVersion", "file"): 250, order: 1, shipment: 1, ("Case", "create"): 1}
+    assert released({event: 150}, {event: later}, now, files) == set()
     # Four full collections of another object leave room for one held object only.
     full = {("Task", "create"): 800}
     assert released(held, deadlines, now, full) == {event}

@@ -67,3 +67,14 @@ def test_a_spent_budget_refuses_the_call_and_nothing_after_it_is_sent(org, clien
     assert len(outcomes) == 12 and all(isinstance(o, RateLimitedError) for o in outcomes)
     statuses = {o.get("Chronopost_Label_Status__c") for o in org.sandbox.records("Order")}
     assert statuses == {"Requested"}
+
+
+def test_a_call_refused_after_an_earlier_one_went_keeps_the_earlier_answers(org, client, orders):
+    ids = orders(client, 7)
+    org.sandbox.set_api_budget(used=org.sandbox.api_max - 1)  # room for one call
+    outcomes = client.send_all([_status([i], "Created") for i in ids])
+    assert all(isinstance(o, list) and o[0].success for o in outcomes[:5])
+    assert all(isinstance(o, RateLimitedError) for o in outcomes[5:])
+    created = [o["Id"] for o in org.sandbox.records("Order")
+               if o.get("Chronopost_Label_Status__c") == "Created"]  # fmt: skip
+    assert sorted(created) == sorted(ids[:5])

@@ -354,16 +354,22 @@ def due_objects(
     }
 
 
-def subrequests(counts: Mapping[tuple[str, str], int], collection: int = COLLECTION_SIZE) -> int:
-    """The collections and queries a flush of these rows sends (`send_all`), by (object,
-    operation): a collection per 200 records; a file batch is two, its ContentVersions and the
-    query of their documents. Unlinks go on their own and are not counted."""
-    total = 0
+def flush_calls(counts: Mapping[tuple[str, str], int], collection: int = COLLECTION_SIZE) -> int:
+    """The API calls a flush of these rows makes before its files' links, by (object,
+    operation): the record collections (200 records each) and the first file batch's two
+    subrequests (its ContentVersions, the query of their documents) in Composite calls of five
+    (`send_all`), then every further file batch in a call of its own. Unlinks are not counted;
+    nor is a slip's lookup, which sends the records alone first."""
+    records = files_ = 0
     for (_, operation), count in counts.items():
         if count <= 0 or operation == "unlink_file":
             continue
-        total += (2 if operation == "file" else 1) * -(-count // collection)
-    return total
+        if operation == "file":
+            files_ += count
+        else:
+            records += -(-count // collection)
+    batches = -(-files_ // collection)
+    return files.composite_calls(records + 2 * min(batches, 1)) + max(0, batches - 1)
 
 
 def released(
@@ -383,7 +389,7 @@ def released(
         counts = Counter(sending)
         for key in keys:
             counts[key] += pending[key]
-        return files.composite_calls(subrequests(counts, collection))
+        return flush_calls(counts, collection)
 
     budget = calls(due)
     if budget == 0:
@@ -721,7 +727,11 @@ class Flusher:
         self, rows: Sequence[Outbox], along: Sequence[Request] = ()
     ) -> tuple[list[Outcome], FlushReport]:
         """Files in batches of 200 (or FILE_BATCH_BYTES); the first batch carries `along` (the
-        round's record collections) in its Composite calls: their outcomes, and the report."""
+        round's record collections) in its Composite calls: their outcomes, and the report.
+
+        A batch that fails before its files go (a lookup, a retried upload's query) keeps its
+        own rows for later (or refuses them) and `along` goes with the next batch, or alone;
+        once the org's budget is spent, nothing more is sent."""
         report = FlushReport()
         batches: list[list[Outbox]] = [[]]
         size = 0
@@ -735,12 +745,37 @@ class Flusher:
         if any(_needs_lookup(row) for row in rows):  # its record may be in `along`: first
             outcomes = send_all(self.salesforce, along)
             report.calls += files.composite_calls(len(along))
+            report.limited = next((o for o in outcomes if isinstance(o, RateLimitedError)), None)
         for batch in batches:
-            answers, sent = self._send_file_batch(batch, along if outcomes is None else ())
+            if report.limited is not None:
+                self._postpone(batch, report.limited)
+                report.retried += len(batch)
+                continue
+            carry = along if outcomes is None else ()
+            try:
+                answers, sent = self._send_file_batch(batch, carry)
+            except TransientError as exc:  # nothing of this batch (nor `carry`) was sent
+                self._postpone(batch, exc)
+                report.retried += len(batch)
+                report.errors.append(str(exc))
+                if isinstance(exc, RateLimitedError):
+                    report.limited = exc
+                continue
+            except PermanentError as exc:
+                failed = {str(r.id): (False, [_refusal(exc)], None) for r in batch}
+                report.add(self._settle({str(r.id): [r] for r in batch}, failed))
+                report.errors.append(str(exc))
+                continue
             report.add(sent)
             if outcomes is None:
                 outcomes = answers
-        return outcomes or send_all(self.salesforce, along), report
+        if outcomes is None:
+            if report.limited is not None:
+                outcomes = [report.limited for _ in along]
+            else:
+                outcomes = send_all(self.salesforce, along)
+                report.calls += files.composite_calls(len(along))
+        return outcomes, report
 
     def _labels(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
         """Label bytes of every parcel the rows' files hold: one query per chunk, not per file."""

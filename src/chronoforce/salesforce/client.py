@@ -19,6 +19,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError
 
 from chronoforce.config import Settings
 from chronoforce.domain.errors import (
@@ -26,11 +27,11 @@ from chronoforce.domain.errors import (
     RateLimitedError,
     SalesforceUnavailableError,
     SalesforceValidationError,
+    TransientError,
 )
 from chronoforce.logs import get_logger
-from chronoforce.redaction import redact_text
 from chronoforce.salesforce import soql
-from chronoforce.salesforce.connection import TRANSIENT_CODES, Connection, connect
+from chronoforce.salesforce.connection import TRANSIENT_CODES, Connection, connect, translate
 from chronoforce.salesforce.fit import Fitted, fit_record
 from chronoforce.salesforce.limits import ApiUsage
 from chronoforce.salesforce.transport import OnCall
@@ -140,17 +141,16 @@ class _Prepared:
 
 
 def _sub_error(status: int, body: Any, operation: str) -> ChronoforceError:
-    """A composite subrequest's refusal as the error a call of its own would raise."""
-    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-    code = str(first.get("errorCode") or first.get("statusCode") or f"HTTP_{status}")
-    message = str(first.get("message") or f"HTTP {status}")[:1000]
-    payload = redact_text(json.dumps(body, default=str)[:32_000])
-    common: dict[str, Any] = {"code": code, "operation": operation, "response_payload": payload}
-    if code in TRANSIENT_CODES or status >= 500 or status == 0:
-        return SalesforceUnavailableError(message, **common)
-    fields = first.get("fields") or []
-    field = ",".join(str(f) for f in fields) if isinstance(fields, list) else str(fields)
-    return SalesforceValidationError(message, field=field, **common)
+    """A composite subrequest's refusal as the error a call of its own would raise
+    (`connection.translate`: 403 REQUEST_LIMIT_EXCEEDED, 401, 5xx, a validation error)."""
+    error = translate(SalesforceError("composite", status or 503, "composite", body), operation)
+    return error
+
+
+def _whole_call(errors: Sequence[Exception]) -> bool:
+    """The group's one call failed on the way (unreachable, 5xx, a session or the budget):
+    the same transient error for all its requests, not one answer per subrequest."""
+    return isinstance(errors[0], TransientError) and all(e is errors[0] for e in errors)
 
 
 class SalesforceClient:
@@ -295,25 +295,53 @@ class SalesforceClient:
                 for index, *_ in group:
                     outcomes[index] = failure
                 continue
-            try:
-                if len(group) == 1:
-                    index, one, fitted, chunk = group[0]
-                    outcomes[index] = self._send_one(one, fitted, chunk)
-                else:
-                    for (index, *_), outcome in zip(
-                        group, self._send_composite(group), strict=True
-                    ):
-                        outcomes[index] = outcome
-            except ChronoforceError as exc:
-                for index, *_ in group:
-                    outcomes[index] = exc
-                failure = exc
-                if not isinstance(exc, RateLimitedError):  # the rest was not sent: later
-                    failure = SalesforceUnavailableError(
-                        f"not sent: an earlier call of the flush failed ({exc.code})",
-                        operation="composite",
-                    )
+            for index, outcome in zip(
+                [index for index, *_ in group], self._send_group(group), strict=True
+            ):
+                outcomes[index] = outcome
+            errors = [o for o in (outcomes[i] for i, *_ in group) if isinstance(o, Exception)]
+            limited = [e for e in errors if isinstance(e, RateLimitedError)]
+            if limited:
+                failure = limited[0]
+            elif errors and len(errors) == len(group) and _whole_call(errors):
+                failure = SalesforceUnavailableError(  # the call failed: the rest waits
+                    f"not sent: an earlier call of the flush failed ({errors[0].code})",
+                    operation="composite",
+                )
         return [o if o is not None else [] for o in outcomes]
+
+    def _send_group(
+        self, group: Sequence[tuple[int, Request, _Prepared | None, list[dict[str, Any]] | None]]
+    ) -> list[Outcome]:
+        """One call for these requests (a Composite one for several); never raises: each
+        request gets its answer or the error that kept it from one. A Composite call refused
+        as a whole (a 4xx other than the budget's) is tried again request by request."""
+        if len(group) == 1:
+            _, one, fitted, chunk = group[0]
+            try:
+                return [self._send_one(one, fitted, chunk)]
+            except ChronoforceError as exc:
+                return [exc]
+        try:
+            answer = self._post_composite(group)
+        except SalesforceValidationError as exc:
+            log.warning("composite refused as a whole: one call per request", code=exc.code)
+            return [o for part in group for o in self._send_group([part])]
+        except ChronoforceError as exc:
+            return [exc for _ in group]
+        replies = {
+            str(r.get("referenceId")): r
+            for r in (answer or {}).get("compositeResponse", [])
+            if isinstance(r, dict)
+        }
+        outcomes: list[Outcome] = []
+        for k, (_, request, prepared, chunk) in enumerate(group):
+            try:  # a split or a query's next pages may call again, and fail alone
+                outcome = self._sub_outcome(replies.get(f"r{k}"), request, prepared, chunk)
+            except ChronoforceError as exc:
+                outcome = exc
+            outcomes.append(outcome)
+        return outcomes
 
     def _prepare(self, request: CollectionRequest) -> _Prepared:
         op, sobject = request.op, request.sobject
@@ -347,9 +375,9 @@ class SalesforceClient:
         sent = self._send_split(prepared.operation, prepared.path, prepared.method, chunk, False)
         return prepared.results(sent)
 
-    def _send_composite(
+    def _post_composite(
         self, group: Sequence[tuple[int, Request, _Prepared | None, list[dict[str, Any]] | None]]
-    ) -> list[Outcome]:
+    ) -> Any:
         base = f"/services/data/v{self.connection.sf.sf_version}/"
         subrequests: list[dict[str, Any]] = []
         for k, (_, request, prepared, chunk) in enumerate(group):
@@ -364,18 +392,9 @@ class SalesforceClient:
                 )
             subrequests[-1]["referenceId"] = f"r{k}"
         data = json.dumps({"allOrNone": False, "compositeRequest": subrequests}, default=str)
-        answer = self.connection.call(
+        return self.connection.call(
             "composite", lambda sf: sf.restful("composite", method="POST", data=data), write=True
         )
-        replies = {
-            str(r.get("referenceId")): r
-            for r in (answer or {}).get("compositeResponse", [])
-            if isinstance(r, dict)
-        }
-        outcomes: list[Outcome] = []
-        for k, (_, request, prepared, chunk) in enumerate(group):
-            outcomes.append(self._sub_outcome(replies.get(f"r{k}"), request, prepared, chunk))
-        return outcomes
 
     def _sub_outcome(
         self,

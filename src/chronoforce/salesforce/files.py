@@ -177,6 +177,26 @@ def upload(
         for i, result in zip(todo, cast(list[RecordResult], created), strict=True):
             versions[i] = (result.success, list(result.errors), result.id)
         existing.update({str(r[FILE_KEY_FIELD]): r for r in found if isinstance(r, dict)})
+        # Made after the query ran (a collection refused as a whole is split and sent again
+        # once the Composite call is over): their documents, by id.
+        late = [
+            str(versions[i][2])
+            for i in todo
+            if versions[i][0] and versions[i][2] and file_key(uploads[i].key) not in existing
+        ]
+        if late:
+            soql = (
+                f"SELECT Id, ContentDocumentId, {FILE_KEY_FIELD} FROM ContentVersion "
+                f"WHERE Id IN {in_list(late)}"
+            )
+            try:
+                existing.update({str(r[FILE_KEY_FIELD]): r for r in salesforce.query_iter(soql)})
+            except ChronoforceError as exc:  # up, not linked: retried, they are adopted
+                outcome.failure = exc
+                outcome.documents = [None] * len(uploads)
+                outcome.errors = [[] for _ in uploads]
+                return outcome
+            outcome.calls += 1
     document_of: dict[int, str] = {}
     for i, u in enumerate(uploads):
         made = existing.get(file_key(u.key))
