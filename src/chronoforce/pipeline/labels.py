@@ -34,7 +34,7 @@ from chronoforce.domain.errors import (
     backoff_for,
     retry_delay,
 )
-from chronoforce.domain.models import LabelResult, ShipmentRequest, ShipmentStatus
+from chronoforce.domain.models import Label, LabelResult, ShipmentRequest, ShipmentStatus
 from chronoforce.domain.shipment_state import (
     FRESH,
     WORKABLE,
@@ -157,6 +157,9 @@ def _mark(take: bool) -> Any:
             request_fingerprint=bindparam("b_fingerprint"),
             location=bindparam("b_location"),
             location_reason=bindparam("b_location_reason"),
+            # Set again only by an answer whose labels must be fetched (`_complete`): while
+            # `calling`, a reservation number says the parcels exist and only lack their label.
+            reservation_number="",
         )
         .returning(Shipment.generation, Shipment.attempts)
     )
@@ -284,6 +287,7 @@ class LabelPipeline:
             return Outcome.RELEASED
         try:
             result = self._call_carrier(shipment, prepared, take=True)
+            result = self._complete(shipment, prepared, result)
         except ChronoforceError as exc:
             return self._outcome(shipment, exc, bound, probe=probe)
         except LeaseLost:
@@ -296,6 +300,11 @@ class LabelPipeline:
         probe = False
         try:
             probe = self._before_call()
+            if shipment.state == S.CALLING and shipment.reservation_number:
+                # The call answered; only its labels are missing: fetch them, never call again.
+                prepared = self._prepare(shipment)
+                result = self._fetch_reserved(shipment, prepared)
+                return self._stored(shipment, prepared, result, bound, recovering=False)
             if shipment.state == S.CALLING:
                 recovered = self._recover(shipment)
                 if recovered is not None:
@@ -306,6 +315,7 @@ class LabelPipeline:
             if self.stopping():
                 return self._release(shipment)
             result = self._call_carrier(shipment, prepared)
+            result = self._complete(shipment, prepared, result)
         except ChronoforceError as exc:
             return self._outcome(shipment, exc, bound, probe=probe)
         except LeaseLost:
@@ -412,6 +422,119 @@ class LabelPipeline:
         except ChronoforceError as exc:
             exc.with_context(record_id=shipment.sf_id, operation=_operation(shipment))
             raise
+
+    # --- labels not in the answer ------------------------------------------------------------
+    # withReservation 1: "the label is stored and reservationNumber is returned" ([D] §2.3.2.b8,
+    # SPEC-FACTS §2.6); that it also comes back in pdfEtiquette is our reading only
+    # (docs/sandbox-chronopost.md). An empty one is fetched with getReservedSkybillWithTypeAndMode
+    # ([S] §2.7.6: by parcel number too), never stored empty, never made again.
+
+    def _complete(self, shipment: Shipment, prepared: Prepared, result: LabelResult) -> LabelResult:
+        """The answer's labels, those it left empty fetched from Chronopost's stored copy."""
+        empty = [label.skybill_number for label in result.labels if not label.data]
+        if not empty:
+            return result
+        name = _name(shipment)
+        if not result.reservation_number:
+            # Nothing stored to fetch: kept `calling` (_fail), the next try's lookup by our
+            # reference cancels these parcels before a new label is made.
+            raise CarrierAnswerError(
+                f"{name}: Chronopost answered parcels {', '.join(empty)} with an empty label "
+                "(pdfEtiquette) and no reservationNumber: there is no label to store or fetch",
+                code="CARRIER_EMPTY_LABEL", record_id=shipment.sf_id,
+                operation=_operation(shipment),
+            )  # fmt: skip
+        self._hold_reservation(shipment, result.reservation_number)
+        labels = tuple(
+            label
+            if label.data
+            else replace(label, data=self._reserved_label(shipment, label.skybill_number, label))
+            for label in result.labels
+        )
+        return replace(result, labels=labels)
+
+    def _hold_reservation(self, shipment: Shipment, reservation: str) -> None:
+        """Write the reservation on the `calling` row before fetching: a retry (or a crash)
+        from here fetches the labels of these parcels and never calls shipping again."""
+        with self.store.session() as session:
+            held = session.execute(
+                update(Shipment)
+                .where(
+                    Shipment.id == shipment.id,
+                    Shipment.lease_owner == self.worker_id,
+                    Shipment.generation == shipment.generation,
+                )
+                .values(reservation_number=reservation[:50])
+                .execution_options(synchronize_session=False)
+            )
+        if not getattr(held, "rowcount", 0):
+            raise LeaseLost(shipment.id)  # the taker's lookup finds these parcels (orphans)
+        shipment.reservation_number = reservation[:50]
+
+    def _fetch_reserved(self, shipment: Shipment, prepared: Prepared) -> LabelResult:
+        """A held reservation's labels: its parcels found by our reference (as a recovery
+        does), each one's stored label fetched. Spends an attempt, as a call does."""
+        with self.store.session() as session:
+            session.execute(
+                update(Shipment)
+                .where(Shipment.id == shipment.id, Shipment.lease_owner == self.worker_id)
+                .values(attempts=Shipment.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+        shipment.attempts += 1
+        reference = shipment.shipper_ref
+        assert reference is not None
+        try:
+            found = _live_skybills(self._carrier(lambda: self.carrier.find_by_reference(reference)))
+        except PermanentError as exc:
+            raise CarrierUnavailableError(f"parcel lookup failed: {exc.message}") from exc
+        with self.store.session() as session:
+            known = set(
+                session.scalars(
+                    select(Parcel.skybill_number).where(Parcel.shipment_id == shipment.id)
+                )
+            )
+            known |= _held_elsewhere(session, shipment.id, found)
+        skybills = [s for s in found if s not in known]
+        if not skybills:  # not indexed yet, or not there: look again later, call nothing
+            raise CarrierUnavailableError(
+                f"{_name(shipment)}: the parcels of reservation {shipment.reservation_number} "
+                "are not found under our reference yet",
+                code="RESERVED_PARCELS_NOT_FOUND", record_id=shipment.sf_id,
+            )  # fmt: skip
+        label_format = prepared.request.options.label_format
+        labels = tuple(
+            Label(s, self._reserved_label(shipment, s, Label(s, b"", label_format)), label_format)
+            for s in skybills
+        )
+        # The pickup number of an ESD booked with the label is not known here (not stored).
+        return LabelResult(shipment.reservation_number, labels)
+
+    def _reserved_label(self, shipment: Shipment, number: str, label: Label) -> bytes:
+        """One parcel's stored label, through the gates; a refusal or an empty answer is a
+        CarrierAnswerError (kept `calling` and the reservation held: the next try fetches again)."""
+        call = partial(self.carrier.reserved_label, number, label.label_format)
+        try:
+            data = bytes(self._carrier(call).data or b"")
+        except PermanentError as exc:
+            raise CarrierAnswerError(
+                f"{_name(shipment)}: the label of parcel {number} (reservation "
+                f"{shipment.reservation_number}) was not in the shipping answer and could not be "
+                f"fetched: {exc.message}",
+                code="RESERVED_LABEL_NOT_FETCHED", record_id=shipment.sf_id,
+                operation=_operation(shipment), response_payload=exc.response_payload,
+            ) from exc  # fmt: skip
+        except ChronoforceError as exc:
+            exc.with_context(record_id=shipment.sf_id, operation=_operation(shipment))
+            raise
+        if not data:
+            raise CarrierAnswerError(
+                f"{_name(shipment)}: the stored label of parcel {number} (reservation "
+                f"{shipment.reservation_number}) came back empty",
+                code="RESERVED_LABEL_NOT_FETCHED", record_id=shipment.sf_id,
+                operation=_operation(shipment),
+            )  # fmt: skip
+        return data
 
     def _unmark(self, shipment: Shipment, previous: str) -> None:
         previous = check_transition(S.CALLING, previous, record_id=shipment.sf_id)
@@ -788,6 +911,10 @@ class LabelPipeline:
                 write_to_salesforce=state == "open",
             )
             exc_row.state = state
+
+
+def _name(shipment: Shipment) -> str:
+    return f"shipment {shipment.id} (order {shipment.order_number or shipment.sf_id})"
 
 
 def _operation(shipment: Shipment) -> str:

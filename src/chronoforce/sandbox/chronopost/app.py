@@ -170,6 +170,7 @@ class ChronopostSandbox:
         self.injector = FaultInjector()
         self._base_faults = faults or _latency_faults(latency, seed)
         self.injector.configure(self._base_faults)
+        self.context.withhold_reserved_label = lambda: self.injector.faults.withhold_reserved_label
         self._wsdl_cache: dict[tuple[str, str], bytes] = {}
 
         # A plain coroutine function (not a bound method) so servers detect ASGI 3.

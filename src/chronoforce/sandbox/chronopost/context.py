@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,6 +53,8 @@ class Context:
     cancel_window: timedelta = timedelta(minutes=10)
     # Bookings one Precise slot takes before it is full (error 10; sandbox choice, issue 23).
     slot_quota: int = 3
+    # The fault knob `withhold_reserved_label` (faults.py), read at each shipping answer.
+    withhold_reserved_label: Callable[[], bool] = lambda: False
     _offsets: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -51,6 +51,12 @@ class Faults:
     business_error (the in-body error `error_code` / `error_message`, HTTP 200: any documented
     code of error_codes.csv, e.g. relay 601 or 700, shipping 30). `mix` adds several kinds at
     once, each with its own share of the requests, e.g. ((timeout, 0.2), (http_500, 0.05)).
+
+    withhold_reserved_label: a shipping answer made with withReservation 1 or 2 carries an
+    empty `pdfEtiquette` (the reservationNumber and skybill numbers as usual); the label is only
+    in getReservedSkybill(WithTypeAndMode). Whether Chronopost sends the label inline with 1 is
+    not documented (docs/sandbox-chronopost.md): this plays the other reading. Not a share of
+    requests: every reserved answer while it is on.
     """
 
     latency_ms: float = 0.0
@@ -63,6 +69,7 @@ class Faults:
     mix: tuple[tuple[FaultKind, float], ...] = ()
     error_code: int = 1
     error_message: str = "System Error"
+    withhold_reserved_label: bool = False
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in FAULT_KINDS:

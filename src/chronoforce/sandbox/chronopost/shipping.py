@@ -309,11 +309,12 @@ def shipping_multi_parcel(ctx: Context, op: etree._Element, result: etree._Eleme
         add(result, "pickupDate", esd[0])
     if reserved:  # "present when withReservation is 1 or 2" ([D] §2.3.2.c; SPEC-FACTS §2.7)
         add(result, "reservationNumber", reservation)
+    inline = not (reserved and ctx.withhold_reserved_label())  # the fault knob (faults.py)
     for parcel in parcels:
-        _parcel_result(add(result, "resultMultiParcelValue"), parcel)
+        _parcel_result(add(result, "resultMultiParcelValue"), parcel, inline=inline)
 
 
-def _parcel_result(element: etree._Element, parcel: Parcel) -> None:
+def _parcel_result(element: etree._Element, parcel: Parcel, *, inline: bool = True) -> None:
     product = PRODUCTS[parcel.product]
     zip_code = str(parcel.label_data["recipient"].get("zip") or "")
     code_service = f"2{parcel.product.zfill(2)}"
@@ -327,7 +328,8 @@ def _parcel_result(element: etree._Element, parcel: Parcel) -> None:
             ("geoPostCodeBarre", f"%00{zip_code[:5]}{parcel.skybill[:11]}248{code_service}250"),
             ("geoPostNumeroColis", f"{parcel.skybill[:11]}248D"),
             ("groupingPriorityLabel", "SIA1"),
-            ("pdfEtiquette", base64.b64encode(parcel.label)),
+            # Empty (the element kept) when the knob withholds a reserved label.
+            ("pdfEtiquette", base64.b64encode(parcel.label) if inline else b""),
             ("serviceMark", mark),
             ("serviceName", product.name),
             ("signaletiqueProduit", product.signaletique),
