@@ -87,7 +87,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         for top in {Path(str(f)).parts[0] for f in dist.files or []} - {".."}:
             link = deps / top
             if not link.exists():
-                link.symlink_to(dist.locate_file(top))
+                link.symlink_to(str(dist.locate_file(top)))
     (site,) = (venv / "lib").glob("python*/site-packages")
     (site / "chronoforce-test-deps.pth").write_text(f"{deps}\n")
     subprocess.run(
