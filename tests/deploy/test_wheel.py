@@ -4,13 +4,17 @@ data file (WSDLs, tables, templates, migrations, the Salesforce metadata package
 
 from __future__ import annotations
 
+import email
 import os
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.conftest import REPO
 
@@ -41,12 +45,64 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def _runtime_closure(wheel: Path) -> list[metadata.Distribution]:
+    """The distributions the wheel's own Requires-Dist pull in (extras left out), followed
+    through their requirements in this environment; each version must satisfy its specifier."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        wanted = email.message_from_bytes(archive.read(name)).get_all("Requires-Dist") or []
+    todo = [(Requirement(r), "") for r in wanted]
+    found: dict[str, metadata.Distribution] = {}
+    followed: set[tuple[str, str]] = set()  # (distribution, extra) whose requirements are queued
+    while todo:
+        requirement, extra = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        dist = metadata.distribution(requirement.name)
+        assert requirement.specifier.contains(dist.version, prereleases=True), (
+            str(requirement),
+            dist.version,
+        )
+        key = canonicalize_name(requirement.name)
+        found[key] = dist
+        for wanted_extra in {"", *requirement.extras} - {e for k, e in followed if k == key}:
+            followed.add((key, wanted_extra))
+            todo += [(Requirement(r), wanted_extra) for r in dist.requires or []]
+    return list(found.values())
+
+
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment holding the wheel, installed by pip, and its runtime
+    dependencies only. Installing those ~60 distributions again from the index took a minute:
+    the environment sees this one's copies instead, through one path file pointing at a folder
+    of links to exactly the closure of the wheel's Requires-Dist (not the test tools, not the
+    source tree, not the editable install of the checkout)."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)],
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
+    deps = tmp_path_factory.mktemp("deps")
+    for dist in _runtime_closure(wheel):
+        for top in {Path(str(f)).parts[0] for f in dist.files or []} - {".."}:
+            link = deps / top
+            if not link.exists():
+                link.symlink_to(str(dist.locate_file(top)))
+    (site,) = (venv / "lib").glob("python*/site-packages")
+    (site / "chronoforce-test-deps.pth").write_text(f"{deps}\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -1,5 +1,5 @@
 """Faults: 2 workers on PostgreSQL + Redis while the carrier times out 20% of calls, answers 500
-to 5% and goes fully down for 30 seconds, and Salesforce locks 10% of rows, expires the session
+to 5% and goes fully down for 10 seconds, and Salesforce locks 10% of rows, expires the session
 once and runs out of API budget before it recovers. Same end state as the kill scenario: one
 live label or one exception per order, one file and one tracking number per labeled order."""
 
@@ -34,8 +34,14 @@ harness = _harness()
 
 ORDERS = 200
 WORKERS = 2
-OUTAGE_S = 30.0
-NOISE = Faults(mix=(("timeout", 0.20), ("http_500", 0.05)), hang_seconds=3.0, seed=9)
+# Ten seconds outlast the breaker's whole ladder as configured below (open 1 s, probe, open 2 s,
+# probe, open 3 s: the cap, probe, open 3 s again): failed probes, the cap reached and held.
+OUTAGE_S = 10.0
+READ_TIMEOUT_S = 1.0
+# A timeout outlasts the client's read timeout: the call is given up on, its outcome unknown.
+NOISE = Faults(
+    mix=(("timeout", 0.20), ("http_500", 0.05)), hang_seconds=READ_TIMEOUT_S + 0.5, seed=9
+)
 
 
 def _breaker_state(cluster: Any) -> str:
@@ -46,7 +52,7 @@ def _breaker_state(cluster: Any) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(480)  # bounded by its own deadlines; the 30 s outage is the floor
+@pytest.mark.timeout(480)  # bounded by its own deadlines; the 10 s outage is the floor
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
@@ -59,10 +65,15 @@ def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
         f"cf-faults-{uuid.uuid4().hex[:8]}",
         ORDERS,
         worker_settings={
-            "breaker_open_s": 2.0,
-            "breaker_max_open_s": 6.0,
-            "salesforce_pause_s": 3.0,
-            "retry_scale": 0.25,  # the same policy, four times faster: the test stays short
+            "breaker_open_s": 1.0,
+            "breaker_max_open_s": 3.0,
+            "salesforce_pause_s": 1.5,
+            "retry_scale": 0.1,  # the same policy, ten times faster: the test stays short
+        },
+        chronopost={
+            "connect_timeout_s": 0.5,
+            "read_timeout_s": READ_TIMEOUT_S,
+            "label_format": "Z2D",  # thermal labels, as the harness's default
         },
     ).start()
     try:
@@ -78,7 +89,7 @@ def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
         # One forced session expiry: every worker re-authenticates and carries on.
         cluster.org.expire_sessions()
 
-        # A 30-second full outage: the shared breaker opens, probes, and closes afterwards.
+        # A 10-second full outage: the shared breaker opens, probes, and closes afterwards.
         cluster.carrier.set_faults(kind="http_503", rate=1.0)
         outage_end = time.monotonic() + OUTAGE_S
         opened = harness.wait_for(lambda: _breaker_state(cluster) != "closed", OUTAGE_S - 5)
@@ -115,7 +126,7 @@ def test_carrier_and_salesforce_faults_lose_nothing_and_label_nothing_twice(
         assert end.retries > 0
         reliability_summary.append(
             harness.summary_row(
-                "faults (carrier 20% timeouts, 5% 500, 30 s outage; SF 10% locks, expiry, budget)",
+                "faults (carrier 20% timeouts, 5% 500, 10 s outage; SF 10% locks, expiry, budget)",
                 end,
                 kills=0,
                 faults=len(injected) + 2,
