@@ -355,7 +355,7 @@ class Returns:
             ).one()
             if row.state in (ShipmentState.LABELED, ShipmentState.CALLING):
                 return row.id  # answered as it is, or recovered by the pipeline
-            row.source = {
+            source: dict[str, Any] = {
                 "record": record, "items": items, "case_id": case_id, "order_id": order_id,
             }  # fmt: skip
             outbound = session.scalars(
@@ -366,11 +366,12 @@ class Returns:
                 )
             ).one_or_none()
             if outbound is not None:  # the return goes back to where it left from (issue 23)
-                row.source["outbound"] = {
+                source["outbound"] = {
                     "id": outbound.id, "intent": "outbound", "location": outbound.location,
                     "location_reason": outbound.location_reason,
                     "generation": outbound.generation,
                 }  # fmt: skip
+            row.source = source
             row.returns_reference = reference
             row.customer_id = order.references.customer_id
             if row.state in (ShipmentState.EXCEPTION, ShipmentState.CANCELLED):  # a fresh try
