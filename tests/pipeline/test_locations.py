@@ -478,30 +478,43 @@ def test_a_return_without_an_outbound_row_takes_the_rules_with_its_own_product(
     )
 
 
-def test_precise_searches_slots_from_the_location_of_its_product(bound: World) -> None:
+def test_precise_searches_and_labels_from_the_location_of_its_product(bound: World) -> None:
+    """A rule bound to Chrono Precise's 2O alone: the slots are searched from Lyon, and the label
+    the confirmed slot makes (2O, not the routed 16) is prepared from Lyon too."""
+    from chronoforce.config.sections import LocationRule
     from chronoforce.pipeline.facts import order_facts
     from chronoforce.pipeline.precise import Precise
+    from chronoforce.pipeline.runtime import shipper_party
 
     runtime = bound.runtime
     locations = runtime.locations
     assert locations is not None
     record_id = _home_order(bound)
     read = bound.service.read_order(record_id)
-    # Without its product the order would leave from Paris: only 2O's rule says Lyon.
-    facts = order_facts(read.order, read.order.recipient)
-    assert locations.choose(read.record, facts).key == "paris"
-    [shipment_id] = runtime.record([read.record], None)
-    precise = Precise(
-        runtime.store, runtime.carrier, runtime.labels.gates, shipper_party_of(bound),
-        runtime.now, runtime.mapping, locations=locations,
-    )  # fmt: skip
-    offer = precise.offer(shipment_id)
-    assert offer.product_type == "RDV" and offer.slots
-    [search] = bound.carrier.requests("searchDeliverySlot")[-1:]
-    assert "69007" in search.request and "94250" not in search.request
-
-
-def shipper_party_of(world: World) -> Any:
-    from chronoforce.pipeline.runtime import shipper_party
-
-    return shipper_party(world.runtime.settings)
+    rules = locations.rules
+    locations.rules = (LocationRule.model_validate({"location": "lyon", "products": ["2O"]}),)
+    try:
+        # Without its product the order would leave from Paris: only 2O's rule says Lyon.
+        facts = order_facts(read.order, read.order.recipient)
+        assert locations.choose(read.record, facts).key == "paris"
+        [shipment_id] = runtime.record([read.record], None)
+        precise = Precise(
+            runtime.store, runtime.carrier, runtime.labels.gates,
+            shipper_party(runtime.settings), runtime.now, runtime.mapping, locations=locations,
+        )  # fmt: skip
+        offer = precise.offer(shipment_id)
+        assert offer.product_type == "RDV"
+        [search] = bound.carrier.requests("searchDeliverySlot")[-1:]
+        assert "69007" in search.request and "94250" not in search.request
+        slot = next(s for s in offer.slots if s.open and s.date.isoweekday() < 6)
+        assert precise.confirm(shipment_id, slot.date, slot.code).confirmed.product_code == "2O"
+        # The label's preparation (what labels.py sends) chooses with the slot's 2O. Making it
+        # here would fail: the slot is confirmed under the main contract (the client's Precise
+        # calls take no location yet), the label under Lyon's.
+        with runtime.store.session() as session:
+            row = session.get_one(Shipment, shipment_id)
+            prepared = runtime.labels.prepare(row)
+    finally:
+        locations.rules = rules
+    assert (prepared.location, prepared.location_reason) == ("lyon", "rule 1: product 2O")
+    assert prepared.request.shipper.address.postal_code == "69007"

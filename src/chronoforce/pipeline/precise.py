@@ -141,6 +141,13 @@ def confirmed_slot(store: Store, shipment_id: int) -> ConfirmedSlot | None:
         return _confirmed(row) if row is not None else None
 
 
+def slot_product(store: Store, shipment: Shipment) -> str | None:
+    """The product of the shipment's confirmed slot (its label carries it), else None: where
+    the label's location is chosen, as the slots were searched (issue 23)."""
+    slot = confirmed_slot(store, shipment.id)
+    return slot.product_code if slot is not None else None
+
+
 def _confirmed(row: SlotRow) -> ConfirmedSlot:
     assert row.slot_date is not None
     slot = DeliverySlot(

@@ -55,6 +55,9 @@ class Preparation:
     # Reads the record again and stores it (Runtime.refresh_source); None: the stored copy only.
     reread: Callable[[Shipment], dict[str, Any]] | None = None
     locations: Locations | None = None  # where it leaves from (issue 23); None: `shipper` always
+    # The product the label carries when routing does not decide it (a confirmed Chrono Precise
+    # slot's, labels.py): what a location rule's `products:` sees then. Asked only by such a rule.
+    fixed_product: Callable[[Shipment], str | None] | None = None
 
     def __call__(self, shipment: Shipment) -> Prepared:
         if shipment.reread_at is not None and self.reread is not None:
@@ -66,8 +69,9 @@ class Preparation:
         rules, shipper, location, why = self.rules, self.shipper, "", ""
         if self.locations is not None:  # the order's shipper location (issue 23)
             # The label makes the choice (a retry chooses again, so a fixed field counts).
+            routed, fixed = routed_product(facts, self.now(), self.rules), self.fixed_product
             choice = self.locations.choose_for(
-                source.get("record", {}), facts, routed_product(facts, self.now(), self.rules)
+                source.get("record", {}), facts, lambda: (fixed and fixed(shipment)) or routed()
             )
             rules = self.locations.routing(choice.site, self.rules)
             shipper, location, why = choice.site.party(), choice.key, choice.reason
