@@ -324,3 +324,197 @@ def test_each_location_gets_its_own_end_of_day_slip_under_its_account(world: Wor
         assert skybill in printed[(location, account)]
         other = ("paris", DEMO_ACCOUNT) if location == "lyon" else ("lyon", LYON_ACCOUNT)
         assert skybill not in printed[other]
+
+
+# --- product-bound rules: one location for everything one order does (issue 23) -------------
+
+# Chrono 18 ("16", what the demo routing picks for a French home) and Chrono Precise's own
+# ("2O", productType RDV) leave from Lyon; every other product, and a return's 4T, from Paris.
+BOUND_RULES = [{"location": "lyon", "products": ["16", "2O"]}]
+BOUND_REASON = "rule 1: product 16"
+
+
+@pytest.fixture(scope="module")
+def bound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Orders with no location field and well-formed French home addresses; nothing labeled
+    until a test makes it (`_label`), so each test decides what the order has done before."""
+    tmp = tmp_path_factory.mktemp("bound")
+    tls = ensure_tls(tmp / "tls")
+    carrier = ChronopostSandbox(
+        db_path=":memory:", cancel_window=dt.timedelta(0), accounts={LYON_ACCOUNT: DEMO_PASSWORD}
+    )
+    org = SalesforceSandbox(db_path=":memory:")
+    org.seed(orders=8, seed=11)
+    cp = carrier.start()
+    sf = BackgroundServer(org.app, tls=tls, options={"timeout_graceful_shutdown": 1}).start()
+    settings = demo_settings(tmp, cp.url, sf.url, tls.ca_cert).model_copy(
+        update={
+            "mapping": {"location": FIELD},
+            "locations": LocationsConfig.model_validate({**LOCATIONS, "rules": BOUND_RULES}),
+        }
+    )
+    runtime = build_runtime(settings)
+    service = ApiService(settings, api_config(settings.api), runtime)
+    orders = [o["Id"] for o in sorted(org.records("Order"), key=lambda o: o["OrderNumber"])]
+    fixes = [{"Id": o, **GOOD_ADDRESS, FIELD: ""} for o in orders]
+    assert all(r.success for r in runtime.salesforce.collection("update", "Order", fixes))
+    try:
+        yield World(carrier, org, runtime, service, orders, "", [], "")
+    finally:
+        runtime.close()
+        sf.stop()
+        cp.stop()
+
+
+def _home_order(world: World) -> str:
+    """An order (not used yet) the routing sends as Chrono 18 (no relay point, no override)."""
+    while world.by_field:
+        record_id = world.by_field.pop(0)
+        order = world.service.read_order(record_id).order
+        if not order.product_override and not order.relay_point_id:
+            return record_id
+    raise AssertionError("the seed has no plain home order left")
+
+
+def _label(world: World, record_id: str) -> Shipment:
+    [shipment_id] = world.runtime.record([world.service.read_order(record_id).record], None)
+    assert world.runtime.labels.process(shipment_id) == "labeled"
+    return world.shipment(record_id)[0]
+
+
+def _return_row(world: World, record_id: str) -> Shipment:
+    with world.runtime.store.session() as session:
+        return session.scalars(
+            select(Shipment).where(Shipment.sf_id == record_id, Shipment.intent == "return")
+        ).one()
+
+
+def test_a_product_rule_gives_one_location_to_the_label_rate_pickup_and_return(
+    bound: World,
+) -> None:
+    record_id = _home_order(bound)
+    # The rate before the label: Chrono 18 from Lyon, as its label will be.
+    quote = bound.service.rates(RatesRequest(order_id=record_id))
+    assert quote.chosen is not None and quote.chosen.product_code == "16"
+    assert quote.departure.postal_code == "69007"
+    by_code = {p.product_code: p for p in quote.products}
+    assert "priced from" not in by_code["16"].note
+    # Another product of the same order is priced where its own label would leave from: Paris.
+    others = [p for p in quote.products if p.product_code not in ("16", "2O")]
+    assert others and all("priced from location paris (default:" in p.note for p in others)
+    asked = {r.account for r in bound.carrier.requests("calculateProducts")}
+    assert asked == {LYON_ACCOUNT, DEMO_ACCOUNT}
+
+    shipment = _label(bound, record_id)
+    assert (shipment.product_code, shipment.location) == ("16", "lyon")
+    assert shipment.location_reason == BOUND_REASON
+    sent = _label_request(bound, shipment.order_number)
+    assert sent.account == LYON_ACCOUNT and "<shipperZipCode>69007</shipperZipCode>" in sent.request
+
+    ask = PickupRequest(date=_next_weekday(bound), ready_time=dt.time(14), closing_time=dt.time(18))
+    assert bound.service.book_pickup(record_id, ask).booked
+    [pickup] = bound.carrier.requests("creerEnlevementNational")[-1:]
+    assert pickup.account == LYON_ACCOUNT and "69007" in pickup.request
+
+    # Re-quoted once labeled: every product from Lyon, where the parcel already is.
+    again = bound.service.rates(RatesRequest(order_id=record_id))
+    assert again.departure.postal_code == "69007"
+    assert not any("priced from" in p.note for p in again.products)
+
+    made = bound.service.return_label(record_id, ReturnRequest())
+    assert made.skybill_numbers
+    back = _return_row(bound, record_id)
+    assert back.location == "lyon"
+    assert (
+        back.location_reason == f"outbound shipment {shipment.id} left from lyon ({BOUND_REASON})"
+    )
+    sent = bound.carrier.requests("shippingMultiParcelV5")[-1]
+    assert (
+        sent.account == LYON_ACCOUNT
+        and "<recipientZipCode>69007</recipientZipCode>" in sent.request
+    )
+
+
+def test_a_return_goes_back_to_its_labels_location_after_a_config_change(bound: World) -> None:
+    from chronoforce.pipeline.facts import order_facts
+
+    locations = bound.runtime.locations
+    assert locations is not None
+    record_id = _home_order(bound)
+    shipment = _label(bound, record_id)
+    assert shipment.location == "lyon"
+    read = bound.service.read_order(record_id)
+    rules = locations.rules
+    locations.rules = ()  # the product rule taken out of the configuration since the label
+    try:
+        facts = order_facts(read.order, read.order.recipient)
+        assert locations.choose(read.record, facts, lambda: "16").key == "paris"  # today's rules
+        bound.service.return_label(record_id, ReturnRequest())
+    finally:
+        locations.rules = rules
+    back = _return_row(bound, record_id)
+    assert back.location == "lyon"
+    assert back.location_reason.startswith(f"outbound shipment {shipment.id} left from lyon")
+    sent = bound.carrier.requests("shippingMultiParcelV5")[-1]
+    assert (
+        sent.account == LYON_ACCOUNT
+        and "<recipientZipCode>69007</recipientZipCode>" in sent.request
+    )
+
+
+def test_a_return_without_an_outbound_row_takes_the_rules_with_its_own_product(
+    bound: World,
+) -> None:
+    record_id = _home_order(bound)  # never labeled here: no outbound row
+    bound.service.return_label(record_id, ReturnRequest())
+    back = _return_row(bound, record_id)
+    # Chrono Reverse 13 (4T) is not in the rule's products: the default, as its label would say.
+    assert (back.product_code, back.location) == ("4T", "paris")
+    assert back.location_reason == "default: no location field, no rule matched"
+    sent = bound.carrier.requests("shippingMultiParcelV5")[-1]
+    assert (
+        sent.account == DEMO_ACCOUNT
+        and "<recipientZipCode>94250</recipientZipCode>" in sent.request
+    )
+
+
+def test_precise_searches_and_labels_from_the_location_of_its_product(bound: World) -> None:
+    """A rule bound to Chrono Precise's 2O alone: the slots are searched from Lyon, and the label
+    the confirmed slot makes (2O, not the routed 16) is prepared from Lyon too."""
+    from chronoforce.config.sections import LocationRule
+    from chronoforce.pipeline.facts import order_facts
+    from chronoforce.pipeline.precise import Precise
+    from chronoforce.pipeline.runtime import shipper_party
+
+    runtime = bound.runtime
+    locations = runtime.locations
+    assert locations is not None
+    record_id = _home_order(bound)
+    read = bound.service.read_order(record_id)
+    rules = locations.rules
+    locations.rules = (LocationRule.model_validate({"location": "lyon", "products": ["2O"]}),)
+    try:
+        # Without its product the order would leave from Paris: only 2O's rule says Lyon.
+        facts = order_facts(read.order, read.order.recipient)
+        assert locations.choose(read.record, facts).key == "paris"
+        [shipment_id] = runtime.record([read.record], None)
+        precise = Precise(
+            runtime.store, runtime.carrier, runtime.labels.gates,
+            shipper_party(runtime.settings), runtime.now, runtime.mapping, locations=locations,
+        )  # fmt: skip
+        offer = precise.offer(shipment_id)
+        assert offer.product_type == "RDV"
+        [search] = bound.carrier.requests("searchDeliverySlot")[-1:]
+        assert "69007" in search.request and "94250" not in search.request
+        slot = next(s for s in offer.slots if s.open and s.date.isoweekday() < 6)
+        assert precise.confirm(shipment_id, slot.date, slot.code).confirmed.product_code == "2O"
+        # The label's preparation (what labels.py sends) chooses with the slot's 2O. Making it
+        # here would fail: the slot is confirmed under the main contract (the client's Precise
+        # calls take no location yet), the label under Lyon's.
+        with runtime.store.session() as session:
+            row = session.get_one(Shipment, shipment_id)
+            prepared = runtime.labels.prepare(row)
+    finally:
+        locations.rules = rules
+    assert (prepared.location, prepared.location_reason) == ("lyon", "rule 1: product 2O")
+    assert prepared.request.shipper.address.postal_code == "69007"

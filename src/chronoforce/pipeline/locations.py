@@ -7,9 +7,12 @@ postal prefix, the product routing picks, mapped facts such as a stock flag); el
 location. The choice carries its reason, stored on the shipment. A value naming no location is
 never guessed: `UnknownLocationError` names the record, the field and the known keys.
 
-Labels, pickups, rates and returns take from the chosen `Site` its sender address, its routing
-rules (cut-offs, holidays) and its key, which the Chronopost adapter turns into the site's
-contract (chronopost/config.py `ChronopostAccounts.for_location`). Pure: no I/O.
+Labels, pickups, rates, returns and Chrono Precise take from the chosen `Site` its sender
+address, its routing rules (cut-offs, holidays) and its key, which the Chronopost adapter turns
+into the site's contract (chronopost/config.py `ChronopostAccounts.for_location`). They all
+choose through `Locations.choose_for`: the location already stored on the shipment row first (a
+label made at lyon is picked up, returned and re-quoted from lyon), else `choose` with the
+product the use case knows (docs/locations.md says which). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ from chronoforce.config.sections import (
     section,
 )
 from chronoforce.domain.address import require_sendable
-from chronoforce.domain.errors import MappingError
+from chronoforce.domain.errors import MappingError, RoutingError
 from chronoforce.domain.models import Address, Civility, Contact, Party
-from chronoforce.domain.routing import RoutingFacts, RoutingRules
+from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.salesforce.mapping import MappingConfig, value_at
 
 DEFAULT_REASON = "default: no location field"
+LEGACY_REASON = "labeled before locations existed: the default"
+
+# What a use case knows of the product a `products:` rule asks for: a code, a way to work it
+# out only when a rule asks (routing is not free), or nothing.
+ProductSource = str | Callable[[], str | None] | None
 
 
 class UnknownLocationError(MappingError):
@@ -106,6 +114,7 @@ class Site:
 class Choice:
     site: Site
     reason: str
+    stored: bool = False  # taken from a shipment row (where it already left from)
 
     @property
     def key(self) -> str:
@@ -177,6 +186,31 @@ class Locations:
             rules = self._rules_cache[cache_key] = site.rules(base)
         return rules
 
+    def choose_for(
+        self,
+        record: Mapping[str, Any],
+        facts: RoutingFacts | Callable[[], RoutingFacts],
+        product: ProductSource = None,
+        *,
+        stored: Any = None,
+    ) -> Choice:
+        """The one way every use case chooses (issue 23): where `stored` (a shipment row, or
+        anything with `location`, `location_reason`, `id`, `intent`, `generation`) already left
+        from, else the order's field, a rule (with `product` for a `products:` one), the default.
+
+        A stored key no longer configured is chosen again; a row labeled before locations
+        existed (no stored key, `generation` > 0) belongs to the default, as its slip does."""
+        if stored is not None:
+            key = str(getattr(stored, "location", "") or "")
+            what = f"{getattr(stored, 'intent', '') or 'outbound'} shipment {stored.id}"
+            if key in self.sites:
+                why = str(getattr(stored, "location_reason", "") or "stored")
+                return Choice(self.sites[key], f"{what} left from {key} ({why})", stored=True)
+            if not key and int(getattr(stored, "generation", 0) or 0) > 0:
+                return Choice(self.sites[self.default], f"{what} {LEGACY_REASON}", stored=True)
+        ask = product if callable(product) else (lambda: product)
+        return self.choose(record, facts() if callable(facts) else facts, ask)
+
     def choose(
         self,
         record: Mapping[str, Any],
@@ -235,6 +269,21 @@ def _matches(
             return None
         said.append(f"{name} = {actual}")
     return ", ".join(said) or "matches every order"
+
+
+def routed_product(
+    facts: RoutingFacts, now: dt.datetime, rules: RoutingRules
+) -> Callable[[], str | None]:
+    """The product the base `routing:` rules pick for `facts` (with the order's override),
+    worked out only when a `products:` rule asks; None when routing refuses the order."""
+
+    def product() -> str | None:
+        try:
+            return route(facts, now, rules).product_code
+        except RoutingError:
+            return None
+
+    return product
 
 
 def location_key(shipment: Any, default: str = MAIN_LOCATION) -> str:

@@ -23,13 +23,16 @@ from sqlalchemy import select
 from chronoforce.domain.errors import ChronoforceError, ConflictError, NotFoundError
 from chronoforce.domain.models import Parcel as ParcelSpec
 from chronoforce.domain.models import Party, Pickup
+from chronoforce.domain.routing import RoutingFacts
 from chronoforce.domain.shipment_state import LabelOutcome, ShipmentState, check_transition
 from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
+from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates
 from chronoforce.pipeline.labels import BEFORE_PICKUP, LabelPipeline
 from chronoforce.pipeline.locations import Locations
 from chronoforce.pipeline.pickup_times import pickup_fields, pickup_instant, pickup_plain
+from chronoforce.salesforce.mapping import MappingConfig, map_record
 from chronoforce.store.db import Store
 from chronoforce.store.models import Shipment
 from chronoforce.store.ops import release_lease, take_lease
@@ -66,6 +69,7 @@ class Pickups:
     # The shipment's shipper location (issue 23): the driver comes to its address, booked under
     # its contract. None: `shipper` and the main account always.
     locations: Locations | None = None
+    mapping: MappingConfig | None = None  # reads a row's record when it has no location yet
 
     def book(self, shipment_id: int, pickup: Pickup, *, change: bool = False) -> PickupBooked:
         """The day's pickup for the order's outbound shipment (recorded by the caller)."""
@@ -90,6 +94,14 @@ class Pickups:
         if not labeled:
             return self._with_label(shipment_id, day)
         return self._book_alone(shipment_id, pickup, live, replace=change)
+
+    def _facts(self, row: Shipment) -> RoutingFacts:
+        """The routing facts of the row's stored record (for a location rule)."""
+        source = row.source or {}
+        if self.mapping is None:
+            return RoutingFacts(country="")
+        order = map_record(source.get("record") or {}, source.get("items") or [], self.mapping)
+        return order_facts(order, order.recipient)
 
     def _check(self, row: Shipment) -> None:
         if row.status not in BEFORE_PICKUP:
@@ -121,7 +133,14 @@ class Pickups:
             ):
                 raise ConflictError("the order's shipment is busy; try again", code="SHIPMENT_BUSY")
             row = session.get_one(Shipment, shipment_id)
-            location = row.location if self.locations is not None else ""
+            site = None
+            if self.locations is not None:  # where the label left from, else as it would
+                site = self.locations.choose_for(
+                    (row.source or {}).get("record") or {},
+                    lambda: self._facts(row),
+                    row.product_code or None,
+                    stored=row,
+                ).site
             source = dict(row.source or {})
             booked = dict(source.get("pickups") or {})
             # Written before the call: a retry after a lost answer sends the same reference.
@@ -132,8 +151,7 @@ class Pickups:
             row.source = source
         cancelled: list[str] = []
         shipper, where = self.shipper, {}
-        if self.locations is not None:
-            site = self.locations.site(location)
+        if site is not None:
             shipper, where = site.party(), {"location": site.key}
         try:
             if replace and booked:

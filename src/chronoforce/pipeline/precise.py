@@ -74,6 +74,10 @@ class SlotBooked:
     skybill_numbers: list[str]
 
 
+# The Precise product code of each productType (chronopost/precise.py's table, reversed).
+PRECISE_PRODUCT_OF = {kind: code for code, kind in PRODUCT_TYPE_OF.items()}
+
+
 def product_type_for(product_code: str, asked: str = "") -> str:
     """The productType to search with: the one asked, else the order's Precise product's."""
     wanted = (asked or PRODUCT_TYPE_OF.get(product_code.strip().upper(), "RDV")).upper()
@@ -137,6 +141,13 @@ def confirmed_slot(store: Store, shipment_id: int) -> ConfirmedSlot | None:
         return _confirmed(row) if row is not None else None
 
 
+def slot_product(store: Store, shipment: Shipment) -> str | None:
+    """The product of the shipment's confirmed slot (its label carries it), else None: where
+    the label's location is chosen, as the slots were searched (issue 23)."""
+    slot = confirmed_slot(store, shipment.id)
+    return slot.product_code if slot is not None else None
+
+
 def _confirmed(row: SlotRow) -> ConfirmedSlot:
     assert row.slot_date is not None
     slot = DeliverySlot(
@@ -180,9 +191,9 @@ class Precise:
             )
             recipient_party = require_sendable(order.recipient, "recipient")
             recipient = recipient_party.address  # ISO country
-            shipper = self._shipper(row, order, recipient_party)
             weight = sum((p.weight_kg for p in order.parcels), Decimal(0)) or Decimal(1)
             kind = product_type_for(row.product_code or order.product_override, product_type)
+            shipper = self._shipper(row, order, recipient_party, kind)
             sf_id = row.sf_id
         begin = self.now().astimezone(PARIS).replace(tzinfo=None, microsecond=0)
         slots = self.gates.call(
@@ -300,15 +311,16 @@ class Precise:
             )  # fmt: skip
         return row
 
-    def _shipper(self, row: Shipment, order: Any, recipient: Party) -> Party:
+    def _shipper(self, row: Shipment, order: Any, recipient: Party, kind: str) -> Party:
         """Where the parcel leaves from: the location its label was made at, else the one the
-        order chooses (its field, a rule, the default), as preparation will choose it."""
+        order chooses (its field, a rule, the default) for its Precise product: the one of the
+        searched `kind` (2O, 2E, 2F), else (AMBIENT) the row's or the order's product code."""
         if self.locations is None:
             return self.shipper
-        if row.location:
-            return self.locations.site(row.location).party()
+        code = PRECISE_PRODUCT_OF.get(kind) or row.product_code or order.product_override
         record = (row.source or {}).get("record") or {}
-        return self.locations.choose(record, order_facts(order, recipient)).site.party()
+        facts = order_facts(order, recipient)
+        return self.locations.choose_for(record, facts, code or None, stored=row).site.party()
 
     def _rebooking(self, row: Shipment) -> bool:
         """False before the label (a checkout choice), True after a failed delivery; any other

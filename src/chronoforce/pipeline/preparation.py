@@ -15,7 +15,6 @@ from typing import Any
 
 from chronoforce.config import Settings
 from chronoforce.domain.address import require_sendable
-from chronoforce.domain.errors import RoutingError
 from chronoforce.domain.models import (
     Address,
     Civility,
@@ -29,7 +28,7 @@ from chronoforce.domain.products import family_of
 from chronoforce.domain.routing import RoutingFacts, RoutingRules, route
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.labels import Prepared
-from chronoforce.pipeline.locations import Locations
+from chronoforce.pipeline.locations import Locations, routed_product
 from chronoforce.salesforce.mapping import MappedOrder, MappingConfig, map_record
 from chronoforce.store.models import Shipment
 
@@ -44,14 +43,6 @@ def shipper_party(settings: Settings) -> Party:
     return require_sendable(party, "shipper")
 
 
-def _product(facts: RoutingFacts, now: dt.datetime, rules: RoutingRules) -> str | None:
-    """The product routing picks with the base rules (a location rule may ask for it)."""
-    try:
-        return route(facts, now, rules).product_code
-    except RoutingError:
-        return None
-
-
 @dataclass
 class Preparation:
     """Shipment row → ShipmentRequest: map the stored record, check the address, route."""
@@ -64,6 +55,9 @@ class Preparation:
     # Reads the record again and stores it (Runtime.refresh_source); None: the stored copy only.
     reread: Callable[[Shipment], dict[str, Any]] | None = None
     locations: Locations | None = None  # where it leaves from (issue 23); None: `shipper` always
+    # The product the label carries when routing does not decide it (a confirmed Chrono Precise
+    # slot's, labels.py): what a location rule's `products:` sees then. Asked only by such a rule.
+    fixed_product: Callable[[Shipment], str | None] | None = None
 
     def __call__(self, shipment: Shipment) -> Prepared:
         if shipment.reread_at is not None and self.reread is not None:
@@ -74,8 +68,10 @@ class Preparation:
         facts = self._facts(order, recipient)
         rules, shipper, location, why = self.rules, self.shipper, "", ""
         if self.locations is not None:  # the order's shipper location (issue 23)
-            choice = self.locations.choose(
-                source.get("record", {}), facts, lambda: _product(facts, self.now(), self.rules)
+            # The label makes the choice (a retry chooses again, so a fixed field counts).
+            routed, fixed = routed_product(facts, self.now(), self.rules), self.fixed_product
+            choice = self.locations.choose_for(
+                source.get("record", {}), facts, lambda: (fixed and fixed(shipment)) or routed()
             )
             rules = self.locations.routing(choice.site, self.rules)
             shipper, location, why = choice.site.party(), choice.key, choice.reason

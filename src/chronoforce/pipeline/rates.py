@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
@@ -24,6 +24,7 @@ from chronoforce.domain.errors import CarrierValidationError, RoutingError
 from chronoforce.domain.models import Parcel, Rate
 from chronoforce.domain.routing import RoutingDecision, RoutingFacts, RoutingRules, route
 from chronoforce.pipeline.gates import Gates
+from chronoforce.pipeline.locations import Locations, Site, routed_product
 from chronoforce.salesforce.fields import PRODUCT, SHIPPING_COST
 from chronoforce.store.db import Store
 from chronoforce.store.models import RateCache
@@ -50,6 +51,7 @@ class ProductQuote:
     promised_date: dt.date | None = None
     promised_before: str | None = None  # HH:MM on the promised date
     note: str = ""
+    location: str = ""  # the shipper location it was priced from (issue 23); "" = no locations
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,67 @@ class Quoter:
             carrier_calls=calls,
             quoted_at=now,
         )
+
+    def quote_located(
+        self,
+        locations: Locations,
+        record: Mapping[str, Any],
+        facts: RoutingFacts,
+        to: Place,
+        order_id: str | None = None,
+        *,
+        stored: Any = None,
+    ) -> Quote:
+        """An order's rates from its shipper locations (issue 23), chosen as the label does.
+
+        The departure, the chosen product and every price come from where the label would be
+        made (the routed product's location); a product a `products:` rule sends elsewhere is
+        priced from that location instead (one more call per such location, cached like any
+        other) and its note says so. An order whose label is made (`stored`, its outbound row
+        with a location) is priced from there for every product: the parcel is already there."""
+        label = locations.choose_for(
+            record, facts, routed_product(facts, self.now(), self.rules), stored=stored
+        )
+        quotes: dict[str, Quote] = {}
+
+        def quote_from(site: Site) -> Quote:
+            if site.key not in quotes:
+                home = site.party().address
+                where = Route(
+                    home.country or "FR", home.postal_code, to.country, to.postal_code, to.city
+                )
+                quotes[site.key] = self.quote(
+                    where, facts, order_id, rules=locations.routing(site, self.rules),
+                    location=site.key,
+                )  # fmt: skip
+            return quotes[site.key]
+
+        base = quote_from(label.site)
+        products: list[ProductQuote] = []
+        for product in base.products:
+            here = replace(product, location=label.key)
+            if label.stored:
+                products.append(here)
+                continue
+            choice = locations.choose_for(record, facts, product.product_code)
+            if choice.key == label.key:
+                products.append(here)
+                continue
+            there = quote_from(choice.site)
+            code = product.product_code
+            found = next((p for p in there.products if p.product_code == code), None)
+            why = f"priced from location {choice.key} ({choice.reason})"
+            if found is None:
+                products.append(
+                    replace(here, eligible=False, location=choice.key,
+                            note=f"{why}, where Chronopost does not offer it")
+                )  # fmt: skip
+                continue
+            note = f"{why}; {found.note}" if found.note else why
+            products.append(replace(found, location=choice.key, note=note))
+        products.sort(key=lambda p: (not p.eligible, p.amount_excl_vat))
+        calls = sum(q.carrier_calls for q in quotes.values())
+        return replace(base, products=products, carrier_calls=calls, cached=calls == 0)
 
     @staticmethod
     def _quoted_instead(

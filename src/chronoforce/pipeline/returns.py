@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -141,13 +142,19 @@ class ReturnPreparation:
         self._check_contact(order, consumer)
         merchant, warehouse, location, why = self.merchant, self.warehouse, "", ""
         zone, holidays = self.zone, "FR"
+        product = return_product(self.config, consumer.address.country)
         if self.locations is not None:
-            choice = self.locations.choose(source.get("record", {}), order_facts(order, consumer))
+            # Back to where the outbound left from (its row, as `Returns` read it); without
+            # one, the label's rules with the return's product.
+            outbound = source.get("outbound")
+            stored = SimpleNamespace(**outbound) if isinstance(outbound, dict) else None
+            choice = self.locations.choose_for(
+                source.get("record", {}), order_facts(order, consumer), product, stored=stored
+            )
             merchant, location, why = choice.site.party(), choice.key, choice.reason
             warehouse = party_of(choice.site.return_address)
             zone = choice.site.timezone or zone
             holidays = choice.site.holiday_country or holidays
-        product = return_product(self.config, consumer.address.country)
         refs = replace(
             order.references,
             returns_reference=shipment.returns_reference or order.references.returns_reference,
@@ -348,9 +355,23 @@ class Returns:
             ).one()
             if row.state in (ShipmentState.LABELED, ShipmentState.CALLING):
                 return row.id  # answered as it is, or recovered by the pipeline
-            row.source = {
+            source: dict[str, Any] = {
                 "record": record, "items": items, "case_id": case_id, "order_id": order_id,
             }  # fmt: skip
+            outbound = session.scalars(
+                select(Shipment).where(
+                    Shipment.sf_object == order.sf_object,
+                    Shipment.sf_id == order.sf_id,
+                    Shipment.intent == "outbound",
+                )
+            ).one_or_none()
+            if outbound is not None:  # the return goes back to where it left from (issue 23)
+                source["outbound"] = {
+                    "id": outbound.id, "intent": "outbound", "location": outbound.location,
+                    "location_reason": outbound.location_reason,
+                    "generation": outbound.generation,
+                }  # fmt: skip
+            row.source = source
             row.returns_reference = reference
             row.customer_id = order.references.customer_id
             if row.state in (ShipmentState.EXCEPTION, ShipmentState.CANCELLED):  # a fresh try

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +36,7 @@ from chronoforce.pipeline.detection import (
 from chronoforce.pipeline.gates import cluster_gates, local_gates
 from chronoforce.pipeline.labels import LabelPipeline
 from chronoforce.pipeline.locations import Locations
+from chronoforce.pipeline.precise import slot_product
 from chronoforce.pipeline.preparation import Preparation, shipper_party
 from chronoforce.pipeline.returns import returns_preparation
 from chronoforce.pipeline.tracking import (
@@ -220,4 +222,5 @@ def build_runtime(
     )
     runtime = Runtime(settings, store, carrier, salesforce, labels, mapping, now, shape)
     preparation.reread = runtime.refresh_source
+    preparation.fixed_product = partial(slot_product, store)  # a Precise slot's (issue 23)
     return runtime

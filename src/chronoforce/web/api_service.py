@@ -25,9 +25,11 @@ from chronoforce.pipeline.cancel import Cancels
 from chronoforce.pipeline.detection import plain_record
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates, carrier_side
+from chronoforce.pipeline.locations import routed_product
 from chronoforce.pipeline.pickups import Pickups, outbound_shipment
 from chronoforce.pipeline.precise import Precise, SlotBooked, SlotOffer, shipment_of_case
 from chronoforce.pipeline.preparation import shipper_party
+from chronoforce.pipeline.rates import Place as Arrival
 from chronoforce.pipeline.rates import Quote, Quoter, RateCacheTable, RateWriter, Route
 from chronoforce.pipeline.relays import RelaySearch
 from chronoforce.pipeline.reprint import Reprinted, Reprints
@@ -222,18 +224,17 @@ class ApiService:
             recipient = normalize_party(read.order.recipient, "recipient").party
             address = recipient.address
             facts = order_facts(read.order, recipient)
-            located: dict[str, Any] = {}
             locations = self.runtime.locations
-            if locations is not None:  # from the order's shipper location (issue 23)
-                choice = locations.choose(read.record, facts)
-                site = choice.site.party().address
-                dep_country, dep_postal = site.country or "FR", site.postal_code
-                rules = locations.routing(choice.site, self.rules)
-                located = {"rules": rules, "location": choice.key}
+            if locations is not None:  # from the order's shipper locations (issue 23)
+                arrival = Arrival(address.country.upper(), address.postal_code, address.city)
+                stored = self._outbound(read.order.sf_id)
+                return self.quoter.quote_located(
+                    locations, read.record, facts, arrival, read.order.sf_id, stored=stored
+                )
             where = Route(
                 dep_country, dep_postal, address.country.upper(), address.postal_code, address.city
             )
-            return self.quoter.quote(where, facts, read.order.sf_id, **located)
+            return self.quoter.quote(where, facts, read.order.sf_id)
         assert request.to is not None and request.parcels
         to = request.to
         parcels = tuple(
@@ -249,6 +250,12 @@ class ApiService:
             saturday_delivery=request.saturday_delivery,
         )
         return self.quoter.quote(where, facts)
+
+    def _outbound(self, sf_id: str) -> Any:
+        """The order's outbound row when its label was made there (a re-quote from there)."""
+        rows = self.runtime.shipments([sf_id])
+        made = [s for s in rows if s.intent == "outbound" and s.generation > 0]
+        return next((s for s in made if s.state != "cancelled"), None)
 
     def rates(self, request: RatesRequest) -> RatesAnswer:
         return RatesAnswer.model_validate(asdict(self._quote(request)))
@@ -355,13 +362,13 @@ class ApiService:
         locations = self.runtime.locations
         if locations is None:
             return _window_of(ask, None, "")
-        stored = self.runtime.shipments([read.order.sf_id])
-        key = next((s.location for s in stored if s.id == shipment_id and s.location), "")
-        if key:
-            site = locations.site(key)
-        else:  # not labeled yet: where its label will be made from
-            recipient = normalize_party(read.order.recipient, "recipient").party
-            site = locations.choose(read.record, order_facts(read.order, recipient)).site
+        stored = next((s for s in self.runtime.shipments([read.order.sf_id])
+                       if s.id == shipment_id), None)  # fmt: skip
+        recipient = normalize_party(read.order.recipient, "recipient").party
+        facts = order_facts(read.order, recipient)
+        # Where its label was made, else where it will be (the label's product, issue 23).
+        product = routed_product(facts, self.runtime.now(), self.rules)
+        site = locations.choose_for(read.record, facts, product, stored=stored).site
         return _window_of(ask, site.pickup, site.key)
 
     def book_pickup(self, order_id: str, ask: PickupRequest) -> PickupAnswer:
@@ -375,7 +382,7 @@ class ApiService:
         pickups = Pickups(
             store, carrier, gates, runtime.labels, shipper_party(self.settings), runtime.now,
             lease=runtime.labels.lease,
-            locations=runtime.locations,  # issue 23
+            locations=runtime.locations, mapping=runtime.mapping,  # issue 23
         )  # fmt: skip
         pickup = self._pickup_window(ask, read, shipment_id)
         booked = pickups.book(shipment_id, pickup, change=ask.change)
