@@ -508,12 +508,19 @@ def test_precise_searches_and_labels_from_the_location_of_its_product(bound: Wor
         assert "69007" in search.request and "94250" not in search.request
         slot = next(s for s in offer.slots if s.open and s.date.isoweekday() < 6)
         assert precise.confirm(shipment_id, slot.date, slot.code).confirmed.product_code == "2O"
-        # The label's preparation (what labels.py sends) chooses with the slot's 2O. Making it
-        # here would fail: the slot is confirmed under the main contract (the client's Precise
-        # calls take no location yet), the label under Lyon's.
+        # Searched and confirmed under Lyon's contract, where its label is made: the sandbox
+        # keeps a confirmed slot for the contract that confirmed it (a label under another is
+        # refused with error 33).
+        for operation in ("searchDeliverySlot", "confirmDeliverySlotV2"):
+            [asked] = bound.carrier.requests(operation)[-1:]
+            assert asked.account == LYON_ACCOUNT, operation
+        # The label's preparation (what labels.py sends) chooses with the slot's 2O.
         with runtime.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
             prepared = runtime.labels.prepare(row)
+        assert runtime.labels.process(shipment_id) == "labeled"
+        [made] = bound.carrier.requests("shippingMultiParcelV5")[-1:]
+        assert made.account == LYON_ACCOUNT
     finally:
         locations.rules = rules
     assert (prepared.location, prepared.location_reason) == ("lyon", "rule 1: product 2O")

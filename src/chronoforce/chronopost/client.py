@@ -523,11 +523,14 @@ class ChronopostClient:
         is_delivery_date: bool = False,
         slot_type: str = "",
         closed: tuple[tuple[dt.datetime, dt.datetime], ...] = (),
+        location: str = "",
     ) -> tuple[DeliverySlot, ...]:
         """The Precise slots Chronopost offers for an address (searchDeliverySlot), open and
-        closed, in time order; refusals raise typed slot errors (domain/errors.py)."""
+        closed, in time order; refusals raise typed slot errors (domain/errors.py). Under the
+        main contract of the shipper `location` (issue 23; "" = ours): the label is made there,
+        and a slot is confirmed for the contract that asked."""
         body = precise.build_search(
-            self.credentials,
+            self._main_for(location),
             shipper,
             recipient,
             product_type=product_type,
@@ -540,9 +543,12 @@ class ChronopostClient:
         )
         return self._exchange(Service.CRENEAU, precise.SEARCH_OPERATION, body, precise.parse_search)
 
-    def confirm_slot(self, slot: DeliverySlot, product_type: str = "RDV") -> ConfirmedSlot:
-        """Book a slot of a search (confirmDeliverySlotV2): the label's product/service/as."""
-        body = precise.build_confirm(self.credentials, slot, product_type)
+    def confirm_slot(
+        self, slot: DeliverySlot, product_type: str = "RDV", location: str = ""
+    ) -> ConfirmedSlot:
+        """Book a slot of a search (confirmDeliverySlotV2): the label's product/service/as;
+        under the contract the slots were searched with (`location`, as `search_slots`)."""
+        body = precise.build_confirm(self._main_for(location), slot, product_type)
         return self._exchange(
             Service.CRENEAU,
             precise.CONFIRM_OPERATION,

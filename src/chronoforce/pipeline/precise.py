@@ -33,7 +33,7 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import writeback
 from chronoforce.pipeline.facts import order_facts
 from chronoforce.pipeline.gates import Gates
-from chronoforce.pipeline.locations import Locations
+from chronoforce.pipeline.locations import Choice, Locations
 from chronoforce.salesforce.fields import SLOT_END, SLOT_LEVEL, SLOT_START
 from chronoforce.salesforce.mapping import map_record
 from chronoforce.store.db import Store
@@ -193,7 +193,9 @@ class Precise:
             recipient = recipient_party.address  # ISO country
             weight = sum((p.weight_kg for p in order.parcels), Decimal(0)) or Decimal(1)
             kind = product_type_for(row.product_code or order.product_override, product_type)
-            shipper = self._shipper(row, order, recipient_party, kind)
+            origin = self._origin(row, order, recipient_party, kind)
+            shipper = self.shipper if origin is None else origin.site.party()
+            location = "" if origin is None else origin.key
             sf_id = row.sf_id
         begin = self.now().astimezone(PARIS).replace(tzinfo=None, microsecond=0)
         slots = self.gates.call(
@@ -206,6 +208,7 @@ class Precise:
                 weight_kg=weight,
                 # the parcel is already with Chronopost when rebooking: any delivery day
                 is_delivery_date=rebook,
+                location=location,
             )
         )
         if not any(s.open for s in slots):
@@ -272,7 +275,10 @@ class Precise:
                 )
             slot = _slot(wanted, search.mesh_code, search.transaction_id)
             kind, search_id, sf_id = search.product_type, search.id, row.sf_id
-        confirmed: ConfirmedSlot = self.gates.call(lambda: self.carrier.confirm_slot(slot, kind))
+            location = self._contract(row, kind)
+        confirmed: ConfirmedSlot = self.gates.call(
+            lambda: self.carrier.confirm_slot(slot, kind, location=location)
+        )
         with self.store.session() as session:
             row = session.get_one(Shipment, shipment_id)
             for previous in session.scalars(
@@ -311,16 +317,26 @@ class Precise:
             )  # fmt: skip
         return row
 
-    def _shipper(self, row: Shipment, order: Any, recipient: Party, kind: str) -> Party:
-        """Where the parcel leaves from: the location its label was made at, else the one the
-        order chooses (its field, a rule, the default) for its Precise product: the one of the
-        searched `kind` (2O, 2E, 2F), else (AMBIENT) the row's or the order's product code."""
+    def _origin(self, row: Shipment, order: Any, recipient: Party, kind: str) -> Choice | None:
+        """The location its label was made at, else the one the order chooses (its field, a
+        rule, the default) for its Precise product: the one of the searched `kind` (2O, 2E,
+        2F), else (AMBIENT) the row's or the order's product code. None: no locations."""
         if self.locations is None:
-            return self.shipper
+            return None
         code = PRECISE_PRODUCT_OF.get(kind) or row.product_code or order.product_override
         record = (row.source or {}).get("record") or {}
         facts = order_facts(order, recipient)
-        return self.locations.choose_for(record, facts, code or None, stored=row).site.party()
+        return self.locations.choose_for(record, facts, code or None, stored=row)
+
+    def _contract(self, row: Shipment, kind: str) -> str:
+        """The location whose contract searches and confirms the slots (the label's)."""
+        order = map_record(
+            (row.source or {}).get("record") or {},
+            (row.source or {}).get("items") or [],
+            self.mapping,
+        )
+        origin = self._origin(row, order, require_sendable(order.recipient, "recipient"), kind)
+        return "" if origin is None else origin.key
 
     def _rebooking(self, row: Shipment) -> bool:
         """False before the label (a checkout choice), True after a failed delivery; any other
