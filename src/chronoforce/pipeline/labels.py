@@ -484,18 +484,7 @@ class LabelPipeline:
         shipment.attempts += 1
         reference = shipment.shipper_ref
         assert reference is not None
-        try:
-            found = _live_skybills(self._carrier(lambda: self.carrier.find_by_reference(reference)))
-        except PermanentError as exc:
-            raise CarrierUnavailableError(f"parcel lookup failed: {exc.message}") from exc
-        with self.store.session() as session:
-            known = set(
-                session.scalars(
-                    select(Parcel.skybill_number).where(Parcel.shipment_id == shipment.id)
-                )
-            )
-            known |= _held_elsewhere(session, shipment.id, found)
-        skybills = [s for s in found if s not in known]
+        skybills = self._unclaimed_parcels(shipment, reference, "parcel lookup")
         if not skybills:  # not indexed yet, or not there: look again later, call nothing
             raise CarrierUnavailableError(
                 f"{_name(shipment)}: the parcels of reservation {shipment.reservation_number} "
@@ -858,26 +847,29 @@ class LabelPipeline:
         """An earlier attempt's outcome is unknown: adopt what the carrier has, or go on."""
         reference = shipment.shipper_ref
         assert reference is not None
+        orphans = self._unclaimed_parcels(shipment, reference, "recovery lookup")
+        if not orphans:
+            return None  # nothing was created: call again
+        for skybill in orphans:
+            self._cancel_orphan(shipment, skybill)
+        return None
+
+    def _unclaimed_parcels(self, shipment: Shipment, reference: str, what: str) -> list[str]:
+        """The live parcels Chronopost has under our reference that no row of ours holds:
+        neither this shipment's nor another intent's (a return made under the order number
+        before references were per intent is never this attempt's)."""
         try:
-            found = self._carrier(lambda: self.carrier.find_by_reference(reference))
+            found = _live_skybills(self._carrier(lambda: self.carrier.find_by_reference(reference)))
         except PermanentError as exc:
-            raise CarrierUnavailableError(f"recovery lookup failed: {exc.message}") from exc
-        skybills = _live_skybills(found)
+            raise CarrierUnavailableError(f"{what} failed: {exc.message}") from exc
         with self.store.session() as session:
             known = set(
                 session.scalars(
                     select(Parcel.skybill_number).where(Parcel.shipment_id == shipment.id)
                 )
             )
-            # Another intent's parcel (a return made under the order number before references
-            # were per intent) is never this attempt's orphan: leave it alone.
-            known |= _held_elsewhere(session, shipment.id, skybills)
-        orphans = [s for s in skybills if s not in known]
-        if not orphans:
-            return None  # nothing was created: call again
-        for skybill in orphans:
-            self._cancel_orphan(shipment, skybill)
-        return None
+            known |= _held_elsewhere(session, shipment.id, found)
+        return [s for s in found if s not in known]
 
     def _cancel_orphan(self, shipment: Shipment, skybill: str) -> None:
         """A label from an attempt whose answer we never got: cancel it, and say so."""

@@ -21,6 +21,7 @@ from chronoforce.domain.clock import SYSTEM_CLOCK
 from chronoforce.domain.errors import NotFoundError, PermanentError, RefusedError
 from chronoforce.domain.models import LabelFormat, Parcel, Pickup
 from chronoforce.domain.routing import RoutingFacts, RoutingRules
+from chronoforce.domain.shipment_state import ShipmentState
 from chronoforce.pipeline.cancel import Cancels
 from chronoforce.pipeline.detection import plain_record
 from chronoforce.pipeline.facts import order_facts
@@ -255,7 +256,7 @@ class ApiService:
         """The order's outbound row when its label was made there (a re-quote from there)."""
         rows = self.runtime.shipments([sf_id])
         made = [s for s in rows if s.intent == "outbound" and s.generation > 0]
-        return next((s for s in made if s.state != "cancelled"), None)
+        return next((s for s in made if s.state != ShipmentState.CANCELLED), None)
 
     def rates(self, request: RatesRequest) -> RatesAnswer:
         return RatesAnswer.model_validate(asdict(self._quote(request)))
