@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from chronoforce.domain.errors import RateLimitedError
-from chronoforce.salesforce.client import CollectionRequest, QueryRequest, RecordResult
-from chronoforce.salesforce.files import composite_calls
+from chronoforce.salesforce.client import (
+    CollectionRequest,
+    QueryRequest,
+    RecordResult,
+    composite_calls,
+)
 
 
 def _status(ids: list[str], value: str) -> CollectionRequest:

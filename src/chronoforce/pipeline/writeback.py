@@ -43,7 +43,13 @@ from chronoforce.logs import get_logger
 from chronoforce.pipeline import cluster
 from chronoforce.pipeline.ports import SalesforcePort, chunks
 from chronoforce.salesforce import files
-from chronoforce.salesforce.client import CollectionRequest, Outcome, Request, send_all
+from chronoforce.salesforce.client import (
+    CollectionRequest,
+    Outcome,
+    Request,
+    composite_calls,
+    send_all,
+)
 from chronoforce.salesforce.fields import LABEL_STATUS
 from chronoforce.salesforce.files import FILE_KEY_FIELD  # noqa: F401 (re-exported for file rows)
 from chronoforce.salesforce.soql import by_key_soql
@@ -369,7 +375,7 @@ def flush_calls(counts: Mapping[tuple[str, str], int], collection: int = COLLECT
         else:
             records += -(-count // collection)
     batches = -(-files_ // collection)
-    return files.composite_calls(records + 2 * min(batches, 1)) + max(0, batches - 1)
+    return composite_calls(records + 2 * min(batches, 1)) + max(0, batches - 1)
 
 
 def released(
@@ -482,7 +488,7 @@ class Flusher:
             report.add(sent_files)
         else:
             outcomes = send_all(self.salesforce, requests)
-            report.calls += files.composite_calls(len(requests))
+            report.calls += composite_calls(len(requests))
         limited = report.limited
         for batch, outcome in zip(batches, outcomes, strict=True):
             if isinstance(outcome, RateLimitedError):
@@ -744,7 +750,7 @@ class Flusher:
         outcomes: list[Outcome] | None = None
         if any(_needs_lookup(row) for row in rows):  # its record may be in `along`: first
             outcomes = send_all(self.salesforce, along)
-            report.calls += files.composite_calls(len(along))
+            report.calls += composite_calls(len(along))
             report.limited = next((o for o in outcomes if isinstance(o, RateLimitedError)), None)
         for batch in batches:
             if report.limited is not None:
@@ -774,7 +780,7 @@ class Flusher:
                 outcomes = [report.limited for _ in along]
             else:
                 outcomes = send_all(self.salesforce, along)
-                report.calls += files.composite_calls(len(along))
+                report.calls += composite_calls(len(along))
         return outcomes, report
 
     def _labels(self, rows: Sequence[Outbox]) -> dict[int, bytes]:
@@ -872,7 +878,7 @@ class Flusher:
             report.retried += len(waiting)
         if not batch:
             answers = send_all(self.salesforce, along)
-            report.calls += files.composite_calls(len(along))
+            report.calls += composite_calls(len(along))
             return answers, report
         uploads = [
             files.FileUpload(

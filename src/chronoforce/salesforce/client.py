@@ -423,7 +423,8 @@ class SalesforceClient:
             return prepared.results([_record_result(raw) for raw in body])
         error = _sub_error(status, body, operation)
         if isinstance(error, SalesforceValidationError):  # refused as a whole: split it
-            return prepared.results(self._split_refused(prepared, chunk, error))
+            halves = self._halves(prepared.operation, prepared.path, prepared.method, chunk, error)
+            return prepared.results(halves)
         return error
 
     def _rest_of(self, page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -502,11 +503,6 @@ class SalesforceClient:
         return self._send_split(operation, path, method, records[:half], False) + self._send_split(
             operation, path, method, records[half:], False
         )
-
-    def _split_refused(
-        self, prepared: _Prepared, chunk: list[dict[str, Any]], exc: ChronoforceError
-    ) -> list[RecordResult]:
-        return self._halves(prepared.operation, prepared.path, prepared.method, chunk, exc)
 
     def _send(
         self,
@@ -631,6 +627,12 @@ def _with_type(record: Mapping[str, Any], sobject: str) -> dict[str, Any]:
     attributes.setdefault("type", sobject)
     out["attributes"] = attributes
     return out
+
+
+def composite_calls(requests: int) -> int:
+    """The API calls `send_all` makes for this many collections and queries (five to a
+    Composite call, a lone one as a call of its own)."""
+    return -(-requests // COMPOSITE_COLLECTIONS)
 
 
 def send_all(port: Any, requests: Sequence[Request]) -> list[Outcome]:

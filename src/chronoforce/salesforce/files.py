@@ -18,12 +18,12 @@ from typing import Any, Protocol, cast
 
 from chronoforce.domain.errors import ChronoforceError
 from chronoforce.salesforce.client import (
-    COMPOSITE_COLLECTIONS,
     CollectionRequest,
     Outcome,
     QueryRequest,
     RecordResult,
     Request,
+    composite_calls,
     send_all,
 )
 from chronoforce.salesforce.fields import (
@@ -169,10 +169,7 @@ def upload(
         created, found = answers[len(along)], answers[len(along) + 1]
         for answer in (created, found):
             if isinstance(answer, ChronoforceError):
-                outcome.failure = answer
-                outcome.documents = [None] * len(uploads)
-                outcome.errors = [[] for _ in uploads]
-                return outcome
+                return _failed(outcome, answer, len(uploads))
         assert isinstance(found, list) and isinstance(created, list)
         for i, result in zip(todo, cast(list[RecordResult], created), strict=True):
             versions[i] = (result.success, list(result.errors), result.id)
@@ -192,10 +189,7 @@ def upload(
             try:
                 existing.update({str(r[FILE_KEY_FIELD]): r for r in salesforce.query_iter(soql)})
             except ChronoforceError as exc:  # up, not linked: retried, they are adopted
-                outcome.failure = exc
-                outcome.documents = [None] * len(uploads)
-                outcome.errors = [[] for _ in uploads]
-                return outcome
+                return _failed(outcome, exc, len(uploads))
             outcome.calls += 1
     document_of: dict[int, str] = {}
     for i, u in enumerate(uploads):
@@ -217,10 +211,12 @@ def _taken(errors: Sequence[Any]) -> bool:
     return any(_status_code(e) == "DUPLICATE_VALUE" for e in errors)
 
 
-def composite_calls(requests: int) -> int:
-    """The API calls `send_all` makes for this many collections and queries (five to a
-    Composite call, a lone one as a call of its own)."""
-    return -(-requests // COMPOSITE_COLLECTIONS)
+def _failed(outcome: UploadOutcome, error: ChronoforceError, count: int) -> UploadOutcome:
+    """No file of the batch is done: `error` says why (the caller retries or refuses them)."""
+    outcome.failure = error
+    outcome.documents = [None] * count
+    outcome.errors = [[] for _ in range(count)]
+    return outcome
 
 
 def link(
